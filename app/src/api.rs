@@ -1,0 +1,339 @@
+//! Server functions: the portal's calls into the platform. Each resolves the signed-in caller
+//! from the session and goes through the same `Platform` as the REST API.
+
+use crate::model::*;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The answer to a form: errors to show at their fields, or a message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FormOutcome {
+    pub errors: Vec<FieldError>,
+    pub message: Option<String>,
+    /// A secret to show once (a new API token).
+    pub secret: Option<String>,
+}
+
+impl FormOutcome {
+    pub fn error_for(&self, field: &str) -> Option<String> {
+        self.errors.iter().find(|e| e.field == field).map(|e| e.message.clone())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetailsView {
+    pub function: FunctionView,
+    pub versions: Vec<VersionView>,
+    pub invocations: Vec<InvocationView>,
+}
+
+#[cfg(feature = "ssr")]
+mod backend {
+    use super::FormOutcome;
+    use crate::model::*;
+    use crate::platform::{PlatformError, SharedPlatform};
+    use leptos::prelude::*;
+    use tower_sessions::Session;
+
+    pub const USER_KEY: &str = "user_id";
+
+    pub fn fail(e: PlatformError) -> ServerFnError {
+        ServerFnError::new(e.to_string())
+    }
+
+    pub async fn session() -> Result<Session, ServerFnError> {
+        leptos_axum::extract::<Session>().await.map_err(|e| ServerFnError::new(format!("session unavailable: {e}")))
+    }
+
+    pub async fn signed_in() -> Result<Option<(SharedPlatform, Caller)>, ServerFnError> {
+        let platform = expect_context::<SharedPlatform>();
+        let user_id: Option<i64> = session().await?.get(USER_KEY).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+        let Some(user_id) = user_id else { return Ok(None) };
+        let caller = platform.caller_by_user_id(user_id).await.map_err(fail)?;
+        Ok(caller.map(|c| (platform, c)))
+    }
+
+    pub async fn caller() -> Result<(SharedPlatform, Caller), ServerFnError> {
+        signed_in().await?.ok_or_else(|| ServerFnError::new("you are not signed in; sign in at /login"))
+    }
+
+    /// Field errors go back to the form; anything else is a message above it.
+    pub fn outcome(e: PlatformError) -> FormOutcome {
+        if e.field_errors().is_empty() {
+            FormOutcome { message: Some(e.to_string()), ..Default::default() }
+        } else {
+            FormOutcome { errors: e.field_errors().to_vec(), ..Default::default() }
+        }
+    }
+
+    /// A number typed into a form field; empty means "not given".
+    pub fn number(field: &str, label: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        match text.parse() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(FieldError::new(field, format!("{label} must be a whole number (got {text:?})")));
+                None
+            }
+        }
+    }
+}
+
+#[server]
+pub async fn whoami() -> Result<Option<Caller>, ServerFnError> {
+    Ok(backend::signed_in().await?.map(|(_, c)| c))
+}
+
+#[server]
+pub async fn login(org: String, username: String, password: String) -> Result<(), ServerFnError> {
+    let platform = expect_context::<crate::platform::SharedPlatform>();
+    let caller = platform.authenticate(org.trim(), username.trim(), &password).await.map_err(backend::fail)?;
+    let session = backend::session().await?;
+    // A new id at login, so a session id planted before sign-in is worthless.
+    session.cycle_id().await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    session.insert(backend::USER_KEY, caller.user_id).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server]
+pub async fn logout() -> Result<(), ServerFnError> {
+    let session = backend::session().await?;
+    session.flush().await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[server]
+pub async fn list_functions() -> Result<Vec<FunctionView>, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.list_functions(&caller).await.map_err(backend::fail)
+}
+
+#[server]
+pub async fn function_details(org: String, name: String) -> Result<DetailsView, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    let function = platform.get_function(&caller, &org, &name).await.map_err(backend::fail)?;
+    let versions = platform.list_versions(&caller, &org, &name).await.map_err(backend::fail)?;
+    let invocations = platform.list_invocations(&caller, &org, &name, 20).await.map_err(backend::fail)?;
+    Ok(DetailsView { function, versions, invocations })
+}
+
+/// The function as stored now, for the edit form.
+#[server]
+pub async fn get_function(org: String, name: String) -> Result<FunctionView, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.get_function(&caller, &org, &name).await.map_err(backend::fail)
+}
+
+#[server]
+pub async fn my_limits() -> Result<Limits, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.limits(&caller, &caller.org).await.map_err(backend::fail)
+}
+
+/// Reads the function form's fields into a spec, noting fields that are not numbers.
+#[cfg(feature = "ssr")]
+fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
+    let mut errors = Vec::new();
+    let memory_mb = backend::number("memory_mb", "memory", &form.memory_mb, &mut errors);
+    let timeout_ms = backend::number("timeout_ms", "timeout", &form.timeout_ms, &mut errors);
+    let trigger = match form.trigger.as_str() {
+        "vcd-event" => crate::model::Trigger::VcdEvent { event: form.event.trim().to_string() },
+        _ => crate::model::Trigger::Http,
+    };
+    let spec = FunctionSpec {
+        name: form.name.trim().to_string(),
+        language: form.language,
+        code: form.code,
+        memory_mb,
+        timeout_ms,
+        public: Some(form.public.is_some()),
+        trigger: Some(trigger),
+    };
+    (spec, errors)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionForm {
+    pub name: String,
+    pub language: String,
+    pub code: String,
+    #[serde(default)]
+    pub memory_mb: String,
+    #[serde(default)]
+    pub timeout_ms: String,
+    #[serde(default)]
+    pub trigger: String,
+    #[serde(default)]
+    pub event: String,
+    #[serde(default)]
+    pub public: Option<String>,
+}
+
+#[server]
+pub async fn create_function(form: FunctionForm) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    let (spec, errors) = spec_from_form(form);
+    if !errors.is_empty() {
+        return Ok(FormOutcome { errors, ..Default::default() });
+    }
+    match platform.create_function(&caller, spec).await {
+        Ok(f) => {
+            leptos_axum::redirect(&format!("/functions/{}/{}", f.org, f.name));
+            Ok(FormOutcome { message: Some(format!("{} created", f.name)), ..Default::default() })
+        }
+        Err(e) => Ok(backend::outcome(e)),
+    }
+}
+
+#[server]
+pub async fn update_function(org: String, form: FunctionForm) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    let name = form.name.clone();
+    let (spec, errors) = spec_from_form(form);
+    if !errors.is_empty() {
+        return Ok(FormOutcome { errors, ..Default::default() });
+    }
+    match platform.update_function(&caller, &org, &name, spec).await {
+        Ok(f) => Ok(FormOutcome {
+            message: Some(format!(
+                "version {} is building; version {} keeps serving until it is ready",
+                f.latest_version,
+                f.version.map(|v| v.to_string()).unwrap_or_else(|| "–".into())
+            )),
+            ..Default::default()
+        }),
+        Err(e) => Ok(backend::outcome(e)),
+    }
+}
+
+#[server]
+pub async fn delete_function(org: String, name: String, confirm: String) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    if confirm.trim() != name {
+        return Ok(FormOutcome {
+            errors: vec![FieldError::new("confirm", format!("type {name:?} to confirm"))],
+            ..Default::default()
+        });
+    }
+    match platform.delete_function(&caller, &org, &name).await {
+        Ok(()) => {
+            leptos_axum::redirect("/");
+            Ok(FormOutcome { message: Some(format!("{name} deleted")), ..Default::default() })
+        }
+        Err(e) => Ok(backend::outcome(e)),
+    }
+}
+
+#[server]
+pub async fn test_function(org: String, name: String, request: TestRequest) -> Result<TestResponse, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.test_function(&caller, &org, &name, request).await.map_err(backend::fail)
+}
+
+#[server]
+pub async fn list_tenants() -> Result<Vec<TenantView>, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.list_tenants(&caller).await.map_err(backend::fail)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TenantForm {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub max_functions: String,
+    #[serde(default)]
+    pub max_memory_mb: String,
+    #[serde(default)]
+    pub max_timeout_ms: String,
+    #[serde(default)]
+    pub vcd_org_id: String,
+}
+
+#[cfg(feature = "ssr")]
+fn tenant_input(form: TenantForm) -> (crate::platform::TenantInput, Vec<FieldError>) {
+    let mut errors = Vec::new();
+    let input = crate::platform::TenantInput {
+        max_functions: backend::number("max_functions", "max functions", &form.max_functions, &mut errors),
+        max_memory_mb: backend::number("max_memory_mb", "max memory", &form.max_memory_mb, &mut errors),
+        max_timeout_ms: backend::number("max_timeout_ms", "max timeout", &form.max_timeout_ms, &mut errors),
+        name: form.name.trim().to_string(),
+        display_name: Some(form.display_name.trim().to_string()),
+        vcd_org_id: Some(form.vcd_org_id.trim().to_string()),
+    };
+    (input, errors)
+}
+
+#[server]
+pub async fn create_tenant(form: TenantForm) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    let (input, errors) = tenant_input(form);
+    if !errors.is_empty() {
+        return Ok(FormOutcome { errors, ..Default::default() });
+    }
+    Ok(match platform.create_tenant(&caller, input).await {
+        Ok(t) => FormOutcome { message: Some(format!("tenant {} created", t.name)), ..Default::default() },
+        Err(e) => backend::outcome(e),
+    })
+}
+
+#[server]
+pub async fn update_tenant(form: TenantForm) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    let org = form.name.clone();
+    let (input, errors) = tenant_input(form);
+    if !errors.is_empty() {
+        return Ok(FormOutcome { errors, ..Default::default() });
+    }
+    Ok(match platform.update_tenant(&caller, &org, input).await {
+        Ok(t) => FormOutcome { message: Some(format!("limits of {} saved", t.name)), ..Default::default() },
+        Err(e) => backend::outcome(e),
+    })
+}
+
+#[server]
+pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.list_users(&caller).await.map_err(backend::fail)
+}
+
+#[server]
+pub async fn create_user(org: String, username: String, password: String, role: String) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    let input = crate::platform::UserInput { username: username.trim().to_string(), password, role };
+    Ok(match platform.create_user(&caller, org.trim(), input).await {
+        Ok(u) => FormOutcome { message: Some(format!("user {} added to {}", u.username, u.org)), ..Default::default() },
+        Err(e) => backend::outcome(e),
+    })
+}
+
+#[server]
+pub async fn list_tokens() -> Result<Vec<TokenView>, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.list_tokens(&caller).await.map_err(backend::fail)
+}
+
+#[server]
+pub async fn create_token(name: String) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    Ok(match platform.create_token(&caller, &name).await {
+        Ok((view, secret)) => FormOutcome {
+            message: Some(format!("token {:?} created; copy it now, it is shown only once", view.name)),
+            secret: Some(secret),
+            ..Default::default()
+        },
+        Err(e) => backend::outcome(e),
+    })
+}
+
+#[server]
+pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.revoke_token(&caller, id).await.map_err(backend::fail)
+}

@@ -1,0 +1,227 @@
+//! Pieces every page uses: the frame with navigation, status badges, the code editor, field
+//! errors and a polling ticker for live data.
+
+use crate::api::{whoami, FormOutcome, Logout};
+use crate::model::Caller;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use std::time::Duration;
+
+/// The page frame. Renders `page` with the signed-in caller, or asks to sign in.
+#[component]
+pub fn Frame<F, IV>(page: F) -> impl IntoView
+where
+    F: Fn(Caller) -> IV + Send + Sync + Clone + 'static,
+    IV: IntoView + 'static,
+{
+    let me = Resource::new(|| (), |_| whoami());
+    let logout = ServerAction::<Logout>::new();
+    mark_hydrated();
+    view! {
+        <div class="app">
+            <Suspense fallback=|| view! { <header class="topbar"><a class="brand" href="/">"vcd-faas"</a></header> }>
+                {move || {
+                    let page = page.clone();
+                    me.get().map(move |result| match result {
+                        Ok(Some(caller)) => view! {
+                            <TopBar caller=caller.clone() logout />
+                            <main class="content">{page(caller)}</main>
+                        }.into_any(),
+                        Ok(None) => view! {
+                            <header class="topbar"><a class="brand" href="/">"vcd-faas"</a></header>
+                            <main class="content narrow">
+                                <div class="card">
+                                    <h1>"Please sign in"</h1>
+                                    <p>"You need to be signed in to see this page."</p>
+                                    <a class="button primary" href="/login">"Sign in"</a>
+                                </div>
+                            </main>
+                        }.into_any(),
+                        Err(e) => view! {
+                            <header class="topbar"><a class="brand" href="/">"vcd-faas"</a></header>
+                            <main class="content"><p class="alert error">{e.to_string()}</p></main>
+                        }.into_any(),
+                    })
+                }}
+            </Suspense>
+        </div>
+    }
+}
+
+#[component]
+fn TopBar(caller: Caller, logout: ServerAction<Logout>) -> impl IntoView {
+    let provider = caller.is_provider();
+    let admin = caller.is_tenant_admin();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="logo" aria-hidden="true">"λ"</span>
+                "vcd-faas"
+            </a>
+            <nav aria-label="Main">
+                <A href="/">{if provider { "Dashboard" } else { "Functions" }}</A>
+                {(!provider).then(|| view! { <A href="/functions/new">"New function"</A> })}
+                {provider.then(|| view! { <A href="/tenants">"Tenants"</A> })}
+                {(provider || admin).then(|| view! { <A href="/users">"Users"</A> })}
+                <A href="/tokens">"API tokens"</A>
+            </nav>
+            <div class="who">
+                <span class="org" title="Your organisation">{caller.org.clone()}</span>
+                <span class="user">{caller.username.clone()}</span>
+                <ActionForm action=logout>
+                    <button type="submit" class="button subtle">"Sign out"</button>
+                </ActionForm>
+            </div>
+        </header>
+    }
+}
+
+/// Marks the page once the client has taken over, so tests and styles can tell.
+fn mark_hydrated() {
+    Effect::new(|_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}
+
+#[component]
+pub fn StatusBadge(#[prop(into)] status: Signal<String>) -> impl IntoView {
+    view! {
+        <span class=move || format!("badge badge-{}", status.get()) data-status=move || status.get()>
+            {move || status.get()}
+        </span>
+    }
+}
+
+/// A number that grows every `every`, in the browser only: resources keyed on it refresh.
+pub fn use_ticker(every: Duration) -> ReadSignal<u64> {
+    let (tick, set_tick) = signal(0u64);
+    Effect::new(move |_| {
+        if let Ok(handle) = set_interval_with_handle(move || set_tick.update(|t| *t += 1), every) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    tick
+}
+
+/// The error of one form field, from the latest answer of an action.
+#[component]
+pub fn FieldMsg(outcome: Signal<Option<FormOutcome>>, field: &'static str) -> impl IntoView {
+    move || {
+        outcome.get().and_then(|o| o.error_for(field)).map(|m| {
+            view! { <p class="field-error" role="alert" data-field=field>{m}</p> }
+        })
+    }
+}
+
+/// The message of a form's latest answer, or the error of the call itself.
+#[component]
+pub fn FormMessage(result: Signal<Option<Result<FormOutcome, ServerFnError>>>) -> impl IntoView {
+    move || match result.get() {
+        Some(Ok(o)) if o.errors.is_empty() => o.message.map(|m| {
+            let class = if o.secret.is_some() || m.contains("created") || m.contains("saved") || m.contains("added") || m.contains("building") {
+                "alert ok"
+            } else {
+                "alert error"
+            };
+            view! { <p class=class role="status">{m}</p> }.into_any()
+        }),
+        Some(Ok(_)) => Some(view! { <p class="alert error" role="alert">"Please fix the fields marked below."</p> }.into_any()),
+        Some(Err(e)) => Some(view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any()),
+        None => None,
+    }
+}
+
+/// The outcome part of an action's latest answer.
+pub fn outcome_of<I>(action: ServerAction<I>) -> Signal<Option<FormOutcome>>
+where
+    I: leptos::server_fn::ServerFn<Output = FormOutcome> + Clone + Send + Sync + 'static,
+    I::Error: Clone + Send + Sync + 'static,
+    ServerAction<I>: Copy,
+{
+    Signal::derive(move || action.value().get().and_then(|r| r.ok()))
+}
+
+/// A code editor: monospace, line numbers, Tab indents (Esc then Tab leaves the field).
+#[component]
+pub fn CodeEditor(name: &'static str, value: RwSignal<String>, #[prop(optional)] id: &'static str) -> impl IntoView {
+    let line_count = move || value.with(|v| v.split('\n').count().max(1));
+    let escape_pressed = RwSignal::new(false);
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        let key = ev.key();
+        if key == "Escape" {
+            escape_pressed.set(true);
+            return;
+        }
+        if key != "Tab" || ev.shift_key() || escape_pressed.get_untracked() {
+            escape_pressed.set(false);
+            return;
+        }
+        ev.prevent_default();
+        #[cfg(feature = "hydrate")]
+        {
+            let area: web_sys::HtmlTextAreaElement = event_target(&ev);
+            let start = area.selection_start().ok().flatten().unwrap_or(0);
+            let end = area.selection_end().ok().flatten().unwrap_or(start);
+            let _ = area.set_range_text_with_start_and_end_and_mode("  ", start, end, "end");
+            value.set(area.value());
+        }
+    };
+    view! {
+        <div class="editor">
+            <pre class="gutter" aria-hidden="true">
+                {move || (1..=line_count()).map(|n| n.to_string()).collect::<Vec<_>>().join("\n")}
+            </pre>
+            <textarea
+                name=name
+                id=id
+                class="code"
+                spellcheck="false"
+                autocapitalize="off"
+                autocomplete="off"
+                wrap="off"
+                aria-label="Code"
+                aria-describedby="editor-help"
+                rows=move || line_count() + 1
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+                on:keydown=on_keydown
+            >
+                {value.get_untracked()}
+            </textarea>
+        </div>
+        <p class="hint" id="editor-help">"Tab indents; press Esc then Tab to move to the next field."</p>
+    }
+}
+
+pub fn format_time(ms: i64) -> String {
+    // Rendered the same on server and client: UTC, to the second.
+    let secs = ms / 1000;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a calendar date (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_formatted_in_utc() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::format_time(1_795_824_000_000), "2026-11-28 00:00:00 UTC");
+    }
+}

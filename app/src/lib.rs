@@ -1,0 +1,61 @@
+//! The vcd-faas portal: Leptos pages (SSR + hydration), server functions, shared types, and
+//! the `Platform` port the server implements.
+
+pub mod api;
+pub mod components;
+pub mod model;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod platform;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/vcd-faas.css" />
+        <Title text="vcd-faas" />
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound /> }>
+                <Route path=path!("/login") view=pages::login::LoginPage />
+                <Route path=path!("/") view=pages::functions::HomePage />
+                <Route path=path!("/functions/new") view=pages::create::CreatePage />
+                <Route path=path!("/functions/:org/:name") view=pages::detail::DetailPage />
+                <Route path=path!("/tenants") view=pages::provider::TenantsPage />
+                <Route path=path!("/users") view=pages::users::UsersPage />
+                <Route path=path!("/tokens") view=pages::tokens::TokensPage />
+            </Routes>
+        </Router>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

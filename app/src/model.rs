@@ -1,0 +1,407 @@
+//! Types shared by the portal, the REST API and the platform, plus the validation rules both
+//! sides use, so the browser and the server can never disagree about what is valid.
+
+use serde::{Deserialize, Serialize};
+
+/// Who is asking. Built by the server from a session or a bearer token, never by the client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+    /// `None` for the provider admin.
+    pub tenant_id: Option<i64>,
+    /// Tenant slug, or `provider`.
+    pub org: String,
+}
+
+impl Caller {
+    pub fn is_provider(&self) -> bool {
+        self.role == Role::Provider
+    }
+    pub fn is_tenant_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Provider,
+    Admin,
+    Developer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Provider => "provider",
+            Role::Admin => "admin",
+            Role::Developer => "developer",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "provider" => Some(Role::Provider),
+            "admin" => Some(Role::Admin),
+            "developer" => Some(Role::Developer),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Nodejs,
+    Python,
+}
+
+impl Language {
+    pub const ALL: [Language; 2] = [Language::Nodejs, Language::Python];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Nodejs => "nodejs",
+            Language::Python => "python",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Language::Nodejs => "Node.js",
+            Language::Python => "Python",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Language> {
+        match s {
+            "nodejs" => Some(Language::Nodejs),
+            "python" => Some(Language::Python),
+            _ => None,
+        }
+    }
+    /// A working function to start from.
+    pub fn hello_template(self) -> &'static str {
+        match self {
+            Language::Nodejs => {
+                "// Called once per request.\n\
+                 // event: {method, path, query, headers, body}\n\
+                 // context: {function, version, tenant, requestId, deadline}\n\
+                 module.exports = async (event, context) => {\n\
+                 \x20 const name = event.query.name || \"world\";\n\
+                 \x20 console.log(`greeting ${name}`);\n\
+                 \x20 return { message: `Hello, ${name}!`, function: context.function };\n\
+                 };\n"
+            }
+            Language::Python => {
+                "# Called once per request.\n\
+                 # event: {method, path, query, headers, body}\n\
+                 # context: {function, version, tenant, requestId, deadline}\n\
+                 def handle(event, context):\n\
+                 \x20   name = event[\"query\"].get(\"name\", \"world\")\n\
+                 \x20   print(f\"greeting {name}\")\n\
+                 \x20   return {\"message\": f\"Hello, {name}!\", \"function\": context[\"function\"]}\n"
+            }
+        }
+    }
+}
+
+/// Lifecycle of a function as users see it.
+pub const STATUSES: [&str; 5] = ["initializing", "building", "ready", "failed", "deleting"];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionView {
+    pub name: String,
+    pub org: String,
+    pub language: Language,
+    pub route: String,
+    pub status: String,
+    /// The serving version, if any.
+    pub version: Option<i64>,
+    pub latest_version: i64,
+    pub build_status: String,
+    pub build_log: String,
+    pub memory_mb: i64,
+    pub timeout_ms: i64,
+    pub public: bool,
+    pub trigger: Trigger,
+    pub code: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Trigger {
+    Http,
+    VcdEvent { event: String },
+}
+
+impl Default for Trigger {
+    fn default() -> Self {
+        Trigger::Http
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionView {
+    pub version: i64,
+    pub language: Language,
+    pub build_status: String,
+    pub memory_mb: i64,
+    pub timeout_ms: i64,
+    pub created_at: i64,
+    pub built_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvocationView {
+    pub id: String,
+    pub function: String,
+    pub version: i64,
+    pub trigger: String,
+    pub method: String,
+    pub path: String,
+    pub status_code: Option<i64>,
+    pub duration_ms: Option<f64>,
+    pub cold: bool,
+    pub logs: String,
+    pub error: Option<String>,
+    pub started_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantView {
+    pub name: String,
+    pub display_name: String,
+    pub max_functions: i64,
+    pub max_memory_mb: i64,
+    pub max_timeout_ms: i64,
+    pub vcd_org_id: Option<String>,
+    pub function_count: i64,
+    pub user_count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub username: String,
+    pub org: String,
+    pub role: Role,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// What the portal needs to draw a function form within the tenant's limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_memory_mb: i64,
+    pub max_timeout_ms: i64,
+    pub default_memory_mb: i64,
+    pub default_timeout_ms: i64,
+}
+
+/// A function as submitted by the create or edit form, or the REST API.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionSpec {
+    pub name: String,
+    pub language: String,
+    pub code: String,
+    pub memory_mb: Option<i64>,
+    pub timeout_ms: Option<i64>,
+    pub public: Option<bool>,
+    pub trigger: Option<Trigger>,
+}
+
+/// An error tied to one input field, so the form can show it in place.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        FieldError { field: field.to_string(), message: message.into() }
+    }
+}
+
+/// A request made with the portal's Test Function panel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// One `Name: value` per line.
+    pub headers: String,
+    pub body: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub duration_ms: f64,
+    pub cold: bool,
+    pub logs: String,
+}
+
+pub const MAX_NAME_LEN: usize = 63;
+pub const MAX_CODE_BYTES: usize = 256 * 1024;
+
+/// Function names and tenant slugs: lowercase letters, digits and `-`, 1–63 characters,
+/// starting with a letter and not ending with `-`, so they are safe in URLs, image tags and
+/// container names.
+pub fn validate_name(kind: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("{kind} is required"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("{kind} must be at most {MAX_NAME_LEN} characters (got {})", name.len()));
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        return Err(format!(
+            "{kind} may contain only lowercase letters, digits and '-' (found {bad:?})"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!("{kind} must start with a lowercase letter"));
+    }
+    if name.ends_with('-') {
+        return Err(format!("{kind} must not end with '-'"));
+    }
+    Ok(())
+}
+
+/// Usernames: 1–64 of letters, digits, `.`, `_`, `-`, `@`.
+pub fn validate_username(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("username must be 1–64 characters".into());
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
+        return Err("username may contain only letters, digits and . _ - @".into());
+    }
+    Ok(())
+}
+
+pub fn validate_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < 8 {
+        return Err("password must be at least 8 characters".into());
+    }
+    if password.len() > 1024 {
+        return Err("password must be at most 1024 bytes".into());
+    }
+    Ok(())
+}
+
+/// vCD event types look like `com/vmware/vcloud/event/vm/create`.
+pub fn validate_event_type(event: &str) -> Result<(), String> {
+    if event.is_empty() || event.len() > 200 {
+        return Err("event type must be 1–200 characters, e.g. com/vmware/vcloud/event/vm/create".into());
+    }
+    if !event.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.')) {
+        return Err("event type may contain only letters, digits and / - _ .".into());
+    }
+    Ok(())
+}
+
+/// Everything about a function spec that does not need the database.
+pub fn validate_spec(spec: &FunctionSpec, limits: &Limits, creating: bool) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if creating {
+        if let Err(e) = validate_name("name", &spec.name) {
+            errors.push(FieldError::new("name", e));
+        }
+    }
+    if Language::parse(&spec.language).is_none() {
+        errors.push(FieldError::new(
+            "language",
+            format!("unknown language {:?}: use \"nodejs\" or \"python\"", spec.language),
+        ));
+    }
+    if spec.code.trim().is_empty() {
+        errors.push(FieldError::new("code", "code is empty: write the function's handler"));
+    } else if spec.code.len() > MAX_CODE_BYTES {
+        errors.push(FieldError::new(
+            "code",
+            format!("code is {} bytes; the maximum is {MAX_CODE_BYTES}", spec.code.len()),
+        ));
+    }
+    if let Some(m) = spec.memory_mb {
+        if m < 64 || m > limits.max_memory_mb {
+            errors.push(FieldError::new(
+                "memory_mb",
+                format!("memory must be between 64 and {} MB (the tenant's limit)", limits.max_memory_mb),
+            ));
+        }
+    }
+    if let Some(t) = spec.timeout_ms {
+        if t < 100 || t > limits.max_timeout_ms {
+            errors.push(FieldError::new(
+                "timeout_ms",
+                format!("timeout must be between 100 and {} ms (the tenant's limit)", limits.max_timeout_ms),
+            ));
+        }
+    }
+    if let Some(Trigger::VcdEvent { event }) = &spec.trigger {
+        if let Err(e) = validate_event_type(event) {
+            errors.push(FieldError::new("trigger", e));
+        }
+    }
+    errors
+}
+
+pub fn route_of(org: &str, name: &str) -> String {
+    format!("/api/org/{org}/{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_rules() {
+        assert!(validate_name("name", "hello-2").is_ok());
+        assert!(validate_name("name", "").unwrap_err().contains("required"));
+        assert!(validate_name("name", "Hello").unwrap_err().contains("lowercase"));
+        assert!(validate_name("name", "2abc").unwrap_err().contains("start with"));
+        assert!(validate_name("name", "abc-").unwrap_err().contains("end with"));
+        assert!(validate_name("name", "../etc").is_err());
+        assert!(validate_name("name", &"a".repeat(64)).unwrap_err().contains("at most 63"));
+        assert!(validate_name("name", &"a".repeat(63)).is_ok());
+    }
+
+    #[test]
+    fn spec_errors_name_their_field() {
+        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, default_memory_mb: 128, default_timeout_ms: 5000 };
+        let spec = FunctionSpec {
+            name: "ok".into(),
+            language: "cobol".into(),
+            code: " ".into(),
+            memory_mb: Some(1024),
+            timeout_ms: Some(10),
+            ..Default::default()
+        };
+        let fields: Vec<_> = validate_spec(&spec, &limits, true).into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["language", "code", "memory_mb", "timeout_ms"]);
+    }
+
+    #[test]
+    fn templates_are_valid_specs() {
+        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, default_memory_mb: 128, default_timeout_ms: 5000 };
+        for lang in Language::ALL {
+            let spec = FunctionSpec {
+                name: "hello".into(),
+                language: lang.as_str().into(),
+                code: lang.hello_template().into(),
+                ..Default::default()
+            };
+            assert!(validate_spec(&spec, &limits, true).is_empty());
+        }
+    }
+}

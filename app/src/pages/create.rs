@@ -1,0 +1,51 @@
+use super::form::{FunctionFields, Initial};
+use crate::api::{my_limits, CreateFunction};
+use crate::components::{outcome_of, FormMessage, Frame};
+use crate::model::{Language, Trigger};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn CreatePage() -> impl IntoView {
+    view! { <Frame page=|caller| view! { <CreateForm org=caller.org /> } /> }
+}
+
+#[component]
+fn CreateForm(org: String) -> impl IntoView {
+    let create = ServerAction::<CreateFunction>::new();
+    let limits = Resource::new(|| (), |_| my_limits());
+    let outcome = outcome_of(create);
+    let result = Signal::derive(move || create.value().get());
+    view! {
+        <Title text="New function · vcd-faas" />
+        <div class="page-head"><h1>"New function"</h1></div>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let org = org.clone();
+                limits.get().map(move |r| match r {
+                    Ok(limits) => view! {
+                        <ActionForm action=create attr:class="card form" attr:novalidate=true>
+                            <FormMessage result />
+                            <FunctionFields org editing=false limits outcome initial=Initial {
+                                name: String::new(),
+                                language: Language::Nodejs,
+                                code: Language::Nodejs.hello_template().to_string(),
+                                memory_mb: None,
+                                timeout_ms: None,
+                                public: false,
+                                trigger: Trigger::Http,
+                            } />
+                            <div class="actions">
+                                <button type="submit" class="button primary" disabled=move || create.pending().get()>
+                                    {move || if create.pending().get() { "Creating…" } else { "Create function" }}
+                                </button>
+                                <a class="button subtle" href="/">"Cancel"</a>
+                            </div>
+                        </ActionForm>
+                    }.into_any(),
+                    Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}

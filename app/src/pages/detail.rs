@@ -1,0 +1,300 @@
+use super::form::{FunctionFields, Initial};
+use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, TestFunction, UpdateFunction};
+use crate::components::{format_time, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
+use crate::model::{Caller, InvocationView, Limits, TestResponse};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use std::time::Duration;
+
+#[component]
+pub fn DetailPage() -> impl IntoView {
+    view! { <Frame page=|caller| view! { <Detail caller /> } /> }
+}
+
+#[component]
+fn Detail(caller: Caller) -> impl IntoView {
+    let params = use_params_map();
+    let org = move || params.with(|p| p.get("org").unwrap_or_default());
+    let name = move || params.with(|p| p.get("name").unwrap_or_default());
+    let tick = use_ticker(Duration::from_secs(2));
+    let details = Resource::new(move || (org(), name(), tick.get()), |(o, n, _)| function_details(o, n));
+    let editable = !caller.is_provider();
+    view! {
+        <Title text=move || format!("{} · vcd-faas", name()) />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || details.get().map(|r| match r {
+                Ok(d) => view! { <Overview details=d /> }.into_any(),
+                Err(e) => view! {
+                    <div class="card"><h1>"Function not found"</h1><p class="alert error">{e.to_string()}</p>
+                    <a class="button" href="/">"Back to functions"</a></div>
+                }.into_any(),
+            })}
+        </Transition>
+        {move || view! { <TestPanel org=org() name=name() /> }}
+        {move || editable.then(|| view! { <EditPanel org=org() name=name() /> })}
+        {move || editable.then(|| view! { <DeletePanel org=org() name=name() /> })}
+        <Transition fallback=|| ()>
+            {move || details.get().and_then(|r| r.ok()).map(|d| view! { <Invocations list=d.invocations /> })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Overview(details: DetailsView) -> impl IntoView {
+    let f = details.function;
+    let failed_build = f.build_status == "failed";
+    let building = matches!(f.build_status.as_str(), "queued" | "building");
+    let serving = f.version.map(|v| format!("v{v}")).unwrap_or_else(|| "none yet".into());
+    view! {
+        <div class="page-head">
+            <div>
+                <p class="breadcrumb"><a href="/">"Functions"</a> " / " {f.org.clone()}</p>
+                <h1>{f.name.clone()} " " <StatusBadge status=f.status.clone() /></h1>
+            </div>
+        </div>
+        <section class="card overview" aria-label="Overview">
+            <dl class="facts">
+                <div><dt>"Route"</dt><dd><code class="route" data-testid="route">{f.route.clone()}</code></dd></div>
+                <div><dt>"Serving"</dt><dd data-testid="serving-version">{serving}</dd></div>
+                <div><dt>"Language"</dt><dd>{f.language.label()}</dd></div>
+                <div><dt>"Trigger"</dt><dd>{match &f.trigger {
+                    crate::model::Trigger::Http => "HTTP endpoint".to_string(),
+                    crate::model::Trigger::VcdEvent { event } => format!("vCD event {event}"),
+                }}</dd></div>
+                <div><dt>"Limits"</dt><dd>{format!("{} MB · {} ms", f.memory_mb, f.timeout_ms)}</dd></div>
+                <div><dt>"Access"</dt><dd>{if f.public { "public" } else { "token of this org" }}</dd></div>
+            </dl>
+            {(failed_build || building).then(|| view! {
+                <div class=if failed_build { "build failed" } else { "build" }>
+                    <h2>{if failed_build {
+                        format!("Build of v{} failed", f.latest_version)
+                    } else {
+                        format!("Building v{}…", f.latest_version)
+                    }}</h2>
+                    {(failed_build && f.version.is_some()).then(|| view! {
+                        <p class="hint">{format!("v{} keeps serving.", f.version.unwrap_or_default())}</p>
+                    })}
+                    <pre class="log" data-testid="build-log">{f.build_log.clone()}</pre>
+                </div>
+            })}
+        </section>
+        <section class="card" aria-label="Versions">
+            <h2>"Versions"</h2>
+            <div class="table-wrap">
+                <table>
+                    <thead><tr><th>"Version"</th><th>"Build"</th><th>"Language"</th><th>"Limits"</th><th>"Created"</th></tr></thead>
+                    <tbody>
+                        {details.versions.into_iter().map(|v| view! {
+                            <tr>
+                                <td>{format!("v{}", v.version)} {(Some(v.version) == f.version).then(|| view! { <span class="tag">"serving"</span> })}</td>
+                                <td><StatusBadge status=v.build_status.clone() /></td>
+                                <td>{v.language.label()}</td>
+                                <td>{format!("{} MB · {} ms", v.memory_mb, v.timeout_ms)}</td>
+                                <td class="muted">{format_time(v.created_at)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn TestPanel(org: String, name: String) -> impl IntoView {
+    let test = ServerAction::<TestFunction>::new();
+    view! {
+        <section class="card" aria-label="Test function">
+            <h2>"Test function"</h2>
+            <ActionForm action=test attr:class="test-form">
+                <input type="hidden" name="org" value=org />
+                <input type="hidden" name="name" value=name />
+                <div class="row">
+                    <div class="field narrow-field">
+                        <label for="t-method">"Method"</label>
+                        <select id="t-method" name="request[method]">
+                            {["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().map(|m| view! { <option value=m>{m}</option> }).collect_view()}
+                        </select>
+                    </div>
+                    <div class="field">
+                        <label for="t-path">"Path after the route"</label>
+                        <input id="t-path" name="request[path]" placeholder="/items/42" />
+                    </div>
+                    <div class="field">
+                        <label for="t-query">"Query"</label>
+                        <input id="t-query" name="request[query]" placeholder="name=Ada" />
+                    </div>
+                </div>
+                <div class="row">
+                    <div class="field">
+                        <label for="t-headers">"Headers (one per line)"</label>
+                        <textarea id="t-headers" name="request[headers]" rows="3" placeholder="Content-Type: application/json"></textarea>
+                    </div>
+                    <div class="field">
+                        <label for="t-body">"Body"</label>
+                        <textarea id="t-body" name="request[body]" rows="3" class="mono"></textarea>
+                    </div>
+                </div>
+                <button type="submit" class="button primary" disabled=move || test.pending().get()>
+                    {move || if test.pending().get() { "Calling…" } else { "Test Function" }}
+                </button>
+            </ActionForm>
+            {move || test.value().get().map(|r| match r {
+                Ok(response) => view! { <TestResult response /> }.into_any(),
+                Err(e) => view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn TestResult(response: TestResponse) -> impl IntoView {
+    let ok = response.status < 400;
+    let body = match serde_json::from_str::<serde_json::Value>(&response.body) {
+        Ok(json) => serde_json::to_string_pretty(&json).unwrap_or(response.body.clone()),
+        Err(_) => response.body.clone(),
+    };
+    view! {
+        <div class="test-result" data-testid="test-result">
+            <p class="result-line">
+                <span class=if ok { "badge badge-ready" } else { "badge badge-failed" } data-testid="test-status">{response.status}</span>
+                <span>{format!("{:.1} ms", response.duration_ms)}</span>
+                <span class="tag">{if response.cold { "cold start" } else { "warm" }}</span>
+            </p>
+            <h3>"Body"</h3>
+            <pre class="log" data-testid="test-body">{body}</pre>
+            <details>
+                <summary>"Headers"</summary>
+                <pre class="log">{response.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")}</pre>
+            </details>
+            <h3>"Logs"</h3>
+            <pre class="log" data-testid="test-logs">{if response.logs.is_empty() { "(no output)".to_string() } else { response.logs }}</pre>
+        </div>
+    }
+}
+
+#[component]
+fn EditPanel(org: String, name: String) -> impl IntoView {
+    let update = ServerAction::<UpdateFunction>::new();
+    let current = Resource::new({
+        let (org, name) = (org.clone(), name.clone());
+        move || (org.clone(), name.clone())
+    }, |(o, n)| get_function(o, n));
+    let limits = Resource::new(|| (), |_| my_limits());
+    let outcome = outcome_of(update);
+    let result = Signal::derive(move || update.value().get());
+    view! {
+        <section class="card" aria-label="Edit function">
+            <details class="edit">
+                <summary><h2>"Edit"</h2><span class="hint">"Saving builds a new version; the current one serves until it is ready."</span></summary>
+                <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || {
+                        let org = org.clone();
+                        match (current.get(), limits.get()) {
+                            (Some(Ok(f)), Some(Ok(limits))) => Some(view! { <EditForm org f limits update outcome result /> }.into_any()),
+                            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="alert error">{e.to_string()}</p> }.into_any()),
+                            _ => None,
+                        }
+                    }}
+                </Suspense>
+            </details>
+        </section>
+    }
+}
+
+#[component]
+fn EditForm(
+    org: String,
+    f: crate::model::FunctionView,
+    limits: Limits,
+    update: ServerAction<UpdateFunction>,
+    outcome: Signal<Option<crate::api::FormOutcome>>,
+    result: Signal<Option<Result<crate::api::FormOutcome, ServerFnError>>>,
+) -> impl IntoView {
+    let initial = Initial {
+        name: f.name.clone(),
+        language: f.language,
+        code: f.code.clone(),
+        memory_mb: Some(f.memory_mb),
+        timeout_ms: Some(f.timeout_ms),
+        public: f.public,
+        trigger: f.trigger.clone(),
+    };
+    view! {
+        <ActionForm action=update attr:class="form" attr:novalidate=true>
+            <input type="hidden" name="org" value=org.clone() />
+            <FormMessage result />
+            <FunctionFields org editing=true initial limits outcome />
+            <button type="submit" class="button primary" disabled=move || update.pending().get()>
+                {move || if update.pending().get() { "Saving…" } else { "Save new version" }}
+            </button>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn DeletePanel(org: String, name: String) -> impl IntoView {
+    let delete = ServerAction::<DeleteFunction>::new();
+    let outcome = outcome_of(delete);
+    let result = Signal::derive(move || delete.value().get());
+    view! {
+        <section class="card danger" aria-label="Delete function">
+            <details>
+                <summary><h2>"Delete"</h2></summary>
+                <p>"Deleting removes the route at once, then every version's containers and images. This cannot be undone."</p>
+                <ActionForm action=delete>
+                    <input type="hidden" name="org" value=org />
+                    <input type="hidden" name="name" value=name.clone() />
+                    <label for="confirm">{format!("Type {name} to confirm")}</label>
+                    <input id="confirm" name="confirm" autocomplete="off" />
+                    <FieldMsg outcome field="confirm" />
+                    <FormMessage result />
+                    <button type="submit" class="button danger">"Delete permanently"</button>
+                </ActionForm>
+            </details>
+        </section>
+    }
+}
+
+#[component]
+fn Invocations(list: Vec<InvocationView>) -> impl IntoView {
+    view! {
+        <section class="card" aria-label="Recent calls">
+            <h2>"Recent calls"</h2>
+            {if list.is_empty() {
+                view! { <p class="muted">"No calls yet. Press Test Function, or call the route."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap">
+                        <table class="invocations">
+                            <thead><tr><th>"Time"</th><th>"Trigger"</th><th>"Request"</th><th>"Status"</th><th>"Duration"</th><th>"Start"</th><th>"Logs"</th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|i| {
+                                    let status = i.status_code.map(|s| s.to_string()).unwrap_or_else(|| "…".into());
+                                    let ok = i.status_code.map(|s| s < 400).unwrap_or(false);
+                                    view! {
+                                        <tr>
+                                            <td class="muted">{format_time(i.started_at)}</td>
+                                            <td>{i.trigger.clone()}</td>
+                                            <td><code>{format!("{} {}", i.method, i.path)}</code></td>
+                                            <td><span class=if ok { "badge badge-ready" } else { "badge badge-failed" }>{status}</span></td>
+                                            <td>{i.duration_ms.map(|d| format!("{d:.1} ms")).unwrap_or_default()}</td>
+                                            <td>{if i.cold { "cold" } else { "warm" }}</td>
+                                            <td>
+                                                {i.error.clone().map(|e| view! { <p class="field-error">{e}</p> })}
+                                                {(!i.logs.is_empty()).then(|| view! {
+                                                    <details><summary>"logs"</summary><pre class="log">{i.logs.clone()}</pre></details>
+                                                })}
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
+    }
+}

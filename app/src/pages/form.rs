@@ -1,0 +1,133 @@
+//! The fields of a function, shared by the create and edit forms.
+
+use crate::api::FormOutcome;
+use crate::components::{CodeEditor, FieldMsg};
+use crate::model::{route_of, validate_name, Language, Limits, Trigger};
+use leptos::prelude::*;
+
+/// Common vCD notification types offered for event triggers; any other type may be typed.
+pub const COMMON_EVENTS: [(&str, &str); 6] = [
+    ("com/vmware/vcloud/event/vm/create", "VM created"),
+    ("com/vmware/vcloud/event/vm/delete", "VM deleted"),
+    ("com/vmware/vcloud/event/vm/deploy", "VM deployed (powered on)"),
+    ("com/vmware/vcloud/event/vm/undeploy", "VM undeployed"),
+    ("com/vmware/vcloud/event/vapp/create", "vApp created"),
+    ("com/vmware/vcloud/event/user/create", "User created"),
+];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Initial {
+    pub name: String,
+    pub language: Language,
+    pub code: String,
+    pub memory_mb: Option<i64>,
+    pub timeout_ms: Option<i64>,
+    pub public: bool,
+    pub trigger: Trigger,
+}
+
+#[component]
+pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limits, outcome: Signal<Option<FormOutcome>>) -> impl IntoView {
+    let name = RwSignal::new(initial.name.clone());
+    let language = RwSignal::new(initial.language);
+    let code = RwSignal::new(initial.code.clone());
+    let (trigger_kind, event) = match &initial.trigger {
+        Trigger::Http => ("http".to_string(), String::new()),
+        Trigger::VcdEvent { event } => ("vcd-event".to_string(), event.clone()),
+    };
+    let trigger_kind = RwSignal::new(trigger_kind);
+    let org_for_route = org.clone();
+    let route = move || route_of(&org_for_route, &name.get());
+    let name_hint = move || {
+        let n = name.get();
+        if n.is_empty() { None } else { validate_name("name", &n).err() }
+    };
+    let change_language = move |ev| {
+        let next = Language::parse(&event_target_value(&ev)).unwrap_or(Language::Nodejs);
+        let previous = language.get_untracked();
+        // Swap the template only while the code is still the untouched template.
+        if code.with_untracked(|c| c.trim().is_empty() || c == previous.hello_template()) {
+            code.set(next.hello_template().to_string());
+        }
+        language.set(next);
+    };
+    view! {
+        <div class="field">
+            <label for="fn-name">"Name"</label>
+            {if editing {
+                view! {
+                    <input id="fn-name" value=initial.name.clone() readonly aria-readonly="true" />
+                    <input type="hidden" name="form[name]" value=initial.name.clone() />
+                }.into_any()
+            } else {
+                view! {
+                    <input id="fn-name" name="form[name]" required maxlength="63" autocomplete="off"
+                        placeholder="hello" pattern="[a-z][a-z0-9-]*"
+                        prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev)) />
+                }.into_any()
+            }}
+            <p class="hint">"Route: " <code class="route" data-testid="route-preview">{route}</code></p>
+            {move || name_hint().map(|h| view! { <p class="field-hint">{h}</p> })}
+            <FieldMsg outcome field="name" />
+        </div>
+        <div class="row">
+            <div class="field">
+                <label for="fn-language">"Language"</label>
+                <select id="fn-language" name="form[language]" on:change=change_language>
+                    {Language::ALL.into_iter().map(|l| view! {
+                        <option value=l.as_str() selected=move || language.get() == l>{l.label()}</option>
+                    }).collect_view()}
+                </select>
+                <FieldMsg outcome field="language" />
+            </div>
+            <div class="field">
+                <label for="fn-trigger">"Trigger"</label>
+                <select id="fn-trigger" name="form[trigger]" on:change=move |ev| trigger_kind.set(event_target_value(&ev))>
+                    <option value="http" selected=move || trigger_kind.get() == "http">"HTTP endpoint"</option>
+                    <option value="vcd-event" selected=move || trigger_kind.get() == "vcd-event">"vCD event"</option>
+                </select>
+            </div>
+        </div>
+        <div class="field" class:hidden=move || trigger_kind.get() != "vcd-event">
+            <label for="fn-event">"vCD event type"</label>
+            <input id="fn-event" name="form[event]" list="vcd-events" value=event placeholder="com/vmware/vcloud/event/vm/create" />
+            <datalist id="vcd-events">
+                {COMMON_EVENTS.into_iter().map(|(value, label)| view! { <option value=value>{label}</option> }).collect_view()}
+            </datalist>
+            <p class="hint">"Runs the function with the notification as its body, for successful operations in your organisation."</p>
+            <FieldMsg outcome field="trigger" />
+        </div>
+        <div class="row">
+            <div class="field">
+                <label for="fn-memory">"Memory (MB)"</label>
+                <input id="fn-memory" name="form[memory_mb]" type="number" min="64" max=limits.max_memory_mb step="1"
+                    placeholder=limits.default_memory_mb.to_string()
+                    value=initial.memory_mb.map(|m| m.to_string()).unwrap_or_default() />
+                <p class="hint">{format!("64 – {} MB", limits.max_memory_mb)}</p>
+                <FieldMsg outcome field="memory_mb" />
+            </div>
+            <div class="field">
+                <label for="fn-timeout">"Timeout (ms)"</label>
+                <input id="fn-timeout" name="form[timeout_ms]" type="number" min="100" max=limits.max_timeout_ms step="1"
+                    placeholder=limits.default_timeout_ms.to_string()
+                    value=initial.timeout_ms.map(|m| m.to_string()).unwrap_or_default() />
+                <p class="hint">{format!("100 – {} ms", limits.max_timeout_ms)}</p>
+                <FieldMsg outcome field="timeout_ms" />
+            </div>
+        </div>
+        <div class="field checkbox">
+            <input id="fn-public" name="form[public]" type="checkbox" value="on" checked=initial.public />
+            <label for="fn-public">"Public: anyone may call the route without a token"</label>
+        </div>
+        <div class="field">
+            <label for="fn-code">"Code"</label>
+            <p class="hint">{move || match language.get() {
+                Language::Nodejs => "module.exports = async (event, context) => result",
+                Language::Python => "def handle(event, context): return result",
+            }}</p>
+            <CodeEditor name="form[code]" value=code id="fn-code" />
+            <FieldMsg outcome field="code" />
+        </div>
+    }
+}

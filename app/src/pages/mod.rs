@@ -1,0 +1,27 @@
+pub mod create;
+pub mod detail;
+pub mod form;
+pub mod functions;
+pub mod login;
+pub mod provider;
+pub mod tokens;
+pub mod users;
+
+use leptos::prelude::*;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main class="content narrow">
+            <div class="card">
+                <h1>"Page not found"</h1>
+                <p>"There is nothing at this address."</p>
+                <a class="button primary" href="/">"Go to your functions"</a>
+            </div>
+        </main>
+    }
+}

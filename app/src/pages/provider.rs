@@ -1,0 +1,165 @@
+use super::functions::FunctionTable;
+use crate::api::{list_functions, list_tenants, CreateTenant, FormOutcome, UpdateTenant};
+use crate::components::{outcome_of, use_ticker, FieldMsg, FormMessage, Frame};
+use crate::model::{TenantView, STATUSES};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use std::time::Duration;
+
+/// The provider's overview: every tenant and every function, live.
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let tick = use_ticker(Duration::from_secs(3));
+    let functions = Resource::new(move || tick.get(), |_| list_functions());
+    let tenants = Resource::new(move || tick.get(), |_| list_tenants());
+    view! {
+        <Title text="Dashboard · vcd-faas" />
+        <div class="page-head"><h1>"Provider dashboard"</h1><a class="button primary" href="/tenants">"Manage tenants"</a></div>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || match (functions.get(), tenants.get()) {
+                (Some(Ok(functions)), Some(Ok(tenants))) => {
+                    let count = |s: &str| functions.iter().filter(|f| f.status == s).count();
+                    let stats = STATUSES.iter().map(|s| (s.to_string(), count(s))).collect::<Vec<_>>();
+                    Some(view! {
+                        <div class="stats">
+                            <div class="stat"><span class="value">{tenants.len()}</span><span class="label">"tenants"</span></div>
+                            <div class="stat"><span class="value">{functions.len()}</span><span class="label">"functions"</span></div>
+                            {stats.into_iter().map(|(s, n)| view! {
+                                <div class="stat"><span class="value">{n}</span><span class=format!("label badge-text-{s}")>{s.clone()}</span></div>
+                            }).collect_view()}
+                        </div>
+                        <section class="card">
+                            <h2>"All functions"</h2>
+                            {if functions.is_empty() {
+                                view! { <p class="muted">"No tenant has a function yet."</p> }.into_any()
+                            } else {
+                                view! { <FunctionTable functions show_org=true /> }.into_any()
+                            }}
+                        </section>
+                    }.into_any())
+                }
+                (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="alert error">{e.to_string()}</p> }.into_any()),
+                _ => None,
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn TenantsPage() -> impl IntoView {
+    view! { <Frame page=|_| view! { <Tenants /> } /> }
+}
+
+#[component]
+fn Tenants() -> impl IntoView {
+    let create = ServerAction::<CreateTenant>::new();
+    let update = ServerAction::<UpdateTenant>::new();
+    let tenants = Resource::new(move || (create.version().get(), update.version().get()), |_| list_tenants());
+    let outcome = outcome_of(create);
+    let result = Signal::derive(move || create.value().get());
+    let update_result = Signal::derive(move || update.value().get());
+    view! {
+        <Title text="Tenants · vcd-faas" />
+        <div class="page-head"><h1>"Tenants"</h1></div>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || tenants.get().map(|r| match r {
+                Ok(list) => view! {
+                    <FormMessage result=update_result />
+                    <div class="table-wrap card">
+                        <table class="tenants">
+                            <thead><tr><th>"Org"</th><th>"Display name"</th><th>"Functions"</th><th>"Users"</th><th>"Max functions"</th><th>"Max memory (MB)"</th><th>"Max timeout (ms)"</th><th>"vCD org id"</th><th></th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|t| view! { <TenantRow t update /> }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any(),
+                Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+            })}
+        </Transition>
+        <section class="card">
+            <h2>"New tenant"</h2>
+            <ActionForm action=create attr:class="form" attr:novalidate=true>
+                <FormMessage result />
+                <div class="row">
+                    <div class="field">
+                        <label for="t-name">"Org name"</label>
+                        <input id="t-name" name="form[name]" placeholder="pscoe" autocomplete="off" />
+                        <p class="hint">"Used in routes: /api/org/<name>/…"</p>
+                        <FieldMsg outcome field="name" />
+                    </div>
+                    <div class="field">
+                        <label for="t-display">"Display name"</label>
+                        <input id="t-display" name="form[display_name]" placeholder="PS CoE" />
+                        <FieldMsg outcome field="display_name" />
+                    </div>
+                </div>
+                <TenantLimitFields outcome prefix="t" values=None />
+                <button type="submit" class="button primary">"Create tenant"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn TenantLimitFields(outcome: Signal<Option<FormOutcome>>, prefix: &'static str, values: Option<TenantView>) -> impl IntoView {
+    let v = |f: fn(&TenantView) -> i64| values.as_ref().map(|t| f(t).to_string()).unwrap_or_default();
+    let org_id = values.as_ref().and_then(|t| t.vcd_org_id.clone()).unwrap_or_default();
+    view! {
+        <div class="row">
+            <div class="field">
+                <label for=format!("{prefix}-maxf")>"Max functions"</label>
+                <input id=format!("{prefix}-maxf") name="form[max_functions]" type="number" min="1" value=v(|t| t.max_functions) />
+                <FieldMsg outcome field="max_functions" />
+            </div>
+            <div class="field">
+                <label for=format!("{prefix}-maxm")>"Max memory per function (MB)"</label>
+                <input id=format!("{prefix}-maxm") name="form[max_memory_mb]" type="number" min="64" value=v(|t| t.max_memory_mb) />
+                <FieldMsg outcome field="max_memory_mb" />
+            </div>
+            <div class="field">
+                <label for=format!("{prefix}-maxt")>"Max timeout per call (ms)"</label>
+                <input id=format!("{prefix}-maxt") name="form[max_timeout_ms]" type="number" min="100" value=v(|t| t.max_timeout_ms) />
+                <FieldMsg outcome field="max_timeout_ms" />
+            </div>
+            <div class="field">
+                <label for=format!("{prefix}-vcd")>"vCD org id (optional)"</label>
+                <input id=format!("{prefix}-vcd") name="form[vcd_org_id]" placeholder="urn:vcloud:org:…" value=org_id />
+                <FieldMsg outcome field="vcd_org_id" />
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn TenantRow(t: TenantView, update: ServerAction<UpdateTenant>) -> impl IntoView {
+    let form_id = format!("edit-{}", t.name);
+    let limits = Some(t.clone());
+    let (name, display_name, vcd_org_id) = (t.name.clone(), t.display_name.clone(), t.vcd_org_id.clone());
+    let display_id = format!("{name}-display");
+    let (form_name, form_display) = (name.clone(), display_name.clone());
+    view! {
+        <tr data-tenant=name.clone()>
+            <td><strong>{name.clone()}</strong></td>
+            <td>{display_name.clone()}</td>
+            <td>{t.function_count}</td>
+            <td>{t.user_count}</td>
+            <td>{t.max_functions}</td>
+            <td>{t.max_memory_mb}</td>
+            <td>{t.max_timeout_ms}</td>
+            <td><code>{vcd_org_id.unwrap_or_else(|| "–".into())}</code></td>
+            <td>
+                <details class="inline-edit">
+                    <summary>"Edit limits"</summary>
+                    <ActionForm action=update attr:id=form_id attr:class="form" attr:novalidate=true>
+                        <input type="hidden" name="form[name]" value=form_name />
+                        <label for=display_id.clone()>"Display name"</label>
+                        <input id=display_id.clone() name="form[display_name]" value=form_display />
+                        <TenantLimitFields outcome=outcome_of(update) prefix="e" values=limits />
+                        <button type="submit" class="button primary">"Save"</button>
+                    </ActionForm>
+                </details>
+            </td>
+        </tr>
+    }
+}

@@ -1,0 +1,65 @@
+use crate::api::{list_tokens, CreateToken, RevokeToken};
+use crate::components::{format_time, outcome_of, FieldMsg, FormMessage, Frame};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn TokensPage() -> impl IntoView {
+    view! { <Frame page=|caller| view! { <Tokens org=caller.org /> } /> }
+}
+
+#[component]
+fn Tokens(org: String) -> impl IntoView {
+    let create = ServerAction::<CreateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
+    let outcome = outcome_of(create);
+    let result = Signal::derive(move || create.value().get());
+    view! {
+        <Title text="API tokens · vcd-faas" />
+        <div class="page-head"><h1>"API tokens"</h1></div>
+        <section class="card">
+            <p>"Tokens let scripts and CI pipelines use the REST API (" <a href="/api/v1/openapi.json">"OpenAPI"</a>
+               ") and call your functions: " <code>{format!("Authorization: Bearer <token>")}</code> "."</p>
+            <ActionForm action=create attr:class="form inline" attr:novalidate=true>
+                <label for="tok-name">"Name"</label>
+                <input id="tok-name" name="name" placeholder="ci pipeline" autocomplete="off" />
+                <button type="submit" class="button primary">"Create token"</button>
+                <FieldMsg outcome field="name" />
+            </ActionForm>
+            <FormMessage result />
+            {move || outcome.get().and_then(|o| o.secret).map(|s| view! {
+                <pre class="secret" data-testid="new-token">{s}</pre>
+            })}
+            <p class="hint">{format!("Example: curl -H 'Authorization: Bearer <token>' http://<host>/api/org/{org}/<function>")}</p>
+        </section>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || tokens.get().map(|r| match r {
+                Ok(list) if list.is_empty() => view! { <p class="muted">"No tokens yet."</p> }.into_any(),
+                Ok(list) => view! {
+                    <div class="table-wrap card">
+                        <table>
+                            <thead><tr><th>"Name"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|t| view! {
+                                    <tr>
+                                        <td>{t.name}</td>
+                                        <td class="muted">{format_time(t.created_at)}</td>
+                                        <td class="muted">{t.last_used_at.map(format_time).unwrap_or_else(|| "never".into())}</td>
+                                        <td>
+                                            <ActionForm action=revoke>
+                                                <input type="hidden" name="id" value=t.id />
+                                                <button type="submit" class="button subtle">"Revoke"</button>
+                                            </ActionForm>
+                                        </td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any(),
+                Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}

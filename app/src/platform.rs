@@ -1,0 +1,106 @@
+//! The port the portal needs from the server (implemented in the `server` crate). Server
+//! functions and the REST API both go through it, so they share every rule.
+
+use crate::model::*;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[async_trait]
+pub trait Platform: Send + Sync + 'static {
+    async fn authenticate(&self, org: &str, username: &str, password: &str) -> Result<Caller, PlatformError>;
+    async fn caller_by_user_id(&self, user_id: i64) -> Result<Option<Caller>, PlatformError>;
+    async fn limits(&self, caller: &Caller, org: &str) -> Result<Limits, PlatformError>;
+
+    async fn list_functions(&self, caller: &Caller) -> Result<Vec<FunctionView>, PlatformError>;
+    async fn get_function(&self, caller: &Caller, org: &str, name: &str) -> Result<FunctionView, PlatformError>;
+    async fn list_versions(&self, caller: &Caller, org: &str, name: &str) -> Result<Vec<VersionView>, PlatformError>;
+    async fn create_function(&self, caller: &Caller, spec: FunctionSpec) -> Result<FunctionView, PlatformError>;
+    async fn update_function(&self, caller: &Caller, org: &str, name: &str, spec: FunctionSpec) -> Result<FunctionView, PlatformError>;
+    async fn delete_function(&self, caller: &Caller, org: &str, name: &str) -> Result<(), PlatformError>;
+    async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64) -> Result<Vec<InvocationView>, PlatformError>;
+    async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse, PlatformError>;
+
+    async fn list_tenants(&self, caller: &Caller) -> Result<Vec<TenantView>, PlatformError>;
+    async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView, PlatformError>;
+    async fn update_tenant(&self, caller: &Caller, org: &str, input: TenantInput) -> Result<TenantView, PlatformError>;
+    async fn list_users(&self, caller: &Caller) -> Result<Vec<UserView>, PlatformError>;
+    async fn create_user(&self, caller: &Caller, org: &str, input: UserInput) -> Result<UserView, PlatformError>;
+
+    async fn list_tokens(&self, caller: &Caller) -> Result<Vec<TokenView>, PlatformError>;
+    /// Returns the token's secret, shown once.
+    async fn create_token(&self, caller: &Caller, name: &str) -> Result<(TokenView, String), PlatformError>;
+    async fn revoke_token(&self, caller: &Caller, id: i64) -> Result<(), PlatformError>;
+}
+
+pub type SharedPlatform = Arc<dyn Platform>;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TenantInput {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub max_functions: Option<i64>,
+    pub max_memory_mb: Option<i64>,
+    pub max_timeout_ms: Option<i64>,
+    pub vcd_org_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserInput {
+    pub username: String,
+    pub password: String,
+    pub role: String,
+}
+
+/// Every failure a platform call can report, each with what the user should fix.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlatformError {
+    /// Input fields that need fixing.
+    Invalid(Vec<FieldError>),
+    /// Input that exceeds a limit set by the provider.
+    OverLimit(Vec<FieldError>),
+    Unauthorized(String),
+    Forbidden(String),
+    NotFound(String),
+    Conflict(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl PlatformError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        PlatformError::Invalid(vec![FieldError::new(field, message)])
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        PlatformError::NotFound(what.into())
+    }
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        PlatformError::Internal(cause.to_string())
+    }
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            PlatformError::Invalid(e) | PlatformError::OverLimit(e) => e,
+            _ => &[],
+        }
+    }
+}
+
+impl std::fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlatformError::Invalid(errors) | PlatformError::OverLimit(errors) => {
+                let parts: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+                write!(f, "{}", parts.join("; "))
+            }
+            PlatformError::Unauthorized(m)
+            | PlatformError::Forbidden(m)
+            | PlatformError::NotFound(m)
+            | PlatformError::Conflict(m)
+            | PlatformError::Unavailable(m) => write!(f, "{m}"),
+            // Internal causes are logged by the server, never shown to users.
+            PlatformError::Internal(_) => write!(f, "internal error; the server log has the details"),
+        }
+    }
+}
+
+impl std::error::Error for PlatformError {}

@@ -1,0 +1,86 @@
+// vcd-faas runtime shim for Node.js: serves the user's handler on a unix socket.
+// The gateway POSTs {event, context} to /invoke and gets {statusCode, headers, body,
+// isBase64Encoded, logs, error} back. The handler is loaded before the socket opens, so the
+// container is ready to serve as soon as the socket exists.
+"use strict";
+const http = require("http");
+const fs = require("fs");
+const util = require("util");
+
+const SOCKET = process.env.FAAS_SOCKET || "/run/faas/sock";
+const MAX_LOG = 64 * 1024;
+
+let logs = "";
+function capture(stream) {
+  return (...args) => {
+    const line = util.format(...args) + "\n";
+    if (logs.length < MAX_LOG) logs += line.slice(0, MAX_LOG - logs.length);
+    stream.write(line);
+  };
+}
+console.log = console.info = console.debug = capture(process.stdout);
+console.error = console.warn = capture(process.stderr);
+
+let handler;
+try {
+  handler = require("/app/handler.js");
+  if (handler && typeof handler !== "function" && typeof handler.handler === "function") handler = handler.handler;
+  if (typeof handler !== "function") throw new Error("handler.js must export a function: module.exports = async (event, context) => result");
+} catch (e) {
+  // Serve the load error on every call rather than dying, so callers see why.
+  const message = (e && e.stack) || String(e);
+  handler = async () => { throw Object.assign(new Error(message), { loadError: true }); };
+}
+
+function toReply(result) {
+  if (result && typeof result === "object" && !Buffer.isBuffer(result) && "statusCode" in result) {
+    const headers = {};
+    for (const [k, v] of Object.entries(result.headers || {})) headers[k.toLowerCase()] = String(v);
+    let body = result.body;
+    if (body === undefined || body === null) body = "";
+    else if (Buffer.isBuffer(body)) return { statusCode: result.statusCode | 0, headers, body: body.toString("base64"), isBase64Encoded: true };
+    else if (typeof body !== "string") {
+      body = JSON.stringify(body);
+      if (!headers["content-type"]) headers["content-type"] = "application/json";
+    }
+    return { statusCode: Number(result.statusCode) || 200, headers, body, isBase64Encoded: false };
+  }
+  if (Buffer.isBuffer(result)) return { statusCode: 200, headers: { "content-type": "application/octet-stream" }, body: result.toString("base64"), isBase64Encoded: true };
+  if (typeof result === "string") return { statusCode: 200, headers: { "content-type": "text/plain; charset=utf-8" }, body: result, isBase64Encoded: false };
+  if (result === undefined) return { statusCode: 204, headers: {}, body: "", isBase64Encoded: false };
+  return { statusCode: 200, headers: { "content-type": "application/json" }, body: JSON.stringify(result), isBase64Encoded: false };
+}
+
+async function invoke(envelope) {
+  logs = "";
+  const { event, context } = envelope;
+  if (event.isBase64Encoded) event.body = Buffer.from(event.body, "base64");
+  delete event.isBase64Encoded;
+  try {
+    const reply = toReply(await handler(event, context));
+    return { ...reply, logs, error: null };
+  } catch (e) {
+    const text = e && e.loadError ? e.message : (e && e.stack) || String(e);
+    console.error(text);
+    return { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs, error: String((e && e.message) || e).split("\n")[0] };
+  }
+}
+
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", async () => {
+    let reply;
+    try {
+      reply = await invoke(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+    } catch (e) {
+      reply = { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs, error: "runtime: " + e.message };
+    }
+    const out = JSON.stringify(reply);
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(out) });
+    res.end(out);
+  });
+});
+server.keepAliveTimeout = 0;
+try { fs.unlinkSync(SOCKET); } catch (_) {}
+server.listen(SOCKET);

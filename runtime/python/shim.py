@@ -1,0 +1,128 @@
+"""vcd-faas runtime shim for Python: serves the user's handler on a unix socket.
+
+The gateway POSTs {event, context} to /invoke and gets {statusCode, headers, body,
+isBase64Encoded, logs, error} back. The handler is imported before the socket opens, so the
+container is ready to serve as soon as the socket exists.
+"""
+import base64
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import socketserver
+import sys
+import traceback
+from http.server import BaseHTTPRequestHandler
+
+SOCKET = os.environ.get("FAAS_SOCKET", "/run/faas/sock")
+MAX_LOG = 64 * 1024
+
+load_error = None
+handle = None
+try:
+    spec = importlib.util.spec_from_file_location("handler", "/app/handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handle = getattr(module, "handle", None) or getattr(module, "handler", None)
+    if not callable(handle):
+        raise TypeError("handler.py must define: def handle(event, context): return result")
+except Exception:  # serve the load error on every call rather than dying
+    load_error = traceback.format_exc()
+
+
+class Tee(io.TextIOBase):
+    """Writes to the container's stream and keeps a bounded copy for the call's log."""
+
+    def __init__(self, stream, buffer):
+        self.stream, self.buffer = stream, buffer
+
+    def write(self, text):
+        if self.buffer.tell() < MAX_LOG:
+            self.buffer.write(text[: MAX_LOG - self.buffer.tell()])
+        self.stream.write(text)
+        return len(text)
+
+    def flush(self):
+        self.stream.flush()
+
+
+def to_reply(result):
+    if isinstance(result, dict) and "statusCode" in result:
+        headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        body = result.get("body")
+        if body is None:
+            body = ""
+        elif isinstance(body, (bytes, bytearray)):
+            return dict(statusCode=int(result["statusCode"]), headers=headers,
+                        body=base64.b64encode(body).decode(), isBase64Encoded=True)
+        elif not isinstance(body, str):
+            body = json.dumps(body)
+            headers.setdefault("content-type", "application/json")
+        return dict(statusCode=int(result["statusCode"]), headers=headers, body=body, isBase64Encoded=False)
+    if isinstance(result, (bytes, bytearray)):
+        return dict(statusCode=200, headers={"content-type": "application/octet-stream"},
+                    body=base64.b64encode(result).decode(), isBase64Encoded=True)
+    if isinstance(result, str):
+        return dict(statusCode=200, headers={"content-type": "text/plain; charset=utf-8"}, body=result, isBase64Encoded=False)
+    if result is None:
+        return dict(statusCode=204, headers={}, body="", isBase64Encoded=False)
+    return dict(statusCode=200, headers={"content-type": "application/json"}, body=json.dumps(result), isBase64Encoded=False)
+
+
+def invoke(envelope):
+    event, context = envelope["event"], envelope["context"]
+    if event.pop("isBase64Encoded", False):
+        event["body"] = base64.b64decode(event["body"])
+    buffer = io.StringIO()
+    out, err = Tee(sys.__stdout__, buffer), Tee(sys.__stderr__, buffer)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            if load_error:
+                raise RuntimeError(load_error)
+            reply = to_reply(handle(event, context))
+            reply.update(logs=buffer.getvalue(), error=None)
+            return reply
+        except BaseException as e:  # SystemExit too: one call must not end the runtime
+            traceback.print_exc()
+            first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            return dict(statusCode=500, headers={}, body="", isBase64Encoded=False,
+                        logs=buffer.getvalue(), error=f"{type(e).__name__}: {first}")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length") or 0)
+        try:
+            reply = invoke(json.loads(self.rfile.read(length)))
+        except Exception as e:
+            reply = dict(statusCode=500, headers={}, body="", isBase64Encoded=False, logs="", error=f"runtime: {e}")
+        out = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.wfile.write(out)
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+    def address_string(self):
+        return "gateway"
+
+
+class Server(socketserver.UnixStreamServer):
+    def get_request(self):
+        request, _ = super().get_request()
+        return request, ("gateway", 0)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(SOCKET)
+    with Server(SOCKET, Handler) as server:
+        server.serve_forever()

@@ -1,0 +1,278 @@
+//! The REST API under `/api/v1`, for scripts, CI pipelines and a CLI. Bearer-token auth; every
+//! error is `{"error": "<what to fix>"}` (plus `fields` for input errors).
+
+use crate::state::AppState;
+use app::model::*;
+use app::platform::{Platform, PlatformError, TenantInput, UserInput};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::{request::Parts, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Largest JSON body the API reads (code is at most 256 KiB; escaping may double it).
+const MAX_JSON_BYTES: usize = 2 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/tenants", get(list_tenants).post(create_tenant))
+        .route("/api/v1/tenants/{org}", put(update_tenant))
+        .route("/api/v1/tenants/{org}/users", post(create_user))
+        .route("/api/v1/users", get(list_users))
+        .route("/api/v1/functions", get(list_functions).post(create_function))
+        .route("/api/v1/functions/{name}", get(get_function).put(update_function).delete(delete_function))
+        .route("/api/v1/functions/{name}/versions", get(list_versions))
+        .route("/api/v1/functions/{name}/invocations", get(list_invocations))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint; see /api/v1/openapi.json") })
+}
+
+// ---- errors ----
+
+pub struct ApiError {
+    status: StatusCode,
+    body: serde_json::Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, body: json!({ "error": message.into() }) }
+    }
+}
+
+pub fn status_of(e: &PlatformError) -> StatusCode {
+    match e {
+        PlatformError::Invalid(_) => StatusCode::BAD_REQUEST,
+        PlatformError::OverLimit(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        PlatformError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        PlatformError::Forbidden(_) => StatusCode::FORBIDDEN,
+        PlatformError::NotFound(_) => StatusCode::NOT_FOUND,
+        PlatformError::Conflict(_) => StatusCode::CONFLICT,
+        PlatformError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        PlatformError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> ApiError {
+        let mut body = json!({ "error": e.to_string() });
+        if !e.field_errors().is_empty() {
+            body["fields"] = json!(e.field_errors());
+        }
+        ApiError { status: status_of(&e), body }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+// ---- extractors ----
+
+/// The caller, from `Authorization: Bearer <token>`.
+pub struct ApiCaller(pub Caller);
+
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer_token(parts) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing bearer token: send `Authorization: Bearer <token>` (POST /api/v1/tokens makes one)",
+            ));
+        };
+        match state.service.caller_by_token(token).await? {
+            Some(caller) => Ok(ApiCaller(caller)),
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid or revoked token")),
+        }
+    }
+}
+
+/// A JSON body whose mistakes are reported as `{"error"}` with what to fix.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES).await.map_err(|_| {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is over {MAX_JSON_BYTES} bytes"))
+        })?;
+        if bytes.is_empty() {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "request body is empty: send a JSON object"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OrgQuery {
+    /// The provider admin names the tenant; tenant users may leave it out.
+    org: Option<String>,
+    limit: Option<i64>,
+}
+
+impl OrgQuery {
+    fn org<'a>(&'a self, caller: &'a Caller) -> &'a str {
+        self.org.as_deref().unwrap_or(&caller.org)
+    }
+}
+
+// ---- handlers ----
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    org: String,
+    username: String,
+    password: String,
+    name: Option<String>,
+}
+
+async fn create_token(State(state): State<AppState>, JsonBody(req): JsonBody<TokenRequest>) -> ApiResult<Response> {
+    let caller = state.service.authenticate(&req.org, &req.username, &req.password).await?;
+    let name = req.name.unwrap_or_else(|| "api".to_string());
+    let (view, token) = state.service.create_token(&caller, &name).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "token": token, "id": view.id, "name": view.name, "org": caller.org }))).into_response())
+}
+
+async fn list_tenants(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<TenantView>>> {
+    Ok(Json(state.service.list_tenants(&caller).await?))
+}
+
+async fn create_tenant(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    JsonBody(input): JsonBody<TenantInput>,
+) -> ApiResult<Response> {
+    let view = state.service.create_tenant(&caller, input).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn update_tenant(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(org): Path<String>,
+    JsonBody(input): JsonBody<TenantInput>,
+) -> ApiResult<Json<TenantView>> {
+    Ok(Json(state.service.update_tenant(&caller, &org, input).await?))
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(org): Path<String>,
+    JsonBody(input): JsonBody<UserInput>,
+) -> ApiResult<Response> {
+    let view = state.service.create_user(&caller, &org, input).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn list_users(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<UserView>>> {
+    Ok(Json(state.service.list_users(&caller).await?))
+}
+
+async fn list_functions(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<FunctionView>>> {
+    Ok(Json(state.service.list_functions(&caller).await?))
+}
+
+async fn create_function(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    JsonBody(spec): JsonBody<FunctionSpec>,
+) -> ApiResult<Response> {
+    let view = state.service.create_function(&caller, spec).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+async fn get_function(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(name): Path<String>,
+    Query(q): Query<OrgQuery>,
+) -> ApiResult<Json<FunctionView>> {
+    Ok(Json(state.service.get_function(&caller, q.org(&caller), &name).await?))
+}
+
+/// Fields of an update; whatever is left out keeps its current value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionPatch {
+    language: Option<String>,
+    code: Option<String>,
+    memory_mb: Option<i64>,
+    timeout_ms: Option<i64>,
+    public: Option<bool>,
+    trigger: Option<Trigger>,
+}
+
+async fn update_function(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(name): Path<String>,
+    Query(q): Query<OrgQuery>,
+    JsonBody(patch): JsonBody<FunctionPatch>,
+) -> ApiResult<Response> {
+    let org = q.org(&caller);
+    let current = state.service.get_function(&caller, org, &name).await?;
+    let spec = FunctionSpec {
+        name: name.clone(),
+        language: patch.language.unwrap_or_else(|| current.language.as_str().to_string()),
+        code: patch.code.unwrap_or(current.code),
+        memory_mb: patch.memory_mb,
+        timeout_ms: patch.timeout_ms,
+        public: patch.public,
+        trigger: patch.trigger,
+    };
+    let view = state.service.update_function(&caller, org, &name, spec).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+async fn delete_function(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(name): Path<String>,
+    Query(q): Query<OrgQuery>,
+) -> ApiResult<StatusCode> {
+    state.service.delete_function(&caller, q.org(&caller), &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_versions(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(name): Path<String>,
+    Query(q): Query<OrgQuery>,
+) -> ApiResult<Json<Vec<VersionView>>> {
+    Ok(Json(state.service.list_versions(&caller, q.org(&caller), &name).await?))
+}
+
+async fn list_invocations(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(name): Path<String>,
+    Query(q): Query<OrgQuery>,
+) -> ApiResult<Json<Vec<InvocationView>>> {
+    let limit = q.limit.unwrap_or(50);
+    Ok(Json(state.service.list_invocations(&caller, q.org(&caller), &name, limit).await?))
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document())
+}

@@ -1,0 +1,161 @@
+//! Builds function versions into images in the background. The database is the queue: a
+//! version is `queued` until built, so a build cut off by a crash is found and resumed.
+
+use crate::engine::Engine;
+use crate::runner::image_tag;
+use crate::runtimes::{build_context, Runtimes};
+use crate::store::{Store, VersionRow};
+use app::model::Language;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, Semaphore};
+
+/// Builds at once; each uses a core for a few seconds.
+const PARALLEL_BUILDS: usize = 2;
+/// Most bytes of build output kept.
+const MAX_BUILD_LOG: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct Builder {
+    queue: mpsc::UnboundedSender<i64>,
+    in_progress: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// What happens when a version finished building (route registration hooks in here).
+pub type OnReady = Arc<dyn Fn(&VersionRow) + Send + Sync>;
+
+impl Builder {
+    pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, on_ready: OnReady) -> Builder {
+        let (queue, mut jobs) = mpsc::unbounded_channel::<i64>();
+        let in_progress: Arc<Mutex<HashSet<i64>>> = Arc::default();
+        let builder = Builder { queue, in_progress: in_progress.clone() };
+        tokio::spawn(async move {
+            let slots = Arc::new(Semaphore::new(PARALLEL_BUILDS));
+            while let Some(version_id) = jobs.recv().await {
+                if !in_progress.lock().unwrap().insert(version_id) {
+                    continue; // already being built
+                }
+                let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+                let (store, engine, runtimes, in_progress, on_ready) =
+                    (store.clone(), engine.clone(), runtimes.clone(), in_progress.clone(), on_ready.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = build_version(&store, &engine, &runtimes, version_id, &on_ready).await {
+                        tracing::error!(version_id, error = %e, "build bookkeeping failed; the reconciler will retry");
+                    }
+                    in_progress.lock().unwrap().remove(&version_id);
+                    drop(permit);
+                });
+            }
+        });
+        builder
+    }
+
+    pub fn enqueue(&self, version_id: i64) {
+        let _ = self.queue.send(version_id);
+    }
+
+    pub fn is_building(&self, version_id: i64) -> bool {
+        self.in_progress.lock().unwrap().contains(&version_id)
+    }
+}
+
+#[tracing::instrument(skip(store, engine, runtimes, on_ready))]
+async fn build_version(
+    store: &Store,
+    engine: &Engine,
+    runtimes: &Runtimes,
+    version_id: i64,
+    on_ready: &OnReady,
+) -> Result<(), sqlx::Error> {
+    let Some(v) = version_by_id(store, version_id).await? else { return Ok(()) };
+    let Some(function) = store.function_by_id(v.function_id).await? else { return Ok(()) };
+    if function.status == "deleting" || !matches!(v.build_status.as_str(), "queued" | "building") {
+        return Ok(());
+    }
+    store.start_build(v.id, v.function_id).await?;
+    let language = Language::parse(&v.language).unwrap_or(Language::Nodejs);
+    let tag = image_tag(&function.org, &function.name, v.version);
+
+    // Log lines are collected here and written to the database as they come.
+    let log = Arc::new(Mutex::new(String::new()));
+    let written = std::sync::atomic::AtomicUsize::new(0);
+    let append = |text: &str| {
+        let total = written.fetch_add(text.len(), std::sync::atomic::Ordering::Relaxed);
+        if total < MAX_BUILD_LOG {
+            log.lock().unwrap().push_str(text);
+        }
+    };
+    let flusher = spawn_log_flusher(store.clone(), v.id, log.clone());
+
+    append(&format!("building {} v{} ({})\n", function.name, v.version, language.label()));
+    let base_ready = runtimes.ensure_base(engine, language, &append).await;
+    let result = match base_ready {
+        Err(e) => Err(format!("base image unavailable: {e}")),
+        Ok(()) => match build_context(language, runtimes.base_image(language), &v.code) {
+            Err(e) => Err(format!("cannot make build context: {e}")),
+            Ok(context) => {
+                let mut sink = |text: &str| append(text);
+                match engine.build(context, &tag, engine.labels(&function.org, &function.name, v.version), &mut sink).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(message)) => Err(explain_build_error(&message)),
+                    Err(e) => Err(format!("container engine failed: {e}")),
+                }
+            }
+        },
+    };
+    flusher.abort();
+    match result {
+        Ok(()) => {
+            append(&format!("image {tag} ready\n"));
+            flush(store, v.id, &log).await?;
+            store.finish_build_ok(&v, &tag).await?;
+            on_ready(&v);
+        }
+        Err(message) => {
+            append(&format!("BUILD FAILED: {message}\n"));
+            flush(store, v.id, &log).await?;
+            store.finish_build_failed(&v).await?;
+        }
+    }
+    Ok(())
+}
+
+fn explain_build_error(message: &str) -> String {
+    if message.contains("returned a non-zero code") {
+        "the code has an error (see the interpreter's message above)".to_string()
+    } else {
+        message.to_string()
+    }
+}
+
+async fn version_by_id(store: &Store, id: i64) -> Result<Option<VersionRow>, sqlx::Error> {
+    let function_and_version: Option<(i64, i64)> =
+        sqlx::query_as("SELECT function_id, version FROM function_versions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&store.pool)
+            .await?;
+    match function_and_version {
+        Some((function_id, version)) => store.version(function_id, version).await,
+        None => Ok(None),
+    }
+}
+
+/// Writes new log text to the database every half second, so the portal can show progress.
+fn spawn_log_flusher(store: Store, version_id: i64, log: Arc<Mutex<String>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if let Err(e) = flush(&store, version_id, &log).await {
+                tracing::warn!(error = %e, "cannot store build log");
+            }
+        }
+    })
+}
+
+async fn flush(store: &Store, version_id: i64, log: &Mutex<String>) -> Result<(), sqlx::Error> {
+    let text = std::mem::take(&mut *log.lock().unwrap());
+    if !text.is_empty() {
+        store.append_build_log(version_id, &text).await?;
+    }
+    Ok(())
+}

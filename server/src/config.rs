@@ -1,0 +1,125 @@
+//! Settings, read once at start-up from flags or the environment.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Clone, Debug)]
+#[command(name = "vcd-faas", version, about = "Multi-tenant Functions-as-a-Service for VMware Cloud Director")]
+pub struct Config {
+    /// Address the portal, the REST API and the function routes listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Folder for the SQLite database, container sockets and other state.
+    #[arg(long, env = "VCD_FAAS_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://…` or `postgres://…`; default: SQLite in the data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Docker engine to use (`unix:///var/run/docker.sock` when unset).
+    #[arg(long, env = "DOCKER_HOST")]
+    pub docker_host: Option<String>,
+
+    /// Password of the provider admin `admin`, set on first start; generated and printed when unset.
+    #[arg(long, env = "VCD_FAAS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+
+    /// Folder with the compiled portal assets (set by cargo-leptos).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+
+    /// Memory a function gets when it does not ask (MB).
+    #[arg(long, env = "VCD_FAAS_DEFAULT_MEMORY_MB", default_value_t = 128)]
+    pub default_memory_mb: i64,
+    /// Most memory any tenant may be given (MB); also the default tenant limit.
+    #[arg(long, env = "VCD_FAAS_MAX_MEMORY_MB", default_value_t = 512)]
+    pub max_memory_mb: i64,
+    /// Deadline a call gets when the function does not ask (ms).
+    #[arg(long, env = "VCD_FAAS_DEFAULT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub default_timeout_ms: i64,
+    /// Longest deadline any tenant may be given (ms); also the default tenant limit.
+    #[arg(long, env = "VCD_FAAS_MAX_TIMEOUT_MS", default_value_t = 60_000)]
+    pub max_timeout_ms: i64,
+    /// Functions a new tenant may have.
+    #[arg(long, env = "VCD_FAAS_DEFAULT_MAX_FUNCTIONS", default_value_t = 50)]
+    pub default_max_functions: i64,
+    /// CPU share of one function container (1.0 = one core).
+    #[arg(long, env = "VCD_FAAS_CPUS", default_value_t = 0.5)]
+    pub cpus: f64,
+    /// Most processes/threads inside one function container.
+    #[arg(long, env = "VCD_FAAS_PIDS_LIMIT", default_value_t = 64)]
+    pub pids_limit: i64,
+    /// Size of the writable /tmp of a function container (MB).
+    #[arg(long, env = "VCD_FAAS_TMP_MB", default_value_t = 16)]
+    pub tmp_mb: i64,
+    /// Largest request body a function call accepts (bytes).
+    #[arg(long, env = "VCD_FAAS_MAX_BODY_BYTES", default_value_t = 6 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Base image of Node.js functions; built locally from Debian packages when absent.
+    #[arg(long, env = "VCD_FAAS_NODEJS_BASE_IMAGE", default_value = "vcd-faas/runtime-nodejs:bookworm")]
+    pub nodejs_base_image: String,
+    /// Base image of Python functions; built locally from Debian packages when absent.
+    #[arg(long, env = "VCD_FAAS_PYTHON_BASE_IMAGE", default_value = "vcd-faas/runtime-python:bookworm")]
+    pub python_base_image: String,
+
+    /// Seconds between two passes of the reconciler.
+    #[arg(long, env = "VCD_FAAS_RECONCILE_SECS", default_value_t = 30)]
+    pub reconcile_secs: u64,
+
+    /// Mark session cookies `Secure` (set when the portal is served over TLS by a proxy).
+    #[arg(long, env = "VCD_FAAS_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum Command {
+    /// Serve the portal, the API and the function routes (the default).
+    Serve,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}/vcd-faas.db", self.data_dir.display()),
+        }
+    }
+
+    pub fn socket_dir(&self) -> PathBuf {
+        self.data_dir.join("sockets")
+    }
+
+    /// Settings for tests: everything local, under `data_dir`.
+    pub fn for_tests(data_dir: PathBuf, database_url: String) -> Config {
+        let mut config = Config::parse_from(["vcd-faas"]);
+        config.data_dir = data_dir;
+        config.database_url = Some(database_url);
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.admin_password = Some(Secret("admin-password".into()));
+        config
+    }
+}
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}

@@ -1,0 +1,317 @@
+//! The Docker engine, through bollard. Every error says which Docker call failed; everything
+//! created carries the platform's labels so a restart can find it again.
+
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    BuildImageOptions, CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
+    ListImagesOptions, LogsOptions, RemoveContainerOptions, RemoveImageOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+
+pub const LABEL_TENANT: &str = "vcd-faas.tenant";
+pub const LABEL_FUNCTION: &str = "vcd-faas.function";
+pub const LABEL_VERSION: &str = "vcd-faas.version";
+/// The installation that owns a container or image.
+pub const LABEL_INSTALLATION: &str = "vcd-faas.installation";
+/// Marks runtime base images, which the reconciler leaves alone.
+pub const LABEL_RUNTIME: &str = "vcd-faas.runtime";
+
+#[derive(Debug, thiserror::Error)]
+#[error("docker {call}: {source}")]
+pub struct EngineError {
+    pub call: &'static str,
+    #[source]
+    pub source: bollard::errors::Error,
+}
+
+impl EngineError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.source, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    }
+}
+
+fn fail(call: &'static str) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    move |source| EngineError { call, source }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    installation: String,
+}
+
+/// What a function container needs to be created.
+pub struct ContainerSpec<'a> {
+    pub name: &'a str,
+    pub image: &'a str,
+    pub labels: HashMap<String, String>,
+    pub env: Vec<String>,
+    /// Host folder mounted at `/run/faas`, where the runtime opens its socket.
+    pub socket_dir: &'a str,
+    pub memory_mb: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: i64,
+    pub tmp_mb: i64,
+}
+
+/// A container as the reconciler sees it.
+pub struct ContainerSummary {
+    pub id: String,
+    pub name: String,
+    pub created: i64,
+    pub labels: HashMap<String, String>,
+}
+
+pub struct ImageSummary {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub created: i64,
+    pub labels: HashMap<String, String>,
+}
+
+pub struct ContainerEnd {
+    pub running: bool,
+    pub oom_killed: bool,
+    pub exit_code: Option<i64>,
+}
+
+impl Engine {
+    /// Connects to `DOCKER_HOST` (or the local socket) and agrees on an API version with it.
+    pub async fn connect(docker_host: Option<&str>, installation: &str) -> Result<Engine, EngineError> {
+        let docker = match docker_host {
+            Some(host) if !host.is_empty() => Docker::connect_with_host(host),
+            _ => Docker::connect_with_local_defaults(),
+        }
+        .map_err(fail("connect"))?;
+        let docker = docker.negotiate_version().await.map_err(fail("version"))?;
+        Ok(Engine { docker, installation: installation.to_string() })
+    }
+
+    /// The labels every container and image of a function version carries.
+    pub fn labels(&self, org: &str, function: &str, version: i64) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_INSTALLATION.to_string(), self.installation.clone()),
+            (LABEL_TENANT.to_string(), org.to_string()),
+            (LABEL_FUNCTION.to_string(), function.to_string()),
+            (LABEL_VERSION.to_string(), version.to_string()),
+        ])
+    }
+
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        self.docker.ping().await.map_err(fail("ping")).map(|_| ())
+    }
+
+    pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = EngineError { call: "inspect image", source: e };
+                if e.is_not_found() {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Pulls an image from a registry, reporting progress lines.
+    pub async fn pull(&self, image: &str, progress: &(dyn Fn(&str) + Sync)) -> Result<(), EngineError> {
+        let options = CreateImageOptions { from_image: Some(image.to_string()), ..Default::default() };
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(fail("pull image"))?;
+            if let Some(status) = info.status {
+                progress(&status);
+            }
+        }
+        Ok(())
+    }
+
+    /// Imports a root filesystem tar stream as an image (`docker import`).
+    pub async fn import_rootfs(
+        &self,
+        image: &str,
+        rootfs: impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+        changes: Vec<String>,
+    ) -> Result<(), EngineError> {
+        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+        let options = CreateImageOptions {
+            from_src: Some("-".into()),
+            repo: Some(repo.into()),
+            tag: Some(tag.into()),
+            changes,
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(Some(options), Some(bollard::body_try_stream(rootfs)), None);
+        while let Some(item) = stream.next().await {
+            item.map_err(fail("import image"))?;
+        }
+        Ok(())
+    }
+
+    /// Builds an image from an in-memory tar context. Each output line goes to `log`; the
+    /// result is the engine's error message when the build failed.
+    pub async fn build(
+        &self,
+        context: Vec<u8>,
+        tag: &str,
+        labels: HashMap<String, String>,
+        log: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Result<(), String>, EngineError> {
+        let options = BuildImageOptions {
+            dockerfile: "Dockerfile".into(),
+            t: Some(tag.into()),
+            rm: true,
+            forcerm: true,
+            labels: Some(labels),
+            // Build steps never need the network: the context carries everything.
+            networkmode: Some("none".into()),
+            ..Default::default()
+        };
+        let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context.into())));
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(text) = info.stream {
+                        log(&text);
+                    }
+                    if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                        return Ok(Err(detail));
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => return Ok(Err(error)),
+                Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) if status_code < 500 => {
+                    return Ok(Err(message))
+                }
+                Err(e) => return Err(EngineError { call: "build image", source: e }),
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    pub async fn create_container(&self, spec: &ContainerSpec<'_>) -> Result<String, EngineError> {
+        let memory = spec.memory_mb * 1024 * 1024;
+        let host_config = HostConfig {
+            memory: Some(memory),
+            memory_swap: Some(memory),
+            nano_cpus: Some(spec.nano_cpus),
+            pids_limit: Some(spec.pids_limit),
+            network_mode: Some("none".into()),
+            readonly_rootfs: Some(true),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                format!("rw,noexec,nosuid,nodev,size={}m", spec.tmp_mb),
+            )])),
+            binds: Some(vec![format!("{}:/run/faas", spec.socket_dir)]),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.into()),
+            labels: Some(spec.labels.clone()),
+            env: Some(spec.env.clone()),
+            user: Some("10001:10001".into()),
+            network_disabled: Some(true),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some(spec.name.into()), ..Default::default() };
+        let created = self.docker.create_container(Some(options), body).await.map_err(fail("create container"))?;
+        Ok(created.id)
+    }
+
+    pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
+        self.docker.start_container(id, None).await.map_err(fail("start container"))
+    }
+
+    /// Removes a container, killing it first; an absent container is not an error.
+    pub async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = EngineError { call: "remove container", source: e };
+                if e.is_not_found() || e.source.to_string().contains("already in progress") {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    pub async fn container_end(&self, id: &str) -> Result<ContainerEnd, EngineError> {
+        let info = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(fail("inspect container"))?;
+        let state = info.state.unwrap_or_default();
+        Ok(ContainerEnd {
+            running: state.running.unwrap_or(false),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            exit_code: state.exit_code,
+        })
+    }
+
+    /// The last lines a container wrote to stdout and stderr.
+    pub async fn logs_tail(&self, id: &str, lines: usize) -> String {
+        let options = LogsOptions { stdout: true, stderr: true, tail: lines.to_string(), ..Default::default() };
+        let mut out = String::new();
+        let mut stream = self.docker.logs(id, Some(options));
+        while let Some(Ok(chunk)) = stream.next().await {
+            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        out
+    }
+
+    /// Only this installation's function containers or images.
+    fn own_filter(&self) -> Option<HashMap<String, Vec<String>>> {
+        let labels = vec![LABEL_FUNCTION.to_string(), format!("{LABEL_INSTALLATION}={}", self.installation)];
+        Some(HashMap::from([("label".to_string(), labels)]))
+    }
+
+    /// Every function container of this installation, running or not.
+    pub async fn list_function_containers(&self) -> Result<Vec<ContainerSummary>, EngineError> {
+        let options = ListContainersOptions { all: true, filters: self.own_filter(), ..Default::default() };
+        let list = self.docker.list_containers(Some(options)).await.map_err(fail("list containers"))?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerSummary {
+                id: c.id.unwrap_or_default(),
+                name: c.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string(),
+                created: c.created.unwrap_or(0),
+                labels: c.labels.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Every function image of this installation.
+    pub async fn list_function_images(&self) -> Result<Vec<ImageSummary>, EngineError> {
+        let options = ListImagesOptions { filters: self.own_filter(), ..Default::default() };
+        let list = self.docker.list_images(Some(options)).await.map_err(fail("list images"))?;
+        Ok(list
+            .into_iter()
+            .map(|i| ImageSummary { id: i.id, tags: i.repo_tags, created: i.created, labels: i.labels })
+            .collect())
+    }
+
+    pub async fn remove_image(&self, image: &str) -> Result<(), EngineError> {
+        let options = RemoveImageOptions { force: true, noprune: false, ..Default::default() };
+        match self.docker.remove_image(image, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = EngineError { call: "remove image", source: e };
+                if e.is_not_found() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The gateway: one call of a function, whatever brought it (HTTP route, portal test, later
+//! AMQP). Takes a container from the pool, forwards the request with the call's deadline,
+//! returns the function's answer and records the invocation.
+
+use crate::pool::Pool;
+use crate::runner::{self, CallError, Context, Envelope, Event};
+use crate::store::{now_ms, Store, Target};
+use base64::Engine as _;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Most bytes of a call's logs kept in its record.
+const LOG_TAIL_BYTES: usize = 16 * 1024;
+
+#[derive(Clone, Debug, Default)]
+pub struct CallRequest {
+    pub method: String,
+    /// What follows the function's route, starting with `/` (or empty).
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    /// `http`, `test` or `event`.
+    pub trigger: &'static str,
+}
+
+#[derive(Clone, Debug)]
+pub struct CallResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub cold: bool,
+    pub duration: Duration,
+    pub logs: String,
+    pub invocation_id: String,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    store: Store,
+    pool: Arc<Pool>,
+}
+
+/// Headers that describe one hop, never forwarded.
+const HOP_HEADERS: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+impl Gateway {
+    pub fn new(store: Store, pool: Arc<Pool>) -> Gateway {
+        Gateway { store, pool }
+    }
+
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    pub async fn invoke(&self, target: &Target, request: CallRequest) -> CallResponse {
+        let started = Instant::now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let f = &target.function;
+        let v = &target.version;
+        let path = if request.path.is_empty() { "/".to_string() } else { request.path.clone() };
+        if let Err(e) = self.store.start_invocation(&id, target, request.trigger, &request.method, &path).await {
+            tracing::error!(error = %e, "cannot record invocation");
+        }
+        let deadline = started + Duration::from_millis(v.timeout_ms as u64);
+        let envelope = envelope(target, &request, &path, &id);
+
+        let (outcome, cold) = match self.pool.acquire(target).await {
+            Ok(lease) => {
+                let cold = lease.cold;
+                let result = runner::call(self.pool.engine(), &lease.instance, envelope, deadline, v.timeout_ms, v.memory_mb).await;
+                let broken = match &result {
+                    Err(CallError::OutOfMemory(_) | CallError::Crashed(_) | CallError::Deadline(_) | CallError::Io(_)) => true,
+                    _ => false,
+                };
+                let logs = if broken { self.pool.engine().logs_tail(&lease.instance.id, 50).await } else { String::new() };
+                self.pool.release(lease, !broken);
+                (result.map_err(|e| (e, logs)), cold)
+            }
+            Err(e) => (Err((e, String::new())), true),
+        };
+
+        let mut response = match outcome {
+            Ok(reply) => from_reply(reply, &id),
+            Err((error, logs)) => from_error(&error, logs, &id, f.name.as_str()),
+        };
+        response.cold = cold;
+        response.duration = started.elapsed();
+        let error = (response.status >= 500).then(|| error_text(&response));
+        if let Err(e) = self
+            .store
+            .finish_invocation(
+                &id,
+                response.status,
+                response.duration.as_micros() as i64,
+                cold,
+                tail(&response.logs, LOG_TAIL_BYTES),
+                error.as_deref(),
+            )
+            .await
+        {
+            tracing::error!(error = %e, "cannot record invocation result");
+        }
+        response.headers.push(("x-vcd-faas-request-id".into(), id));
+        response.headers.push(("x-vcd-faas-version".into(), v.version.to_string()));
+        response.headers.push(("x-vcd-faas-cold".into(), cold.to_string()));
+        response
+    }
+}
+
+fn envelope(target: &Target, request: &CallRequest, path: &str, id: &str) -> Bytes {
+    let (body, is_base64_encoded) = match std::str::from_utf8(&request.body) {
+        Ok(text) => (text.to_string(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&request.body), true),
+    };
+    let headers: HashMap<String, String> = request
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            // The caller's platform credentials are not the function's business.
+            k != "authorization" && k != "cookie" && !HOP_HEADERS.contains(&k.as_str())
+        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    let envelope = Envelope {
+        event: Event {
+            method: &request.method,
+            path,
+            query: parse_query(&request.query),
+            headers,
+            body,
+            is_base64_encoded,
+        },
+        context: Context {
+            function: &target.function.name,
+            version: target.version.version,
+            tenant: &target.function.org,
+            request_id: id,
+            deadline: now_ms() + target.version.timeout_ms,
+        },
+    };
+    Bytes::from(serde_json::to_vec(&envelope).expect("envelope serializes"))
+}
+
+pub fn parse_query(query: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(query.trim_start_matches('?').as_bytes()).into_owned().collect()
+}
+
+fn from_reply(reply: runner::ShimReply, id: &str) -> CallResponse {
+    if let Some(error) = reply.error {
+        let body = serde_json::json!({
+            "error": format!("the function raised an exception: {error}"),
+            "requestId": id,
+        });
+        return json_response(500, body, reply.logs);
+    }
+    let body = if reply.is_base64_encoded {
+        match base64::engine::general_purpose::STANDARD.decode(reply.body.as_bytes()) {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(_) => {
+                let body = serde_json::json!({"error": "the function returned a body marked base64 that is not base64"});
+                return json_response(502, body, reply.logs);
+            }
+        }
+    } else {
+        Bytes::from(reply.body)
+    };
+    let status = if (100..=599).contains(&reply.status_code) { reply.status_code } else { 502 };
+    let headers = reply
+        .headers
+        .into_iter()
+        .filter(|(k, _)| !HOP_HEADERS.contains(&k.to_ascii_lowercase().as_str()) && !k.starts_with("x-vcd-faas-"))
+        .collect();
+    CallResponse { status, headers, body, cold: false, duration: Duration::ZERO, logs: reply.logs, invocation_id: id.into() }
+}
+
+fn from_error(error: &CallError, logs: String, id: &str, function: &str) -> CallResponse {
+    let status = match error {
+        CallError::Deadline(_) => 504,
+        CallError::OutOfMemory(_) | CallError::Crashed(_) | CallError::Protocol(_) => 502,
+        CallError::Engine(_) | CallError::Io(_) => 503,
+    };
+    let message = match error {
+        CallError::Engine(e) => {
+            tracing::error!(function, error = %e, "container engine failed");
+            "the function runtime is unavailable; try again shortly".to_string()
+        }
+        CallError::Io(cause) => {
+            tracing::warn!(function, cause, "function runtime unreachable");
+            error.to_string()
+        }
+        other => other.to_string(),
+    };
+    json_response(status, serde_json::json!({"error": message, "requestId": id}), logs)
+}
+
+fn json_response(status: u16, body: serde_json::Value, logs: String) -> CallResponse {
+    CallResponse {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Bytes::from(body.to_string()),
+        cold: false,
+        duration: Duration::ZERO,
+        logs,
+        invocation_id: String::new(),
+    }
+}
+
+fn error_text(response: &CallResponse) -> String {
+    serde_json::from_slice::<serde_json::Value>(&response.body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| format!("status {}", response.status))
+}
+
+/// The last `max` bytes of a text, cut at a character boundary.
+pub fn tail(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_end_on_a_char_boundary() {
+        assert_eq!(tail("hello", 10), "hello");
+        assert_eq!(tail("hello", 3), "llo");
+        assert_eq!(tail("aé", 1), "");
+    }
+
+    #[test]
+    fn query_is_decoded() {
+        let q = parse_query("name=J%C3%BCrgen&x=1&x=2");
+        assert_eq!(q["name"], "Jürgen");
+        assert_eq!(q["x"], "2");
+    }
+
+    #[test]
+    fn exceptions_become_500_without_host_detail() {
+        let reply = runner::ShimReply {
+            status_code: 500,
+            headers: HashMap::new(),
+            body: String::new(),
+            is_base64_encoded: false,
+            logs: "Error: boom\n    at /app/handler.js:2:9".into(),
+            error: Some("Error: boom".into()),
+        };
+        let response = from_reply(reply, "id-1");
+        assert_eq!(response.status, 500);
+        let body = String::from_utf8(response.body.to_vec()).unwrap();
+        assert!(body.contains("Error: boom"));
+        assert!(!body.contains("/app/handler.js"));
+        assert!(response.logs.contains("/app/handler.js"));
+    }
+}

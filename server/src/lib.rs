@@ -1,0 +1,19 @@
+//! vcd-faas: the server binary's library — platform, HTTP surfaces, and the wiring of both.
+
+pub mod api;
+pub mod auth;
+pub mod builder;
+pub mod config;
+pub mod engine;
+pub mod gateway;
+pub mod invoke;
+pub mod openapi;
+pub mod pool;
+pub mod reconciler;
+pub mod runner;
+pub mod runtimes;
+pub mod service;
+pub mod sessions;
+pub mod startup;
+pub mod state;
+pub mod store;

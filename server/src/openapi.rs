@@ -1,0 +1,143 @@
+//! The REST API's schema, served at `/api/v1/openapi.json`.
+
+use serde_json::{json, Value};
+
+fn error_responses(codes: &[&str]) -> Value {
+    let mut map = serde_json::Map::new();
+    for code in codes {
+        map.insert(
+            code.to_string(),
+            json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    Value::Object(map)
+}
+
+fn with_errors(mut responses: Value, codes: &[&str]) -> Value {
+    if let (Some(map), Value::Object(errors)) = (responses.as_object_mut(), error_responses(codes)) {
+        map.extend(errors);
+    }
+    responses
+}
+
+fn ok(code: &str, schema: Value) -> Value {
+    json!({ code: {"description": "success", "content": {"application/json": {"schema": schema}}}})
+}
+
+fn schema(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn array(name: &str) -> Value {
+    json!({"type": "array", "items": schema(name)})
+}
+
+fn body(name: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema(name)}}})
+}
+
+pub fn document() -> Value {
+    let name_param = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let org_query = json!({"name": "org", "in": "query", "required": false,
+        "description": "tenant of the function (the provider admin must give it)", "schema": {"type": "string"}});
+    let org_path = json!({"name": "org", "in": "path", "required": true, "schema": {"type": "string"}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "vcd-faas API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Functions as a Service for VMware Cloud Director. Errors are {\"error\": \"<what to fix>\"}."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/tokens": {"post": {
+                "summary": "Sign in and get a bearer token (org `provider` for the provider admin)",
+                "security": [],
+                "requestBody": body("TokenRequest"),
+                "responses": with_errors(ok("201", schema("Token")), &["400", "401"])}},
+            "/api/v1/tenants": {
+                "get": {"summary": "List tenants (provider)", "responses": with_errors(ok("200", array("Tenant")), &["401", "403"])},
+                "post": {"summary": "Create a tenant (provider)", "requestBody": body("TenantInput"),
+                         "responses": with_errors(ok("201", schema("Tenant")), &["400", "401", "403", "409"])}},
+            "/api/v1/tenants/{org}": {"put": {"summary": "Change a tenant's limits (provider)", "parameters": [org_path.clone()],
+                "requestBody": body("TenantInput"), "responses": with_errors(ok("200", schema("Tenant")), &["400", "401", "403", "404", "409"])}},
+            "/api/v1/tenants/{org}/users": {"post": {"summary": "Add a user to a tenant (provider or tenant admin)",
+                "parameters": [org_path], "requestBody": body("UserInput"),
+                "responses": with_errors(ok("201", schema("User")), &["400", "401", "403", "404", "409"])}},
+            "/api/v1/users": {"get": {"summary": "List users (provider: all; tenant admin: own tenant)",
+                "responses": with_errors(ok("200", array("User")), &["401", "403"])}},
+            "/api/v1/functions": {
+                "get": {"summary": "List functions (provider: every tenant's)", "responses": with_errors(ok("200", array("Function")), &["401"])},
+                "post": {"summary": "Create a function; it builds in the background", "requestBody": body("FunctionInput"),
+                         "responses": with_errors(ok("202", schema("Function")), &["400", "401", "403", "409", "413", "422"])}},
+            "/api/v1/functions/{name}": {
+                "get": {"summary": "A function with its status and newest build", "parameters": [name_param.clone(), org_query.clone()],
+                        "responses": with_errors(ok("200", schema("Function")), &["401", "404"])},
+                "put": {"summary": "Update a function (new version; the old one serves until it is ready)",
+                        "parameters": [name_param.clone(), org_query.clone()], "requestBody": body("FunctionUpdate"),
+                        "responses": with_errors(ok("202", schema("Function")), &["400", "401", "404", "413", "422"])},
+                "delete": {"summary": "Delete a function, its containers and images", "parameters": [name_param.clone(), org_query.clone()],
+                           "responses": with_errors(json!({"204": {"description": "deleted"}}), &["401", "404"])}},
+            "/api/v1/functions/{name}/versions": {"get": {"summary": "Versions of a function, newest first",
+                "parameters": [name_param.clone(), org_query.clone()], "responses": with_errors(ok("200", array("Version")), &["401", "404"])}},
+            "/api/v1/functions/{name}/invocations": {"get": {"summary": "Recent calls, newest first",
+                "parameters": [name_param, org_query, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}}],
+                "responses": with_errors(ok("200", array("Invocation")), &["401", "404"])}},
+            "/api/org/{org}/{name}": {"get": {"summary": "Call a function (any method; any path suffix after the name)",
+                "description": "Needs a bearer token of the function's tenant unless the function is public. Body up to the configured limit (413 over it). 504 at the deadline, 502 when the function ran out of memory.",
+                "responses": {"200": {"description": "the function's answer"}}}}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {
+                    "error": {"type": "string"},
+                    "fields": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
+                "TokenRequest": {"type": "object", "required": ["org", "username", "password"], "properties": {
+                    "org": {"type": "string"}, "username": {"type": "string"}, "password": {"type": "string"}, "name": {"type": "string"}}},
+                "Token": {"type": "object", "properties": {"token": {"type": "string"}, "id": {"type": "integer"}, "name": {"type": "string"}, "org": {"type": "string"}}},
+                "TenantInput": {"type": "object", "properties": {
+                    "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"}, "display_name": {"type": "string"},
+                    "max_functions": {"type": "integer"}, "max_memory_mb": {"type": "integer"}, "max_timeout_ms": {"type": "integer"},
+                    "vcd_org_id": {"type": "string"}}},
+                "Tenant": {"type": "object", "properties": {
+                    "name": {"type": "string"}, "display_name": {"type": "string"}, "max_functions": {"type": "integer"},
+                    "max_memory_mb": {"type": "integer"}, "max_timeout_ms": {"type": "integer"}, "vcd_org_id": {"type": "string", "nullable": true},
+                    "function_count": {"type": "integer"}, "user_count": {"type": "integer"}}},
+                "UserInput": {"type": "object", "required": ["username", "password", "role"], "properties": {
+                    "username": {"type": "string"}, "password": {"type": "string", "minLength": 8}, "role": {"type": "string", "enum": ["admin", "developer"]}}},
+                "User": {"type": "object", "properties": {"username": {"type": "string"}, "org": {"type": "string"},
+                    "role": {"type": "string", "enum": ["provider", "admin", "developer"]}, "created_at": {"type": "integer"}}},
+                "Trigger": {"type": "object", "required": ["type"], "properties": {
+                    "type": {"type": "string", "enum": ["http", "vcd-event"]}, "event": {"type": "string"}}},
+                "FunctionInput": {"type": "object", "required": ["name", "language", "code"], "properties": {
+                    "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"},
+                    "language": {"type": "string", "enum": ["nodejs", "python"]},
+                    "code": {"type": "string", "maxLength": app::model::MAX_CODE_BYTES},
+                    "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "public": {"type": "boolean"},
+                    "trigger": schema("Trigger")}},
+                "FunctionUpdate": {"type": "object", "properties": {
+                    "language": {"type": "string", "enum": ["nodejs", "python"]}, "code": {"type": "string"},
+                    "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "public": {"type": "boolean"},
+                    "trigger": schema("Trigger")}},
+                "Function": {"type": "object", "properties": {
+                    "name": {"type": "string"}, "org": {"type": "string"}, "language": {"type": "string"}, "route": {"type": "string"},
+                    "status": {"type": "string", "enum": app::model::STATUSES},
+                    "version": {"type": "integer", "nullable": true, "description": "the serving version"},
+                    "latest_version": {"type": "integer"},
+                    "build_status": {"type": "string", "enum": ["queued", "building", "ready", "failed"]},
+                    "build_log": {"type": "string"}, "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"},
+                    "public": {"type": "boolean"}, "trigger": schema("Trigger"), "code": {"type": "string"},
+                    "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}},
+                "Version": {"type": "object", "properties": {
+                    "version": {"type": "integer"}, "language": {"type": "string"}, "build_status": {"type": "string"},
+                    "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "created_at": {"type": "integer"},
+                    "built_at": {"type": "integer", "nullable": true}}},
+                "Invocation": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "function": {"type": "string"}, "version": {"type": "integer"},
+                    "trigger": {"type": "string", "enum": ["http", "test", "event"]}, "method": {"type": "string"}, "path": {"type": "string"},
+                    "status_code": {"type": "integer", "nullable": true}, "duration_ms": {"type": "number", "nullable": true},
+                    "cold": {"type": "boolean"}, "logs": {"type": "string"}, "error": {"type": "string", "nullable": true},
+                    "started_at": {"type": "integer"}}}
+            }
+        }
+    })
+}

@@ -1,0 +1,95 @@
+//! Converges Docker (the actual state) on the database (the desired state): resumes builds
+//! that were cut off, finishes deletions, fails calls a crash interrupted, and removes
+//! labelled containers and images that nothing owns.
+
+use crate::engine::{LABEL_FUNCTION, LABEL_TENANT, LABEL_VERSION};
+use crate::service::Service;
+use crate::store::now_ms;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// Things younger than this may belong to work that has just begun.
+const GRACE_SECS: i64 = 120;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub builds_resumed: usize,
+    pub deletions_finished: usize,
+    pub calls_failed: u64,
+    pub containers_removed: usize,
+    pub images_removed: usize,
+}
+
+/// One pass. `at_start` is true on the first pass after the server starts: then no call is in
+/// flight, so every labelled container is an orphan.
+pub async fn reconcile(service: &Service, started_at_ms: i64, at_start: bool) -> Result<Report, String> {
+    let store = &service.store;
+    let mut report = Report::default();
+    if at_start {
+        report.calls_failed = store.fail_interrupted_invocations(started_at_ms).await.map_err(|e| e.to_string())?;
+    }
+    for v in store.unfinished_builds().await.map_err(|e| e.to_string())? {
+        if !service.builder.is_building(v.id) {
+            service.builder.enqueue(v.id);
+            report.builds_resumed += 1;
+        }
+    }
+    for f in store.functions_with_status("deleting").await.map_err(|e| e.to_string())? {
+        service.purge_function(&f).await;
+        report.deletions_finished += 1;
+    }
+
+    let now_secs = now_ms() / 1000;
+    let pool = service.gateway.pool();
+    for c in service.engine.list_function_containers().await.map_err(|e| e.to_string())? {
+        let stale = at_start || now_secs - c.created > GRACE_SECS;
+        if stale && !pool.owns(&c.id) {
+            tracing::info!(container = %c.name, "removing orphan container");
+            if service.engine.remove_container(&c.id).await.is_ok() {
+                report.containers_removed += 1;
+            }
+            let _ = std::fs::remove_dir_all(service.config.socket_dir().join(&c.name));
+        }
+    }
+
+    // Images: only each function's serving version and versions still building are kept.
+    let mut keep: HashSet<(String, String, String)> = HashSet::new();
+    for f in store.list_functions(None).await.map_err(|e| e.to_string())? {
+        if f.status == "deleting" {
+            continue;
+        }
+        for v in store.versions(f.id).await.map_err(|e| e.to_string())? {
+            if Some(v.version) == f.current_version || matches!(v.build_status.as_str(), "queued" | "building") {
+                keep.insert((f.org.clone(), f.name.clone(), v.version.to_string()));
+            }
+        }
+    }
+    for image in service.engine.list_function_images().await.map_err(|e| e.to_string())? {
+        let key = |l: &str| image.labels.get(l).cloned().unwrap_or_default();
+        let owner = (key(LABEL_TENANT), key(LABEL_FUNCTION), key(LABEL_VERSION));
+        if !keep.contains(&owner) && (at_start || now_secs - image.created > GRACE_SECS) {
+            tracing::info!(image = %image.id, tags = ?image.tags, "removing image no version owns");
+            if service.engine.remove_image(&image.id).await.is_ok() {
+                report.images_removed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Runs a pass at start-up and then every `interval`.
+pub fn spawn(service: Service, interval: Duration) {
+    let started_at = now_ms();
+    tokio::spawn(async move {
+        let mut at_start = true;
+        loop {
+            match reconcile(&service, started_at, at_start).await {
+                Ok(report) if report != Report::default() => tracing::info!(?report, "reconciled"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reconcile pass failed; retrying later"),
+            }
+            at_start = false;
+            tokio::time::sleep(interval).await;
+        }
+    });
+}

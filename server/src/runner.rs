@@ -1,0 +1,220 @@
+//! One function container: create it sandboxed, start it, talk to its runtime over a unix
+//! socket in a host folder (containers have no network), and remove it.
+
+use crate::engine::{ContainerSpec, Engine, EngineError};
+use crate::runtimes::FUNCTION_UID;
+use crate::store::Target;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::net::UnixStream;
+use tokio::time::Instant;
+
+/// Limits every container gets, set by the provider.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    pub nano_cpus: i64,
+    pub pids_limit: i64,
+    pub tmp_mb: i64,
+    /// Absolute host folder holding one socket folder per container.
+    pub socket_root: PathBuf,
+}
+
+/// A started container of one function version.
+#[derive(Debug)]
+pub struct Instance {
+    pub id: String,
+    pub name: String,
+    pub socket: PathBuf,
+    dir: PathBuf,
+}
+
+/// Why a call did not get an answer from the function.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the function did not answer within its {0} ms deadline")]
+    Deadline(i64),
+    #[error("the function exceeded its memory limit of {0} MB")]
+    OutOfMemory(i64),
+    #[error("the function's container stopped (exit code {0})")]
+    Crashed(i64),
+    #[error("the function runtime sent a malformed answer: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the function runtime cannot be reached: {0}")]
+    Io(String),
+}
+
+/// What the runtime shim answers.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShimReply {
+    pub status_code: u16,
+    #[serde(default)]
+    pub headers: HashMap<String, String>,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub is_base64_encoded: bool,
+    #[serde(default)]
+    pub logs: String,
+    pub error: Option<String>,
+}
+
+/// What the runtime shim is sent.
+#[derive(Debug, Serialize)]
+pub struct Envelope<'a> {
+    pub event: Event<'a>,
+    pub context: Context<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: HashMap<String, String>,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Context<'a> {
+    pub function: &'a str,
+    pub version: i64,
+    pub tenant: &'a str,
+    pub request_id: &'a str,
+    /// Unix time in ms by which the call must answer.
+    pub deadline: i64,
+}
+
+pub fn image_tag(org: &str, function: &str, version: i64) -> String {
+    format!("vcd-faas/{org}/{function}:v{version}")
+}
+
+/// Creates and starts a sandboxed container of the target's version.
+pub async fn start(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Result<Instance, CallError> {
+    let f = &target.function;
+    let v = &target.version;
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    let name = format!("vcd-faas-{}-{}-v{}-{suffix}", f.org, f.name, v.version);
+    let dir = sandbox.socket_root.join(&name);
+    prepare_socket_dir(&dir).map_err(|e| CallError::Io(format!("socket folder {}: {e}", dir.display())))?;
+    let image = v.image.clone().unwrap_or_else(|| image_tag(&f.org, &f.name, v.version));
+    let spec = ContainerSpec {
+        name: &name,
+        image: &image,
+        labels: engine.labels(&f.org, &f.name, v.version),
+        env: vec![],
+        socket_dir: dir.to_str().unwrap_or_default(),
+        memory_mb: v.memory_mb,
+        nano_cpus: sandbox.nano_cpus,
+        pids_limit: sandbox.pids_limit,
+        tmp_mb: sandbox.tmp_mb,
+    };
+    let id = match engine.create_container(&spec).await {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.into());
+        }
+    };
+    let instance = Instance { id, name, socket: dir.join("sock"), dir };
+    if let Err(e) = engine.start_container(&instance.id).await {
+        destroy(engine, &instance).await;
+        return Err(e.into());
+    }
+    Ok(instance)
+}
+
+fn prepare_socket_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::os::unix::fs::chown(dir, Some(FUNCTION_UID), Some(FUNCTION_UID))?;
+    Ok(())
+}
+
+/// Removes the container and its socket folder.
+pub async fn destroy(engine: &Engine, instance: &Instance) {
+    if let Err(e) = engine.remove_container(&instance.id).await {
+        tracing::warn!(container = %instance.name, error = %e, "could not remove container; the reconciler will retry");
+    }
+    let _ = std::fs::remove_dir_all(&instance.dir);
+}
+
+/// Sends one call to the instance's runtime and waits for its answer until `deadline`.
+pub async fn call(
+    engine: &Engine,
+    instance: &Instance,
+    envelope: Bytes,
+    deadline: Instant,
+    timeout_ms: i64,
+    memory_mb: i64,
+) -> Result<ShimReply, CallError> {
+    let exchange = async {
+        let stream = connect_when_ready(engine, instance).await?;
+        post_invoke(stream, envelope).await
+    };
+    match tokio::time::timeout_at(deadline, exchange).await {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(CallError::Io(cause))) => Err(explain_failure(engine, instance, memory_mb, cause).await),
+        Ok(Err(other)) => Err(other),
+        Err(_) => Err(CallError::Deadline(timeout_ms)),
+    }
+}
+
+/// Waits until the runtime listens on its socket, noticing a container that died first.
+async fn connect_when_ready(engine: &Engine, instance: &Instance) -> Result<UnixStream, CallError> {
+    let mut attempts = 0u32;
+    loop {
+        match UnixStream::connect(&instance.socket).await {
+            Ok(stream) => return Ok(stream),
+            Err(_) => {
+                attempts += 1;
+                if attempts % 40 == 0 {
+                    let end = engine.container_end(&instance.id).await?;
+                    if !end.running {
+                        return Err(CallError::Io("the container stopped before its runtime was ready".into()));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+async fn post_invoke(stream: UnixStream, envelope: Bytes) -> Result<ShimReply, CallError> {
+    let io_err = |e: &dyn std::fmt::Display| CallError::Io(e.to_string());
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| io_err(&e))?;
+    let driver = tokio::spawn(connection);
+    let request = http::Request::post("/invoke")
+        .header("host", "function")
+        .header("content-type", "application/json")
+        .body(Full::new(envelope))
+        .map_err(|e| io_err(&e))?;
+    let response = sender.send_request(request).await.map_err(|e| io_err(&e))?;
+    let body = response.into_body().collect().await.map_err(|e| io_err(&e))?.to_bytes();
+    driver.abort();
+    serde_json::from_slice(&body).map_err(|e| CallError::Protocol(e.to_string()))
+}
+
+/// Turns a broken connection into the reason a user can act on.
+async fn explain_failure(engine: &Engine, instance: &Instance, memory_mb: i64, cause: String) -> CallError {
+    // The engine records the end of a container a moment after its process dies.
+    for _ in 0..20 {
+        match engine.container_end(&instance.id).await {
+            Ok(end) if end.oom_killed => return CallError::OutOfMemory(memory_mb),
+            Ok(end) if !end.running => return CallError::Crashed(end.exit_code.unwrap_or(-1)),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+            Err(e) => return e.into(),
+        }
+    }
+    CallError::Io(cause)
+}

@@ -1,0 +1,194 @@
+//! Language runtimes: their base images, the shim that serves user code inside a container,
+//! and the build context (Dockerfile + shim + code) of a function version.
+
+use crate::engine::{Engine, EngineError, LABEL_RUNTIME};
+use app::model::Language;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::sync::Mutex;
+
+const NODE_SHIM: &str = include_str!("../../runtime/nodejs/shim.js");
+const PYTHON_SHIM: &str = include_str!("../../runtime/python/shim.py");
+
+/// The uid functions run as; never root.
+pub const FUNCTION_UID: u32 = 10001;
+
+pub struct Runtimes {
+    pub nodejs_base: String,
+    pub python_base: String,
+    /// One base image build at a time, so two builds never race to create it.
+    ensure_lock: Mutex<()>,
+}
+
+impl Runtimes {
+    pub fn new(nodejs_base: String, python_base: String) -> Runtimes {
+        Runtimes { nodejs_base, python_base, ensure_lock: Mutex::new(()) }
+    }
+
+    pub fn base_image(&self, language: Language) -> &str {
+        match language {
+            Language::Nodejs => &self.nodejs_base,
+            Language::Python => &self.python_base,
+        }
+    }
+
+    /// Makes sure the base image of a language exists: built locally from Debian packages
+    /// when it is one of ours (`vcd-faas/…`), pulled otherwise.
+    pub async fn ensure_base(
+        &self,
+        engine: &Engine,
+        language: Language,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), String> {
+        let _guard = self.ensure_lock.lock().await;
+        let image = self.base_image(language);
+        if engine.image_exists(image).await.map_err(|e| e.to_string())? {
+            return Ok(());
+        }
+        if image.starts_with("vcd-faas/") {
+            progress(&format!("building base image {image} from Debian packages (first time only, about a minute)\n"));
+            build_debian_base(engine, image, language, progress).await
+        } else {
+            progress(&format!("pulling base image {image}\n"));
+            engine.pull(image, progress).await.map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn debian_packages(language: Language) -> &'static str {
+    match language {
+        Language::Nodejs => "nodejs",
+        Language::Python => "python3",
+    }
+}
+
+/// `mmdebstrap` of Debian bookworm with the language's interpreter, streamed into `docker import`.
+async fn build_debian_base(
+    engine: &Engine,
+    image: &str,
+    language: Language,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), String> {
+    let mut child = tokio::process::Command::new("mmdebstrap")
+        .args([
+            "--variant=essential",
+            &format!("--include={}", debian_packages(language)),
+            "--dpkgopt=path-exclude=/usr/share/doc/*",
+            "--dpkgopt=path-exclude=/usr/share/man/*",
+            "--dpkgopt=path-exclude=/usr/share/locale/*",
+            "bookworm",
+            "-",
+            // The host's own package sources: no registry is named here.
+            "/etc/apt/sources.list.d/debian.sources",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run mmdebstrap ({e}); install it with: apt-get install -y mmdebstrap"))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+
+    let body = futures_util::stream::unfold(stdout, |mut out| async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        match out.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), out))
+            }
+            Err(e) => Some((Err(e), out)),
+        }
+    });
+    let changes = vec![
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        format!("LABEL {LABEL_RUNTIME}={}", language.as_str()),
+    ];
+    let import = engine.import_rootfs(image, body, changes);
+    let log = async {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut tail = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            progress(&format!("{line}\n"));
+            tail.push(line);
+            if tail.len() > 20 {
+                tail.remove(0);
+            }
+        }
+        tail
+    };
+    let (imported, tail) = tokio::join!(import, log);
+    let status = child.wait().await.map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("mmdebstrap failed ({status}):\n{}", tail.join("\n")));
+    }
+    imported.map_err(|e: EngineError| e.to_string())?;
+    progress(&format!("base image {image} ready\n"));
+    Ok(())
+}
+
+/// The Dockerfile of a function version. The syntax check runs at build time so a mistake
+/// fails the build with the interpreter's own message.
+pub fn dockerfile(language: Language, base: &str) -> String {
+    let (files, check, cmd) = match language {
+        Language::Nodejs => (
+            "shim.js handler.js",
+            r#"["node", "--check", "/app/handler.js"]"#,
+            r#"["node", "/app/shim.js"]"#,
+        ),
+        Language::Python => (
+            "shim.py handler.py",
+            r#"["python3", "-c", "import ast,sys; ast.parse(open('/app/handler.py').read(), 'handler.py')"]"#,
+            r#"["python3", "-u", "/app/shim.py"]"#,
+        ),
+    };
+    format!(
+        "FROM {base}\n\
+         COPY {files} /app/\n\
+         RUN {check}\n\
+         ENV FAAS_SOCKET=/run/faas/sock PYTHONDONTWRITEBYTECODE=1 NODE_ENV=production HOME=/tmp\n\
+         USER {FUNCTION_UID}:{FUNCTION_UID}\n\
+         WORKDIR /tmp\n\
+         CMD {cmd}\n"
+    )
+}
+
+/// The build context as a tar archive made in memory.
+pub fn build_context(language: Language, base: &str, code: &str) -> std::io::Result<Vec<u8>> {
+    let (shim_name, shim, handler_name) = match language {
+        Language::Nodejs => ("shim.js", NODE_SHIM, "handler.js"),
+        Language::Python => ("shim.py", PYTHON_SHIM, "handler.py"),
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, content) in [("Dockerfile", dockerfile(language, base).as_str()), (shim_name, shim), (handler_name, code)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, content.as_bytes())?;
+    }
+    tar.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_holds_dockerfile_shim_and_code() {
+        let tar = build_context(Language::Python, "base:1", "def handle(e, c): return 1\n").unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let names: Vec<String> =
+            archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        assert_eq!(names, ["Dockerfile", "shim.py", "handler.py"]);
+    }
+
+    #[test]
+    fn dockerfile_runs_as_non_root_and_checks_syntax() {
+        let text = dockerfile(Language::Nodejs, "base:1");
+        assert!(text.starts_with("FROM base:1\n"));
+        assert!(text.contains("node\", \"--check\""));
+        assert!(text.contains("USER 10001:10001"));
+    }
+}

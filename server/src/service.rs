@@ -1,0 +1,600 @@
+//! The platform's rules, behind the `Platform` port that the portal and the REST API share:
+//! who may see and do what, validation against the tenant's limits, and the lifecycle of
+//! functions (create → build → serve → update → delete).
+
+use crate::auth;
+use crate::builder::Builder;
+use crate::config::Config;
+use crate::engine::{Engine, LABEL_FUNCTION, LABEL_TENANT};
+use crate::gateway::{CallRequest, Gateway};
+use crate::store::{is_unique_violation, FunctionRow, NewVersion, Store, Target, TenantRow, UserRow, VersionRow};
+use app::model::*;
+use app::platform::{Platform, PlatformError, TenantInput, UserInput};
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Service {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub builder: Builder,
+    pub gateway: Gateway,
+    pub engine: Engine,
+}
+
+type Result<T> = std::result::Result<T, PlatformError>;
+
+fn db(e: sqlx::Error) -> PlatformError {
+    tracing::error!(error = %e, "database error");
+    PlatformError::internal(e)
+}
+
+fn caller_of(user: UserRow) -> Caller {
+    Caller {
+        user_id: user.id,
+        role: Role::parse(&user.role).unwrap_or(Role::Developer),
+        tenant_id: user.tenant_id,
+        org: user.org,
+        username: user.username,
+    }
+}
+
+fn function_not_found(org: &str, name: &str) -> PlatformError {
+    PlatformError::not_found(format!("no function {name:?} in org {org:?}"))
+}
+
+fn trigger_of(f: &FunctionRow) -> Trigger {
+    match (f.trigger_type.as_str(), &f.trigger_event) {
+        ("vcd-event", Some(event)) => Trigger::VcdEvent { event: event.clone() },
+        _ => Trigger::Http,
+    }
+}
+
+fn trigger_columns(trigger: &Trigger) -> (&str, Option<&str>) {
+    match trigger {
+        Trigger::Http => ("http", None),
+        Trigger::VcdEvent { event } => ("vcd-event", Some(event.as_str())),
+    }
+}
+
+fn version_view(v: &VersionRow) -> VersionView {
+    VersionView {
+        version: v.version,
+        language: Language::parse(&v.language).unwrap_or(Language::Nodejs),
+        build_status: v.build_status.clone(),
+        memory_mb: v.memory_mb,
+        timeout_ms: v.timeout_ms,
+        created_at: v.created_at,
+        built_at: v.built_at,
+    }
+}
+
+fn tenant_view(t: TenantRow, function_count: i64, user_count: i64) -> TenantView {
+    TenantView {
+        name: t.slug,
+        display_name: t.display_name,
+        max_functions: t.max_functions,
+        max_memory_mb: t.max_memory_mb,
+        max_timeout_ms: t.max_timeout_ms,
+        vcd_org_id: t.vcd_org_id,
+        function_count,
+        user_count,
+    }
+}
+
+impl Service {
+    /// Creates the provider admin on first start; returns the generated password, if any.
+    pub async fn bootstrap_admin(&self) -> std::result::Result<Option<String>, sqlx::Error> {
+        if self.store.user_by_login(None, "admin").await?.is_some() {
+            return Ok(None);
+        }
+        let (password, generated) = match &self.config.admin_password {
+            Some(secret) => (secret.0.clone(), false),
+            None => (auth::new_secret(12), true),
+        };
+        self.store.insert_user(None, "admin", &auth::hash_password(&password), Role::Provider.as_str()).await?;
+        Ok(generated.then_some(password))
+    }
+
+    /// The caller behind a bearer token.
+    pub async fn caller_by_token(&self, token: &str) -> Result<Option<Caller>> {
+        Ok(self.store.user_by_token(&auth::token_hash(token)).await.map_err(db)?.map(caller_of))
+    }
+
+    /// The tenant `org` as seen by the caller: another tenant's is "not found", like a
+    /// tenant that does not exist, so names of other tenants never leak.
+    async fn tenant_for(&self, caller: &Caller, org: &str) -> Result<TenantRow> {
+        let visible = caller.is_provider() || caller.org == org;
+        let tenant = if visible { self.store.tenant_by_slug(org).await.map_err(db)? } else { None };
+        tenant.ok_or_else(|| PlatformError::not_found(format!("no org {org:?}")))
+    }
+
+    async fn function_for(&self, caller: &Caller, org: &str, name: &str) -> Result<FunctionRow> {
+        let tenant = self.tenant_for(caller, org).await.map_err(|_| function_not_found(org, name))?;
+        self.store
+            .function_by_name(tenant.id, name)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| function_not_found(org, name))
+    }
+
+    async fn view(&self, f: FunctionRow) -> Result<FunctionView> {
+        let latest = self.store.version(f.id, f.latest_version).await.map_err(db)?.ok_or_else(|| {
+            PlatformError::internal(format!("function {} has no version {}", f.id, f.latest_version))
+        })?;
+        Ok(FunctionView {
+            route: route_of(&f.org, &f.name),
+            language: Language::parse(&latest.language).unwrap_or(Language::Nodejs),
+            version: f.current_version,
+            latest_version: f.latest_version,
+            build_status: latest.build_status.clone(),
+            build_log: latest.build_log.clone(),
+            memory_mb: latest.memory_mb,
+            timeout_ms: latest.timeout_ms,
+            public: f.public != 0,
+            trigger: trigger_of(&f),
+            code: latest.code,
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+            status: f.status,
+            name: f.name,
+            org: f.org,
+        })
+    }
+
+    fn limits_of(&self, tenant: &TenantRow) -> Limits {
+        Limits {
+            max_memory_mb: tenant.max_memory_mb,
+            max_timeout_ms: tenant.max_timeout_ms,
+            default_memory_mb: self.config.default_memory_mb.min(tenant.max_memory_mb),
+            default_timeout_ms: self.config.default_timeout_ms.min(tenant.max_timeout_ms),
+        }
+    }
+
+    /// Checks a spec; limit violations are told apart so the API can answer 422.
+    fn check_spec(&self, spec: &FunctionSpec, limits: &Limits, creating: bool) -> Result<()> {
+        let errors = validate_spec(spec, limits, creating);
+        if errors.is_empty() {
+            return Ok(());
+        }
+        if errors.iter().all(|e| e.field == "memory_mb" || e.field == "timeout_ms") {
+            Err(PlatformError::OverLimit(errors))
+        } else {
+            Err(PlatformError::Invalid(errors))
+        }
+    }
+
+    /// Removes every container and image of a function, then its rows.
+    pub async fn purge_function(&self, f: &FunctionRow) {
+        let mut clean = true;
+        match self.engine.list_function_containers().await {
+            Ok(containers) => {
+                for c in containers.iter().filter(|c| owned_by(&c.labels, f)) {
+                    if self.engine.remove_container(&c.id).await.is_err() {
+                        clean = false;
+                    }
+                }
+            }
+            Err(_) => clean = false,
+        }
+        match self.engine.list_function_images().await {
+            Ok(images) => {
+                for i in images.iter().filter(|i| owned_by(&i.labels, f)) {
+                    if self.engine.remove_image(&i.id).await.is_err() {
+                        clean = false;
+                    }
+                }
+            }
+            Err(_) => clean = false,
+        }
+        if clean {
+            if let Err(e) = self.store.delete_function_row(f.id).await {
+                tracing::warn!(error = %e, "cannot delete function row; the reconciler will retry");
+            }
+        }
+    }
+
+    async fn validate_tenant_input(&self, input: &TenantInput, creating: bool) -> Result<()> {
+        let mut errors = Vec::new();
+        if creating {
+            if let Err(e) = validate_name("tenant name", &input.name) {
+                errors.push(FieldError::new("name", e));
+            } else if input.name == "provider" {
+                errors.push(FieldError::new("name", "\"provider\" is reserved for the provider admin"));
+            }
+        }
+        if let Some(d) = &input.display_name {
+            if d.chars().count() > 200 {
+                errors.push(FieldError::new("display_name", "display name must be at most 200 characters"));
+            }
+        }
+        let checks = [
+            ("max_functions", input.max_functions, 1, 10_000),
+            ("max_memory_mb", input.max_memory_mb, 64, self.config.max_memory_mb),
+            ("max_timeout_ms", input.max_timeout_ms, 100, self.config.max_timeout_ms),
+        ];
+        for (field, value, min, max) in checks {
+            if let Some(v) = value {
+                if v < min || v > max {
+                    errors.push(FieldError::new(field, format!("{field} must be between {min} and {max}")));
+                }
+            }
+        }
+        if let Some(id) = &input.vcd_org_id {
+            if id.len() > 200 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                errors.push(FieldError::new("vcd_org_id", "vCD org id must look like urn:vcloud:org:<uuid>"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(PlatformError::Invalid(errors))
+        }
+    }
+
+    fn require_provider(caller: &Caller) -> Result<()> {
+        if caller.is_provider() {
+            Ok(())
+        } else {
+            Err(PlatformError::Forbidden("only the provider admin may do this".into()))
+        }
+    }
+
+    /// Calls a function the way the portal's Test Function button does.
+    pub async fn call(&self, target: &Target, request: CallRequest) -> crate::gateway::CallResponse {
+        self.gateway.invoke(target, request).await
+    }
+}
+
+fn owned_by(labels: &std::collections::HashMap<String, String>, f: &FunctionRow) -> bool {
+    labels.get(LABEL_TENANT) == Some(&f.org) && labels.get(LABEL_FUNCTION) == Some(&f.name)
+}
+
+#[async_trait]
+impl Platform for Service {
+    async fn authenticate(&self, org: &str, username: &str, password: &str) -> Result<Caller> {
+        let rejected = || PlatformError::Unauthorized("wrong org, username or password".into());
+        let tenant_id = if org == "provider" {
+            None
+        } else {
+            match self.store.tenant_by_slug(org).await.map_err(db)? {
+                Some(t) => Some(t.id),
+                None => {
+                    auth::verify_password(password, auth::dummy_hash());
+                    return Err(rejected());
+                }
+            }
+        };
+        let user = self.store.user_by_login(tenant_id, username).await.map_err(db)?;
+        let hash = user.as_ref().map(|u| u.password_hash.as_str()).unwrap_or(auth::dummy_hash());
+        let valid = auth::verify_password(password, hash);
+        match user {
+            Some(user) if valid => Ok(caller_of(user)),
+            _ => Err(rejected()),
+        }
+    }
+
+    async fn caller_by_user_id(&self, user_id: i64) -> Result<Option<Caller>> {
+        Ok(self.store.user_by_id(user_id).await.map_err(db)?.map(caller_of))
+    }
+
+    async fn limits(&self, caller: &Caller, org: &str) -> Result<Limits> {
+        let tenant = self.tenant_for(caller, org).await?;
+        Ok(self.limits_of(&tenant))
+    }
+
+    async fn list_functions(&self, caller: &Caller) -> Result<Vec<FunctionView>> {
+        let scope = if caller.is_provider() { None } else { caller.tenant_id };
+        let rows = self.store.list_functions(scope).await.map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for f in rows {
+            out.push(self.view(f).await?);
+        }
+        Ok(out)
+    }
+
+    async fn get_function(&self, caller: &Caller, org: &str, name: &str) -> Result<FunctionView> {
+        let f = self.function_for(caller, org, name).await?;
+        self.view(f).await
+    }
+
+    async fn list_versions(&self, caller: &Caller, org: &str, name: &str) -> Result<Vec<VersionView>> {
+        let f = self.function_for(caller, org, name).await?;
+        Ok(self.store.versions(f.id).await.map_err(db)?.iter().map(version_view).collect())
+    }
+
+    async fn create_function(&self, caller: &Caller, spec: FunctionSpec) -> Result<FunctionView> {
+        if caller.is_provider() {
+            return Err(PlatformError::Forbidden(
+                "the provider admin has no functions of its own; sign in as a user of a tenant".into(),
+            ));
+        }
+        let tenant = self.tenant_for(caller, &caller.org).await?;
+        let limits = self.limits_of(&tenant);
+        self.check_spec(&spec, &limits, true)?;
+        if let Some(existing) = self.store.function_by_name(tenant.id, &spec.name).await.map_err(db)? {
+            return Err(PlatformError::Conflict(if existing.status == "deleting" {
+                format!("function {:?} is still being deleted; try again in a moment", spec.name)
+            } else {
+                format!("a function named {:?} already exists in org {:?}", spec.name, tenant.slug)
+            }));
+        }
+        if self.store.count_functions(tenant.id).await.map_err(db)? >= tenant.max_functions {
+            return Err(PlatformError::OverLimit(vec![FieldError::new(
+                "name",
+                format!("org {:?} has reached its limit of {} functions", tenant.slug, tenant.max_functions),
+            )]));
+        }
+        let version = NewVersion {
+            language: &spec.language,
+            code: &spec.code,
+            memory_mb: spec.memory_mb.unwrap_or(limits.default_memory_mb),
+            timeout_ms: spec.timeout_ms.unwrap_or(limits.default_timeout_ms),
+        };
+        let trigger = spec.trigger.clone().unwrap_or_default();
+        let id = match self
+            .store
+            .insert_function(tenant.id, &spec.name, spec.public.unwrap_or(false), trigger_columns(&trigger), &version)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(PlatformError::Conflict(format!(
+                    "a function named {:?} already exists in org {:?}",
+                    spec.name, tenant.slug
+                )))
+            }
+            Err(e) => return Err(db(e)),
+        };
+        let f = self.store.function_by_id(id).await.map_err(db)?.ok_or_else(|| PlatformError::internal("vanished"))?;
+        let v = self.store.version(id, 1).await.map_err(db)?.ok_or_else(|| PlatformError::internal("no v1"))?;
+        self.builder.enqueue(v.id);
+        self.view(f).await
+    }
+
+    async fn update_function(&self, caller: &Caller, org: &str, name: &str, spec: FunctionSpec) -> Result<FunctionView> {
+        let f = self.function_for(caller, org, name).await?;
+        if f.status == "deleting" {
+            return Err(function_not_found(org, name));
+        }
+        let tenant = self.tenant_for(caller, org).await?;
+        let limits = self.limits_of(&tenant);
+        self.check_spec(&spec, &limits, false)?;
+        let latest = self.store.version(f.id, f.latest_version).await.map_err(db)?;
+        let version = NewVersion {
+            language: &spec.language,
+            code: &spec.code,
+            memory_mb: spec.memory_mb.or(latest.as_ref().map(|v| v.memory_mb)).unwrap_or(limits.default_memory_mb),
+            timeout_ms: spec.timeout_ms.or(latest.as_ref().map(|v| v.timeout_ms)).unwrap_or(limits.default_timeout_ms),
+        };
+        let trigger = spec.trigger.clone().unwrap_or_else(|| trigger_of(&f));
+        let number = self
+            .store
+            .add_version(f.id, spec.public.unwrap_or(f.public != 0), trigger_columns(&trigger), &version)
+            .await
+            .map_err(db)?;
+        if let Some(v) = self.store.version(f.id, number).await.map_err(db)? {
+            self.builder.enqueue(v.id);
+        }
+        let f = self.store.function_by_id(f.id).await.map_err(db)?.ok_or_else(|| function_not_found(org, name))?;
+        self.view(f).await
+    }
+
+    async fn delete_function(&self, caller: &Caller, org: &str, name: &str) -> Result<()> {
+        let f = self.function_for(caller, org, name).await?;
+        if f.status == "deleting" {
+            return Err(function_not_found(org, name));
+        }
+        // The route answers 404 from here on; containers and images go in the background.
+        self.store.set_function_status(f.id, "deleting").await.map_err(db)?;
+        let this = self.clone();
+        tokio::spawn(async move { this.purge_function(&f).await });
+        Ok(())
+    }
+
+    async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64) -> Result<Vec<InvocationView>> {
+        let f = self.function_for(caller, org, name).await?;
+        let rows = self.store.list_invocations(f.id, limit.clamp(1, 500)).await.map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|i| InvocationView {
+                id: i.id,
+                function: i.function_name,
+                version: i.version,
+                trigger: i.trigger_kind,
+                method: i.method,
+                path: i.path,
+                status_code: i.status_code,
+                duration_ms: i.duration_us.map(|us| us as f64 / 1000.0),
+                cold: i.cold != 0,
+                logs: i.logs,
+                error: i.error.or_else(|| (i.state == "running").then(|| "running".to_string())),
+                started_at: i.started_at,
+            })
+            .collect())
+    }
+
+    async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse> {
+        let f = self.function_for(caller, org, name).await?;
+        let target = match self.store.routable(&f.org, &f.name).await.map_err(db)? {
+            Some(Ok(target)) => target,
+            Some(Err(f)) => {
+                return Err(PlatformError::Unavailable(format!(
+                    "function {:?} has no ready version yet (status {})",
+                    f.name, f.status
+                )))
+            }
+            None => return Err(function_not_found(org, name)),
+        };
+        let method = request.method.trim().to_ascii_uppercase();
+        let method = if method.is_empty() { "GET".to_string() } else { method };
+        if http::Method::from_bytes(method.as_bytes()).is_err() {
+            return Err(PlatformError::invalid("method", format!("{method:?} is not an HTTP method")));
+        }
+        if request.body.len() > self.config.max_body_bytes {
+            return Err(PlatformError::invalid("body", format!("the body is over {} bytes", self.config.max_body_bytes)));
+        }
+        let mut headers = Vec::new();
+        for line in request.headers.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            match line.split_once(':') {
+                Some((k, v)) if !k.trim().is_empty() => headers.push((k.trim().to_string(), v.trim().to_string())),
+                _ => return Err(PlatformError::invalid("headers", format!("{line:?} is not a `Name: value` header"))),
+            }
+        }
+        let path = request.path.trim();
+        let path = if path.is_empty() || path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+        let response = self
+            .gateway
+            .invoke(
+                &target,
+                CallRequest {
+                    method,
+                    path,
+                    query: request.query.trim().trim_start_matches('?').to_string(),
+                    headers,
+                    body: Bytes::from(request.body),
+                    trigger: "test",
+                },
+            )
+            .await;
+        Ok(TestResponse {
+            status: response.status,
+            headers: response.headers,
+            body: String::from_utf8_lossy(&response.body).into_owned(),
+            duration_ms: response.duration.as_secs_f64() * 1000.0,
+            cold: response.cold,
+            logs: response.logs,
+        })
+    }
+
+    async fn list_tenants(&self, caller: &Caller) -> Result<Vec<TenantView>> {
+        Self::require_provider(caller)?;
+        let rows = self.store.list_tenants().await.map_err(db)?;
+        Ok(rows.into_iter().map(|(t, f, u)| tenant_view(t, f, u)).collect())
+    }
+
+    async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView> {
+        Self::require_provider(caller)?;
+        self.validate_tenant_input(&input, true).await?;
+        let row = TenantRow {
+            id: 0,
+            slug: input.name.clone(),
+            display_name: input.display_name.clone().filter(|d| !d.trim().is_empty()).unwrap_or_else(|| input.name.clone()),
+            max_functions: input.max_functions.unwrap_or(self.config.default_max_functions),
+            max_memory_mb: input.max_memory_mb.unwrap_or(self.config.max_memory_mb),
+            max_timeout_ms: input.max_timeout_ms.unwrap_or(self.config.max_timeout_ms),
+            vcd_org_id: input.vcd_org_id.clone().filter(|v| !v.is_empty()),
+        };
+        match self.store.insert_tenant(&row).await {
+            Ok(id) => Ok(tenant_view(TenantRow { id, ..row }, 0, 0)),
+            Err(e) if is_unique_violation(&e) => Err(PlatformError::Conflict(format!(
+                "a tenant named {:?} or with that vCD org id already exists",
+                input.name
+            ))),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn update_tenant(&self, caller: &Caller, org: &str, input: TenantInput) -> Result<TenantView> {
+        Self::require_provider(caller)?;
+        self.validate_tenant_input(&input, false).await?;
+        let mut t = self.tenant_for(caller, org).await?;
+        if let Some(d) = input.display_name.filter(|d| !d.trim().is_empty()) {
+            t.display_name = d;
+        }
+        t.max_functions = input.max_functions.unwrap_or(t.max_functions);
+        t.max_memory_mb = input.max_memory_mb.unwrap_or(t.max_memory_mb);
+        t.max_timeout_ms = input.max_timeout_ms.unwrap_or(t.max_timeout_ms);
+        if let Some(v) = input.vcd_org_id {
+            t.vcd_org_id = (!v.is_empty()).then_some(v);
+        }
+        match self.store.update_tenant(&t).await {
+            Ok(()) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(PlatformError::Conflict("another tenant already has that vCD org id".into()))
+            }
+            Err(e) => return Err(db(e)),
+        }
+        let functions = self.store.count_functions(t.id).await.map_err(db)?;
+        let users = self.store.list_users(Some(t.id)).await.map_err(db)?.len() as i64;
+        Ok(tenant_view(t, functions, users))
+    }
+
+    async fn list_users(&self, caller: &Caller) -> Result<Vec<UserView>> {
+        let scope = match caller.role {
+            Role::Provider => None,
+            Role::Admin => caller.tenant_id,
+            Role::Developer => return Err(PlatformError::Forbidden("only admins may list users".into())),
+        };
+        let rows = self.store.list_users(scope).await.map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|u| UserView {
+                role: Role::parse(&u.role).unwrap_or(Role::Developer),
+                username: u.username,
+                org: u.org,
+                created_at: u.created_at,
+            })
+            .collect())
+    }
+
+    async fn create_user(&self, caller: &Caller, org: &str, input: UserInput) -> Result<UserView> {
+        let tenant = self.tenant_for(caller, org).await?;
+        if !(caller.is_provider() || caller.is_tenant_admin()) {
+            return Err(PlatformError::Forbidden("only the provider or a tenant admin may add users".into()));
+        }
+        let mut errors = Vec::new();
+        if let Err(e) = validate_username(&input.username) {
+            errors.push(FieldError::new("username", e));
+        }
+        if let Err(e) = validate_password(&input.password) {
+            errors.push(FieldError::new("password", e));
+        }
+        let role = match Role::parse(&input.role) {
+            Some(role @ (Role::Admin | Role::Developer)) => Some(role),
+            _ => {
+                errors.push(FieldError::new("role", format!("role must be \"admin\" or \"developer\" (got {:?})", input.role)));
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(PlatformError::Invalid(errors));
+        }
+        let role = role.expect("checked above");
+        match self.store.insert_user(Some(tenant.id), &input.username, &auth::hash_password(&input.password), role.as_str()).await {
+            Ok(_) => Ok(UserView { username: input.username, org: tenant.slug, role, created_at: crate::store::now_ms() }),
+            Err(e) if is_unique_violation(&e) => Err(PlatformError::Conflict(format!(
+                "org {:?} already has a user named {:?}",
+                tenant.slug, input.username
+            ))),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn list_tokens(&self, caller: &Caller) -> Result<Vec<TokenView>> {
+        let rows = self.store.list_tokens(caller.user_id).await.map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|t| TokenView { id: t.id, name: t.name, created_at: t.created_at, last_used_at: t.last_used_at })
+            .collect())
+    }
+
+    async fn create_token(&self, caller: &Caller, name: &str) -> Result<(TokenView, String)> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(PlatformError::invalid("name", "give the token a name of 1–100 characters, e.g. \"ci pipeline\""));
+        }
+        let token = auth::new_token();
+        let id = self.store.insert_token(caller.user_id, name, &auth::token_hash(&token)).await.map_err(db)?;
+        Ok((TokenView { id, name: name.to_string(), created_at: crate::store::now_ms(), last_used_at: None }, token))
+    }
+
+    async fn revoke_token(&self, caller: &Caller, id: i64) -> Result<()> {
+        if self.store.delete_token(caller.user_id, id).await.map_err(db)? {
+            Ok(())
+        } else {
+            Err(PlatformError::not_found(format!("no token {id}")))
+        }
+    }
+}

@@ -1,0 +1,662 @@
+//! The database: desired state of tenants, users, functions and versions, and the call record.
+//! One set of queries serves SQLite and PostgreSQL through sqlx's `Any` driver; both dialects
+//! accept `$n` placeholders and `RETURNING`.
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, FromRow};
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub type DbResult<T> = Result<T, sqlx::Error>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pub pool: AnyPool,
+    pub dialect: Dialect,
+    /// The same database through its own driver, for migrations and the session store.
+    pub native: NativePool,
+}
+
+#[derive(Clone)]
+pub enum NativePool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct TenantRow {
+    pub id: i64,
+    pub slug: String,
+    pub display_name: String,
+    pub max_functions: i64,
+    pub max_memory_mb: i64,
+    pub max_timeout_ms: i64,
+    pub vcd_org_id: Option<String>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub tenant_id: Option<i64>,
+    pub username: String,
+    pub password_hash: String,
+    pub role: String,
+    pub created_at: i64,
+    /// Tenant slug, or `provider`.
+    pub org: String,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct FunctionRow {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub org: String,
+    pub name: String,
+    pub status: String,
+    pub public: i64,
+    pub trigger_type: String,
+    pub trigger_event: Option<String>,
+    pub current_version: Option<i64>,
+    pub latest_version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct VersionRow {
+    pub id: i64,
+    pub function_id: i64,
+    pub version: i64,
+    pub language: String,
+    pub code: String,
+    pub memory_mb: i64,
+    pub timeout_ms: i64,
+    pub build_status: String,
+    pub build_log: String,
+    pub image: Option<String>,
+    pub created_at: i64,
+    pub built_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct InvocationRow {
+    pub id: String,
+    pub function_id: i64,
+    pub function_name: String,
+    pub version: i64,
+    pub trigger_kind: String,
+    pub method: String,
+    pub path: String,
+    pub state: String,
+    pub status_code: Option<i64>,
+    pub duration_us: Option<i64>,
+    pub cold: i64,
+    pub logs: String,
+    pub error: Option<String>,
+    pub started_at: i64,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A function together with what it needs to run: its tenant and serving version.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub function: FunctionRow,
+    pub version: VersionRow,
+}
+
+pub struct NewVersion<'a> {
+    pub language: &'a str,
+    pub code: &'a str,
+    pub memory_mb: i64,
+    pub timeout_ms: i64,
+}
+
+const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
+     f.trigger_event, f.current_version, f.latest_version, f.created_at, f.updated_at";
+const VERSION_COLUMNS: &str = "id, function_id, version, language, code, memory_mb, timeout_ms, build_status, \
+     build_log, image, created_at, built_at";
+const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.created_at, \
+     COALESCE(t.slug, 'provider') AS org";
+const INVOCATION_COLUMNS: &str = "i.id, i.function_id, f.name AS function_name, i.version, i.trigger_kind, i.method, \
+     i.path, i.state, i.status_code, i.duration_us, i.cold, i.logs, i.error, i.started_at";
+
+impl Store {
+    /// Connects, creating the SQLite file when needed, and applies the migrations.
+    pub async fn connect(url: &str) -> DbResult<Store> {
+        sqlx::any::install_default_drivers();
+        let (dialect, native) = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(url).await?;
+            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            (Dialect::Postgres, NativePool::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
+            sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+            (Dialect::Sqlite, NativePool::Sqlite(pool))
+        } else {
+            return Err(sqlx::Error::Configuration(
+                format!("DATABASE_URL must start with sqlite: or postgres: (got {url:?})").into(),
+            ));
+        };
+        let max = if dialect == Dialect::Sqlite { 4 } else { 16 };
+        let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
+        Ok(Store { pool, dialect, native })
+    }
+
+    /// The id of this installation, made at first start; labels on Docker objects carry it so
+    /// two installations sharing an engine never touch each other's containers.
+    pub async fn installation_id(&self) -> DbResult<String> {
+        let fresh = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        sqlx::query("INSERT INTO settings (key, value) VALUES ('installation_id', $1) ON CONFLICT (key) DO NOTHING")
+            .bind(&fresh)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'installation_id'").fetch_one(&self.pool).await
+    }
+
+    // ---- tenants ----
+
+    pub async fn insert_tenant(&self, t: &TenantRow) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO tenants (slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&t.slug)
+        .bind(&t.display_name)
+        .bind(t.max_functions)
+        .bind(t.max_memory_mb)
+        .bind(t.max_timeout_ms)
+        .bind(&t.vcd_org_id)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    pub async fn update_tenant(&self, t: &TenantRow) -> DbResult<()> {
+        sqlx::query(
+            "UPDATE tenants SET display_name = $1, max_functions = $2, max_memory_mb = $3, max_timeout_ms = $4, \
+             vcd_org_id = $5 WHERE id = $6",
+        )
+        .bind(&t.display_name)
+        .bind(t.max_functions)
+        .bind(t.max_memory_mb)
+        .bind(t.max_timeout_ms)
+        .bind(&t.vcd_org_id)
+        .bind(t.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn tenant_by_slug(&self, slug: &str) -> DbResult<Option<TenantRow>> {
+        sqlx::query_as(
+            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id FROM tenants WHERE slug = $1",
+        )
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub async fn tenant_by_id(&self, id: i64) -> DbResult<Option<TenantRow>> {
+        sqlx::query_as(
+            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id FROM tenants WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub async fn list_tenants(&self) -> DbResult<Vec<(TenantRow, i64, i64)>> {
+        let tenants: Vec<TenantRow> = sqlx::query_as(
+            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id FROM tenants ORDER BY slug",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(tenants.len());
+        for t in tenants {
+            let functions = self.count_functions(t.id).await?;
+            let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE tenant_id = $1")
+                .bind(t.id)
+                .fetch_one(&self.pool)
+                .await?;
+            out.push((t, functions, users));
+        }
+        Ok(out)
+    }
+
+    // ---- users and tokens ----
+
+    pub async fn insert_user(&self, tenant_id: Option<i64>, username: &str, password_hash: &str, role: &str) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO users (tenant_id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(role)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    pub async fn user_by_login(&self, tenant_id: Option<i64>, username: &str) -> DbResult<Option<UserRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id \
+             WHERE COALESCE(u.tenant_id, 0) = $1 AND u.username = $2"
+        ))
+        .bind(tenant_id.unwrap_or(0))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> DbResult<Option<UserRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Users of one tenant, or every user when `tenant_id` is `None`.
+    pub async fn list_users(&self, tenant_id: Option<i64>) -> DbResult<Vec<UserRow>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id \
+             WHERE ($1 = 0 OR u.tenant_id = $1) ORDER BY org, u.username"
+        );
+        sqlx::query_as(&sql).bind(tenant_id.unwrap_or(0)).fetch_all(&self.pool).await
+    }
+
+    pub async fn insert_token(&self, user_id: i64, name: &str, token_hash: &str) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// The user owning a token, marking the token used.
+    pub async fn user_by_token(&self, token_hash: &str) -> DbResult<Option<UserRow>> {
+        let user_id: Option<i64> =
+            sqlx::query_scalar("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 RETURNING user_id")
+                .bind(now_ms())
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        match user_id {
+            Some(id) => self.user_by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_tokens(&self, user_id: i64) -> DbResult<Vec<TokenRow>> {
+        sqlx::query_as(
+            "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens WHERE user_id = $1 ORDER BY id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Deletes a token of this user; false when there is none.
+    pub async fn delete_token(&self, user_id: i64, id: i64) -> DbResult<bool> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ---- functions and versions ----
+
+    pub async fn count_functions(&self, tenant_id: i64) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM functions WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Creates a function with its first version, queued for building, in one transaction.
+    pub async fn insert_function(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        public: bool,
+        trigger: (&str, Option<&str>),
+        v: &NewVersion<'_>,
+    ) -> DbResult<i64> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO functions (tenant_id, name, status, public, trigger_type, trigger_event, latest_version, created_at, updated_at) \
+             VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6) RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(name)
+        .bind(public as i64)
+        .bind(trigger.0)
+        .bind(trigger.1)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_version(&mut tx, id, 1, v, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Adds the next version of a function, queued for building; returns its number.
+    pub async fn add_version(
+        &self,
+        function_id: i64,
+        public: bool,
+        trigger: (&str, Option<&str>),
+        v: &NewVersion<'_>,
+    ) -> DbResult<i64> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE functions SET latest_version = latest_version + 1, public = $1, trigger_type = $2, trigger_event = $3, \
+             updated_at = $4, status = CASE WHEN current_version IS NULL THEN 'initializing' ELSE status END \
+             WHERE id = $5 RETURNING latest_version",
+        )
+        .bind(public as i64)
+        .bind(trigger.0)
+        .bind(trigger.1)
+        .bind(now)
+        .bind(function_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_version(&mut tx, function_id, version, v, now).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    pub async fn function_by_name(&self, tenant_id: i64, name: &str) -> DbResult<Option<FunctionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions f JOIN tenants t ON t.id = f.tenant_id WHERE f.tenant_id = $1 AND f.name = $2"
+        ))
+        .bind(tenant_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub async fn function_by_id(&self, id: i64) -> DbResult<Option<FunctionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions f JOIN tenants t ON t.id = f.tenant_id WHERE f.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Functions of one tenant, or of all tenants when `tenant_id` is `None`.
+    pub async fn list_functions(&self, tenant_id: Option<i64>) -> DbResult<Vec<FunctionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions f JOIN tenants t ON t.id = f.tenant_id \
+             WHERE ($1 = 0 OR f.tenant_id = $1) ORDER BY t.slug, f.name"
+        ))
+        .bind(tenant_id.unwrap_or(0))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn functions_with_status(&self, status: &str) -> DbResult<Vec<FunctionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions f JOIN tenants t ON t.id = f.tenant_id WHERE f.status = $1"
+        ))
+        .bind(status)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn set_function_status(&self, id: i64, status: &str) -> DbResult<()> {
+        sqlx::query("UPDATE functions SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_function_row(&self, id: i64) -> DbResult<()> {
+        sqlx::query("DELETE FROM functions WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn version(&self, function_id: i64, version: i64) -> DbResult<Option<VersionRow>> {
+        sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM function_versions WHERE function_id = $1 AND version = $2"))
+            .bind(function_id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn versions(&self, function_id: i64) -> DbResult<Vec<VersionRow>> {
+        sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM function_versions WHERE function_id = $1 ORDER BY version DESC"))
+            .bind(function_id)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Versions waiting for a build or whose build was cut off (by a crash, say).
+    pub async fn unfinished_builds(&self) -> DbResult<Vec<VersionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT v.{} FROM function_versions v JOIN functions f ON f.id = v.function_id \
+             WHERE v.build_status IN ('queued', 'building') AND f.status <> 'deleting' ORDER BY v.id",
+            VERSION_COLUMNS.replace(", ", ", v.")
+        ))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Every image a live version owns, for the reconciler.
+    pub async fn live_images(&self) -> DbResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT v.image FROM function_versions v JOIN functions f ON f.id = v.function_id \
+             WHERE v.image IS NOT NULL AND f.status <> 'deleting'",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn start_build(&self, version_id: i64, function_id: i64) -> DbResult<()> {
+        sqlx::query("UPDATE function_versions SET build_status = 'building', build_log = '' WHERE id = $1")
+            .bind(version_id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("UPDATE functions SET status = 'building' WHERE id = $1 AND current_version IS NULL AND status <> 'deleting'")
+            .bind(function_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn append_build_log(&self, version_id: i64, text: &str) -> DbResult<()> {
+        sqlx::query("UPDATE function_versions SET build_log = build_log || $1 WHERE id = $2")
+            .bind(text)
+            .bind(version_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a build done and, when it is the newest, makes it the serving version.
+    pub async fn finish_build_ok(&self, v: &VersionRow, image: &str) -> DbResult<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE function_versions SET build_status = 'ready', image = $1, built_at = $2 WHERE id = $3")
+            .bind(image)
+            .bind(now)
+            .bind(v.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE functions SET current_version = $1, status = 'ready', updated_at = $2 \
+             WHERE id = $3 AND status <> 'deleting' AND (current_version IS NULL OR current_version < $1)",
+        )
+        .bind(v.version)
+        .bind(now)
+        .bind(v.function_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Marks a build failed; the function stays `ready` when an older version serves.
+    pub async fn finish_build_failed(&self, v: &VersionRow) -> DbResult<()> {
+        let now = now_ms();
+        sqlx::query("UPDATE function_versions SET build_status = 'failed', built_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(v.id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "UPDATE functions SET status = 'failed', updated_at = $1 WHERE id = $2 AND current_version IS NULL AND status <> 'deleting'",
+        )
+        .bind(now)
+        .bind(v.function_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The function behind a route with its serving version; `None` when it does not exist,
+    /// is being deleted, or has never been built.
+    pub async fn routable(&self, org: &str, name: &str) -> DbResult<Option<Result<Target, FunctionRow>>> {
+        let Some(tenant) = self.tenant_by_slug(org).await? else { return Ok(None) };
+        let Some(function) = self.function_by_name(tenant.id, name).await? else { return Ok(None) };
+        if function.status == "deleting" {
+            return Ok(None);
+        }
+        let Some(current) = function.current_version else { return Ok(Some(Err(function))) };
+        let Some(version) = self.version(function.id, current).await? else { return Ok(Some(Err(function))) };
+        Ok(Some(Ok(Target { function, version })))
+    }
+
+    // ---- invocations ----
+
+    pub async fn start_invocation(&self, id: &str, target: &Target, trigger: &str, method: &str, path: &str) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO invocations (id, function_id, tenant_id, version, trigger_kind, method, path, state, started_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)",
+        )
+        .bind(id)
+        .bind(target.function.id)
+        .bind(target.function.tenant_id)
+        .bind(target.version.version)
+        .bind(trigger)
+        .bind(method)
+        .bind(path)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_invocation(
+        &self,
+        id: &str,
+        status_code: u16,
+        duration_us: i64,
+        cold: bool,
+        logs: &str,
+        error: Option<&str>,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "UPDATE invocations SET state = $1, status_code = $2, duration_us = $3, cold = $4, logs = $5, error = $6 WHERE id = $7",
+        )
+        .bind(if error.is_some() { "failed" } else { "done" })
+        .bind(status_code as i64)
+        .bind(duration_us)
+        .bind(cold as i64)
+        .bind(logs)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list_invocations(&self, function_id: i64, limit: i64) -> DbResult<Vec<InvocationRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {INVOCATION_COLUMNS} FROM invocations i JOIN functions f ON f.id = i.function_id \
+             WHERE i.function_id = $1 ORDER BY i.started_at DESC, i.id LIMIT $2"
+        ))
+        .bind(function_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Calls left `running` by a server that stopped before they ended.
+    pub async fn fail_interrupted_invocations(&self, started_before: i64) -> DbResult<u64> {
+        let done = sqlx::query(
+            "UPDATE invocations SET state = 'failed', error = 'interrupted: the server stopped during the call' \
+             WHERE state = 'running' AND started_at < $1",
+        )
+        .bind(started_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+async fn insert_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    function_id: i64,
+    version: i64,
+    v: &NewVersion<'_>,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO function_versions (function_id, version, language, code, memory_mb, timeout_ms, build_status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7)",
+    )
+    .bind(function_id)
+    .bind(version)
+    .bind(v.language)
+    .bind(v.code)
+    .bind(v.memory_mb)
+    .bind(v.timeout_ms)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// True when the error is a unique-constraint violation (a duplicate name, say).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.is_unique_violation(),
+        _ => false,
+    }
+}
