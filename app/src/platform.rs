@@ -37,6 +37,8 @@ pub type SharedPlatform = Arc<dyn Platform>;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TenantInput {
+    /// Required when creating; ignored when updating (the org is in the path).
+    #[serde(default)]
     pub name: String,
     pub display_name: Option<String>,
     pub max_functions: Option<i64>,

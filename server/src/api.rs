@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/functions/{name}", get(get_function).put(update_function).delete(delete_function))
         .route("/api/v1/functions/{name}/versions", get(list_versions))
         .route("/api/v1/functions/{name}/invocations", get(list_invocations))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint; see /api/v1/openapi.json") })
+        .route("/api/v1/{*rest}", axum::routing::any(no_such_endpoint))
 }
 
 // ---- errors ----
@@ -271,6 +271,10 @@ async fn list_invocations(
 ) -> ApiResult<Json<Vec<InvocationView>>> {
     let limit = q.limit.unwrap_or(50);
     Ok(Json(state.service.list_invocations(&caller, q.org(&caller), &name, limit).await?))
+}
+
+async fn no_such_endpoint() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint; see /api/v1/openapi.json")
 }
 
 async fn openapi() -> Json<serde_json::Value> {

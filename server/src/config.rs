@@ -82,6 +82,8 @@ pub struct Config {
 pub enum Command {
     /// Serve the portal, the API and the function routes (the default).
     Serve,
+    /// Build (or pull) the runtime base images now, showing progress, then exit.
+    PrepareImages,
 }
 
 impl Config {

@@ -1,5 +1,5 @@
 use clap::Parser;
-use server::config::Config;
+use server::config::{Command, Config};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -10,7 +10,11 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let config = Config::parse();
-    match server::startup::serve(config).await {
+    let result = match config.command {
+        Some(Command::PrepareImages) => server::startup::prepare_images(&config).await,
+        Some(Command::Serve) | None => server::startup::serve(config).await,
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vcd-faas: {e}");

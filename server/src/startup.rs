@@ -134,6 +134,20 @@ fn prepare_base_images(engine: Engine, runtimes: Arc<Runtimes>) {
     });
 }
 
+/// Makes sure every language's base image exists, printing progress.
+pub async fn prepare_images(config: &Config) -> Result<(), String> {
+    let engine = Engine::connect(config.docker_host.as_deref(), "")
+        .await
+        .map_err(|e| format!("cannot reach the Docker engine ({e}); start dockerd or set DOCKER_HOST"))?;
+    let runtimes = Runtimes::new(config.nodejs_base_image.clone(), config.python_base_image.clone());
+    for language in Language::ALL {
+        let progress = |line: &str| print!("  {line}");
+        runtimes.ensure_base(&engine, language, &progress).await?;
+        println!("{} base image: {}", language.label(), runtimes.base_image(language));
+    }
+    Ok(())
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),

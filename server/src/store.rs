@@ -478,16 +478,6 @@ impl Store {
         .await
     }
 
-    /// Every image a live version owns, for the reconciler.
-    pub async fn live_images(&self) -> DbResult<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT v.image FROM function_versions v JOIN functions f ON f.id = v.function_id \
-             WHERE v.image IS NOT NULL AND f.status <> 'deleting'",
-        )
-        .fetch_all(&self.pool)
-        .await
-    }
-
     pub async fn start_build(&self, version_id: i64, function_id: i64) -> DbResult<()> {
         sqlx::query("UPDATE function_versions SET build_status = 'building', build_log = '' WHERE id = $1")
             .bind(version_id)

@@ -1,0 +1,153 @@
+//! `kill -9` of the real server binary mid-build and mid-call, then a restart: the function
+//! ends `ready` and no container is left behind.
+
+mod common;
+
+use common::{unique, ADMIN_PASSWORD};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use server::engine::Engine;
+use server::store::Store;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start(dir: &Path, port: u16) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_vcd-faas"))
+        .env("VCD_FAAS_DATA_DIR", dir)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("VCD_FAAS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = Client::new();
+    let start = Instant::now();
+    while client.get(format!("{base}/api/v1/openapi.json")).send().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "server did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Server { child, base }
+}
+
+impl Server {
+    fn kill9(mut self) {
+        // SIGKILL: no shutdown code runs.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(client: &Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut request = client.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let r = request.send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    r.json().await.unwrap()
+}
+
+async fn setup_tenant(client: &Client, base: &str) -> (String, String) {
+    let org = unique("crash");
+    let admin = post(client, format!("{base}/api/v1/tokens"), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
+    let admin = admin["token"].as_str().unwrap().to_string();
+    post(client, format!("{base}/api/v1/tenants"), Some(&admin), json!({"name": org})).await;
+    post(client, format!("{base}/api/v1/tenants/{org}/users"), Some(&admin), json!({"username": "dev", "password": "password-123", "role": "developer"})).await;
+    let dev = post(client, format!("{base}/api/v1/tokens"), None, json!({"org": org, "username": "dev", "password": "password-123"})).await;
+    (org, dev["token"].as_str().unwrap().to_string())
+}
+
+async fn status(client: &Client, base: &str, token: &str, name: &str) -> Value {
+    client.get(format!("{base}/api/v1/functions/{name}")).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
+/// The engine as this installation sees it, to count what it left behind.
+async fn engine_of(dir: &Path) -> Engine {
+    let store = Store::connect(&format!("sqlite://{}/vcd-faas.db", dir.display())).await.unwrap();
+    let installation = store.installation_id().await.unwrap();
+    Engine::connect(None, &installation).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_build_and_call_then_restart_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+
+    // 1. Killed while building: the restart resumes the build.
+    let server = start(dir.path(), port).await;
+    let (org, dev) = setup_tenant(&client, &server.base).await;
+    let code = "module.exports = async (e) => { await new Promise(r => setTimeout(r, Number(e.query.wait || 0))); return 'survived'; };";
+    post(&client, format!("{}/api/v1/functions", server.base), Some(&dev), json!({"name": "sturdy", "language": "nodejs", "code": code, "timeout_ms": 30000})).await;
+    let start_wait = Instant::now();
+    while status(&client, &server.base, &dev, "sturdy").await["build_status"] == "queued" {
+        assert!(start_wait.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill9();
+
+    let server = start(dir.path(), port).await;
+    let start_wait = Instant::now();
+    let f = loop {
+        let f = status(&client, &server.base, &dev, "sturdy").await;
+        if f["status"] == "ready" || f["status"] == "failed" {
+            break f;
+        }
+        assert!(start_wait.elapsed() < Duration::from_secs(180), "build not resumed: {f}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(f["status"], "ready", "{}", f["build_log"]);
+
+    // 2. Killed during a call: the container outlives the server until the restart.
+    let call_url = format!("{}/api/org/{org}/sturdy?wait=20000", server.base);
+    let (call_client, call_token) = (client.clone(), dev.clone());
+    let call = tokio::spawn(async move { call_client.get(call_url).bearer_auth(call_token).send().await });
+    let engine = engine_of(dir.path()).await;
+    let start_wait = Instant::now();
+    while engine.list_function_containers().await.unwrap().is_empty() {
+        assert!(start_wait.elapsed() < Duration::from_secs(30), "call did not start a container");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill9();
+    assert!(call.await.unwrap().is_err(), "the caller sees the connection drop");
+    assert_eq!(engine.list_function_containers().await.unwrap().len(), 1, "the orphan is there before the restart");
+
+    let server = start(dir.path(), port).await;
+    assert!(engine.list_function_containers().await.unwrap().is_empty(), "the start-up reconcile removed the orphan");
+    let calls: Value = client
+        .get(format!("{}/api/v1/functions/sturdy/invocations", server.base))
+        .bearer_auth(&dev)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(calls[0]["error"].as_str().unwrap().contains("interrupted"), "{calls}");
+    let r = client.get(format!("{}/api/org/{org}/sturdy", server.base)).bearer_auth(&dev).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "survived");
+
+    let r = client.delete(format!("{}/api/v1/functions/sturdy", server.base)).bearer_auth(&dev).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}

@@ -1,0 +1,333 @@
+//! Real functions in real containers: build, call, sandbox limits, update, delete.
+//! Uses the local Docker engine; the database is SQLite (the store is covered on both in api.rs
+//! and store.rs).
+
+mod common;
+
+use common::{json_of, Db, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const NODE_ECHO: &str = r#"
+module.exports = async (event, context) => {
+  console.log("called", event.method, event.path);
+  if (event.path === "/teapot") {
+    return { statusCode: 418, headers: { "X-Kind": "teapot" }, body: { short: true, stout: true } };
+  }
+  return {
+    method: event.method, path: event.path, query: event.query,
+    header: event.headers["x-test"] || null, auth: event.headers["authorization"] || null,
+    body: event.body, function: context.function, version: context.version, tenant: context.tenant,
+  };
+};
+"#;
+
+const PYTHON_ECHO: &str = r#"
+import json
+
+def handle(event, context):
+    print("called", event["method"], event["path"])
+    if event["path"] == "/text":
+        return "plain words"
+    data = json.loads(event["body"]) if event["body"] else None
+    return {"method": event["method"], "path": event["path"], "query": event["query"],
+            "data": data, "function": context["function"], "tenant": context["tenant"]}
+"#;
+
+async fn body_of(r: reqwest::Response) -> (StatusCode, Value) {
+    json_of(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodejs_function_builds_and_answers() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    let f = app.deploy(&t.dev, "echo", "nodejs", NODE_ECHO).await;
+    assert_eq!(f["version"], 1);
+    assert_eq!(f["build_status"], "ready");
+    assert!(f["build_log"].as_str().unwrap().contains("Successfully built"));
+
+    let r = app
+        .client
+        .post(app.url(&format!("/api/org/{}/echo/items/42?color=blue&n=1", t.org)))
+        .bearer_auth(&t.dev)
+        .header("x-test", "yes")
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-vcd-faas-cold"], "true");
+    assert_eq!(r.headers()["x-vcd-faas-version"], "1");
+    let (status, body) = body_of(r).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["method"], "POST");
+    assert_eq!(body["path"], "/items/42");
+    assert_eq!(body["query"], json!({"color": "blue", "n": "1"}));
+    assert_eq!(body["header"], "yes");
+    assert_eq!(body["auth"], Value::Null, "the caller's token is not passed to the function");
+    assert_eq!(body["body"], "payload");
+    assert_eq!((body["function"].as_str(), body["version"].as_i64()), (Some("echo"), Some(1)));
+    assert_eq!(body["tenant"], t.org.as_str());
+
+    let r = app.call(Some(&t.dev), &t.org, "echo/teapot").await;
+    assert_eq!(r.status(), StatusCode::IM_A_TEAPOT);
+    assert_eq!(r.headers()["x-kind"], "teapot");
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"short": true, "stout": true}));
+
+    let (_, calls) = body_of(app.get(&t.dev, "/api/v1/functions/echo/invocations").await).await;
+    let calls = calls.as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0]["path"], "/teapot", "newest first");
+    assert_eq!(calls[0]["status_code"], 418);
+    assert_eq!(calls[1]["logs"], "called POST /items/42\n");
+    assert_eq!(calls[1]["cold"], true);
+    assert!(calls[1]["duration_ms"].as_f64().unwrap() > 0.0);
+    app.assert_no_containers(&t.org, "echo").await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_function_builds_and_answers() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.deploy(&t.dev, "py", "python", PYTHON_ECHO).await;
+    let r = app
+        .client
+        .put(app.url(&format!("/api/org/{}/py/orders?id=7", t.org)))
+        .bearer_auth(&t.dev)
+        .json(&json!({"qty": 3}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = body_of(r).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"method": "PUT", "path": "/orders", "query": {"id": "7"}, "data": {"qty": 3}, "function": "py", "tenant": t.org}));
+    let r = app.call(Some(&t.dev), &t.org, "py/text").await;
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(r.text().await.unwrap(), "plain words");
+    let (_, calls) = body_of(app.get(&t.dev, "/api/v1/functions/py/invocations").await).await;
+    assert_eq!(calls[1]["logs"], "called PUT /orders\n");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syntax_errors_fail_the_build_with_the_interpreters_message() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.create(&t.dev, "broken-js", "nodejs", "module.exports = async (event => {\n  return 1;\n};\n").await;
+    app.create(&t.dev, "broken-py", "python", "def handle(event, context)\n    return 1\n").await;
+    for (name, message) in [("broken-js", "SyntaxError"), ("broken-py", "SyntaxError")] {
+        let f = app.wait_built(&t.dev, name).await;
+        assert_eq!(f["status"], "failed");
+        assert_eq!(f["build_status"], "failed");
+        assert_eq!(f["version"], Value::Null);
+        let log = f["build_log"].as_str().unwrap();
+        assert!(log.contains(message), "{name} log: {log}");
+        assert!(log.contains("BUILD FAILED"), "{log}");
+        let (status, body) = body_of(app.call(Some(&t.dev), &t.org, name).await).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body["error"].as_str().unwrap().contains("no ready version"));
+    }
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exceptions_give_500_with_the_message_in_the_log() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.deploy(&t.dev, "throws", "nodejs", "module.exports = async () => { console.log('before'); throw new TypeError('bad input here'); };").await;
+    app.deploy(&t.dev, "raises", "python", "def handle(event, context):\n    print('before')\n    raise ValueError('bad value here')\n").await;
+    for (name, message) in [("throws", "TypeError: bad input here"), ("raises", "ValueError: bad value here")] {
+        let (status, body) = body_of(app.call(Some(&t.dev), &t.org, name).await).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let text = body.to_string();
+        assert!(text.contains(message), "{text}");
+        assert!(!text.contains("/app/") && !text.contains("shim"), "no host detail in the body: {text}");
+        let (_, calls) = body_of(app.get(&t.dev, &format!("/api/v1/functions/{name}/invocations")).await).await;
+        let logs = calls[0]["logs"].as_str().unwrap();
+        assert!(logs.contains("before") && logs.contains(message.split(':').next().unwrap()), "{logs}");
+        assert!(calls[0]["error"].as_str().unwrap().contains(message));
+    }
+    app.finish().await;
+}
+
+const SANDBOX_PROBE: &str = r#"
+import os, socket
+
+def handle(event, context):
+    what = event["query"].get("probe")
+    if what == "network":
+        try:
+            socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+            reached = True
+        except OSError as e:
+            reached = str(e)
+        return {"interfaces": sorted(os.listdir("/sys/class/net")), "host_postgres": reached}
+    if what == "files":
+        out = {}
+        for path in ["/app/evil.txt", "/etc/evil.txt", "/tmp/ok.txt"]:
+            try:
+                with open(path, "w") as f:
+                    f.write("x")
+                out[path] = "written"
+            except OSError as e:
+                out[path] = e.strerror
+        return out
+    if what == "identity":
+        status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+        return {"uid": os.getuid(), "cap_eff": status["CapEff"].strip(), "no_new_privs": status["NoNewPrivs"].strip()}
+    if what == "fork":
+        import time
+        n = 0
+        try:
+            while n < 1000:
+                if os.fork() == 0:
+                    time.sleep(20)
+                    os._exit(0)
+                n += 1
+        except OSError as e:
+            return {"forked": n, "error": e.strerror}
+        return {"forked": n}
+    if what == "memory":
+        hog = []
+        while True:
+            hog.append(bytearray(b"x" * (8 << 20)))
+    if what == "loop":
+        while True:
+            pass
+    return "unknown probe"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_is_sandboxed_and_limited() {
+    let app = TestApp::spawn_with(Db::Sqlite, |c| c.pids_limit = 32).await;
+    let t = app.tenant().await;
+    app.create_with(&t.dev, json!({"name": "probe", "language": "python", "code": SANDBOX_PROBE, "memory_mb": 64, "timeout_ms": 3000})).await;
+    let f = app.wait_built(&t.dev, "probe").await;
+    assert_eq!(f["status"], "ready", "{}", f["build_log"]);
+    let probe = |what: &'static str| {
+        let path = format!("probe?probe={what}");
+        let (app, t) = (&app, &t);
+        async move { app.call(Some(&t.dev), &t.org, &path).await }
+    };
+
+    let (status, net) = body_of(probe("network").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(net["interfaces"], json!(["lo"]), "no network but loopback");
+    assert!(net["host_postgres"].is_string(), "the host's services are out of reach: {net}");
+
+    let (_, files) = body_of(probe("files").await).await;
+    assert_eq!(files["/app/evil.txt"], "Read-only file system");
+    assert_eq!(files["/etc/evil.txt"], "Read-only file system");
+    assert_eq!(files["/tmp/ok.txt"], "written");
+
+    let (_, who) = body_of(probe("identity").await).await;
+    assert_eq!(who, json!({"uid": 10001, "cap_eff": "0000000000000000", "no_new_privs": "1"}));
+
+    let (status, fork) = body_of(probe("fork").await).await;
+    assert_eq!(status, StatusCode::OK, "{fork}");
+    assert!(fork["forked"].as_i64().unwrap() < 32, "the pids limit stops a fork bomb: {fork}");
+    assert_eq!(fork["error"], "Resource temporarily unavailable");
+
+    let started = std::time::Instant::now();
+    let (status, body) = body_of(probe("loop").await).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("3000 ms"));
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let (status, body) = body_of(probe("memory").await).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("exceeded its memory limit of 64 MB"), "{body}");
+
+    let (_, calls) = body_of(app.get(&t.dev, "/api/v1/functions/probe/invocations").await).await;
+    let statuses: Vec<_> = calls.as_array().unwrap().iter().map(|c| c["status_code"].as_i64().unwrap()).collect();
+    assert_eq!(statuses, [502, 504, 200, 200, 200, 200]);
+    app.assert_no_containers(&t.org, "probe").await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_rules_and_body_limit_apply_to_routes() {
+    let app = TestApp::spawn_with(Db::Sqlite, |c| c.max_body_bytes = 1024).await;
+    let a = app.tenant().await;
+    let b = app.tenant().await;
+    app.create_with(&a.dev, json!({"name": "open", "language": "nodejs", "code": "module.exports = async (e) => e.body.length;", "public": true})).await;
+    app.deploy(&a.dev, "closed", "nodejs", "module.exports = async () => 'inside';").await;
+    app.wait_built(&a.dev, "open").await;
+
+    assert_eq!(app.call(None, &a.org, "open").await.status(), StatusCode::OK, "public: no token needed");
+    assert_eq!(app.call(None, &a.org, "closed").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.call(Some(&b.dev), &a.org, "closed").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.call(Some(&a.dev), &a.org, "closed").await.text().await.unwrap(), "inside");
+    assert_eq!(app.call(Some(&app.admin_token), &a.org, "closed").await.status(), StatusCode::OK);
+
+    let send = |size: usize| app.client.post(app.url(&format!("/api/org/{}/open", a.org))).body("x".repeat(size)).send();
+    let r = send(1024).await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "1024");
+    let (status, body) = body_of(send(1025).await.unwrap()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body["error"].as_str().unwrap().contains("1024-byte limit"));
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_switch_only_when_the_new_version_is_ready() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.deploy(&t.dev, "greet", "nodejs", "module.exports = async () => 'v1 says hi';").await;
+
+    // A broken update: v1 keeps serving and the failure is visible.
+    let (status, f) = body_of(app.put(&t.dev, "/api/v1/functions/greet", json!({"code": "module.exports = async () => {"})).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(f["latest_version"], 2);
+    let f = app.wait_until(&t.dev, "greet", Duration::from_secs(120), |f| f["build_status"] == "failed").await;
+    assert_eq!((f["status"].as_str(), f["version"].as_i64()), (Some("ready"), Some(1)));
+    assert!(f["build_log"].as_str().unwrap().contains("SyntaxError"));
+    assert_eq!(app.call(Some(&t.dev), &t.org, "greet").await.text().await.unwrap(), "v1 says hi");
+
+    // A good update, even to another language, takes over once built.
+    let (status, _) = body_of(
+        app.put(&t.dev, "/api/v1/functions/greet", json!({"language": "python", "code": "def handle(e, c):\n    return 'v3 from python'\n", "memory_mb": 96})).await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let f = app.wait_until(&t.dev, "greet", Duration::from_secs(120), |f| f["version"] == 3).await;
+    assert_eq!((f["language"].as_str(), f["memory_mb"].as_i64()), (Some("python"), Some(96)));
+    assert_eq!(app.call(Some(&t.dev), &t.org, "greet").await.text().await.unwrap(), "v3 from python");
+    let (_, versions) = body_of(app.get(&t.dev, "/api/v1/functions/greet/versions").await).await;
+    let states: Vec<_> = versions.as_array().unwrap().iter().map(|v| v["build_status"].as_str().unwrap()).collect();
+    assert_eq!(states, ["ready", "failed", "ready"]);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_removes_the_route_at_once_and_the_images_after() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.deploy(&t.dev, "gone", "nodejs", "module.exports = async () => 'here';").await;
+    assert_eq!(app.call(Some(&t.dev), &t.org, "gone").await.status(), StatusCode::OK);
+    let images_before = app.service.engine.list_function_images().await.unwrap();
+    assert!(images_before.iter().any(|i| i.labels.get("vcd-faas.tenant") == Some(&t.org)));
+
+    assert_eq!(app.delete(&t.dev, "/api/v1/functions/gone").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.call(Some(&t.dev), &t.org, "gone").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.delete(&t.dev, "/api/v1/functions/gone").await.status(), StatusCode::NOT_FOUND);
+
+    let start = std::time::Instant::now();
+    loop {
+        let images = app.service.engine.list_function_images().await.unwrap();
+        let left = images.iter().filter(|i| i.labels.get("vcd-faas.tenant") == Some(&t.org)).count();
+        let listed = app.get(&t.dev, "/api/v1/functions/gone").await.status();
+        if left == 0 && listed == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "images of a deleted function remain");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The name is free again.
+    app.deploy(&t.dev, "gone", "nodejs", "module.exports = async () => 'back';").await;
+    assert_eq!(app.call(Some(&t.dev), &t.org, "gone").await.text().await.unwrap(), "back");
+    app.finish().await;
+}

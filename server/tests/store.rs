@@ -1,0 +1,109 @@
+//! The store's build and call bookkeeping, on SQLite and on PostgreSQL (the rest of the store
+//! is exercised through the API in api.rs, on both as well).
+
+mod common;
+
+use common::{fresh_database, Db};
+use server::store::{NewVersion, Store, Target, TenantRow};
+
+async fn store_on(db: Db, dir: &std::path::Path) -> Store {
+    Store::connect(&fresh_database(db, dir).await).await.unwrap()
+}
+
+async fn function_with_version(store: &Store) -> (i64, i64) {
+    let tenant = TenantRow {
+        id: 0,
+        slug: "acme".into(),
+        display_name: "Acme".into(),
+        max_functions: 5,
+        max_memory_mb: 256,
+        max_timeout_ms: 1000,
+        vcd_org_id: None,
+    };
+    let tenant_id = store.insert_tenant(&tenant).await.unwrap();
+    let v = NewVersion { language: "nodejs", code: "code v1", memory_mb: 128, timeout_ms: 500 };
+    (tenant_id, store.insert_function(tenant_id, "f", false, ("http", None), &v).await.unwrap())
+}
+
+async fn builds_switch_versions_and_keep_logs(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_on(db, dir.path()).await;
+    assert_eq!(store.installation_id().await.unwrap(), store.installation_id().await.unwrap(), "stable id");
+    let (tenant_id, id) = function_with_version(&store).await;
+
+    let v1 = store.version(id, 1).await.unwrap().unwrap();
+    assert_eq!(v1.build_status, "queued");
+    assert_eq!(store.unfinished_builds().await.unwrap().len(), 1);
+    assert!(matches!(store.routable("acme", "f").await.unwrap(), Some(Err(_))), "not routable before a build");
+
+    store.start_build(v1.id, id).await.unwrap();
+    assert_eq!(store.function_by_id(id).await.unwrap().unwrap().status, "building");
+    store.append_build_log(v1.id, "step 1\n").await.unwrap();
+    store.append_build_log(v1.id, "step 2\n").await.unwrap();
+    store.finish_build_ok(&v1, "img:v1").await.unwrap();
+    let f = store.function_by_id(id).await.unwrap().unwrap();
+    assert_eq!((f.status.as_str(), f.current_version), ("ready", Some(1)));
+    let v1 = store.version(id, 1).await.unwrap().unwrap();
+    assert_eq!((v1.build_log.as_str(), v1.image.as_deref()), ("step 1\nstep 2\n", Some("img:v1")));
+    assert!(store.unfinished_builds().await.unwrap().is_empty());
+
+    // A failed v2 leaves v1 serving; a v3 that finishes takes over.
+    let v = |code| NewVersion { language: "python", code, memory_mb: 64, timeout_ms: 200 };
+    assert_eq!(store.add_version(id, true, ("vcd-event", Some("com/vmware/vcloud/event/vm/create")), &v("code v2")).await.unwrap(), 2);
+    assert_eq!(store.add_version(id, true, ("http", None), &v("code v3")).await.unwrap(), 3);
+    let v2 = store.version(id, 2).await.unwrap().unwrap();
+    let v3 = store.version(id, 3).await.unwrap().unwrap();
+    store.finish_build_failed(&v2).await.unwrap();
+    let f = store.function_by_id(id).await.unwrap().unwrap();
+    assert_eq!((f.status.as_str(), f.current_version, f.public), ("ready", Some(1), 1));
+    store.finish_build_ok(&v3, "img:v3").await.unwrap();
+    // An older build finishing late never replaces a newer serving version.
+    store.finish_build_ok(&v1, "img:v1").await.unwrap();
+    let Some(Ok(Target { function, version })) = store.routable("acme", "f").await.unwrap() else { panic!("routable") };
+    assert_eq!((function.current_version, version.version, version.language.as_str()), (Some(3), 3, "python"));
+    let numbers: Vec<i64> = store.versions(id).await.unwrap().iter().map(|v| v.version).collect();
+    assert_eq!(numbers, [3, 2, 1]);
+
+    // A first build that fails marks the function failed.
+    let v = NewVersion { language: "nodejs", code: "x", memory_mb: 64, timeout_ms: 100 };
+    let other = store.insert_function(tenant_id, "g", false, ("http", None), &v).await.unwrap();
+    store.finish_build_failed(&store.version(other, 1).await.unwrap().unwrap()).await.unwrap();
+    assert_eq!(store.function_by_id(other).await.unwrap().unwrap().status, "failed");
+
+    // Deleting: hidden from routes at once, gone with its versions after the purge.
+    store.set_function_status(id, "deleting").await.unwrap();
+    assert!(store.routable("acme", "f").await.unwrap().is_none());
+    assert_eq!(store.functions_with_status("deleting").await.unwrap().len(), 1);
+    store.delete_function_row(id).await.unwrap();
+    assert!(store.function_by_id(id).await.unwrap().is_none());
+    assert!(store.versions(id).await.unwrap().is_empty());
+    assert_eq!(store.list_functions(Some(tenant_id)).await.unwrap().len(), 1);
+}
+
+async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_on(db, dir.path()).await;
+    let (_, id) = function_with_version(&store).await;
+    let v1 = store.version(id, 1).await.unwrap().unwrap();
+    store.finish_build_ok(&v1, "img").await.unwrap();
+    let Some(Ok(target)) = store.routable("acme", "f").await.unwrap() else { panic!("routable") };
+
+    store.start_invocation("call-1", &target, "http", "GET", "/a").await.unwrap();
+    store.finish_invocation("call-1", 200, 1500, true, "hello\n", None).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.start_invocation("call-2", &target, "test", "POST", "/b").await.unwrap();
+
+    let calls = store.list_invocations(id, 10).await.unwrap();
+    assert_eq!(calls.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["call-2", "call-1"]);
+    let done = &calls[1];
+    assert_eq!((done.state.as_str(), done.status_code, done.duration_us, done.cold), ("done", Some(200), Some(1500), 1));
+    assert_eq!((done.logs.as_str(), done.function_name.as_str(), done.trigger_kind.as_str()), ("hello\n", "f", "http"));
+    assert_eq!(store.list_invocations(id, 1).await.unwrap().len(), 1);
+
+    assert_eq!(store.fail_interrupted_invocations(server::store::now_ms() + 1).await.unwrap(), 1);
+    let calls = store.list_invocations(id, 10).await.unwrap();
+    assert_eq!(calls[0].state, "failed");
+    assert!(calls[0].error.as_deref().unwrap().contains("interrupted"));
+}
+
+on_both_databases!(builds_switch_versions_and_keep_logs, invocations_are_recorded_and_interrupted_ones_failed);
