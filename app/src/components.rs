@@ -39,7 +39,7 @@ where
                         }.into_any(),
                         Err(e) => view! {
                             <header class="topbar"><a class="brand" href="/">"vcd-faas"</a></header>
-                            <main class="content"><p class="alert error">{e.to_string()}</p></main>
+                            <main class="content"><p class="alert error">{error_text(&e)}</p></main>
                         }.into_any(),
                     })
                 }}
@@ -129,7 +129,7 @@ pub fn FormMessage(result: Signal<Option<Result<FormOutcome, ServerFnError>>>) -
             view! { <p class=class role="status">{m}</p> }.into_any()
         }),
         Some(Ok(_)) => Some(view! { <p class="alert error" role="alert">"Please fix the fields marked below."</p> }.into_any()),
-        Some(Err(e)) => Some(view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any()),
+        Some(Err(e)) => Some(view! { <p class="alert error" role="alert">{error_text(&e)}</p> }.into_any()),
         None => None,
     }
 }
@@ -196,6 +196,40 @@ pub fn CodeEditor(name: &'static str, value: RwSignal<String>, #[prop(optional)]
     }
 }
 
+/// The message of a failed server call, without the "error running server function:" prefix
+/// that means nothing to a user.
+pub fn error_text(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Output of a build or a call without terminal colour codes (`ESC [ … m` and the like), which
+/// would otherwise show as stray characters in the page.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte in '@'..='~'.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    out
+}
+
 pub fn format_time(ms: i64) -> String {
     // Rendered the same on server and client: UTC, to the second.
     let secs = ms / 1000;
@@ -219,6 +253,12 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn colour_codes_are_stripped() {
+        assert_eq!(super::strip_ansi("\u{1b}[91m/app/handler.js:1\u{1b}[39m\nok"), "/app/handler.js:1\nok");
+        assert_eq!(super::strip_ansi("plain ^ text"), "plain ^ text");
+    }
+
     #[test]
     fn times_are_formatted_in_utc() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00:00 UTC");

@@ -51,6 +51,13 @@ function toReply(result) {
   return { statusCode: 200, headers: { "content-type": "application/json" }, body: JSON.stringify(result), isBase64Encoded: false };
 }
 
+// The first line of an error, with its type ("TypeError: …"), never its stack.
+function describe(e) {
+  if (e && e.loadError) return String(e.message).split("\n").find((l) => /Error/.test(l)) || "the handler failed to load";
+  if (e instanceof Error) return `${e.name}: ${e.message}`.split("\n")[0];
+  return String(e).split("\n")[0];
+}
+
 async function invoke(envelope) {
   logs = "";
   const { event, context } = envelope;
@@ -62,7 +69,7 @@ async function invoke(envelope) {
   } catch (e) {
     const text = e && e.loadError ? e.message : (e && e.stack) || String(e);
     console.error(text);
-    return { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs, error: String((e && e.message) || e).split("\n")[0] };
+    return { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs, error: describe(e) };
   }
 }
 

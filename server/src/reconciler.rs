@@ -35,8 +35,9 @@ pub async fn reconcile(service: &Service, started_at_ms: i64, at_start: bool) ->
         }
     }
     for f in store.functions_with_status("deleting").await.map_err(|e| e.to_string())? {
-        service.purge_function(&f).await;
-        report.deletions_finished += 1;
+        if service.purge_function(&f).await {
+            report.deletions_finished += 1;
+        }
     }
 
     let now_secs = now_ms() / 1000;

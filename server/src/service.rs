@@ -165,34 +165,45 @@ impl Service {
         }
     }
 
-    /// Removes every container and image of a function, then its rows.
-    pub async fn purge_function(&self, f: &FunctionRow) {
+    /// Removes every container and image of a function, then its rows. Anything that fails
+    /// stays for the reconciler's next pass.
+    pub async fn purge_function(&self, f: &FunctionRow) -> bool {
         let mut clean = true;
         match self.engine.list_function_containers().await {
             Ok(containers) => {
                 for c in containers.iter().filter(|c| owned_by(&c.labels, f)) {
-                    if self.engine.remove_container(&c.id).await.is_err() {
+                    if let Err(e) = self.engine.remove_container(&c.id).await {
+                        tracing::warn!(container = %c.name, error = %e, "cannot remove container of deleted function");
                         clean = false;
                     }
                 }
             }
-            Err(_) => clean = false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list containers");
+                clean = false;
+            }
         }
         match self.engine.list_function_images().await {
             Ok(images) => {
                 for i in images.iter().filter(|i| owned_by(&i.labels, f)) {
-                    if self.engine.remove_image(&i.id).await.is_err() {
+                    if let Err(e) = self.engine.remove_image(&i.id).await {
+                        tracing::warn!(image = %i.id, error = %e, "cannot remove image of deleted function");
                         clean = false;
                     }
                 }
             }
-            Err(_) => clean = false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list images");
+                clean = false;
+            }
         }
         if clean {
             if let Err(e) = self.store.delete_function_row(f.id).await {
                 tracing::warn!(error = %e, "cannot delete function row; the reconciler will retry");
+                clean = false;
             }
         }
+        clean
     }
 
     async fn validate_tenant_input(&self, input: &TenantInput, creating: bool) -> Result<()> {
@@ -389,7 +400,15 @@ impl Platform for Service {
         // The route answers 404 from here on; containers and images go in the background.
         self.store.set_function_status(f.id, "deleting").await.map_err(db)?;
         let this = self.clone();
-        tokio::spawn(async move { this.purge_function(&f).await });
+        tokio::spawn(async move {
+            // A container of the last call may still be on its way out: try a few times.
+            for _ in 0..10 {
+                if this.purge_function(&f).await {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        });
         Ok(())
     }
 

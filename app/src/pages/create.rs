@@ -1,6 +1,6 @@
 use super::form::{FunctionFields, Initial};
 use crate::api::{my_limits, CreateFunction};
-use crate::components::{outcome_of, FormMessage, Frame};
+use crate::components::{error_text, outcome_of, FormMessage, Frame};
 use crate::model::{Language, Trigger};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -43,7 +43,7 @@ fn CreateForm(org: String) -> impl IntoView {
                             </div>
                         </ActionForm>
                     }.into_any(),
-                    Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <p class="alert error">{error_text(&e)}</p> }.into_any(),
                 })
             }}
         </Suspense>

@@ -1,6 +1,6 @@
 use super::form::{FunctionFields, Initial};
 use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, TestFunction, UpdateFunction};
-use crate::components::{format_time, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
+use crate::components::{error_text, format_time, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
 use crate::model::{Caller, InvocationView, Limits, TestResponse};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -26,7 +26,7 @@ fn Detail(caller: Caller) -> impl IntoView {
             {move || details.get().map(|r| match r {
                 Ok(d) => view! { <Overview details=d /> }.into_any(),
                 Err(e) => view! {
-                    <div class="card"><h1>"Function not found"</h1><p class="alert error">{e.to_string()}</p>
+                    <div class="card"><h1>"Function not found"</h1><p class="alert error">{error_text(&e)}</p>
                     <a class="button" href="/">"Back to functions"</a></div>
                 }.into_any(),
             })}
@@ -142,7 +142,7 @@ fn TestPanel(org: String, name: String) -> impl IntoView {
             </ActionForm>
             {move || test.value().get().map(|r| match r {
                 Ok(response) => view! { <TestResult response /> }.into_any(),
-                Err(e) => view! { <p class="alert error" role="alert">{e.to_string()}</p> }.into_any(),
+                Err(e) => view! { <p class="alert error" role="alert">{error_text(&e)}</p> }.into_any(),
             })}
         </section>
     }
@@ -193,7 +193,7 @@ fn EditPanel(org: String, name: String) -> impl IntoView {
                         let org = org.clone();
                         match (current.get(), limits.get()) {
                             (Some(Ok(f)), Some(Ok(limits))) => Some(view! { <EditForm org f limits update outcome result /> }.into_any()),
-                            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="alert error">{e.to_string()}</p> }.into_any()),
+                            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="alert error">{error_text(&e)}</p> }.into_any()),
                             _ => None,
                         }
                     }}

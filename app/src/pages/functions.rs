@@ -1,5 +1,5 @@
 use crate::api::list_functions;
-use crate::components::{format_time, use_ticker, Frame, StatusBadge};
+use crate::components::{error_text, format_time, use_ticker, Frame, StatusBadge};
 use crate::model::FunctionView;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -38,7 +38,7 @@ fn FunctionList() -> impl IntoView {
                     </div>
                 }.into_any(),
                 Ok(list) => view! { <FunctionTable functions=list show_org=false /> }.into_any(),
-                Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+                Err(e) => view! { <p class="alert error">{error_text(&e)}</p> }.into_any(),
             })}
         </Transition>
     }

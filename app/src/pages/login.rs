@@ -6,7 +6,7 @@ use leptos_router::components::A;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
-    let error = move || login.value().get().and_then(|r| r.err()).map(|e| e.to_string());
+    let error = move || login.value().get().and_then(|r| r.err()).map(|e| crate::components::error_text(&e));
     view! {
         <Title text="Sign in · vcd-faas" />
         <header class="topbar"><A href="/" attr:class="brand"><span class="logo" aria-hidden="true">"λ"</span>"vcd-faas"</A></header>

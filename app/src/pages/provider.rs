@@ -1,6 +1,6 @@
 use super::functions::FunctionTable;
 use crate::api::{list_functions, list_tenants, CreateTenant, FormOutcome, UpdateTenant};
-use crate::components::{outcome_of, use_ticker, FieldMsg, FormMessage, Frame};
+use crate::components::{error_text, outcome_of, use_ticker, FieldMsg, FormMessage, Frame};
 use crate::model::{TenantView, STATUSES};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -38,7 +38,7 @@ pub fn Dashboard() -> impl IntoView {
                         </section>
                     }.into_any())
                 }
-                (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="alert error">{e.to_string()}</p> }.into_any()),
+                (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="alert error">{error_text(&e)}</p> }.into_any()),
                 _ => None,
             }}
         </Transition>
@@ -74,7 +74,7 @@ fn Tenants() -> impl IntoView {
                         </table>
                     </div>
                 }.into_any(),
-                Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+                Err(e) => view! { <p class="alert error">{error_text(&e)}</p> }.into_any(),
             })}
         </Transition>
         <section class="card">

@@ -1,5 +1,5 @@
 use crate::api::{list_tokens, CreateToken, RevokeToken};
-use crate::components::{format_time, outcome_of, FieldMsg, FormMessage, Frame};
+use crate::components::{error_text, format_time, outcome_of, FieldMsg, FormMessage, Frame};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -58,7 +58,7 @@ fn Tokens(org: String) -> impl IntoView {
                         </table>
                     </div>
                 }.into_any(),
-                Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+                Err(e) => view! { <p class="alert error">{error_text(&e)}</p> }.into_any(),
             })}
         </Transition>
     }

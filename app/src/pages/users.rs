@@ -1,5 +1,5 @@
 use crate::api::{list_tenants, list_users, CreateUser};
-use crate::components::{format_time, outcome_of, FieldMsg, FormMessage, Frame};
+use crate::components::{error_text, format_time, outcome_of, FieldMsg, FormMessage, Frame};
 use crate::model::Caller;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -35,7 +35,7 @@ fn Users(caller: Caller) -> impl IntoView {
                         </table>
                     </div>
                 }.into_any(),
-                Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+                Err(e) => view! { <p class="alert error">{error_text(&e)}</p> }.into_any(),
             })}
         </Transition>
         <section class="card">

@@ -219,7 +219,7 @@ impl TestApp {
     pub async fn finish(self) {
         let store = &self.service.store;
         for f in store.list_functions(None).await.unwrap() {
-            self.service.purge_function(&f).await;
+            let _ = self.service.purge_function(&f).await;
         }
     }
 }
