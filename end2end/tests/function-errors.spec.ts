@@ -27,6 +27,8 @@ test("invalid input is reported at its field and the typed code is kept", async 
   await expect(code).toHaveValue(typed);
   await expect(page.locator("#fn-name")).toHaveValue("Bad_Name");
   await expect(page.getByRole("alert").filter({ hasText: "Please fix the fields marked below." })).toBeVisible();
+  // Said once, at the field: the typing hint does not repeat the server's message.
+  await expect(page.getByText("may contain only lowercase letters")).toHaveCount(1);
 
   // Fixing the name and asking for too much memory moves the error to the memory field.
   await page.locator("#fn-name").fill("good-name");
@@ -60,6 +62,8 @@ test("a syntax error fails the build with the interpreter's message", async ({ p
   const log = page.locator("[data-testid=build-log]");
   await expect(log).toContainText("SyntaxError");
   await expect(log).toContainText("handler.js");
+  // No terminal colour codes leak into the page.
+  expect(await log.textContent()).not.toContain("\u001b");
   await expect(page.locator("[data-testid=serving-version]")).toHaveText("none yet");
 });
 
@@ -85,6 +89,12 @@ test("a user of another tenant cannot see the function", async ({ page, state, n
   await expect(stranger.locator("h1 [data-status]")).toHaveCount(0);
   await expect(stranger.locator("body")).not.toContainText("tenant-one-only");
   await expect(stranger.locator("[data-testid=route]")).toHaveCount(0);
+  await expect(stranger.getByText(`no function "${name}" in org "${org}"`)).toBeVisible();
+  await expect(stranger.locator("body")).not.toContainText("error running server function");
+  // No panels to test, edit or delete something that is not there.
+  for (const panel of ["Test function", "Edit function", "Delete function"]) {
+    await expect(stranger.getByRole("region", { name: panel })).toHaveCount(0);
+  }
 
   // Nor can it call the route with its own token: the same 404 as for a missing function.
   const otherToken = await tokenFor(state.other);

@@ -331,3 +331,24 @@ async fn delete_removes_the_route_at_once_and_the_images_after() {
     assert_eq!(app.call(Some(&t.dev), &t.org, "gone").await.text().await.unwrap(), "back");
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portals_hello_templates_work_as_written() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    for language in app::model::Language::ALL {
+        let name = format!("hello-{}", language.as_str());
+        app.create(&t.dev, &name, language.as_str(), language.hello_template()).await;
+    }
+    for language in app::model::Language::ALL {
+        let name = format!("hello-{}", language.as_str());
+        let f = app.wait_built(&t.dev, &name).await;
+        assert_eq!(f["status"], "ready", "{}", f["build_log"]);
+        let (status, body) = body_of(app.call(Some(&t.dev), &t.org, &format!("{name}?name=Ada")).await).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"message": "Hello, Ada!", "function": name}));
+        let (_, calls) = body_of(app.get(&t.dev, &format!("/api/v1/functions/{name}/invocations")).await).await;
+        assert_eq!(calls[0]["logs"], "greeting Ada\n");
+    }
+    app.finish().await;
+}

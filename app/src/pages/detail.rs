@@ -1,6 +1,6 @@
 use super::form::{FunctionFields, Initial};
 use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, TestFunction, UpdateFunction};
-use crate::components::{error_text, format_time, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
+use crate::components::{error_text, format_time, strip_ansi, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
 use crate::model::{Caller, InvocationView, Limits, TestResponse};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -19,6 +19,7 @@ fn Detail(caller: Caller) -> impl IntoView {
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
     let tick = use_ticker(Duration::from_secs(2));
     let details = Resource::new(move || (org(), name(), tick.get()), |(o, n, _)| function_details(o, n));
+    let exists = Resource::new(move || (org(), name()), |(o, n)| get_function(o, n));
     let editable = !caller.is_provider();
     view! {
         <Title text=move || format!("{} · vcd-faas", name()) />
@@ -31,9 +32,18 @@ fn Detail(caller: Caller) -> impl IntoView {
                 }.into_any(),
             })}
         </Transition>
-        {move || view! { <TestPanel org=org() name=name() /> }}
-        {move || editable.then(|| view! { <EditPanel org=org() name=name() /> })}
-        {move || editable.then(|| view! { <DeletePanel org=org() name=name() /> })}
+        // The panels keep their state (a test result, an open edit form) while the overview above
+        // refreshes, so they hang on a lookup that is not polled; they are shown only for a
+        // function the caller may see.
+        <Suspense fallback=|| ()>
+            {move || exists.get().map(|r| r.is_ok()).unwrap_or(false).then(|| view! {
+                <TestPanel org=org() name=name() />
+                {editable.then(|| view! {
+                    <EditPanel org=org() name=name() />
+                    <DeletePanel org=org() name=name() />
+                })}
+            })}
+        </Suspense>
         <Transition fallback=|| ()>
             {move || details.get().and_then(|r| r.ok()).map(|d| view! { <Invocations list=d.invocations /> })}
         </Transition>
@@ -75,7 +85,7 @@ fn Overview(details: DetailsView) -> impl IntoView {
                     {(failed_build && f.version.is_some()).then(|| view! {
                         <p class="hint">{format!("v{} keeps serving.", f.version.unwrap_or_default())}</p>
                     })}
-                    <pre class="log" data-testid="build-log">{f.build_log.clone()}</pre>
+                    <pre class="log" data-testid="build-log">{strip_ansi(&f.build_log)}</pre>
                 </div>
             })}
         </section>
@@ -169,7 +179,7 @@ fn TestResult(response: TestResponse) -> impl IntoView {
                 <pre class="log">{response.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")}</pre>
             </details>
             <h3>"Logs"</h3>
-            <pre class="log" data-testid="test-logs">{if response.logs.is_empty() { "(no output)".to_string() } else { response.logs }}</pre>
+            <pre class="log" data-testid="test-logs">{if response.logs.is_empty() { "(no output)".to_string() } else { strip_ansi(&response.logs) }}</pre>
         </div>
     }
 }
@@ -284,7 +294,7 @@ fn Invocations(list: Vec<InvocationView>) -> impl IntoView {
                                             <td>
                                                 {i.error.clone().map(|e| view! { <p class="field-error">{e}</p> })}
                                                 {(!i.logs.is_empty()).then(|| view! {
-                                                    <details><summary>"logs"</summary><pre class="log">{i.logs.clone()}</pre></details>
+                                                    <details><summary>"logs"</summary><pre class="log">{strip_ansi(&i.logs)}</pre></details>
                                                 })}
                                             </td>
                                         </tr>

@@ -38,9 +38,11 @@ pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limi
     let trigger_kind = RwSignal::new(trigger_kind);
     let org_for_route = org.clone();
     let route = move || route_of(&org_for_route, &name.get());
+    // The hint while typing; not repeated when the server's answer already says the same.
     let name_hint = move || {
         let n = name.get();
-        if n.is_empty() { None } else { validate_name("name", &n).err() }
+        let hint = if n.is_empty() { None } else { validate_name("name", &n).err() };
+        hint.filter(|h| outcome.with(|o| o.as_ref().and_then(|o| o.error_for("name")).as_ref() != Some(h)))
     };
     let change_language = move |ev| {
         let next = Language::parse(&event_target_value(&ev)).unwrap_or(Language::Nodejs);

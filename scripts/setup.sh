@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs what vcd-faas needs on Debian 12, idempotently and with visible progress.
+# Usage: scripts/setup.sh [--for-tests]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FOR_TESTS=0
+[ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
+CARGO_LEPTOS_VERSION=0.3.10
+WASM_BINDGEN_VERSION=0.2.130
+
+step() { printf '\n==> %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "Installing Debian packages: ${missing[*]}"
+  if [ $apt_updated = 0 ]; then as_root apt-get update -q; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+}
+
+step "Checking system packages"
+apt_install docker.io mmdebstrap ca-certificates
+[ $FOR_TESTS = 1 ] && apt_install chromium postgresql-client
+
+step "Checking the Docker engine"
+if ! docker info >/dev/null 2>&1; then
+  echo "no Docker engine answers; starting dockerd (log: /var/log/vcd-faas-dockerd.log)"
+  # Function containers run with --network none, so the engine needs no bridge or iptables.
+  as_root sh -c 'nohup dockerd --iptables=false --bridge=none >/var/log/vcd-faas-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/vcd-faas-dockerd.log" >&2; exit 1; }
+fi
+echo "Docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) is running"
+
+if [ $FOR_TESTS = 1 ]; then
+  step "Checking PostgreSQL (tests run every store query on it too)"
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "starting PostgreSQL"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+  pg_isready -h 127.0.0.1 -p 5432
+fi
+
+step "Checking the Rust toolchain"
+if ! have cargo; then
+  echo "cargo is missing: install Rust with rustup first" >&2
+  exit 1
+fi
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  step "Installing cargo-leptos $CARGO_LEPTOS_VERSION (once per machine; about 20 minutes on 2 cores)"
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
+fi
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+  step "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (once per machine; about 6 minutes)"
+  # Without --locked: its lockfile pins a crate version the registry no longer has.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+echo "cargo-leptos $(cargo leptos --version | awk '{print $2}'), $(wasm-bindgen --version)"
+
+if [ $FOR_TESTS = 1 ]; then
+  step "Checking Playwright (end-to-end tests drive Debian's Chromium)"
+  if [ ! -d end2end/node_modules/@playwright/test ]; then
+    (cd end2end && npm ci --no-audit --no-fund)
+  fi
+  echo "Playwright $(cd end2end && npx playwright --version)"
+fi
