@@ -11,7 +11,7 @@ pub mod platform;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -44,7 +44,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage />
                 <Route path=path!("/") view=pages::functions::HomePage />
                 <Route path=path!("/functions/new") view=pages::create::CreatePage />
-                <Route path=path!("/functions/:org/:name") view=pages::detail::DetailPage />
+                // Async: the page waits for its data, so "not found" can answer 404.
+                <Route path=path!("/functions/:org/:name") view=pages::detail::DetailPage ssr=SsrMode::Async />
                 <Route path=path!("/tenants") view=pages::provider::TenantsPage />
                 <Route path=path!("/users") view=pages::users::UsersPage />
                 <Route path=path!("/tokens") view=pages::tokens::TokensPage />

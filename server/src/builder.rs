@@ -91,11 +91,16 @@ async fn build_version(
     let base_ready = runtimes.ensure_base(engine, language, &append).await;
     let result = match base_ready {
         Err(e) => Err(format!("base image unavailable: {e}")),
-        Ok(()) => match build_context(language, runtimes.base_image(language), &v.code) {
+        Ok(()) => match build_context(
+            language,
+            runtimes.base_image(language),
+            &v.code,
+            &engine.labels(&function.org, &function.name, v.version),
+        ) {
             Err(e) => Err(format!("cannot make build context: {e}")),
             Ok(context) => {
                 let mut sink = |text: &str| append(text);
-                match engine.build(context, &tag, engine.labels(&function.org, &function.name, v.version), &mut sink).await {
+                match engine.build(context, &tag, &mut sink).await {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(message)) => Err(explain_build_error(&message)),
                     Err(e) => Err(format!("container engine failed: {e}")),

@@ -8,7 +8,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub const LABEL_TENANT: &str = "vcd-faas.tenant";
 pub const LABEL_FUNCTION: &str = "vcd-faas.function";
@@ -46,7 +46,7 @@ pub struct Engine {
 pub struct ContainerSpec<'a> {
     pub name: &'a str,
     pub image: &'a str,
-    pub labels: HashMap<String, String>,
+    pub labels: BTreeMap<String, String>,
     pub env: Vec<String>,
     /// Host folder mounted at `/run/faas`, where the runtime opens its socket.
     pub socket_dir: &'a str,
@@ -90,8 +90,8 @@ impl Engine {
     }
 
     /// The labels every container and image of a function version carries.
-    pub fn labels(&self, org: &str, function: &str, version: i64) -> HashMap<String, String> {
-        HashMap::from([
+    pub fn labels(&self, org: &str, function: &str, version: i64) -> BTreeMap<String, String> {
+        BTreeMap::from([
             (LABEL_INSTALLATION.to_string(), self.installation.clone()),
             (LABEL_TENANT.to_string(), org.to_string()),
             (LABEL_FUNCTION.to_string(), function.to_string()),
@@ -158,7 +158,6 @@ impl Engine {
         &self,
         context: Vec<u8>,
         tag: &str,
-        labels: HashMap<String, String>,
         log: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Result<(), String>, EngineError> {
         let options = BuildImageOptions {
@@ -166,7 +165,6 @@ impl Engine {
             t: Some(tag.into()),
             rm: true,
             forcerm: true,
-            labels: Some(labels),
             // Build steps never need the network: the context carries everything.
             networkmode: Some("none".into()),
             ..Default::default()
@@ -212,7 +210,7 @@ impl Engine {
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.into()),
-            labels: Some(spec.labels.clone()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
             env: Some(spec.env.clone()),
             user: Some("10001:10001".into()),
             network_disabled: Some(true),

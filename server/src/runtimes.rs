@@ -3,6 +3,7 @@
 
 use crate::engine::{Engine, EngineError, LABEL_RUNTIME};
 use app::model::Language;
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::Mutex;
@@ -129,7 +130,7 @@ async fn build_debian_base(
 
 /// The Dockerfile of a function version. The syntax check runs at build time so a mistake
 /// fails the build with the interpreter's own message.
-pub fn dockerfile(language: Language, base: &str) -> String {
+pub fn dockerfile(language: Language, base: &str, labels: &BTreeMap<String, String>) -> String {
     let (files, check, cmd) = match language {
         Language::Nodejs => (
             "shim.js handler.js",
@@ -142,25 +143,33 @@ pub fn dockerfile(language: Language, base: &str) -> String {
             r#"["python3", "-u", "/app/shim.py"]"#,
         ),
     };
+    // One LABEL line: every instruction is a build step, and steps are what a build waits on.
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k:?}={v:?}")).collect();
     format!(
         "FROM {base}\n\
          COPY {files} /app/\n\
          RUN {check}\n\
          ENV FAAS_SOCKET=/run/faas/sock PYTHONDONTWRITEBYTECODE=1 NODE_ENV=production HOME=/tmp\n\
          USER {FUNCTION_UID}:{FUNCTION_UID}\n\
-         WORKDIR /tmp\n\
-         CMD {cmd}\n"
+         CMD {cmd}\n\
+         LABEL {}\n",
+        labels.join(" ")
     )
 }
 
 /// The build context as a tar archive made in memory.
-pub fn build_context(language: Language, base: &str, code: &str) -> std::io::Result<Vec<u8>> {
+pub fn build_context(
+    language: Language,
+    base: &str,
+    code: &str,
+    labels: &BTreeMap<String, String>,
+) -> std::io::Result<Vec<u8>> {
     let (shim_name, shim, handler_name) = match language {
         Language::Nodejs => ("shim.js", NODE_SHIM, "handler.js"),
         Language::Python => ("shim.py", PYTHON_SHIM, "handler.py"),
     };
     let mut tar = tar::Builder::new(Vec::new());
-    for (name, content) in [("Dockerfile", dockerfile(language, base).as_str()), (shim_name, shim), (handler_name, code)] {
+    for (name, content) in [("Dockerfile", dockerfile(language, base, labels).as_str()), (shim_name, shim), (handler_name, code)] {
         let mut header = tar::Header::new_gnu();
         header.set_size(content.len() as u64);
         header.set_mode(0o644);
@@ -177,7 +186,7 @@ mod tests {
 
     #[test]
     fn context_holds_dockerfile_shim_and_code() {
-        let tar = build_context(Language::Python, "base:1", "def handle(e, c): return 1\n").unwrap();
+        let tar = build_context(Language::Python, "base:1", "def handle(e, c): return 1\n", &BTreeMap::new()).unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
         let names: Vec<String> =
             archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
@@ -186,8 +195,10 @@ mod tests {
 
     #[test]
     fn dockerfile_runs_as_non_root_and_checks_syntax() {
-        let text = dockerfile(Language::Nodejs, "base:1");
+        let labels = BTreeMap::from([("vcd-faas.tenant".to_string(), "acme".to_string())]);
+        let text = dockerfile(Language::Nodejs, "base:1", &labels);
         assert!(text.starts_with("FROM base:1\n"));
+        assert!(text.contains("LABEL \"vcd-faas.tenant\"=\"acme\"\n"));
         assert!(text.contains("node\", \"--check\""));
         assert!(text.contains("USER 10001:10001"));
     }

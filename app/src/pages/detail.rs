@@ -1,7 +1,7 @@
 use super::form::{FunctionFields, Initial};
 use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, TestFunction, UpdateFunction};
 use crate::components::{error_text, format_time, strip_ansi, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
-use crate::model::{Caller, InvocationView, Limits, TestResponse};
+use crate::model::{Caller, FunctionView, InvocationView, Limits, TestResponse};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -19,6 +19,8 @@ fn Detail(caller: Caller) -> impl IntoView {
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
     let tick = use_ticker(Duration::from_secs(2));
     let details = Resource::new(move || (org(), name(), tick.get()), |(o, n, _)| function_details(o, n));
+    // The function as stored, looked up once (not polled): the panels need only to know that it
+    // is there, and the edit form starts from it.
     let exists = Resource::new(move || (org(), name()), |(o, n)| get_function(o, n));
     let editable = !caller.is_provider();
     view! {
@@ -26,24 +28,21 @@ fn Detail(caller: Caller) -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || details.get().map(|r| match r {
                 Ok(d) => view! { <Overview details=d /> }.into_any(),
-                Err(e) => view! {
+                Err(e) => {
+                    super::set_status_not_found();
+                    view! {
                     <div class="card"><h1>"Function not found"</h1><p class="alert error">{error_text(&e)}</p>
                     <a class="button" href="/">"Back to functions"</a></div>
-                }.into_any(),
+                }.into_any()
+                }
             })}
         </Transition>
         // The panels keep their state (a test result, an open edit form) while the overview above
-        // refreshes, so they hang on a lookup that is not polled; they are shown only for a
-        // function the caller may see.
-        <Suspense fallback=|| ()>
-            {move || exists.get().map(|r| r.is_ok()).unwrap_or(false).then(|| view! {
-                <TestPanel org=org() name=name() />
-                {editable.then(|| view! {
-                    <EditPanel org=org() name=name() />
-                    <DeletePanel org=org() name=name() />
-                })}
-            })}
-        </Suspense>
+        // refreshes, so they hang on a lookup that is not polled; each shows only for a function
+        // the caller may see.
+        {move || view! { <TestPanel org=org() name=name() found=exists /> }}
+        {move || editable.then(|| view! { <EditPanel org=org() current=exists /> })}
+        {move || editable.then(|| view! { <DeletePanel org=org() name=name() found=exists /> })}
         <Transition fallback=|| ()>
             {move || details.get().and_then(|r| r.ok()).map(|d| view! { <Invocations list=d.invocations /> })}
         </Transition>
@@ -112,9 +111,11 @@ fn Overview(details: DetailsView) -> impl IntoView {
 }
 
 #[component]
-fn TestPanel(org: String, name: String) -> impl IntoView {
+fn TestPanel(org: String, name: String, found: Found) -> impl IntoView {
     let test = ServerAction::<TestFunction>::new();
     view! {
+        <Suspense fallback=|| ()>
+        {move || is_found(found).then(|| { let (org, name) = (org.clone(), name.clone()); view! {
         <section class="card" aria-label="Test function">
             <h2>"Test function"</h2>
             <ActionForm action=test attr:class="test-form">
@@ -155,6 +156,8 @@ fn TestPanel(org: String, name: String) -> impl IntoView {
                 Err(e) => view! { <p class="alert error" role="alert">{error_text(&e)}</p> }.into_any(),
             })}
         </section>
+        }})}
+        </Suspense>
     }
 }
 
@@ -185,31 +188,30 @@ fn TestResult(response: TestResponse) -> impl IntoView {
 }
 
 #[component]
-fn EditPanel(org: String, name: String) -> impl IntoView {
+fn EditPanel(org: String, current: Found) -> impl IntoView {
     let update = ServerAction::<UpdateFunction>::new();
-    let current = Resource::new({
-        let (org, name) = (org.clone(), name.clone());
-        move || (org.clone(), name.clone())
-    }, |(o, n)| get_function(o, n));
     let limits = Resource::new(|| (), |_| my_limits());
     let outcome = outcome_of(update);
     let result = Signal::derive(move || update.value().get());
     view! {
-        <section class="card" aria-label="Edit function">
-            <details class="edit">
-                <summary><h2>"Edit"</h2><span class="hint">"Saving builds a new version; the current one serves until it is ready."</span></summary>
-                <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                    {move || {
-                        let org = org.clone();
-                        match (current.get(), limits.get()) {
-                            (Some(Ok(f)), Some(Ok(limits))) => Some(view! { <EditForm org f limits update outcome result /> }.into_any()),
-                            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(view! { <p class="alert error">{error_text(&e)}</p> }.into_any()),
-                            _ => None,
-                        }
-                    }}
-                </Suspense>
-            </details>
-        </section>
+        <Suspense fallback=|| ()>
+            {move || {
+                let body = match (current.get(), limits.get()) {
+                    (Some(Ok(f)), Some(Ok(limits))) => view! { <EditForm org=org.clone() f limits update outcome result /> }.into_any(),
+                    // Not there, or not the caller's: the page says so above.
+                    (Some(Err(_)), _) | (None, _) | (_, None) => return None,
+                    (_, Some(Err(e))) => view! { <p class="alert error">{error_text(&e)}</p> }.into_any(),
+                };
+                Some(view! {
+                    <section class="card" aria-label="Edit function">
+                        <details class="edit">
+                            <summary><h2>"Edit"</h2><span class="hint">"Saving builds a new version; the current one serves until it is ready."</span></summary>
+                            {body}
+                        </details>
+                    </section>
+                })
+            }}
+        </Suspense>
     }
 }
 
@@ -244,11 +246,13 @@ fn EditForm(
 }
 
 #[component]
-fn DeletePanel(org: String, name: String) -> impl IntoView {
+fn DeletePanel(org: String, name: String, found: Found) -> impl IntoView {
     let delete = ServerAction::<DeleteFunction>::new();
     let outcome = outcome_of(delete);
     let result = Signal::derive(move || delete.value().get());
     view! {
+        <Suspense fallback=|| ()>
+        {move || is_found(found).then(|| { let (org, name) = (org.clone(), name.clone()); view! {
         <section class="card danger" aria-label="Delete function">
             <details>
                 <summary><h2>"Delete"</h2></summary>
@@ -264,7 +268,17 @@ fn DeletePanel(org: String, name: String) -> impl IntoView {
                 </ActionForm>
             </details>
         </section>
+        }})}
+        </Suspense>
     }
+}
+
+/// The one lookup of the function the panels share.
+type Found = Resource<Result<FunctionView, ServerFnError>>;
+
+/// Whether the function is there for the caller; false while it is being looked up.
+fn is_found(found: Found) -> bool {
+    found.get().map(|r| r.is_ok()).unwrap_or(false)
 }
 
 #[component]

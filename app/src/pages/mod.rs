@@ -9,12 +9,17 @@ pub mod users;
 
 use leptos::prelude::*;
 
-#[component]
-pub fn NotFound() -> impl IntoView {
+/// Answers the page with 404 when it is rendered on the server.
+pub fn set_status_not_found() {
     #[cfg(feature = "ssr")]
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    set_status_not_found();
     view! {
         <main class="content narrow">
             <div class="card">
