@@ -64,7 +64,7 @@ fn Overview(details: DetailsView) -> impl IntoView {
         </div>
         <section class="card overview" aria-label="Overview">
             <dl class="facts">
-                <div><dt>"Route"</dt><dd><code class="route" data-testid="route">{f.route.clone()}</code></dd></div>
+                <div class="wide"><dt>"Route"</dt><dd><code class="route" data-testid="route">{f.route.clone()}</code></dd></div>
                 <div><dt>"Serving"</dt><dd data-testid="serving-version">{serving}</dd></div>
                 <div><dt>"Language"</dt><dd>{f.language.label()}</dd></div>
                 <div><dt>"Trigger"</dt><dd>{match &f.trigger {
