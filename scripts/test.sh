@@ -14,9 +14,10 @@ cargo leptos build
 printf '\n==> Preparing the runtime base images\n'
 "$TARGET_DIR/debug/vcd-faas" prepare-images
 
+results=$(mktemp -d)
 printf '\n==> Unit and integration tests\n'
-cargo test -p app --features ssr
-cargo test -p server
+cargo test -p app --features ssr 2>&1 | tee "$results/cargo-app.log"
+cargo test -p server 2>&1 | tee "$results/cargo-server.log"
 
 printf '\n==> End-to-end tests (Playwright, Chromium)\n'
 data_dir=$(mktemp -d)
@@ -28,13 +29,32 @@ server_pid=$!
 cleanup() {
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
-  rm -rf "$data_dir"
+  rm -rf "$data_dir" "$results"
 }
 trap cleanup EXIT
 status=0
-(cd end2end && BASE_URL="http://127.0.0.1:$port" npx playwright test) || status=$?
+(cd end2end && BASE_URL="http://127.0.0.1:$port" PLAYWRIGHT_JSON_OUTPUT_NAME="$results/e2e.json" \
+  npx playwright test --reporter=list,json) || status=$?
 if [ $status -ne 0 ]; then
   echo "end-to-end tests failed; the portal's log:" >&2
   tail -n 50 "$data_dir/server.log" >&2
 fi
+
+# One closing line for the whole run: cargo's and Playwright's counts added up.
+python3 - "$results" <<'PY'
+import json, pathlib, re, sys
+results = pathlib.Path(sys.argv[1])
+passed = failed = 0
+for log in results.glob("cargo-*.log"):
+    for p, f in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", log.read_text()):
+        passed, failed = passed + int(p), failed + int(f)
+e2e = results / "e2e.json"
+if e2e.exists():
+    stats = json.loads(e2e.read_text())["stats"]
+    passed += stats.get("expected", 0)
+    failed += stats.get("unexpected", 0) + stats.get("flaky", 0)
+else:
+    failed += 1
+print(f"all: {passed} passed, {failed} failed")
+PY
 exit $status
