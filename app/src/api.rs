@@ -141,6 +141,7 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
     let mut errors = Vec::new();
     let memory_mb = backend::number("memory_mb", "memory", &form.memory_mb, &mut errors);
     let timeout_ms = backend::number("timeout_ms", "timeout", &form.timeout_ms, &mut errors);
+    let max_instances = backend::number("max_instances", "max instances", &form.max_instances, &mut errors);
     let trigger = match form.trigger.as_str() {
         "vcd-event" => crate::model::Trigger::VcdEvent { event: form.event.trim().to_string() },
         _ => crate::model::Trigger::Http,
@@ -151,6 +152,8 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
         code: form.code,
         memory_mb,
         timeout_ms,
+        mode: Some(form.mode).filter(|m| !m.is_empty()),
+        max_instances,
         public: Some(form.public.is_some()),
         trigger: Some(trigger),
     };
@@ -166,6 +169,10 @@ pub struct FunctionForm {
     pub memory_mb: String,
     #[serde(default)]
     pub timeout_ms: String,
+    #[serde(default)]
+    pub mode: String,
+    #[serde(default)]
+    pub max_instances: String,
     #[serde(default)]
     pub trigger: String,
     #[serde(default)]
@@ -253,6 +260,8 @@ pub struct TenantForm {
     #[serde(default)]
     pub max_timeout_ms: String,
     #[serde(default)]
+    pub max_instances: String,
+    #[serde(default)]
     pub vcd_org_id: String,
 }
 
@@ -263,6 +272,7 @@ fn tenant_input(form: TenantForm) -> (crate::platform::TenantInput, Vec<FieldErr
         max_functions: backend::number("max_functions", "max functions", &form.max_functions, &mut errors),
         max_memory_mb: backend::number("max_memory_mb", "max memory", &form.max_memory_mb, &mut errors),
         max_timeout_ms: backend::number("max_timeout_ms", "max timeout", &form.max_timeout_ms, &mut errors),
+        max_instances: backend::number("max_instances", "max instances", &form.max_instances, &mut errors),
         name: form.name.trim().to_string(),
         display_name: Some(form.display_name.trim().to_string()),
         vcd_org_id: Some(form.vcd_org_id.trim().to_string()),

@@ -123,6 +123,9 @@ pub struct FunctionView {
     pub timeout_ms: i64,
     pub public: bool,
     pub trigger: Trigger,
+    /// `warm` or `per-call`.
+    pub mode: String,
+    pub max_instances: i64,
     pub code: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -175,6 +178,7 @@ pub struct TenantView {
     pub max_functions: i64,
     pub max_memory_mb: i64,
     pub max_timeout_ms: i64,
+    pub max_instances: i64,
     pub vcd_org_id: Option<String>,
     pub function_count: i64,
     pub user_count: i64,
@@ -201,6 +205,7 @@ pub struct TokenView {
 pub struct Limits {
     pub max_memory_mb: i64,
     pub max_timeout_ms: i64,
+    pub max_instances: i64,
     pub default_memory_mb: i64,
     pub default_timeout_ms: i64,
 }
@@ -215,7 +220,12 @@ pub struct FunctionSpec {
     pub timeout_ms: Option<i64>,
     pub public: Option<bool>,
     pub trigger: Option<Trigger>,
+    /// `warm` (default) or `per-call`.
+    pub mode: Option<String>,
+    pub max_instances: Option<i64>,
 }
+
+pub const POOL_MODES: [&str; 2] = ["warm", "per-call"];
 
 /// An error tied to one input field, so the form can show it in place.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,6 +358,19 @@ pub fn validate_spec(spec: &FunctionSpec, limits: &Limits, creating: bool) -> Ve
             ));
         }
     }
+    if let Some(mode) = &spec.mode {
+        if !POOL_MODES.contains(&mode.as_str()) {
+            errors.push(FieldError::new("mode", format!("unknown mode {mode:?}: use \"warm\" or \"per-call\"")));
+        }
+    }
+    if let Some(n) = spec.max_instances {
+        if n < 1 || n > limits.max_instances {
+            errors.push(FieldError::new(
+                "max_instances",
+                format!("max instances must be between 1 and {} (the tenant's limit)", limits.max_instances),
+            ));
+        }
+    }
     if let Some(Trigger::VcdEvent { event }) = &spec.trigger {
         if let Err(e) = validate_event_type(event) {
             errors.push(FieldError::new("trigger", e));
@@ -378,7 +401,7 @@ mod tests {
 
     #[test]
     fn spec_errors_name_their_field() {
-        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, default_memory_mb: 128, default_timeout_ms: 5000 };
+        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000 };
         let spec = FunctionSpec {
             name: "ok".into(),
             language: "cobol".into(),
@@ -393,7 +416,7 @@ mod tests {
 
     #[test]
     fn templates_are_valid_specs() {
-        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, default_memory_mb: 128, default_timeout_ms: 5000 };
+        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000 };
         for lang in Language::ALL {
             let spec = FunctionSpec {
                 name: "hello".into(),

@@ -44,6 +44,7 @@ pub struct TenantInput {
     pub max_functions: Option<i64>,
     pub max_memory_mb: Option<i64>,
     pub max_timeout_ms: Option<i64>,
+    pub max_instances: Option<i64>,
     pub vcd_org_id: Option<String>,
 }
 

@@ -220,6 +220,8 @@ struct FunctionPatch {
     timeout_ms: Option<i64>,
     public: Option<bool>,
     trigger: Option<Trigger>,
+    mode: Option<String>,
+    max_instances: Option<i64>,
 }
 
 async fn update_function(
@@ -239,6 +241,8 @@ async fn update_function(
         timeout_ms: patch.timeout_ms,
         public: patch.public,
         trigger: patch.trigger,
+        mode: patch.mode,
+        max_instances: patch.max_instances,
     };
     let view = state.service.update_function(&caller, org, &name, spec).await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())

@@ -66,6 +66,16 @@ pub struct Config {
     #[arg(long, env = "VCD_FAAS_PYTHON_BASE_IMAGE", default_value = "vcd-faas/runtime-python:bookworm")]
     pub python_base_image: String,
 
+    /// Seconds a warm container waits for its next call before it is removed.
+    #[arg(long, env = "VCD_FAAS_IDLE_SECS", default_value_t = 300)]
+    pub idle_secs: u64,
+    /// Calls that may queue per instance of a busy function; more get 429 at once.
+    #[arg(long, env = "VCD_FAAS_QUEUE_PER_INSTANCE", default_value_t = 8)]
+    pub queue_per_instance: usize,
+    /// Containers a function of a new tenant may run at once (tenant limit).
+    #[arg(long, env = "VCD_FAAS_DEFAULT_MAX_INSTANCES", default_value_t = 10)]
+    pub default_max_instances: i64,
+
     /// Seconds between two passes of the reconciler.
     #[arg(long, env = "VCD_FAAS_RECONCILE_SECS", default_value_t = 30)]
     pub reconcile_secs: u64,

@@ -78,20 +78,7 @@ impl Gateway {
         let deadline = started + Duration::from_millis(v.timeout_ms as u64);
         let envelope = envelope(target, &request, &path, &id);
 
-        let (outcome, cold) = match self.pool.acquire(target).await {
-            Ok(lease) => {
-                let cold = lease.cold;
-                let result = runner::call(self.pool.engine(), &lease.instance, envelope, deadline, v.timeout_ms, v.memory_mb).await;
-                let broken = match &result {
-                    Err(CallError::OutOfMemory(_) | CallError::Crashed(_) | CallError::Deadline(_) | CallError::Io(_)) => true,
-                    _ => false,
-                };
-                let logs = if broken { self.pool.engine().logs_tail(&lease.instance.id, 50).await } else { String::new() };
-                self.pool.release(lease, !broken);
-                (result.map_err(|e| (e, logs)), cold)
-            }
-            Err(e) => (Err((e, String::new())), true),
-        };
+        let (outcome, cold) = self.call_in_container(target, envelope, deadline).await;
 
         let mut response = match outcome {
             Ok(reply) => from_reply(reply, &id),
@@ -118,6 +105,48 @@ impl Gateway {
         response.headers.push(("x-vcd-faas-version".into(), v.version.to_string()));
         response.headers.push(("x-vcd-faas-cold".into(), cold.to_string()));
         response
+    }
+}
+
+impl Gateway {
+    /// Runs the call in a container from the pool; a dead warm container is replaced once.
+    async fn call_in_container(
+        &self,
+        target: &Target,
+        envelope: Bytes,
+        deadline: Instant,
+    ) -> (Result<runner::ShimReply, (CallError, String)>, bool) {
+        let v = &target.version;
+        for _ in 0..2 {
+            let lease = match self.pool.acquire(target, deadline).await {
+                Ok(lease) => lease,
+                Err(e) => return (Err((e, String::new())), true),
+            };
+            let cold = lease.cold;
+            let engine = self.pool.engine();
+            let result = runner::call(engine, &lease.instance, envelope.clone(), deadline, v.timeout_ms, v.memory_mb, cold).await;
+            match result {
+                Err(CallError::Stale) => {
+                    tracing::info!(container = %lease.instance.name, "warm container gone; replacing it");
+                    self.pool.replace(lease);
+                    continue;
+                }
+                Ok(reply) => {
+                    self.pool.release(lease, true);
+                    return (Ok(reply), cold);
+                }
+                Err(error) => {
+                    let broken = matches!(
+                        error,
+                        CallError::OutOfMemory(_) | CallError::Crashed(_) | CallError::Deadline(_) | CallError::Io(_)
+                    );
+                    let logs = if broken { engine.logs_tail(&lease.instance.id, 50).await } else { String::new() };
+                    self.pool.release(lease, !broken);
+                    return (Err((error, logs)), cold);
+                }
+            }
+        }
+        (Err((CallError::Io("no container could be started".into()), String::new())), true)
     }
 }
 
@@ -192,7 +221,8 @@ fn from_error(error: &CallError, logs: String, id: &str, function: &str) -> Call
     let status = match error {
         CallError::Deadline(_) => 504,
         CallError::OutOfMemory(_) | CallError::Crashed(_) | CallError::Protocol(_) => 502,
-        CallError::Engine(_) | CallError::Io(_) => 503,
+        CallError::AtCapacity(_) => 429,
+        CallError::Engine(_) | CallError::Io(_) | CallError::Stale => 503,
     };
     let message = match error {
         CallError::Engine(e) => {
@@ -205,7 +235,11 @@ fn from_error(error: &CallError, logs: String, id: &str, function: &str) -> Call
         }
         other => other.to_string(),
     };
-    json_response(status, serde_json::json!({"error": message, "requestId": id}), logs)
+    let mut response = json_response(status, serde_json::json!({"error": message, "requestId": id}), logs);
+    if status == 429 || status == 503 {
+        response.headers.push(("retry-after".into(), "1".into()));
+    }
+    response
 }
 
 fn json_response(status: u16, body: serde_json::Value, logs: String) -> CallResponse {

@@ -48,6 +48,11 @@ pub enum CallError {
     Engine(#[from] EngineError),
     #[error("the function runtime cannot be reached: {0}")]
     Io(String),
+    #[error("the function is busy: all {0} of its instances are serving; retry shortly")]
+    AtCapacity(usize),
+    /// A warm container that no longer answers; the gateway replaces it.
+    #[error("the warm container is gone")]
+    Stale,
 }
 
 /// What the runtime shim answers.
@@ -156,9 +161,15 @@ pub async fn call(
     deadline: Instant,
     timeout_ms: i64,
     memory_mb: i64,
+    fresh: bool,
 ) -> Result<ShimReply, CallError> {
     let exchange = async {
-        let stream = connect_when_ready(engine, instance).await?;
+        let stream = if fresh {
+            connect_when_ready(engine, instance).await?
+        } else {
+            // A warm container listens already; one that does not is dead.
+            UnixStream::connect(&instance.socket).await.map_err(|_| CallError::Stale)?
+        };
         post_invoke(stream, envelope).await
     };
     match tokio::time::timeout_at(deadline, exchange).await {

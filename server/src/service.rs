@@ -7,7 +7,10 @@ use crate::builder::Builder;
 use crate::config::Config;
 use crate::engine::{Engine, LABEL_FUNCTION, LABEL_TENANT};
 use crate::gateway::{CallRequest, Gateway};
-use crate::store::{is_unique_violation, FunctionRow, NewVersion, Store, Target, TenantRow, UserRow, VersionRow};
+use crate::store::{is_unique_violation, FunctionRow, NewVersion, Settings, Store, Target, TenantRow, UserRow, VersionRow};
+
+/// Containers a function may run at once when it does not say.
+const DEFAULT_MAX_INSTANCES: i64 = 4;
 use app::model::*;
 use app::platform::{Platform, PlatformError, TenantInput, UserInput};
 use async_trait::async_trait;
@@ -77,6 +80,7 @@ fn tenant_view(t: TenantRow, function_count: i64, user_count: i64) -> TenantView
         max_functions: t.max_functions,
         max_memory_mb: t.max_memory_mb,
         max_timeout_ms: t.max_timeout_ms,
+        max_instances: t.max_instances,
         vcd_org_id: t.vcd_org_id,
         function_count,
         user_count,
@@ -134,6 +138,8 @@ impl Service {
             timeout_ms: latest.timeout_ms,
             public: f.public != 0,
             trigger: trigger_of(&f),
+            mode: f.pool_mode.clone(),
+            max_instances: f.max_instances,
             code: latest.code,
             created_at: f.created_at,
             updated_at: f.updated_at,
@@ -147,6 +153,7 @@ impl Service {
         Limits {
             max_memory_mb: tenant.max_memory_mb,
             max_timeout_ms: tenant.max_timeout_ms,
+            max_instances: tenant.max_instances,
             default_memory_mb: self.config.default_memory_mb.min(tenant.max_memory_mb),
             default_timeout_ms: self.config.default_timeout_ms.min(tenant.max_timeout_ms),
         }
@@ -158,7 +165,7 @@ impl Service {
         if errors.is_empty() {
             return Ok(());
         }
-        if errors.iter().all(|e| e.field == "memory_mb" || e.field == "timeout_ms") {
+        if errors.iter().all(|e| matches!(e.field.as_str(), "memory_mb" | "timeout_ms" | "max_instances")) {
             Err(PlatformError::OverLimit(errors))
         } else {
             Err(PlatformError::Invalid(errors))
@@ -224,6 +231,7 @@ impl Service {
             ("max_functions", input.max_functions, 1, 10_000),
             ("max_memory_mb", input.max_memory_mb, 64, self.config.max_memory_mb),
             ("max_timeout_ms", input.max_timeout_ms, 100, self.config.max_timeout_ms),
+            ("max_instances", input.max_instances, 1, 1000),
         ];
         for (field, value, min, max) in checks {
             if let Some(v) = value {
@@ -344,10 +352,15 @@ impl Platform for Service {
             timeout_ms: spec.timeout_ms.unwrap_or(limits.default_timeout_ms),
         };
         let trigger = spec.trigger.clone().unwrap_or_default();
-        let id = match self
-            .store
-            .insert_function(tenant.id, &spec.name, spec.public.unwrap_or(false), trigger_columns(&trigger), &version)
-            .await
+        let (trigger_type, trigger_event) = trigger_columns(&trigger);
+        let settings = Settings {
+            public: spec.public.unwrap_or(false),
+            trigger_type,
+            trigger_event,
+            pool_mode: spec.mode.as_deref().unwrap_or("warm"),
+            max_instances: spec.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES.min(limits.max_instances)),
+        };
+        let id = match self.store.insert_function(tenant.id, &spec.name, &settings, &version).await
         {
             Ok(id) => id,
             Err(e) if is_unique_violation(&e) => {
@@ -380,11 +393,15 @@ impl Platform for Service {
             timeout_ms: spec.timeout_ms.or(latest.as_ref().map(|v| v.timeout_ms)).unwrap_or(limits.default_timeout_ms),
         };
         let trigger = spec.trigger.clone().unwrap_or_else(|| trigger_of(&f));
-        let number = self
-            .store
-            .add_version(f.id, spec.public.unwrap_or(f.public != 0), trigger_columns(&trigger), &version)
-            .await
-            .map_err(db)?;
+        let (trigger_type, trigger_event) = trigger_columns(&trigger);
+        let settings = Settings {
+            public: spec.public.unwrap_or(f.public != 0),
+            trigger_type,
+            trigger_event,
+            pool_mode: spec.mode.as_deref().unwrap_or(&f.pool_mode),
+            max_instances: spec.max_instances.unwrap_or(f.max_instances),
+        };
+        let number = self.store.add_version(f.id, &settings, &version).await.map_err(db)?;
         if let Some(v) = self.store.version(f.id, number).await.map_err(db)? {
             self.builder.enqueue(v.id);
         }
@@ -399,6 +416,7 @@ impl Platform for Service {
         }
         // The route answers 404 from here on; containers and images go in the background.
         self.store.set_function_status(f.id, "deleting").await.map_err(db)?;
+        self.gateway.pool().forget(f.id);
         let this = self.clone();
         tokio::spawn(async move {
             // A container of the last call may still be on its way out: try a few times.
@@ -503,6 +521,7 @@ impl Platform for Service {
             max_functions: input.max_functions.unwrap_or(self.config.default_max_functions),
             max_memory_mb: input.max_memory_mb.unwrap_or(self.config.max_memory_mb),
             max_timeout_ms: input.max_timeout_ms.unwrap_or(self.config.max_timeout_ms),
+            max_instances: input.max_instances.unwrap_or(self.config.default_max_instances),
             vcd_org_id: input.vcd_org_id.clone().filter(|v| !v.is_empty()),
         };
         match self.store.insert_tenant(&row).await {
@@ -525,6 +544,7 @@ impl Platform for Service {
         t.max_functions = input.max_functions.unwrap_or(t.max_functions);
         t.max_memory_mb = input.max_memory_mb.unwrap_or(t.max_memory_mb);
         t.max_timeout_ms = input.max_timeout_ms.unwrap_or(t.max_timeout_ms);
+        t.max_instances = input.max_instances.unwrap_or(t.max_instances);
         if let Some(v) = input.vcd_org_id {
             t.vcd_org_id = (!v.is_empty()).then_some(v);
         }

@@ -71,7 +71,8 @@ pub async fn build(config: Config) -> Result<Ready, String> {
         tmp_mb: config.tmp_mb,
         socket_root,
     };
-    let pool = Arc::new(Pool::new(engine.clone(), sandbox));
+    let pool = Arc::new(Pool::new(engine.clone(), sandbox, Duration::from_secs(config.idle_secs), config.queue_per_instance.max(1)));
+    pool.spawn_reaper();
     let gateway = Gateway::new(store.clone(), pool);
     let builder = Builder::start(
         store.clone(),
@@ -164,10 +165,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
         println!("  (shown once; set VCD_FAAS_ADMIN_PASSWORD to choose it)\n");
     }
     println!("vcd-faas listening on http://{addr}");
-    axum::serve(ready.listener, ready.router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    let served = axum::serve(ready.listener, ready.router).with_graceful_shutdown(shutdown_signal()).await;
+    // Warm containers do not outlive a clean stop (after a crash the reconciler removes them).
+    ready.service.gateway.pool().drain().await;
+    served.map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {

@@ -41,6 +41,7 @@ pub struct TenantRow {
     pub max_functions: i64,
     pub max_memory_mb: i64,
     pub max_timeout_ms: i64,
+    pub max_instances: i64,
     pub vcd_org_id: Option<String>,
 }
 
@@ -68,6 +69,8 @@ pub struct FunctionRow {
     pub trigger_event: Option<String>,
     pub current_version: Option<i64>,
     pub latest_version: i64,
+    pub pool_mode: String,
+    pub max_instances: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -122,6 +125,15 @@ pub struct Target {
     pub version: VersionRow,
 }
 
+/// Function-level settings that take effect at once, not with the next version.
+pub struct Settings<'a> {
+    pub public: bool,
+    pub trigger_type: &'a str,
+    pub trigger_event: Option<&'a str>,
+    pub pool_mode: &'a str,
+    pub max_instances: i64,
+}
+
 pub struct NewVersion<'a> {
     pub language: &'a str,
     pub code: &'a str,
@@ -130,7 +142,7 @@ pub struct NewVersion<'a> {
 }
 
 const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
-     f.trigger_event, f.current_version, f.latest_version, f.created_at, f.updated_at";
+     f.trigger_event, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.created_at, f.updated_at";
 const VERSION_COLUMNS: &str = "id, function_id, version, language, code, memory_mb, timeout_ms, build_status, \
      build_log, image, created_at, built_at";
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.created_at, \
@@ -179,8 +191,8 @@ impl Store {
 
     pub async fn insert_tenant(&self, t: &TenantRow) -> DbResult<i64> {
         sqlx::query_scalar(
-            "INSERT INTO tenants (slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO tenants (slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id, created_at, max_instances) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(&t.slug)
         .bind(&t.display_name)
@@ -189,6 +201,7 @@ impl Store {
         .bind(t.max_timeout_ms)
         .bind(&t.vcd_org_id)
         .bind(now_ms())
+        .bind(t.max_instances)
         .fetch_one(&self.pool)
         .await
     }
@@ -196,13 +209,14 @@ impl Store {
     pub async fn update_tenant(&self, t: &TenantRow) -> DbResult<()> {
         sqlx::query(
             "UPDATE tenants SET display_name = $1, max_functions = $2, max_memory_mb = $3, max_timeout_ms = $4, \
-             vcd_org_id = $5 WHERE id = $6",
+             vcd_org_id = $5, max_instances = $6 WHERE id = $7",
         )
         .bind(&t.display_name)
         .bind(t.max_functions)
         .bind(t.max_memory_mb)
         .bind(t.max_timeout_ms)
         .bind(&t.vcd_org_id)
+        .bind(t.max_instances)
         .bind(t.id)
         .execute(&self.pool)
         .await?;
@@ -211,7 +225,7 @@ impl Store {
 
     pub async fn tenant_by_slug(&self, slug: &str) -> DbResult<Option<TenantRow>> {
         sqlx::query_as(
-            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id FROM tenants WHERE slug = $1",
+            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id FROM tenants WHERE slug = $1",
         )
         .bind(slug)
         .fetch_optional(&self.pool)
@@ -220,7 +234,7 @@ impl Store {
 
     pub async fn tenant_by_id(&self, id: i64) -> DbResult<Option<TenantRow>> {
         sqlx::query_as(
-            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id FROM tenants WHERE id = $1",
+            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id FROM tenants WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -229,7 +243,7 @@ impl Store {
 
     pub async fn list_tenants(&self) -> DbResult<Vec<(TenantRow, i64, i64)>> {
         let tenants: Vec<TenantRow> = sqlx::query_as(
-            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id FROM tenants ORDER BY slug",
+            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id FROM tenants ORDER BY slug",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -348,22 +362,23 @@ impl Store {
         &self,
         tenant_id: i64,
         name: &str,
-        public: bool,
-        trigger: (&str, Option<&str>),
+        settings: &Settings<'_>,
         v: &NewVersion<'_>,
     ) -> DbResult<i64> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO functions (tenant_id, name, status, public, trigger_type, trigger_event, latest_version, created_at, updated_at) \
-             VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6) RETURNING id",
+            "INSERT INTO functions (tenant_id, name, status, public, trigger_type, trigger_event, latest_version, created_at, updated_at, \
+             pool_mode, max_instances) VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8) RETURNING id",
         )
         .bind(tenant_id)
         .bind(name)
-        .bind(public as i64)
-        .bind(trigger.0)
-        .bind(trigger.1)
+        .bind(settings.public as i64)
+        .bind(settings.trigger_type)
+        .bind(settings.trigger_event)
         .bind(now)
+        .bind(settings.pool_mode)
+        .bind(settings.max_instances)
         .fetch_one(&mut *tx)
         .await?;
         insert_version(&mut tx, id, 1, v, now).await?;
@@ -375,22 +390,23 @@ impl Store {
     pub async fn add_version(
         &self,
         function_id: i64,
-        public: bool,
-        trigger: (&str, Option<&str>),
+        settings: &Settings<'_>,
         v: &NewVersion<'_>,
     ) -> DbResult<i64> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let version: i64 = sqlx::query_scalar(
             "UPDATE functions SET latest_version = latest_version + 1, public = $1, trigger_type = $2, trigger_event = $3, \
-             updated_at = $4, status = CASE WHEN current_version IS NULL THEN 'initializing' ELSE status END \
-             WHERE id = $5 RETURNING latest_version",
+             updated_at = $4, status = CASE WHEN current_version IS NULL THEN 'initializing' ELSE status END, \
+             pool_mode = $6, max_instances = $7 WHERE id = $5 RETURNING latest_version",
         )
-        .bind(public as i64)
-        .bind(trigger.0)
-        .bind(trigger.1)
+        .bind(settings.public as i64)
+        .bind(settings.trigger_type)
+        .bind(settings.trigger_event)
         .bind(now)
         .bind(function_id)
+        .bind(settings.pool_mode)
+        .bind(settings.max_instances)
         .fetch_one(&mut *tx)
         .await?;
         insert_version(&mut tx, function_id, version, v, now).await?;

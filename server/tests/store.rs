@@ -4,7 +4,11 @@
 mod common;
 
 use common::{fresh_database, Db};
-use server::store::{NewVersion, Store, Target, TenantRow};
+use server::store::{NewVersion, Settings, Store, Target, TenantRow};
+
+fn settings(public: bool, trigger_type: &'static str, trigger_event: Option<&'static str>) -> Settings<'static> {
+    Settings { public, trigger_type, trigger_event, pool_mode: "warm", max_instances: 2 }
+}
 
 async fn store_on(db: Db, dir: &std::path::Path) -> Store {
     Store::connect(&fresh_database(db, dir).await).await.unwrap()
@@ -18,11 +22,12 @@ async fn function_with_version(store: &Store) -> (i64, i64) {
         max_functions: 5,
         max_memory_mb: 256,
         max_timeout_ms: 1000,
+        max_instances: 3,
         vcd_org_id: None,
     };
     let tenant_id = store.insert_tenant(&tenant).await.unwrap();
     let v = NewVersion { language: "nodejs", code: "code v1", memory_mb: 128, timeout_ms: 500 };
-    (tenant_id, store.insert_function(tenant_id, "f", false, ("http", None), &v).await.unwrap())
+    (tenant_id, store.insert_function(tenant_id, "f", &settings(false, "http", None), &v).await.unwrap())
 }
 
 async fn builds_switch_versions_and_keep_logs(db: Db) {
@@ -49,8 +54,8 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
 
     // A failed v2 leaves v1 serving; a v3 that finishes takes over.
     let v = |code| NewVersion { language: "python", code, memory_mb: 64, timeout_ms: 200 };
-    assert_eq!(store.add_version(id, true, ("vcd-event", Some("com/vmware/vcloud/event/vm/create")), &v("code v2")).await.unwrap(), 2);
-    assert_eq!(store.add_version(id, true, ("http", None), &v("code v3")).await.unwrap(), 3);
+    assert_eq!(store.add_version(id, &settings(true, "vcd-event", Some("com/vmware/vcloud/event/vm/create")), &v("code v2")).await.unwrap(), 2);
+    assert_eq!(store.add_version(id, &Settings { pool_mode: "per-call", ..settings(true, "http", None) }, &v("code v3")).await.unwrap(), 3);
     let v2 = store.version(id, 2).await.unwrap().unwrap();
     let v3 = store.version(id, 3).await.unwrap().unwrap();
     store.finish_build_failed(&v2).await.unwrap();
@@ -61,12 +66,14 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     store.finish_build_ok(&v1, "img:v1").await.unwrap();
     let Some(Ok(Target { function, version })) = store.routable("acme", "f").await.unwrap() else { panic!("routable") };
     assert_eq!((function.current_version, version.version, version.language.as_str()), (Some(3), 3, "python"));
+    assert_eq!((function.pool_mode.as_str(), function.max_instances, function.trigger_type.as_str()), ("per-call", 2, "http"));
+    assert_eq!(store.tenant_by_id(tenant_id).await.unwrap().unwrap().max_instances, 3);
     let numbers: Vec<i64> = store.versions(id).await.unwrap().iter().map(|v| v.version).collect();
     assert_eq!(numbers, [3, 2, 1]);
 
     // A first build that fails marks the function failed.
     let v = NewVersion { language: "nodejs", code: "x", memory_mb: 64, timeout_ms: 100 };
-    let other = store.insert_function(tenant_id, "g", false, ("http", None), &v).await.unwrap();
+    let other = store.insert_function(tenant_id, "g", &settings(false, "http", None), &v).await.unwrap();
     store.finish_build_failed(&store.version(other, 1).await.unwrap().unwrap()).await.unwrap();
     assert_eq!(store.function_by_id(other).await.unwrap().unwrap().status, "failed");
 

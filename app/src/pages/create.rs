@@ -32,6 +32,8 @@ fn CreateForm(org: String) -> impl IntoView {
                                 code: Language::Nodejs.hello_template().to_string(),
                                 memory_mb: None,
                                 timeout_ms: None,
+                                mode: "warm".into(),
+                                max_instances: None,
                                 public: false,
                                 trigger: Trigger::Http,
                             } />

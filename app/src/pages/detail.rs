@@ -72,6 +72,7 @@ fn Overview(details: DetailsView) -> impl IntoView {
                     crate::model::Trigger::VcdEvent { event } => format!("vCD event {event}"),
                 }}</dd></div>
                 <div><dt>"Limits"</dt><dd>{format!("{} MB · {} ms", f.memory_mb, f.timeout_ms)}</dd></div>
+                <div><dt>"Containers"</dt><dd>{format!("{} · up to {}", f.mode, f.max_instances)}</dd></div>
                 <div><dt>"Access"</dt><dd>{if f.public { "public" } else { "token of this org" }}</dd></div>
             </dl>
             {(failed_build || building).then(|| view! {
@@ -230,6 +231,8 @@ fn EditForm(
         code: f.code.clone(),
         memory_mb: Some(f.memory_mb),
         timeout_ms: Some(f.timeout_ms),
+        mode: f.mode.clone(),
+        max_instances: Some(f.max_instances),
         public: f.public,
         trigger: f.trigger.clone(),
     };

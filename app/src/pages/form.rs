@@ -22,6 +22,8 @@ pub struct Initial {
     pub code: String,
     pub memory_mb: Option<i64>,
     pub timeout_ms: Option<i64>,
+    pub mode: String,
+    pub max_instances: Option<i64>,
     pub public: bool,
     pub trigger: Trigger,
 }
@@ -116,6 +118,24 @@ pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limi
                     value=initial.timeout_ms.map(|m| m.to_string()).unwrap_or_default() />
                 <p class="hint">{format!("100 – {} ms", limits.max_timeout_ms)}</p>
                 <FieldMsg outcome field="timeout_ms" />
+            </div>
+        </div>
+        <div class="row">
+            <div class="field">
+                <label for="fn-mode">"Containers"</label>
+                <select id="fn-mode" name="form[mode]">
+                    <option value="warm" selected=initial.mode != "per-call">"Warm: reused between calls (fast)"</option>
+                    <option value="per-call" selected=initial.mode == "per-call">"Per call: a fresh container every call"</option>
+                </select>
+                <FieldMsg outcome field="mode" />
+            </div>
+            <div class="field">
+                <label for="fn-instances">"Max instances"</label>
+                <input id="fn-instances" name="form[max_instances]" type="number" min="1" max=limits.max_instances step="1"
+                    placeholder=4.min(limits.max_instances).to_string()
+                    value=initial.max_instances.map(|m| m.to_string()).unwrap_or_default() />
+                <p class="hint">{format!("calls served at once; 1 – {}", limits.max_instances)}</p>
+                <FieldMsg outcome field="max_instances" />
             </div>
         </div>
         <div class="field checkbox">

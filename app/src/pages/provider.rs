@@ -123,6 +123,11 @@ fn TenantLimitFields(outcome: Signal<Option<FormOutcome>>, prefix: &'static str,
                 <FieldMsg outcome field="max_timeout_ms" />
             </div>
             <div class="field">
+                <label for=format!("{prefix}-maxi")>"Max instances per function"</label>
+                <input id=format!("{prefix}-maxi") name="form[max_instances]" type="number" min="1" value=v(|t| t.max_instances) />
+                <FieldMsg outcome field="max_instances" />
+            </div>
+            <div class="field">
                 <label for=format!("{prefix}-vcd")>"vCD org id (optional)"</label>
                 <input id=format!("{prefix}-vcd") name="form[vcd_org_id]" placeholder="urn:vcloud:org:…" value=org_id />
                 <FieldMsg outcome field="vcd_org_id" />
