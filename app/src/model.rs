@@ -182,6 +182,12 @@ pub struct TenantView {
     pub vcd_org_id: Option<String>,
     pub function_count: i64,
     pub user_count: i64,
+    /// Since the server started.
+    pub calls: u64,
+    pub errors: u64,
+    pub cold_starts: u64,
+    pub mean_ms: f64,
+    pub containers: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -116,6 +116,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(socketserver.UnixStreamServer):
+    request_queue_size = 128
+
     def get_request(self):
         request, _ = super().get_request()
         return request, ("gateway", 0)

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/functions/{name}/versions", get(list_versions))
         .route("/api/v1/functions/{name}/invocations", get(list_invocations))
         .route("/api/v1/{*rest}", axum::routing::any(no_such_endpoint))
+        .route("/metrics", get(metrics))
 }
 
 // ---- errors ----
@@ -275,6 +276,16 @@ async fn list_invocations(
 ) -> ApiResult<Json<Vec<InvocationView>>> {
     let limit = q.limit.unwrap_or(50);
     Ok(Json(state.service.list_invocations(&caller, q.org(&caller), &name, limit).await?))
+}
+
+/// Prometheus text; for the provider (scrape with its bearer token).
+async fn metrics(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Response> {
+    if !caller.is_provider() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "metrics are for the provider admin"));
+    }
+    let gateway = &state.service.gateway;
+    let text = gateway.metrics().render(&gateway.pool().gauges());
+    Ok(([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 async fn no_such_endpoint() -> ApiError {

@@ -2,6 +2,7 @@
 //! version is `queued` until built, so a build cut off by a crash is found and resumed.
 
 use crate::engine::Engine;
+use crate::metrics::Metrics;
 use crate::runner::image_tag;
 use crate::runtimes::{build_context, Runtimes};
 use crate::store::{Store, VersionRow};
@@ -25,7 +26,7 @@ pub struct Builder {
 pub type OnReady = Arc<dyn Fn(&VersionRow) + Send + Sync>;
 
 impl Builder {
-    pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, on_ready: OnReady) -> Builder {
+    pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, metrics: Arc<Metrics>, on_ready: OnReady) -> Builder {
         let (queue, mut jobs) = mpsc::unbounded_channel::<i64>();
         let in_progress: Arc<Mutex<HashSet<i64>>> = Arc::default();
         let builder = Builder { queue, in_progress: in_progress.clone() };
@@ -36,10 +37,10 @@ impl Builder {
                     continue; // already being built
                 }
                 let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-                let (store, engine, runtimes, in_progress, on_ready) =
-                    (store.clone(), engine.clone(), runtimes.clone(), in_progress.clone(), on_ready.clone());
+                let (store, engine, runtimes, in_progress, on_ready, metrics) =
+                    (store.clone(), engine.clone(), runtimes.clone(), in_progress.clone(), on_ready.clone(), metrics.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = build_version(&store, &engine, &runtimes, version_id, &on_ready).await {
+                    if let Err(e) = build_version(&store, &engine, &runtimes, &metrics, version_id, &on_ready).await {
                         tracing::error!(version_id, error = %e, "build bookkeeping failed; the reconciler will retry");
                     }
                     in_progress.lock().unwrap().remove(&version_id);
@@ -59,11 +60,12 @@ impl Builder {
     }
 }
 
-#[tracing::instrument(skip(store, engine, runtimes, on_ready))]
+#[tracing::instrument(skip(store, engine, runtimes, metrics, on_ready))]
 async fn build_version(
     store: &Store,
     engine: &Engine,
     runtimes: &Runtimes,
+    metrics: &Metrics,
     version_id: i64,
     on_ready: &OnReady,
 ) -> Result<(), sqlx::Error> {
@@ -73,6 +75,7 @@ async fn build_version(
         return Ok(());
     }
     store.start_build(v.id, v.function_id).await?;
+    let started = std::time::Instant::now();
     let language = Language::parse(&v.language).unwrap_or(Language::Nodejs);
     let tag = image_tag(&function.org, &function.name, v.version);
 
@@ -109,6 +112,7 @@ async fn build_version(
         },
     };
     flusher.abort();
+    metrics.record_build(language.as_str(), result.is_ok(), started.elapsed());
     match result {
         Ok(()) => {
             append(&format!("image {tag} ready\n"));

@@ -2,6 +2,7 @@
 //! AMQP). Takes a container from the pool, forwards the request with the call's deadline,
 //! returns the function's answer and records the invocation.
 
+use crate::metrics::Metrics;
 use crate::pool::Pool;
 use crate::runner::{self, CallError, Context, Envelope, Event};
 use crate::store::{now_ms, Store, Target};
@@ -42,6 +43,7 @@ pub struct CallResponse {
 pub struct Gateway {
     store: Store,
     pool: Arc<Pool>,
+    metrics: Arc<Metrics>,
 }
 
 /// Headers that describe one hop, never forwarded.
@@ -58,8 +60,12 @@ const HOP_HEADERS: [&str; 9] = [
 ];
 
 impl Gateway {
-    pub fn new(store: Store, pool: Arc<Pool>) -> Gateway {
-        Gateway { store, pool }
+    pub fn new(store: Store, pool: Arc<Pool>, metrics: Arc<Metrics>) -> Gateway {
+        Gateway { store, pool, metrics }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn pool(&self) -> &Arc<Pool> {
@@ -86,6 +92,7 @@ impl Gateway {
         };
         response.cold = cold;
         response.duration = started.elapsed();
+        self.metrics.record_call(&f.org, &f.name, response.status, cold, response.duration);
         let error = (response.status >= 500).then(|| error_text(&response));
         if let Err(e) = self
             .store

@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod gateway;
 pub mod invoke;
+pub mod metrics;
 pub mod openapi;
 pub mod pool;
 pub mod reconciler;

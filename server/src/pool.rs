@@ -48,6 +48,8 @@ struct Idle {
 /// The containers of one function.
 #[derive(Default)]
 struct Slot {
+    /// Tenant and function name, for metrics.
+    name: (String, String),
     /// The newest version seen; idle containers of older versions are retired.
     version: i64,
     idle: Vec<Idle>,
@@ -101,7 +103,7 @@ impl Pool {
         loop {
             let (decision, retired) = {
                 let mut slots = self.slots.lock().unwrap();
-                let slot = slots.entry(f.id).or_default();
+                let slot = slots.entry(f.id).or_insert_with(|| Slot { name: (f.org.clone(), f.name.clone()), ..Slot::default() });
                 let retired = if version > slot.version {
                     slot.version = version;
                     std::mem::take(&mut slot.idle)
@@ -253,6 +255,21 @@ impl Pool {
             runner::destroy(&self.engine, &instance).await;
             self.owned.lock().unwrap().remove(&instance.id);
         }
+    }
+
+    /// Containers and waiting calls of every function, for metrics.
+    pub fn gauges(&self) -> Vec<crate::metrics::PoolGauge> {
+        let slots = self.slots.lock().unwrap();
+        slots
+            .values()
+            .map(|s| crate::metrics::PoolGauge {
+                tenant: s.name.0.clone(),
+                function: s.name.1.clone(),
+                busy: s.busy,
+                idle: s.idle.len(),
+                waiting: s.waiting,
+            })
+            .collect()
     }
 
     pub fn size_of(&self, function_id: i64) -> PoolSize {

@@ -84,6 +84,11 @@ fn tenant_view(t: TenantRow, function_count: i64, user_count: i64) -> TenantView
         vcd_org_id: t.vcd_org_id,
         function_count,
         user_count,
+        calls: 0,
+        errors: 0,
+        cold_starts: 0,
+        mean_ms: 0.0,
+        containers: 0,
     }
 }
 
@@ -508,7 +513,19 @@ impl Platform for Service {
     async fn list_tenants(&self, caller: &Caller) -> Result<Vec<TenantView>> {
         Self::require_provider(caller)?;
         let rows = self.store.list_tenants().await.map_err(db)?;
-        Ok(rows.into_iter().map(|(t, f, u)| tenant_view(t, f, u)).collect())
+        let figures = self.gateway.metrics().tenant_figures();
+        let gauges = self.gateway.pool().gauges();
+        Ok(rows
+            .into_iter()
+            .map(|(t, f, u)| {
+                let mut view = tenant_view(t, f, u);
+                if let Some(fig) = figures.get(&view.name) {
+                    (view.calls, view.errors, view.cold_starts, view.mean_ms) = (fig.calls, fig.errors, fig.cold_starts, fig.mean_ms);
+                }
+                view.containers = gauges.iter().filter(|g| g.tenant == view.name).map(|g| (g.busy + g.idle) as u64).sum();
+                view
+            })
+            .collect())
     }
 
     async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView> {

@@ -73,11 +73,13 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     };
     let pool = Arc::new(Pool::new(engine.clone(), sandbox, Duration::from_secs(config.idle_secs), config.queue_per_instance.max(1)));
     pool.spawn_reaper();
-    let gateway = Gateway::new(store.clone(), pool);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let gateway = Gateway::new(store.clone(), pool, metrics.clone());
     let builder = Builder::start(
         store.clone(),
         engine.clone(),
         runtimes.clone(),
+        metrics,
         Arc::new(|v| tracing::info!(function_id = v.function_id, version = v.version, "version ready")),
     );
     let service = Service { store: store.clone(), config: config.clone(), builder, gateway, engine: engine.clone() };

@@ -86,6 +86,18 @@ async fn nodejs_function_builds_and_answers() {
     assert_eq!((calls[1]["cold"].as_bool(), calls[0]["cold"].as_bool()), (Some(true), Some(false)));
     assert!(calls[1]["duration_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(app.containers_of(&t.org, "echo").await, 1, "one warm container waits for the next call");
+
+    // The provider sees the calls in /metrics and on the dashboard; tenants do not.
+    assert_eq!(app.get(&t.dev, "/metrics").await.status(), StatusCode::FORBIDDEN);
+    let metrics = app.get(&app.admin_token, "/metrics").await.text().await.unwrap();
+    let org = &t.org;
+    assert!(metrics.contains(&format!("vcdfaas_calls_total{{tenant=\"{org}\",function=\"echo\",status=\"418\",start=\"warm\"}} 1")), "{metrics}");
+    assert!(metrics.contains(&format!("vcdfaas_cold_starts_total{{tenant=\"{org}\",function=\"echo\"}} 1")));
+    assert!(metrics.contains(&format!("vcdfaas_pool_containers{{tenant=\"{org}\",function=\"echo\",state=\"idle\"}} 1")));
+    assert!(metrics.contains("vcdfaas_build_duration_seconds_count{language=\"nodejs\",result=\"ready\"} 1"));
+    let (_, tenants) = body_of(app.get(&app.admin_token, "/api/v1/tenants").await).await;
+    let mine = tenants.as_array().unwrap().iter().find(|x| x["name"] == org.as_str()).unwrap().clone();
+    assert_eq!((mine["calls"].as_u64(), mine["cold_starts"].as_u64(), mine["containers"].as_u64()), (Some(2), Some(1), Some(1)));
     app.finish().await;
 }
 

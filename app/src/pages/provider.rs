@@ -29,6 +29,28 @@ pub fn Dashboard() -> impl IntoView {
                             }).collect_view()}
                         </div>
                         <section class="card">
+                            <h2>"Tenants"</h2>
+                            <div class="table-wrap">
+                                <table class="tenant-figures">
+                                    <thead><tr><th>"Org"</th><th>"Functions"</th><th>"Calls"</th><th>"Errors (5xx)"</th><th>"Cold starts"</th><th>"Mean duration"</th><th>"Containers now"</th></tr></thead>
+                                    <tbody>
+                                        {tenants.into_iter().map(|t| view! {
+                                            <tr data-tenant=t.name.clone()>
+                                                <td>{t.name.clone()}</td>
+                                                <td>{t.function_count}</td>
+                                                <td>{t.calls}</td>
+                                                <td>{t.errors}</td>
+                                                <td>{t.cold_starts}</td>
+                                                <td>{if t.calls > 0 { format!("{:.1} ms", t.mean_ms) } else { "–".into() }}</td>
+                                                <td>{t.containers}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                            <p class="hint">"Calls since the server started; Prometheus text at /metrics (provider token)."</p>
+                        </section>
+                        <section class="card">
                             <h2>"All functions"</h2>
                             {if functions.is_empty() {
                                 view! { <p class="muted">"No tenant has a function yet."</p> }.into_any()

@@ -1,0 +1,411 @@
+//! The benchmark: how far each call path is from the engine's own floor, on this machine.
+//! Starts the real server binary (next to this one), creates hello functions in Node.js and
+//! Python, and measures, side by side in one run:
+//! - cold calls: `per-call` through the platform against `docker run --rm` of the same image;
+//! - warm calls: through the platform against a request sent straight to the same container;
+//! - throughput at 1, 16 and 64 concurrent clients, platform against direct;
+//! - the server's memory at rest and under load.
+//! Prints a table and writes the figures as JSON (default `bench-results.json`).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpStream, UnixStream};
+
+const PASSWORD: &str = "bench-admin-password";
+const NODE_HELLO: &str = "module.exports = async (event) => ({ message: `Hello, ${event.query.name || 'world'}!` });\n";
+const PYTHON_HELLO: &str = "def handle(event, context):\n    return {'message': 'Hello, ' + event['query'].get('name', 'world') + '!'}\n";
+
+struct Settings {
+    cold_samples: usize,
+    warm_samples: usize,
+    load_secs: u64,
+    instances: i64,
+    output: PathBuf,
+}
+
+fn settings() -> Settings {
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    Settings {
+        cold_samples: env("BENCH_COLD_SAMPLES", 20) as usize,
+        warm_samples: env("BENCH_WARM_SAMPLES", 1000) as usize,
+        load_secs: env("BENCH_LOAD_SECS", 5),
+        instances: env("BENCH_INSTANCES", 4) as i64,
+        output: std::env::var("BENCH_OUTPUT").unwrap_or_else(|_| "bench-results.json".into()).into(),
+    }
+}
+
+/// One HTTP/1.1 exchange on a fresh connection.
+async fn exchange<S>(stream: S, request: http::Request<Full<Bytes>>) -> Result<(u16, Bytes), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(conn);
+    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    driver.abort();
+    Ok((status, body))
+}
+
+/// A keep-alive HTTP client for the platform.
+struct Client {
+    addr: String,
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+}
+
+impl Client {
+    fn new(addr: &str) -> Client {
+        Client { addr: addr.to_string(), sender: None }
+    }
+
+    async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<(u16, Bytes), String> {
+        if self.sender.as_ref().map_or(true, |s| s.is_closed()) {
+            let stream = TcpStream::connect(&self.addr).await.map_err(|e| e.to_string())?;
+            stream.set_nodelay(true).ok();
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            self.sender = Some(sender);
+        }
+        let mut request = http::Request::builder().method(method).uri(path).header("host", &self.addr);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let payload = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let request = request.header("content-type", "application/json").body(Full::new(payload)).map_err(|e| e.to_string())?;
+        let sender = self.sender.as_mut().expect("connected");
+        sender.ready().await.map_err(|e| e.to_string())?;
+        let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((status, body))
+    }
+
+    async fn json(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+        let (status, bytes) = self.send(method, path, token, body.as_ref()).await.expect("platform answers");
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert!(status < 400, "{method} {path}: {status} {value}");
+        value
+    }
+}
+
+/// What the gateway sends a runtime for `GET ?name=bench`.
+fn envelope(function: &str) -> Bytes {
+    Bytes::from(
+        json!({
+            "event": {"method": "GET", "path": "/", "query": {"name": "bench"}, "headers": {}, "body": "", "isBase64Encoded": false},
+            "context": {"function": function, "version": 1, "tenant": "bench", "requestId": "direct", "deadline": 0}
+        })
+        .to_string(),
+    )
+}
+
+async fn direct_call(socket: &Path, envelope: Bytes) -> Result<(u16, Bytes), String> {
+    let stream = UnixStream::connect(socket).await.map_err(|e| e.to_string())?;
+    let request = http::Request::post("/invoke").header("host", "function").body(Full::new(envelope)).unwrap();
+    exchange(stream, request).await
+}
+
+fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let rank = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
+    samples[rank]
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// Runs `clients` loops for `secs`; returns (calls per second, failed calls).
+async fn throughput<F, Fut>(clients: usize, secs: u64, call: F) -> (f64, u64)
+where
+    F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let (stop, done, failed, call) = (stop.clone(), done.clone(), failed.clone(), call.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if call(i).await {
+                    done.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    (done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), failed.load(Ordering::Relaxed))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Language {
+    name: &'static str,
+    code: &'static str,
+    /// The interpreter command that answers the hello once inside the function's image.
+    once: &'static str,
+}
+
+const LANGUAGES: [Language; 2] = [
+    Language {
+        name: "nodejs",
+        code: NODE_HELLO,
+        once: "require('/app/handler.js')({query:{name:'bench'}}).then(r => console.log(JSON.stringify(r)))",
+    },
+    Language {
+        name: "python",
+        code: PYTHON_HELLO,
+        once: "import json,sys; sys.path.insert(0,'/app'); import handler; print(json.dumps(handler.handle({'query':{'name':'bench'}},{})))",
+    },
+];
+
+#[tokio::main]
+async fn main() {
+    let s = settings();
+    let exe = std::env::current_exe().unwrap();
+    let server_bin = exe.with_file_name("vcd-faas");
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = Command::new(&server_bin)
+        .env("VCD_FAAS_DATA_DIR", data.path())
+        .env("LEPTOS_SITE_ADDR", &addr)
+        .env("VCD_FAAS_ADMIN_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_bin.display()));
+    let pid = server.id();
+    let mut api = Client::new(&addr);
+    let start = Instant::now();
+    while api.send("GET", "/api/v1/openapi.json", None, None).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "server did not start");
+        api.sender = None;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("server up (pid {pid}); setting up");
+    let admin = api.json("POST", "/api/v1/tokens", None, Some(json!({"org": "provider", "username": "admin", "password": PASSWORD}))).await;
+    let admin = admin["token"].as_str().unwrap().to_string();
+    api.json("POST", "/api/v1/tenants", Some(&admin), Some(json!({"name": "bench", "max_instances": 64}))).await;
+    api.json("POST", "/api/v1/tenants/bench/users", Some(&admin), Some(json!({"username": "dev", "password": "bench-password", "role": "developer"}))).await;
+    let token = api.json("POST", "/api/v1/tokens", None, Some(json!({"org": "bench", "username": "dev", "password": "bench-password"}))).await;
+    let token = token["token"].as_str().unwrap().to_string();
+    for lang in &LANGUAGES {
+        for mode in ["warm", "per-call"] {
+            let spec = json!({"name": format!("{}-{mode}", lang.name), "language": lang.name, "code": lang.code,
+                              "mode": mode, "max_instances": s.instances, "timeout_ms": 10000});
+            api.json("POST", "/api/v1/functions", Some(&token), Some(spec)).await;
+        }
+    }
+    for lang in &LANGUAGES {
+        for mode in ["warm", "per-call"] {
+            let name = format!("{}-{mode}", lang.name);
+            loop {
+                let f = api.json("GET", &format!("/api/v1/functions/{name}"), Some(&token), None).await;
+                if f["status"] == "ready" {
+                    break;
+                }
+                assert_ne!(f["status"], "failed", "{name}: {}", f["build_log"]);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let rss_rest = rss_mb(pid);
+    let mut results = serde_json::Map::new();
+    let mut table = Vec::new();
+
+    for lang in &LANGUAGES {
+        eprintln!("{}: cold calls", lang.name);
+        let per_call = format!("/api/org/bench/{}-per-call?name=bench", lang.name);
+        let mut cold = Vec::new();
+        for _ in 0..s.cold_samples {
+            let t = Instant::now();
+            let (status, _) = api.send("GET", &per_call, Some(&token), None).await.unwrap();
+            assert_eq!(status, 200);
+            cold.push(ms(t.elapsed()));
+        }
+        let image = format!("vcd-faas/bench/{}-warm:v1", lang.name);
+        let interpreter = if lang.name == "nodejs" { vec!["node", "-e"] } else { vec!["python3", "-c"] };
+        let mut floor = Vec::new();
+        for _ in 0..s.cold_samples {
+            let t = Instant::now();
+            let out = Command::new("docker")
+                .args(["run", "--rm", "--network", "none", "--read-only", "--user", "10001:10001", &image])
+                .args(&interpreter)
+                .arg(lang.once)
+                .output()
+                .expect("docker CLI");
+            assert!(String::from_utf8_lossy(&out.stdout).contains("Hello, bench!"), "{}", String::from_utf8_lossy(&out.stderr));
+            floor.push(ms(t.elapsed()));
+        }
+
+        eprintln!("{}: warm calls", lang.name);
+        let warm = format!("/api/org/bench/{}-warm?name=bench", lang.name);
+        // Warm up every instance the throughput runs will use.
+        let warm_up: Vec<_> = (0..s.instances)
+            .map(|_| {
+                let (addr, token, warm) = (addr.clone(), token.clone(), warm.clone());
+                tokio::spawn(async move { Client::new(&addr).send("GET", &warm, Some(&token), None).await })
+            })
+            .collect();
+        for w in warm_up {
+            let _ = w.await;
+        }
+        let mut platform = Vec::new();
+        for _ in 0..s.warm_samples {
+            let t = Instant::now();
+            let (status, _) = api.send("GET", &warm, Some(&token), None).await.unwrap();
+            assert_eq!(status, 200);
+            platform.push(ms(t.elapsed()));
+        }
+        let sockets: Vec<PathBuf> = std::fs::read_dir(data.path().join("sockets"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("vcd-faas-bench-{}-warm-", lang.name)))
+            .map(|e| e.path().join("sock"))
+            .filter(|p| p.exists())
+            .collect();
+        assert!(!sockets.is_empty(), "no warm container socket found");
+        let body = envelope(&format!("{}-warm", lang.name));
+        let mut direct = Vec::new();
+        for _ in 0..s.warm_samples {
+            let t = Instant::now();
+            let (status, _) = direct_call(&sockets[0], body.clone()).await.unwrap();
+            assert_eq!(status, 200);
+            direct.push(ms(t.elapsed()));
+        }
+
+        let mut loads = serde_json::Map::new();
+        let mut rss_load = 0f64;
+        for clients in [1usize, 16, 64] {
+            eprintln!("{}: throughput at {clients} clients", lang.name);
+            let (addr2, token2) = (addr.clone(), token.clone());
+            let clients_of_platform: Arc<Vec<tokio::sync::Mutex<Client>>> =
+                Arc::new((0..clients).map(|_| tokio::sync::Mutex::new(Client::new(&addr2))).collect());
+            let ticks = s.load_secs * 4;
+            let sampler = tokio::spawn(async move {
+                let mut peak = 0f64;
+                for _ in 0..ticks {
+                    peak = peak.max(rss_mb(pid));
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                peak
+            });
+            let (via_platform, failed_platform) = throughput(clients, s.load_secs, {
+                let (clients_of_platform, token2, warm2) = (clients_of_platform.clone(), token2.clone(), warm.clone());
+                move |i| {
+                    let (clients_of_platform, token2, warm2) = (clients_of_platform.clone(), token2.clone(), warm2.clone());
+                    async move {
+                        let mut c = clients_of_platform[i].lock().await;
+                        matches!(c.send("GET", &warm2, Some(&token2), None).await, Ok((200, _)))
+                    }
+                }
+            })
+            .await;
+            rss_load = rss_load.max(sampler.await.unwrap_or(0.0)).max(rss_mb(pid));
+            let sockets2 = Arc::new(sockets.clone());
+            let body2 = body.clone();
+            let (straight, failed_direct) = throughput(clients, s.load_secs, move |i| {
+                let (sockets2, body2) = (sockets2.clone(), body2.clone());
+                async move { matches!(direct_call(&sockets2[i % sockets2.len()], body2).await, Ok((200, _))) }
+            })
+            .await;
+            loads.insert(
+                clients.to_string(),
+                json!({"platform_rps": via_platform, "direct_rps": straight, "ratio": via_platform / straight,
+                       "failed_platform": failed_platform, "failed_direct": failed_direct}),
+            );
+            table.push(format!(
+                "{:<7} throughput @{clients:>2} clients  platform {via_platform:>8.0}/s  direct {straight:>8.0}/s  ratio {:>5.1} %  failed {failed_platform}/{failed_direct}",
+                lang.name,
+                100.0 * via_platform / straight
+            ));
+        }
+
+        let (cold50, cold95) = (percentile(&mut cold, 50.0), percentile(&mut cold, 95.0));
+        let (floor50, floor95) = (percentile(&mut floor, 50.0), percentile(&mut floor, 95.0));
+        let (warm50, warm99) = (percentile(&mut platform, 50.0), percentile(&mut platform, 99.0));
+        let (direct50, direct99) = (percentile(&mut direct, 50.0), percentile(&mut direct, 99.0));
+        table.insert(
+            table.len() - 3,
+            format!(
+                "{:<7} cold per-call   p50 {cold50:>7.1} ms  p95 {cold95:>7.1} ms   docker run --rm p50 {floor50:>7.1} ms  p95 {floor95:>7.1} ms  ratio p50 {:.2}x",
+                lang.name,
+                cold50 / floor50
+            ),
+        );
+        table.insert(
+            table.len() - 3,
+            format!(
+                "{:<7} warm            p50 {warm50:>7.2} ms  p99 {warm99:>7.2} ms   direct          p50 {direct50:>7.2} ms  p99 {direct99:>7.2} ms  overhead p50 {:.2} ms",
+                lang.name,
+                warm50 - direct50
+            ),
+        );
+        results.insert(
+            lang.name.to_string(),
+            json!({
+                "cold_per_call_ms": {"p50": cold50, "p95": cold95},
+                "docker_run_rm_ms": {"p50": floor50, "p95": floor95},
+                "warm_platform_ms": {"p50": warm50, "p99": warm99},
+                "warm_direct_ms": {"p50": direct50, "p99": direct99},
+                "warm_overhead_p50_ms": warm50 - direct50,
+                "throughput": loads,
+                "server_rss_mb_under_load": rss_load,
+            }),
+        );
+    }
+    results.insert("server_rss_mb_at_rest".into(), json!(rss_rest));
+    results.insert(
+        "machine".into(),
+        json!({"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+               "instances_per_function": s.instances, "warm_samples": s.warm_samples, "cold_samples": s.cold_samples,
+               "load_secs": s.load_secs}),
+    );
+    println!("\nvcd-faas benchmark ({} cores, {} instances per function)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), s.instances);
+    for line in &table {
+        println!("{line}");
+    }
+    println!("server memory: {rss_rest:.1} MB at rest");
+    std::fs::write(&s.output, serde_json::to_string_pretty(&Value::Object(results)).unwrap()).unwrap();
+    println!("figures written to {}", s.output.display());
+
+    // Clean up the benchmark's functions, containers and images.
+    for lang in &LANGUAGES {
+        for mode in ["warm", "per-call"] {
+            let _ = api.send("DELETE", &format!("/api/v1/functions/{}-{mode}", lang.name), Some(&token), None).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -1,0 +1,188 @@
+//! Counters and histograms since start, served as Prometheus text at `/metrics` and summed
+//! per tenant for the provider dashboard.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the duration buckets, in seconds.
+const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+#[derive(Clone, Debug, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (bound, count) in BUCKETS.iter().zip(self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// (tenant, function, status, cold) → calls
+    calls: BTreeMap<(String, String, u16, bool), u64>,
+    durations: BTreeMap<(String, String), Histogram>,
+    /// (language, ok) → build durations
+    builds: BTreeMap<(String, bool), Histogram>,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+/// A gauge read at render time: containers of a function.
+pub struct PoolGauge {
+    pub tenant: String,
+    pub function: String,
+    pub busy: usize,
+    pub idle: usize,
+    pub waiting: usize,
+}
+
+/// What the provider dashboard shows per tenant.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TenantFigures {
+    pub calls: u64,
+    pub errors: u64,
+    pub cold_starts: u64,
+    pub mean_ms: f64,
+}
+
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    pub fn record_call(&self, tenant: &str, function: &str, status: u16, cold: bool, duration: Duration) {
+        let mut inner = self.inner.lock().unwrap();
+        *inner.calls.entry((tenant.into(), function.into(), status, cold)).or_default() += 1;
+        inner.durations.entry((tenant.into(), function.into())).or_default().observe(duration.as_secs_f64());
+    }
+
+    pub fn record_build(&self, language: &str, ok: bool, duration: Duration) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.builds.entry((language.into(), ok)).or_default().observe(duration.as_secs_f64());
+    }
+
+    pub fn tenant_figures(&self) -> BTreeMap<String, TenantFigures> {
+        let inner = self.inner.lock().unwrap();
+        let mut out: BTreeMap<String, TenantFigures> = BTreeMap::new();
+        for ((tenant, _, status, cold), n) in &inner.calls {
+            let f = out.entry(tenant.clone()).or_default();
+            f.calls += n;
+            if *status >= 500 {
+                f.errors += n;
+            }
+            if *cold {
+                f.cold_starts += n;
+            }
+        }
+        for ((tenant, _), h) in &inner.durations {
+            if let Some(f) = out.get_mut(tenant) {
+                f.mean_ms += h.sum * 1000.0;
+            }
+        }
+        for f in out.values_mut() {
+            if f.calls > 0 {
+                f.mean_ms /= f.calls as f64;
+            }
+        }
+        out
+    }
+
+    /// The Prometheus text exposition of everything, with the pools' current sizes.
+    pub fn render(&self, pools: &[PoolGauge]) -> String {
+        let inner = self.inner.lock().unwrap();
+        let mut out = String::new();
+        out.push_str("# HELP vcdfaas_calls_total Function calls by tenant, function, status and start.\n");
+        out.push_str("# TYPE vcdfaas_calls_total counter\n");
+        for ((tenant, function, status, cold), n) in &inner.calls {
+            let start = if *cold { "cold" } else { "warm" };
+            let _ = writeln!(
+                out,
+                "vcdfaas_calls_total{{tenant=\"{}\",function=\"{}\",status=\"{status}\",start=\"{start}\"}} {n}",
+                escape(tenant),
+                escape(function)
+            );
+        }
+        out.push_str("# HELP vcdfaas_cold_starts_total Calls that started a container.\n");
+        out.push_str("# TYPE vcdfaas_cold_starts_total counter\n");
+        let mut cold: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for ((tenant, function, _, was_cold), n) in &inner.calls {
+            if *was_cold {
+                *cold.entry((tenant, function)).or_default() += n;
+            }
+        }
+        for ((tenant, function), n) in cold {
+            let _ = writeln!(out, "vcdfaas_cold_starts_total{{tenant=\"{}\",function=\"{}\"}} {n}", escape(tenant), escape(function));
+        }
+        out.push_str("# HELP vcdfaas_call_duration_seconds Call durations seen by the gateway.\n");
+        out.push_str("# TYPE vcdfaas_call_duration_seconds histogram\n");
+        for ((tenant, function), h) in &inner.durations {
+            let labels = format!("tenant=\"{}\",function=\"{}\"", escape(tenant), escape(function));
+            h.render(&mut out, "vcdfaas_call_duration_seconds", &labels);
+        }
+        out.push_str("# HELP vcdfaas_build_duration_seconds Image build durations.\n");
+        out.push_str("# TYPE vcdfaas_build_duration_seconds histogram\n");
+        for ((language, ok), h) in &inner.builds {
+            let labels = format!("language=\"{}\",result=\"{}\"", escape(language), if *ok { "ready" } else { "failed" });
+            h.render(&mut out, "vcdfaas_build_duration_seconds", &labels);
+        }
+        out.push_str("# HELP vcdfaas_pool_containers Containers of a function by state.\n");
+        out.push_str("# TYPE vcdfaas_pool_containers gauge\n");
+        for p in pools {
+            let labels = format!("tenant=\"{}\",function=\"{}\"", escape(&p.tenant), escape(&p.function));
+            let _ = writeln!(out, "vcdfaas_pool_containers{{{labels},state=\"busy\"}} {}", p.busy);
+            let _ = writeln!(out, "vcdfaas_pool_containers{{{labels},state=\"idle\"}} {}", p.idle);
+        }
+        out.push_str("# HELP vcdfaas_queue_depth Calls waiting for a container of a function.\n");
+        out.push_str("# TYPE vcdfaas_queue_depth gauge\n");
+        for p in pools {
+            let _ = writeln!(out, "vcdfaas_queue_depth{{tenant=\"{}\",function=\"{}\"}} {}", escape(&p.tenant), escape(&p.function), p.waiting);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_counted_and_bucketed() {
+        let m = Metrics::default();
+        m.record_call("acme", "hello", 200, true, Duration::from_millis(300));
+        m.record_call("acme", "hello", 200, false, Duration::from_millis(2));
+        m.record_call("acme", "hello", 502, false, Duration::from_millis(40));
+        let text = m.render(&[PoolGauge { tenant: "acme".into(), function: "hello".into(), busy: 1, idle: 2, waiting: 0 }]);
+        assert!(text.contains("vcdfaas_calls_total{tenant=\"acme\",function=\"hello\",status=\"200\",start=\"cold\"} 1"));
+        assert!(text.contains("vcdfaas_cold_starts_total{tenant=\"acme\",function=\"hello\"} 1"));
+        assert!(text.contains("vcdfaas_call_duration_seconds_bucket{tenant=\"acme\",function=\"hello\",le=\"0.0025\"} 1"));
+        assert!(text.contains("vcdfaas_call_duration_seconds_count{tenant=\"acme\",function=\"hello\"} 3"));
+        assert!(text.contains("vcdfaas_pool_containers{tenant=\"acme\",function=\"hello\",state=\"idle\"} 2"));
+        let figures = &m.tenant_figures()["acme"];
+        assert_eq!((figures.calls, figures.errors, figures.cold_starts), (3, 1, 1));
+        assert!((figures.mean_ms - 114.0).abs() < 0.5);
+    }
+}
