@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FormOutcome {
     pub errors: Vec<FieldError>,
+    /// What went well.
     pub message: Option<String>,
+    /// What went wrong, when it is not about one field.
+    pub error: Option<String>,
     /// A secret to show once (a new API token).
     pub secret: Option<String>,
 }
@@ -60,7 +63,7 @@ mod backend {
     /// Field errors go back to the form; anything else is a message above it.
     pub fn outcome(e: PlatformError) -> FormOutcome {
         if e.field_errors().is_empty() {
-            FormOutcome { message: Some(e.to_string()), ..Default::default() }
+            FormOutcome { error: Some(e.to_string()), ..Default::default() }
         } else {
             FormOutcome { errors: e.field_errors().to_vec(), ..Default::default() }
         }

@@ -120,15 +120,11 @@ pub fn FieldMsg(outcome: Signal<Option<FormOutcome>>, field: &'static str) -> im
 #[component]
 pub fn FormMessage(result: Signal<Option<Result<FormOutcome, ServerFnError>>>) -> impl IntoView {
     move || match result.get() {
-        Some(Ok(o)) if o.errors.is_empty() => o.message.map(|m| {
-            let class = if o.secret.is_some() || m.contains("created") || m.contains("saved") || m.contains("added") || m.contains("building") {
-                "alert ok"
-            } else {
-                "alert error"
-            };
-            view! { <p class=class role="status">{m}</p> }.into_any()
-        }),
-        Some(Ok(_)) => Some(view! { <p class="alert error" role="alert">"Please fix the fields marked below."</p> }.into_any()),
+        Some(Ok(o)) if !o.errors.is_empty() => {
+            Some(view! { <p class="alert error" role="alert">"Please fix the fields marked below."</p> }.into_any())
+        }
+        Some(Ok(FormOutcome { error: Some(e), .. })) => Some(view! { <p class="alert error" role="alert">{e}</p> }.into_any()),
+        Some(Ok(o)) => o.message.map(|m| view! { <p class="alert ok" role="status">{m}</p> }.into_any()),
         Some(Err(e)) => Some(view! { <p class="alert error" role="alert">{error_text(&e)}</p> }.into_any()),
         None => None,
     }

@@ -77,13 +77,6 @@ enum Decision {
     Full,
 }
 
-/// How many containers of a pool are busy and idle, for the dashboard and metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PoolSize {
-    pub busy: usize,
-    pub idle: usize,
-}
-
 impl Pool {
     pub fn new(engine: Engine, sandbox: Sandbox, idle_timeout: Duration, queue_per_instance: usize) -> Pool {
         Pool { engine, sandbox, idle_timeout, queue_per_instance, owned: Arc::default(), slots: Mutex::default() }
@@ -272,17 +265,9 @@ impl Pool {
             .collect()
     }
 
-    pub fn size_of(&self, function_id: i64) -> PoolSize {
-        let slots = self.slots.lock().unwrap();
-        slots.get(&function_id).map(|s| PoolSize { busy: s.busy, idle: s.idle.len() }).unwrap_or_default()
-    }
-
     /// Whether a container id belongs to this pool (serving, starting or idle).
     pub fn owns(&self, container_id: &str) -> bool {
         self.owned.lock().unwrap().contains(container_id)
     }
 
-    pub fn owned_count(&self) -> usize {
-        self.owned.lock().unwrap().len()
-    }
 }
