@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/functions/{name}", get(get_function).put(update_function).delete(delete_function))
         .route("/api/v1/functions/{name}/versions", get(list_versions))
         .route("/api/v1/functions/{name}/invocations", get(list_invocations))
+        .route("/api/v1/invocations/{id}", get(get_invocation))
         .route("/api/v1/{*rest}", axum::routing::any(no_such_endpoint))
         .route("/metrics", get(metrics))
 }
@@ -290,6 +291,14 @@ async fn metrics(State(state): State<AppState>, ApiCaller(caller): ApiCaller) ->
 
 async fn no_such_endpoint() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint; see /api/v1/openapi.json")
+}
+
+async fn get_invocation(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(state.service.invocation_for(&caller, &id).await?))
 }
 
 async fn openapi() -> Json<serde_json::Value> {

@@ -28,6 +28,13 @@ pub struct CallRequest {
     pub trigger: &'static str,
 }
 
+impl CallRequest {
+    /// The path as recorded and passed to the function: `/` when empty.
+    pub fn route_path(&self) -> String {
+        if self.path.is_empty() { "/".to_string() } else { self.path.clone() }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct CallResponse {
     pub status: u16,
@@ -73,16 +80,21 @@ impl Gateway {
     }
 
     pub async fn invoke(&self, target: &Target, request: CallRequest) -> CallResponse {
-        let started = Instant::now();
         let id = uuid::Uuid::new_v4().to_string();
-        let f = &target.function;
-        let v = &target.version;
-        let path = if request.path.is_empty() { "/".to_string() } else { request.path.clone() };
-        if let Err(e) = self.store.start_invocation(&id, target, request.trigger, &request.method, &path).await {
+        if let Err(e) = self.store.start_invocation(&id, target, request.trigger, &request.method, &request.route_path()).await {
             tracing::error!(error = %e, "cannot record invocation");
         }
+        self.run(target, &request, id).await
+    }
+
+    /// Runs a call already recorded as invocation `id` and records how it ended.
+    pub async fn run(&self, target: &Target, request: &CallRequest, id: String) -> CallResponse {
+        let started = Instant::now();
+        let f = &target.function;
+        let v = &target.version;
+        let path = request.route_path();
         let deadline = started + Duration::from_millis(v.timeout_ms as u64);
-        let envelope = envelope(target, &request, &path, &id);
+        let envelope = envelope(target, request, &path, &id);
 
         let (outcome, cold) = self.call_in_container(target, envelope, deadline).await;
 

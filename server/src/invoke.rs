@@ -90,6 +90,20 @@ async fn serve(state: AppState, org: String, name: String, path: String, request
         body,
         trigger: "http",
     };
+    let wants_async = parts
+        .headers
+        .get("x-invoke-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("async"));
+    if wants_async {
+        let id = service.async_calls.accept(&target, &call).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot queue async call");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the call could not be queued; try again")
+        })?;
+        let location = format!("/api/v1/invocations/{id}");
+        let body = serde_json::json!({"invocation_id": id, "status": location});
+        return Ok((StatusCode::ACCEPTED, [(http::header::LOCATION, location)], axum::Json(body)).into_response());
+    }
     let answer = service.call(&target, call).await;
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);

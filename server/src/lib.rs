@@ -1,6 +1,7 @@
 //! vcd-faas: the server binary's library — platform, HTTP surfaces, and the wiring of both.
 
 pub mod api;
+pub mod async_calls;
 pub mod auth;
 pub mod builder;
 pub mod config;

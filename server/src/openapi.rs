@@ -81,8 +81,11 @@ pub fn document() -> Value {
             "/api/v1/functions/{name}/invocations": {"get": {"summary": "Recent calls, newest first",
                 "parameters": [name_param, org_query, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}}],
                 "responses": with_errors(ok("200", array("Invocation")), &["401", "404"])}},
+            "/api/v1/invocations/{id}": {"get": {"summary": "One call; for an async call its state (queued, running, done, dead-letter, failed) and, once run, its response",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": with_errors(ok("200", json!({"type": "object"})), &["401", "404"])}},
             "/api/org/{org}/{name}": {"get": {"summary": "Call a function (any method; any path suffix after the name)",
-                "description": "Needs a bearer token of the function's tenant unless the function is public. Body up to the configured limit (413 over it). 504 at the deadline, 502 when the function ran out of memory.",
+                "description": "Needs a bearer token of the function's tenant unless the function is public. Body up to the configured limit (413 over it). 504 at the deadline, 502 when the function ran out of memory, 429 when all its instances are busy. With `X-Invoke-Type: async`: 202 {invocation_id} at once; read the result from /api/v1/invocations/{id}.",
                 "responses": {"200": {"description": "the function's answer"}}}}
         },
         "components": {

@@ -24,6 +24,7 @@ pub struct Service {
     pub builder: Builder,
     pub gateway: Gateway,
     pub engine: Engine,
+    pub async_calls: Arc<crate::async_calls::AsyncCalls>,
 }
 
 type Result<T> = std::result::Result<T, PlatformError>;
@@ -263,6 +264,30 @@ impl Service {
         } else {
             Err(PlatformError::Forbidden("only the provider admin may do this".into()))
         }
+    }
+
+    /// An invocation of the caller's tenant, with its answer when it has one.
+    pub async fn invocation_for(&self, caller: &Caller, id: &str) -> Result<serde_json::Value> {
+        let row = self.store.invocation(id).await.map_err(db)?;
+        let row = row
+            .filter(|r| caller.is_provider() || caller.tenant_id == Some(r.tenant_id))
+            .ok_or_else(|| PlatformError::not_found(format!("no invocation {id:?}")))?;
+        let response: Option<serde_json::Value> = row.response.as_deref().and_then(|r| serde_json::from_str(r).ok());
+        Ok(serde_json::json!({
+            "id": row.id,
+            "function": row.function_name,
+            "version": row.version,
+            "trigger": row.trigger_kind,
+            "state": row.state,
+            "status_code": row.status_code,
+            "response": response,
+            "duration_ms": row.duration_us.map(|us| us as f64 / 1000.0),
+            "cold": row.cold != 0,
+            "logs": row.logs,
+            "error": row.error,
+            "attempts": row.attempts,
+            "started_at": row.started_at,
+        }))
     }
 
     /// Calls a function the way the portal's Test Function button does.

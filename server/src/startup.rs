@@ -82,7 +82,8 @@ pub async fn build(config: Config) -> Result<Ready, String> {
         metrics,
         Arc::new(|v| tracing::info!(function_id = v.function_id, version = v.version, "version ready")),
     );
-    let service = Service { store: store.clone(), config: config.clone(), builder, gateway, engine: engine.clone() };
+    let async_calls = crate::async_calls::AsyncCalls::start(store.clone(), gateway.clone());
+    let service = Service { store: store.clone(), config: config.clone(), builder, gateway, engine: engine.clone(), async_calls };
 
     let generated_admin_password = service.bootstrap_admin().await.map_err(|e| format!("cannot create admin: {e}"))?;
     let started = crate::store::now_ms();

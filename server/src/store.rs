@@ -107,6 +107,9 @@ pub struct InvocationRow {
     pub logs: String,
     pub error: Option<String>,
     pub started_at: i64,
+    pub tenant_id: i64,
+    pub response: Option<String>,
+    pub attempts: i64,
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -148,7 +151,7 @@ const VERSION_COLUMNS: &str = "id, function_id, version, language, code, memory_
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.created_at, \
      COALESCE(t.slug, 'provider') AS org";
 const INVOCATION_COLUMNS: &str = "i.id, i.function_id, f.name AS function_name, i.version, i.trigger_kind, i.method, \
-     i.path, i.state, i.status_code, i.duration_us, i.cold, i.logs, i.error, i.started_at";
+     i.path, i.state, i.status_code, i.duration_us, i.cold, i.logs, i.error, i.started_at, i.tenant_id, i.response, i.attempts";
 
 impl Store {
     /// Connects, creating the SQLite file when needed, and applies the migrations.
@@ -612,6 +615,65 @@ impl Store {
         Ok(())
     }
 
+    /// Accepts an asynchronous call: recorded with its request, `queued` until a worker runs it.
+    pub async fn queue_invocation(&self, id: &str, target: &Target, method: &str, path: &str, request: &str) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO invocations (id, function_id, tenant_id, version, trigger_kind, method, path, state, started_at, request) \
+             VALUES ($1, $2, $3, $4, 'async', $5, $6, 'queued', $7, $8)",
+        )
+        .bind(id)
+        .bind(target.function.id)
+        .bind(target.function.tenant_id)
+        .bind(target.version.version)
+        .bind(method)
+        .bind(path)
+        .bind(now_ms())
+        .bind(request)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes up to `limit` queued calls for running: (id, function id, request, attempt).
+    pub async fn claim_queued(&self, limit: i64) -> DbResult<Vec<(String, i64, String, i64)>> {
+        let queued: Vec<(String, i64, String, i64)> = sqlx::query_as(
+            "SELECT id, function_id, request, attempts FROM invocations WHERE state = 'queued' ORDER BY started_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::new();
+        for (id, function_id, request, attempts) in queued {
+            let done = sqlx::query("UPDATE invocations SET state = 'running', attempts = attempts + 1 WHERE id = $1 AND state = 'queued'")
+                .bind(&id)
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() == 1 {
+                claimed.push((id, function_id, request, attempts + 1));
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Stores an asynchronous call's answer and its next state (`done`, `queued` for another
+    /// attempt, `dead-letter`, or `failed`).
+    pub async fn set_async_outcome(&self, id: &str, response: Option<&str>, state: &str) -> DbResult<()> {
+        sqlx::query("UPDATE invocations SET response = $1, state = $2 WHERE id = $3")
+            .bind(response)
+            .bind(state)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn invocation(&self, id: &str) -> DbResult<Option<InvocationRow>> {
+        sqlx::query_as(&format!("SELECT {INVOCATION_COLUMNS} FROM invocations i JOIN functions f ON f.id = i.function_id WHERE i.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     pub async fn list_invocations(&self, function_id: i64, limit: i64) -> DbResult<Vec<InvocationRow>> {
         sqlx::query_as(&format!(
             "SELECT {INVOCATION_COLUMNS} FROM invocations i JOIN functions f ON f.id = i.function_id \
@@ -623,11 +685,16 @@ impl Store {
         .await
     }
 
-    /// Calls left `running` by a server that stopped before they ended.
+    /// Calls left `running` by a server that stopped before they ended. Asynchronous ones
+    /// (they keep their request) go back to the queue instead.
     pub async fn fail_interrupted_invocations(&self, started_before: i64) -> DbResult<u64> {
+        sqlx::query("UPDATE invocations SET state = 'queued' WHERE state = 'running' AND request IS NOT NULL AND started_at < $1")
+            .bind(started_before)
+            .execute(&self.pool)
+            .await?;
         let done = sqlx::query(
             "UPDATE invocations SET state = 'failed', error = 'interrupted: the server stopped during the call' \
-             WHERE state = 'running' AND started_at < $1",
+             WHERE state = 'running' AND request IS NULL AND started_at < $1",
         )
         .bind(started_before)
         .execute(&self.pool)

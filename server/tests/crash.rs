@@ -151,3 +151,43 @@ async fn kill_during_build_and_call_then_restart_converges() {
     let r = client.delete(format!("{}/api/v1/functions/sturdy", server.base)).bearer_auth(&dev).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_async_calls_survive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let server = start(dir.path(), port).await;
+    let (org, dev) = setup_tenant(&client, &server.base).await;
+    let code = "module.exports = async () => { await new Promise(r => setTimeout(r, 1500)); return 'finished'; };";
+    post(&client, format!("{}/api/v1/functions", server.base), Some(&dev), json!({"name": "job", "language": "nodejs", "code": code})).await;
+    let start_wait = Instant::now();
+    while status(&client, &server.base, &dev, "job").await["status"] != "ready" {
+        assert!(start_wait.elapsed() < Duration::from_secs(180));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = client.post(format!("{}/api/org/{org}/job", server.base)).bearer_auth(&dev).header("x-invoke-type", "async").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        ids.push(r.json::<Value>().await.unwrap()["invocation_id"].as_str().unwrap().to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill9();
+
+    let server = start(dir.path(), port).await;
+    for id in ids {
+        let start_wait = Instant::now();
+        loop {
+            let inv: Value = client.get(format!("{}/api/v1/invocations/{id}", server.base)).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
+            if inv["state"] == "done" {
+                assert_eq!(inv["response"]["body"], "finished");
+                break;
+            }
+            assert!(start_wait.elapsed() < Duration::from_secs(60), "async call lost: {inv}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let r = client.delete(format!("{}/api/v1/functions/job", server.base)).bearer_auth(&dev).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
