@@ -318,18 +318,24 @@ impl Store {
         .await
     }
 
-    /// The user owning a token, marking the token used.
+    /// The user owning a token. Marks the token used, at most once a minute: every call
+    /// presents a token, and a write per call would cost the call path more than the call.
     pub async fn user_by_token(&self, token_hash: &str) -> DbResult<Option<UserRow>> {
-        let user_id: Option<i64> =
-            sqlx::query_scalar("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 RETURNING user_id")
-                .bind(now_ms())
+        let found: Option<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT user_id, last_used_at FROM api_tokens WHERE token_hash = $1")
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-        match user_id {
-            Some(id) => self.user_by_id(id).await,
-            None => Ok(None),
+        let Some((user_id, last_used_at)) = found else { return Ok(None) };
+        let now = now_ms();
+        if last_used_at.is_none_or(|t| now - t > 60_000) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
         }
+        self.user_by_id(user_id).await
     }
 
     pub async fn list_tokens(&self, user_id: i64) -> DbResult<Vec<TokenRow>> {
@@ -561,8 +567,14 @@ impl Store {
     /// The function behind a route with its serving version; `None` when it does not exist,
     /// is being deleted, or has never been built.
     pub async fn routable(&self, org: &str, name: &str) -> DbResult<Option<Result<Target, FunctionRow>>> {
-        let Some(tenant) = self.tenant_by_slug(org).await? else { return Ok(None) };
-        let Some(function) = self.function_by_name(tenant.id, name).await? else { return Ok(None) };
+        let function: Option<FunctionRow> = sqlx::query_as(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions f JOIN tenants t ON t.id = f.tenant_id WHERE t.slug = $1 AND f.name = $2"
+        ))
+        .bind(org)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(function) = function else { return Ok(None) };
         if function.status == "deleting" {
             return Ok(None);
         }
