@@ -158,15 +158,19 @@ impl Pool {
     pub fn release(&self, lease: Lease, healthy: bool) {
         let keep = {
             let mut slots = self.slots.lock().unwrap();
-            let slot = slots.entry(lease.function_id).or_default();
-            slot.busy = slot.busy.saturating_sub(1);
-            let keep = healthy && lease.mode == PoolMode::Warm && lease.version == slot.version;
-            slot.freed.notify_one();
-            if keep {
-                slot.idle.push(Idle { instance: lease.instance, since: Instant::now() });
-                None
-            } else {
-                Some(lease.instance)
+            // No slot: the function was deleted during the call.
+            match slots.get_mut(&lease.function_id) {
+                Some(slot) => {
+                    slot.busy = slot.busy.saturating_sub(1);
+                    slot.freed.notify_one();
+                    if healthy && lease.mode == PoolMode::Warm && lease.version == slot.version {
+                        slot.idle.push(Idle { instance: lease.instance, since: Instant::now() });
+                        None
+                    } else {
+                        Some(lease.instance)
+                    }
+                }
+                None => Some(lease.instance),
             }
         };
         if let Some(instance) = keep {
