@@ -385,6 +385,51 @@ async fn main() {
             }),
         );
     }
+    // Soak: 64 clients for a minute while the function is updated twice; no call may fail.
+    let soak_secs = std::env::var("BENCH_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60u64);
+    eprintln!("soak: 64 clients for {soak_secs} s with two updates");
+    let soak_spec = json!({"name": "soak", "language": "nodejs", "code": NODE_HELLO, "max_instances": 16, "timeout_ms": 10000});
+    api.json("POST", "/api/v1/functions", Some(&token), Some(soak_spec)).await;
+    while api.json("GET", "/api/v1/functions/soak", Some(&token), None).await["status"] != "ready" {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let updater = {
+        let (addr, token) = (addr.clone(), token.clone());
+        tokio::spawn(async move {
+            let mut c = Client::new(&addr);
+            let mut versions = Vec::new();
+            for n in 2..=3 {
+                tokio::time::sleep(Duration::from_secs(soak_secs / 3)).await;
+                let code = NODE_HELLO.replace("Hello", &format!("Hello v{n}"));
+                let updated = Instant::now();
+                c.json("PUT", "/api/v1/functions/soak", Some(&token), Some(json!({"code": code}))).await;
+                while c.json("GET", "/api/v1/functions/soak", Some(&token), None).await["version"] != n {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                versions.push(ms(updated.elapsed()));
+            }
+            versions
+        })
+    };
+    let soak_clients: Arc<Vec<tokio::sync::Mutex<Client>>> = Arc::new((0..64).map(|_| tokio::sync::Mutex::new(Client::new(&addr))).collect());
+    let (soak_rps, soak_failed) = throughput(64, soak_secs, {
+        let token = token.clone();
+        move |i| {
+            let (clients, token) = (soak_clients.clone(), token.clone());
+            async move {
+                let mut c = clients[i].lock().await;
+                matches!(c.send("GET", "/api/org/bench/soak?name=bench", Some(&token), None).await, Ok((200, _)))
+            }
+        }
+    })
+    .await;
+    let update_ms = updater.await.unwrap_or_default();
+    table.push(format!(
+        "soak    64 clients {soak_secs} s, 2 updates: {soak_rps:.0}/s, failed calls {soak_failed}, updates ready after {update_ms:.0?} ms"
+    ));
+    results.insert("soak".into(), json!({"clients": 64, "secs": soak_secs, "rps": soak_rps, "failed": soak_failed, "update_to_serving_ms": update_ms}));
+    let _ = api.send("DELETE", "/api/v1/functions/soak", Some(&token), None).await;
+
     results.insert("server_rss_mb_at_rest".into(), json!(rss_rest));
     results.insert("submit_to_ready_ms".into(), Value::Object(submit_to_ready.clone()));
     results.insert(
