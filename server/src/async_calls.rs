@@ -132,12 +132,7 @@ impl AsyncCalls {
             }
             Err(reason) => {
                 tracing::warn!(invocation = id, reason, "async call cannot run");
-                sqlx::query("UPDATE invocations SET state = 'failed', error = $1 WHERE id = $2")
-                    .bind(&reason)
-                    .bind(id)
-                    .execute(&self.store.pool)
-                    .await
-                    .map(|_| ())
+                self.store.fail_invocation(id, &reason).await
             }
         };
         if let Err(e) = result {

@@ -679,6 +679,16 @@ impl Store {
         Ok(())
     }
 
+    /// Ends a call that could not run at all.
+    pub async fn fail_invocation(&self, id: &str, reason: &str) -> DbResult<()> {
+        sqlx::query("UPDATE invocations SET state = 'failed', error = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn invocation(&self, id: &str) -> DbResult<Option<InvocationRow>> {
         sqlx::query_as(&format!("SELECT {INVOCATION_COLUMNS} FROM invocations i JOIN functions f ON f.id = i.function_id WHERE i.id = $1"))
             .bind(id)
