@@ -7,7 +7,21 @@ use leptos_meta::Title;
 
 #[component]
 pub fn CreatePage() -> impl IntoView {
-    view! { <Frame page=|caller| view! { <CreateForm org=caller.org /> } /> }
+    view! {
+        <Frame page=|caller| {
+            if caller.is_provider() {
+                view! {
+                    <div class="card">
+                        <h1>"New function"</h1>
+                        <p>"The provider admin has no functions of its own. Sign in as a user of a tenant to create one."</p>
+                        <a class="button" href="/">"Back to the dashboard"</a>
+                    </div>
+                }.into_any()
+            } else {
+                view! { <CreateForm org=caller.org /> }.into_any()
+            }
+        } />
+    }
 }
 
 #[component]

@@ -89,7 +89,7 @@ fn Tenants() -> impl IntoView {
                     <FormMessage result=update_result />
                     <div class="table-wrap card">
                         <table class="tenants">
-                            <thead><tr><th>"Org"</th><th>"Display name"</th><th>"Functions"</th><th>"Users"</th><th>"Max functions"</th><th>"Max memory (MB)"</th><th>"Max timeout (ms)"</th><th>"vCD org id"</th><th></th></tr></thead>
+                            <thead><tr><th>"Org"</th><th>"Display name"</th><th>"Functions"</th><th>"Users"</th><th>"Max functions"</th><th>"Max memory (MB)"</th><th>"Max timeout (ms)"</th><th>"Max instances"</th><th>"vCD org id"</th><th></th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|t| view! { <TenantRow t update /> }).collect_view()}
                             </tbody>
@@ -174,6 +174,7 @@ fn TenantRow(t: TenantView, update: ServerAction<UpdateTenant>) -> impl IntoView
             <td>{t.max_functions}</td>
             <td>{t.max_memory_mb}</td>
             <td>{t.max_timeout_ms}</td>
+            <td>{t.max_instances}</td>
             <td><code>{vcd_org_id.unwrap_or_else(|| "–".into())}</code></td>
             <td>
                 <details class="inline-edit">
