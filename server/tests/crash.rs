@@ -150,6 +150,16 @@ async fn kill_during_build_and_call_then_restart_converges() {
 
     let r = client.delete(format!("{}/api/v1/functions/sturdy", server.base)).bearer_auth(&dev).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    wait_until_no_containers(&engine).await;
+}
+
+/// The server is killed when the test ends: let the deletion finish first, leaving nothing.
+async fn wait_until_no_containers(engine: &Engine) {
+    let start = Instant::now();
+    while !engine.list_function_containers().await.unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "containers left behind after delete");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,4 +200,5 @@ async fn accepted_async_calls_survive_a_kill() {
     }
     let r = client.delete(format!("{}/api/v1/functions/job", server.base)).bearer_auth(&dev).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    wait_until_no_containers(&engine_of(dir.path()).await).await;
 }

@@ -219,7 +219,13 @@ impl TestApp {
     pub async fn finish(self) {
         let store = &self.service.store;
         for f in store.list_functions(None).await.unwrap() {
-            let _ = self.service.purge_function(&f).await;
+            // A container of the last call may still be on its way out: try a few times.
+            for _ in 0..10 {
+                if self.service.purge_function(&f).await {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
         }
     }
 }
