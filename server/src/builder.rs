@@ -69,7 +69,7 @@ async fn build_version(
     version_id: i64,
     on_ready: &OnReady,
 ) -> Result<(), sqlx::Error> {
-    let Some(v) = version_by_id(store, version_id).await? else { return Ok(()) };
+    let Some(v) = store.version_by_id(version_id).await? else { return Ok(()) };
     let Some(function) = store.function_by_id(v.function_id).await? else { return Ok(()) };
     if function.status == "deleting" || !matches!(v.build_status.as_str(), "queued" | "building") {
         return Ok(());
@@ -134,18 +134,6 @@ fn explain_build_error(message: &str) -> String {
         "the code has an error (see the interpreter's message above)".to_string()
     } else {
         message.to_string()
-    }
-}
-
-async fn version_by_id(store: &Store, id: i64) -> Result<Option<VersionRow>, sqlx::Error> {
-    let function_and_version: Option<(i64, i64)> =
-        sqlx::query_as("SELECT function_id, version FROM function_versions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&store.pool)
-            .await?;
-    match function_and_version {
-        Some((function_id, version)) => store.version(function_id, version).await,
-        None => Ok(None),
     }
 }
 

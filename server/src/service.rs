@@ -329,10 +329,6 @@ impl Service {
         }))
     }
 
-    /// Calls a function the way the portal's Test Function button does.
-    pub async fn call(&self, target: &Target, request: CallRequest) -> crate::gateway::CallResponse {
-        self.gateway.invoke(target, request).await
-    }
 }
 
 fn owned_by(labels: &std::collections::HashMap<String, String>, f: &FunctionRow) -> bool {

@@ -485,6 +485,13 @@ impl Store {
             .await
     }
 
+    pub async fn version_by_id(&self, id: i64) -> DbResult<Option<VersionRow>> {
+        sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM function_versions WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     pub async fn versions(&self, function_id: i64) -> DbResult<Vec<VersionRow>> {
         sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM function_versions WHERE function_id = $1 ORDER BY version DESC"))
             .bind(function_id)
