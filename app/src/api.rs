@@ -146,7 +146,10 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
     let timeout_ms = backend::number("timeout_ms", "timeout", &form.timeout_ms, &mut errors);
     let max_instances = backend::number("max_instances", "max instances", &form.max_instances, &mut errors);
     let trigger = match form.trigger.as_str() {
-        "vcd-event" => crate::model::Trigger::VcdEvent { event: form.event.trim().to_string() },
+        "vcd-event" => crate::model::Trigger::VcdEvent {
+            event: form.event.trim().to_string(),
+            successful_only: form.successful_only.is_some(),
+        },
         _ => crate::model::Trigger::Http,
     };
     let spec = FunctionSpec {
@@ -180,6 +183,8 @@ pub struct FunctionForm {
     pub trigger: String,
     #[serde(default)]
     pub event: String,
+    #[serde(default)]
+    pub successful_only: Option<String>,
     #[serde(default)]
     pub public: Option<String>,
 }

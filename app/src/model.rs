@@ -123,6 +123,8 @@ pub struct FunctionView {
     pub timeout_ms: i64,
     pub public: bool,
     pub trigger: Trigger,
+    /// Its state in vCD.
+    pub registration: Registration,
     /// `warm` or `per-call`.
     pub mode: String,
     pub max_instances: i64,
@@ -131,11 +133,36 @@ pub struct FunctionView {
     pub updated_at: i64,
 }
 
+/// Where a function stands in vCD: `local` (served by the platform only), `pending`,
+/// `registered` or `failed` (with the reason and when it is tried again).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Registration {
+    pub state: String,
+    pub detail: String,
+    /// Milliseconds since the epoch.
+    pub next_retry_at: Option<i64>,
+}
+
+impl Registration {
+    pub fn new(state: &str, detail: &str) -> Registration {
+        Registration { state: state.into(), detail: detail.into(), next_retry_at: None }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Trigger {
     Http,
-    VcdEvent { event: String },
+    VcdEvent {
+        event: String,
+        /// Run only for operations that succeeded (vCD's `operationSuccess`).
+        #[serde(default = "successful_only_default")]
+        successful_only: bool,
+    },
+}
+
+fn successful_only_default() -> bool {
+    true
 }
 
 impl Default for Trigger {
@@ -377,7 +404,7 @@ pub fn validate_spec(spec: &FunctionSpec, limits: &Limits, creating: bool) -> Ve
             ));
         }
     }
-    if let Some(Trigger::VcdEvent { event }) = &spec.trigger {
+    if let Some(Trigger::VcdEvent { event, .. }) = &spec.trigger {
         if let Err(e) = validate_event_type(event) {
             errors.push(FieldError::new("trigger", e));
         }

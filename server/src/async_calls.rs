@@ -55,6 +55,19 @@ impl AsyncCalls {
     /// Records the call as queued and returns its invocation id.
     pub async fn accept(&self, target: &crate::store::Target, request: &CallRequest) -> Result<String, sqlx::Error> {
         let id = uuid::Uuid::new_v4().to_string();
+        self.enqueue(&id, target, "async", request).await?;
+        Ok(id)
+    }
+
+    /// Queues a call under the given invocation id, recorded with `trigger`; false when a call
+    /// with that id was queued before (a redelivered event runs once).
+    pub async fn enqueue(
+        &self,
+        id: &str,
+        target: &crate::store::Target,
+        trigger: &str,
+        request: &CallRequest,
+    ) -> Result<bool, sqlx::Error> {
         let stored = StoredRequest {
             method: request.method.clone(),
             path: request.path.clone(),
@@ -63,9 +76,14 @@ impl AsyncCalls {
             body_base64: base64::engine::general_purpose::STANDARD.encode(&request.body),
         };
         let json = serde_json::to_string(&stored).expect("request serializes");
-        self.store.queue_invocation(&id, target, &request.method, &request.route_path(), &json).await?;
-        self.wake.notify_one();
-        Ok(id)
+        match self.store.queue_invocation(id, target, trigger, &request.method, &request.route_path(), &json).await {
+            Ok(()) => {
+                self.wake.notify_one();
+                Ok(true)
+            }
+            Err(e) if crate::store::is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn work(self: Arc<Self>) {

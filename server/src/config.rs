@@ -84,8 +84,56 @@ pub struct Config {
     #[arg(long, env = "VCD_FAAS_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
 
+    #[command(flatten)]
+    pub vcd: VcdConfig,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// How the platform joins VMware Cloud Director: the broker it shares with vCD (API calls and
+/// notifications arrive there) and vCD's REST API (where the extension service is registered).
+#[derive(clap::Args, Clone, Debug)]
+pub struct VcdConfig {
+    /// RabbitMQ that vCD publishes to (`amqp://user:password@host:5672/%2f`); unset: no AMQP.
+    #[arg(long, env = "AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<Secret>,
+    /// vCD's address (`https://vcd.example.com`); unset: routes are served here only.
+    #[arg(long, env = "VCD_URL")]
+    pub vcd_url: Option<String>,
+    /// A system administrator of vCD, as `user@System`.
+    #[arg(long, env = "VCD_USER", default_value = "administrator@System")]
+    pub vcd_user: String,
+    #[arg(long, env = "VCD_PASSWORD", hide_env_values = true)]
+    pub vcd_password: Option<Secret>,
+    /// vCD API version to speak (e.g. `37.0`); unset: the highest one vCD offers.
+    #[arg(long, env = "VCD_API_VERSION")]
+    pub vcd_api_version: Option<String>,
+    /// Accept vCD's TLS certificate without checking it (self-signed lab installations).
+    #[arg(long, env = "VCD_INSECURE_TLS", default_value_t = false)]
+    pub vcd_insecure_tls: bool,
+    /// Name and namespace of the extension service registered in vCD.
+    #[arg(long, env = "VCD_SERVICE_NAME", default_value = "vcd-faas")]
+    pub vcd_service_name: String,
+    #[arg(long, env = "VCD_SERVICE_NAMESPACE", default_value = "vcd-faas")]
+    pub vcd_service_namespace: String,
+    /// The extension's exchange (direct) and routing key: vCD publishes API calls there.
+    #[arg(long, env = "VCD_EXCHANGE", default_value = "vcd-faas")]
+    pub vcd_exchange: String,
+    #[arg(long, env = "VCD_ROUTING_KEY", default_value = "vcd-faas")]
+    pub vcd_routing_key: String,
+    /// Durable queue of API calls, bound to the exchange with the routing key.
+    #[arg(long, env = "VCD_API_QUEUE", default_value = "vcd-faas.api")]
+    pub vcd_api_queue: String,
+    /// vCD's AMQP prefix: notifications come from the topic exchange `<prefix>.notifications20`.
+    #[arg(long, env = "VCD_AMQP_PREFIX", default_value = "vcd")]
+    pub vcd_amqp_prefix: String,
+    /// Durable queue of the notifications that event triggers need.
+    #[arg(long, env = "VCD_EVENTS_QUEUE", default_value = "vcd-faas.events")]
+    pub vcd_events_queue: String,
+    /// API calls taken from the broker at once (unacknowledged messages).
+    #[arg(long, env = "VCD_AMQP_PREFETCH", default_value_t = 64)]
+    pub amqp_prefetch: u16,
 }
 
 #[derive(Subcommand, Clone, Debug)]
@@ -94,6 +142,17 @@ pub enum Command {
     Serve,
     /// Build (or pull) the runtime base images now, showing progress, then exit.
     PrepareImages,
+    /// Manage the extension service in vCD.
+    Vcd {
+        #[command(subcommand)]
+        action: VcdAction,
+    },
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum VcdAction {
+    /// Disable and delete the extension service (its API filters go with it).
+    Unregister,
 }
 
 impl Config {

@@ -1,5 +1,5 @@
 use clap::Parser;
-use server::config::{Command, Config};
+use server::config::{Command, Config, VcdAction};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -12,6 +12,7 @@ async fn main() -> std::process::ExitCode {
     let config = Config::parse();
     let result = match config.command {
         Some(Command::PrepareImages) => server::startup::prepare_images(&config).await,
+        Some(Command::Vcd { action: VcdAction::Unregister }) => server::startup::unregister_from_vcd(&config).await,
         Some(Command::Serve) | None => server::startup::serve(config).await,
     };
     match result {

@@ -110,7 +110,13 @@ pub fn document() -> Value {
                 "User": {"type": "object", "properties": {"username": {"type": "string"}, "org": {"type": "string"},
                     "role": {"type": "string", "enum": ["provider", "admin", "developer"]}, "created_at": {"type": "integer"}}},
                 "Trigger": {"type": "object", "required": ["type"], "properties": {
-                    "type": {"type": "string", "enum": ["http", "vcd-event"]}, "event": {"type": "string"}}},
+                    "type": {"type": "string", "enum": ["http", "vcd-event"]},
+                    "event": {"type": "string", "description": "vCD event type, e.g. com/vmware/vcloud/event/vm/create"},
+                    "successful_only": {"type": "boolean", "default": true, "description": "run only for operations that succeeded"}}},
+                "Registration": {"type": "object", "description": "the function's state in vCD", "properties": {
+                    "state": {"type": "string", "enum": ["local", "pending", "registered", "failed"]},
+                    "detail": {"type": "string"},
+                    "next_retry_at": {"type": "integer", "nullable": true, "description": "ms since the epoch"}}},
                 "FunctionInput": {"type": "object", "required": ["name", "language", "code"], "properties": {
                     "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"},
                     "language": {"type": "string", "enum": ["nodejs", "python"]},
@@ -128,15 +134,15 @@ pub fn document() -> Value {
                     "latest_version": {"type": "integer"},
                     "build_status": {"type": "string", "enum": ["queued", "building", "ready", "failed"]},
                     "build_log": {"type": "string"}, "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"},
-                    "public": {"type": "boolean"}, "trigger": schema("Trigger"), "code": {"type": "string"},
-                    "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}},
+                    "public": {"type": "boolean"}, "trigger": schema("Trigger"), "registration": schema("Registration"),
+                    "code": {"type": "string"}, "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}},
                 "Version": {"type": "object", "properties": {
                     "version": {"type": "integer"}, "language": {"type": "string"}, "build_status": {"type": "string"},
                     "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "created_at": {"type": "integer"},
                     "built_at": {"type": "integer", "nullable": true}}},
                 "Invocation": {"type": "object", "properties": {
                     "id": {"type": "string"}, "function": {"type": "string"}, "version": {"type": "integer"},
-                    "trigger": {"type": "string", "enum": ["http", "test", "event"]}, "method": {"type": "string"}, "path": {"type": "string"},
+                    "trigger": {"type": "string", "enum": ["http", "test", "event", "vcd", "async"]}, "method": {"type": "string"}, "path": {"type": "string"},
                     "status_code": {"type": "integer", "nullable": true}, "duration_ms": {"type": "number", "nullable": true},
                     "cold": {"type": "boolean"}, "logs": {"type": "string"}, "error": {"type": "string", "nullable": true},
                     "started_at": {"type": "integer"}}}

@@ -27,18 +27,22 @@ pub struct Service {
     pub engine: Engine,
     pub async_calls: Arc<crate::async_calls::AsyncCalls>,
     pub lookups: Arc<Lookups>,
+    /// The vCD integration, set once at start-up (it needs the service itself).
+    pub vcd: Arc<std::sync::OnceLock<crate::vcd::Vcd>>,
 }
 
 /// What the call path looks up on every call, kept for a second (see `cache.rs`).
 pub struct Lookups {
     routes: TtlCache<(String, String), Option<std::result::Result<Target, FunctionRow>>>,
     callers: TtlCache<String, Option<Caller>>,
+    /// Counts changes to functions, for whoever follows them (vCD filters and event bindings).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Lookups {
     fn default() -> Self {
         let ttl = std::time::Duration::from_secs(1);
-        Lookups { routes: TtlCache::new(ttl), callers: TtlCache::new(ttl) }
+        Lookups { routes: TtlCache::new(ttl), callers: TtlCache::new(ttl), changes: tokio::sync::watch::Sender::new(0) }
     }
 }
 
@@ -46,6 +50,12 @@ impl Lookups {
     /// Forgets every route, after any change to a function (new version, delete, settings).
     pub fn routes_changed(&self) {
         self.routes.clear();
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Tells of every later change to functions.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 }
 
@@ -70,17 +80,20 @@ fn function_not_found(org: &str, name: &str) -> PlatformError {
     PlatformError::not_found(format!("no function {name:?} in org {org:?}"))
 }
 
-fn trigger_of(f: &FunctionRow) -> Trigger {
+pub fn trigger_of(f: &FunctionRow) -> Trigger {
     match (f.trigger_type.as_str(), &f.trigger_event) {
-        ("vcd-event", Some(event)) => Trigger::VcdEvent { event: event.clone() },
+        ("vcd-event", Some(event)) => {
+            Trigger::VcdEvent { event: event.clone(), successful_only: f.trigger_successful_only != 0 }
+        }
         _ => Trigger::Http,
     }
 }
 
-fn trigger_columns(trigger: &Trigger) -> (&str, Option<&str>) {
+/// The trigger as stored: type, event type, successful operations only.
+fn trigger_columns(trigger: &Trigger) -> (&str, Option<&str>, bool) {
     match trigger {
-        Trigger::Http => ("http", None),
-        Trigger::VcdEvent { event } => ("vcd-event", Some(event.as_str())),
+        Trigger::Http => ("http", None, true),
+        Trigger::VcdEvent { event, successful_only } => ("vcd-event", Some(event.as_str()), *successful_only),
     }
 }
 
@@ -183,6 +196,7 @@ impl Service {
             timeout_ms: latest.timeout_ms,
             public: f.public != 0,
             trigger: trigger_of(&f),
+            registration: self.registration_of(&f),
             mode: f.pool_mode.clone(),
             max_instances: f.max_instances,
             code: latest.code,
@@ -192,6 +206,13 @@ impl Service {
             name: f.name,
             org: f.org,
         })
+    }
+
+    fn registration_of(&self, f: &FunctionRow) -> Registration {
+        match self.vcd.get() {
+            Some(vcd) => vcd.registration(f),
+            None => crate::vcd::local_only(),
+        }
     }
 
     fn limits_of(&self, tenant: &TenantRow) -> Limits {
@@ -417,11 +438,12 @@ impl Platform for Service {
             timeout_ms: spec.timeout_ms.unwrap_or(limits.default_timeout_ms),
         };
         let trigger = spec.trigger.clone().unwrap_or_default();
-        let (trigger_type, trigger_event) = trigger_columns(&trigger);
+        let (trigger_type, trigger_event, trigger_successful_only) = trigger_columns(&trigger);
         let settings = Settings {
             public: spec.public.unwrap_or(false),
             trigger_type,
             trigger_event,
+            trigger_successful_only,
             pool_mode: spec.mode.as_deref().unwrap_or("warm"),
             max_instances: spec.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES.min(limits.max_instances)),
         };
@@ -459,11 +481,12 @@ impl Platform for Service {
             timeout_ms: spec.timeout_ms.or(latest.as_ref().map(|v| v.timeout_ms)).unwrap_or(limits.default_timeout_ms),
         };
         let trigger = spec.trigger.clone().unwrap_or_else(|| trigger_of(&f));
-        let (trigger_type, trigger_event) = trigger_columns(&trigger);
+        let (trigger_type, trigger_event, trigger_successful_only) = trigger_columns(&trigger);
         let settings = Settings {
             public: spec.public.unwrap_or(f.public != 0),
             trigger_type,
             trigger_event,
+            trigger_successful_only,
             pool_mode: spec.mode.as_deref().unwrap_or(&f.pool_mode),
             max_instances: spec.max_instances.unwrap_or(f.max_instances),
         };

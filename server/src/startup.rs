@@ -84,7 +84,16 @@ pub async fn build(config: Config) -> Result<Ready, String> {
         })
     });
     let async_calls = crate::async_calls::AsyncCalls::start(store.clone(), gateway.clone());
-    let service = Service { store: store.clone(), config: config.clone(), builder, gateway, engine: engine.clone(), async_calls, lookups };
+    let service = Service {
+        store: store.clone(),
+        config: config.clone(),
+        builder,
+        gateway,
+        engine: engine.clone(),
+        async_calls,
+        lookups,
+        vcd: Arc::default(),
+    };
 
     let generated_admin_password = service.bootstrap_admin().await.map_err(|e| format!("cannot create admin: {e}"))?;
     let started = crate::store::now_ms();
@@ -93,6 +102,8 @@ pub async fn build(config: Config) -> Result<Ready, String> {
         Err(e) => tracing::warn!(error = %e, "start-up reconcile failed; the timer will retry"),
     }
     reconciler::spawn(service.clone(), Duration::from_secs(config.reconcile_secs.max(1)));
+    let vcd = crate::vcd::Vcd::start(&service)?;
+    let _ = service.vcd.set(vcd);
     prepare_base_images(engine, runtimes);
 
     let sessions = Sessions::open(&store.native).await.map_err(|e| format!("session store: {e}"))?;
@@ -149,6 +160,17 @@ pub async fn prepare_images(config: &Config) -> Result<(), String> {
         let progress = |line: &str| print!("  {line}");
         runtimes.ensure_base(&engine, language, &progress).await?;
         println!("{} base image: {}", language.label(), runtimes.base_image(language));
+    }
+    Ok(())
+}
+
+/// `vcd-faas vcd unregister`: disables and deletes the extension service in vCD.
+pub async fn unregister_from_vcd(config: &Config) -> Result<(), String> {
+    let extension = crate::vcd::registration::ExtensionService::new(config.vcd.clone())?;
+    if extension.unregister().await? {
+        println!("extension service {:?} disabled and deleted in vCD", config.vcd.vcd_service_name);
+    } else {
+        println!("vCD has no extension service {:?}; nothing to do", config.vcd.vcd_service_name);
     }
     Ok(())
 }

@@ -67,6 +67,7 @@ pub struct FunctionRow {
     pub public: i64,
     pub trigger_type: String,
     pub trigger_event: Option<String>,
+    pub trigger_successful_only: i64,
     pub current_version: Option<i64>,
     pub latest_version: i64,
     pub pool_mode: String,
@@ -133,6 +134,7 @@ pub struct Settings<'a> {
     pub public: bool,
     pub trigger_type: &'a str,
     pub trigger_event: Option<&'a str>,
+    pub trigger_successful_only: bool,
     pub pool_mode: &'a str,
     pub max_instances: i64,
 }
@@ -145,7 +147,7 @@ pub struct NewVersion<'a> {
 }
 
 const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
-     f.trigger_event, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.created_at, f.updated_at";
+     f.trigger_event, f.trigger_successful_only, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.created_at, f.updated_at";
 const VERSION_COLUMNS: &str = "id, function_id, version, language, code, memory_mb, timeout_ms, build_status, \
      build_log, image, created_at, built_at";
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.created_at, \
@@ -231,6 +233,17 @@ impl Store {
             "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id FROM tenants WHERE slug = $1",
         )
         .bind(slug)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// The tenant that a vCD organisation (`urn:vcloud:org:<uuid>`, any case) belongs to.
+    pub async fn tenant_by_vcd_org(&self, org_uuid: &str) -> DbResult<Option<TenantRow>> {
+        sqlx::query_as(
+            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id FROM tenants \
+             WHERE LOWER(vcd_org_id) = $1",
+        )
+        .bind(format!("urn:vcloud:org:{}", org_uuid.to_ascii_lowercase()))
         .fetch_optional(&self.pool)
         .await
     }
@@ -378,7 +391,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO functions (tenant_id, name, status, public, trigger_type, trigger_event, latest_version, created_at, updated_at, \
-             pool_mode, max_instances) VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8) RETURNING id",
+             pool_mode, max_instances, trigger_successful_only) VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8, $9) RETURNING id",
         )
         .bind(tenant_id)
         .bind(name)
@@ -388,6 +401,7 @@ impl Store {
         .bind(now)
         .bind(settings.pool_mode)
         .bind(settings.max_instances)
+        .bind(settings.trigger_successful_only as i64)
         .fetch_one(&mut *tx)
         .await?;
         insert_version(&mut tx, id, 1, v, now).await?;
@@ -407,7 +421,7 @@ impl Store {
         let version: i64 = sqlx::query_scalar(
             "UPDATE functions SET latest_version = latest_version + 1, public = $1, trigger_type = $2, trigger_event = $3, \
              updated_at = $4, status = CASE WHEN current_version IS NULL THEN 'initializing' ELSE status END, \
-             pool_mode = $6, max_instances = $7 WHERE id = $5 RETURNING latest_version",
+             pool_mode = $6, max_instances = $7, trigger_successful_only = $8 WHERE id = $5 RETURNING latest_version",
         )
         .bind(settings.public as i64)
         .bind(settings.trigger_type)
@@ -416,6 +430,7 @@ impl Store {
         .bind(function_id)
         .bind(settings.pool_mode)
         .bind(settings.max_instances)
+        .bind(settings.trigger_successful_only as i64)
         .fetch_one(&mut *tx)
         .await?;
         insert_version(&mut tx, function_id, version, v, now).await?;
@@ -451,6 +466,31 @@ impl Store {
         .bind(tenant_id.unwrap_or(0))
         .fetch_all(&self.pool)
         .await
+    }
+
+    /// Functions triggered by vCD events, of one tenant or of all when `tenant_id` is `None`.
+    pub async fn event_functions(&self, tenant_id: Option<i64>) -> DbResult<Vec<FunctionRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions f JOIN tenants t ON t.id = f.tenant_id \
+             WHERE f.trigger_type = 'vcd-event' AND ($1 = 0 OR f.tenant_id = $1) AND f.status <> 'deleting'"
+        ))
+        .bind(tenant_id.unwrap_or(0))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// A setting kept by the platform itself (see the `settings` table).
+    pub async fn setting(&self, key: &str) -> DbResult<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str) -> DbResult<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn functions_with_status(&self, status: &str) -> DbResult<Vec<FunctionRow>> {
@@ -635,15 +675,16 @@ impl Store {
     }
 
     /// Accepts an asynchronous call: recorded with its request, `queued` until a worker runs it.
-    pub async fn queue_invocation(&self, id: &str, target: &Target, method: &str, path: &str, request: &str) -> DbResult<()> {
+    pub async fn queue_invocation(&self, id: &str, target: &Target, trigger: &str, method: &str, path: &str, request: &str) -> DbResult<()> {
         sqlx::query(
             "INSERT INTO invocations (id, function_id, tenant_id, version, trigger_kind, method, path, state, started_at, request) \
-             VALUES ($1, $2, $3, $4, 'async', $5, $6, 'queued', $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)",
         )
         .bind(id)
         .bind(target.function.id)
         .bind(target.function.tenant_id)
         .bind(target.version.version)
+        .bind(trigger)
         .bind(method)
         .bind(path)
         .bind(now_ms())

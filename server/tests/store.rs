@@ -7,7 +7,7 @@ use common::{fresh_database, Db};
 use server::store::{NewVersion, Settings, Store, Target, TenantRow};
 
 fn settings(public: bool, trigger_type: &'static str, trigger_event: Option<&'static str>) -> Settings<'static> {
-    Settings { public, trigger_type, trigger_event, pool_mode: "warm", max_instances: 2 }
+    Settings { public, trigger_type, trigger_event, trigger_successful_only: true, pool_mode: "warm", max_instances: 2 }
 }
 
 async fn store_on(db: Db, dir: &std::path::Path) -> Store {

@@ -69,11 +69,17 @@ fn Overview(details: DetailsView) -> impl IntoView {
                 <div><dt>"Language"</dt><dd>{f.language.label()}</dd></div>
                 <div><dt>"Trigger"</dt><dd>{match &f.trigger {
                     crate::model::Trigger::Http => "HTTP endpoint".to_string(),
-                    crate::model::Trigger::VcdEvent { event } => format!("vCD event {event}"),
+                    crate::model::Trigger::VcdEvent { event, successful_only: true } => format!("vCD event {event} (successful operations only)"),
+                    crate::model::Trigger::VcdEvent { event, successful_only: false } => format!("vCD event {event} (successful and failed operations)"),
                 }}</dd></div>
                 <div><dt>"Limits"</dt><dd>{format!("{} MB · {} ms", f.memory_mb, f.timeout_ms)}</dd></div>
                 <div><dt>"Containers"</dt><dd>{format!("{} · up to {}", f.mode, f.max_instances)}</dd></div>
                 <div><dt>"Access"</dt><dd>{if f.public { "public" } else { "token of this org" }}</dd></div>
+                <div class="wide"><dt>"vCD"</dt><dd data-testid="registration">
+                    <span class=format!("registration {}", f.registration.state)>{registration_label(&f.registration.state)}</span>
+                    " " <span class="muted">{f.registration.detail.clone()}</span>
+                    {f.registration.next_retry_at.map(|at| view! { <span class="muted">{format!(" · next try {}", format_time(at))}</span> })}
+                </dd></div>
             </dl>
             {(failed_build || building).then(|| view! {
                 <div class=if failed_build { "build failed" } else { "build" }>
@@ -323,5 +329,14 @@ fn Invocations(list: Vec<InvocationView>) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+    }
+}
+
+fn registration_label(state: &str) -> &'static str {
+    match state {
+        "registered" => "registered in vCD",
+        "failed" => "registration failed",
+        "pending" => "registering",
+        _ => "local only",
     }
 }

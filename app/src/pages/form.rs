@@ -33,9 +33,9 @@ pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limi
     let name = RwSignal::new(initial.name.clone());
     let language = RwSignal::new(initial.language);
     let code = RwSignal::new(initial.code.clone());
-    let (trigger_kind, event) = match &initial.trigger {
-        Trigger::Http => ("http".to_string(), String::new()),
-        Trigger::VcdEvent { event } => ("vcd-event".to_string(), event.clone()),
+    let (trigger_kind, event, successful_only) = match &initial.trigger {
+        Trigger::Http => ("http".to_string(), String::new(), true),
+        Trigger::VcdEvent { event, successful_only } => ("vcd-event".to_string(), event.clone(), *successful_only),
     };
     let trigger_kind = RwSignal::new(trigger_kind);
     let org_for_route = org.clone();
@@ -99,8 +99,12 @@ pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limi
             <datalist id="vcd-events">
                 {COMMON_EVENTS.into_iter().map(|(value, label)| view! { <option value=value>{label}</option> }).collect_view()}
             </datalist>
-            <p class="hint">"Runs the function with the notification as its body, for successful operations in your organisation."</p>
+            <p class="hint">"Runs the function with vCD's notification (JSON) as its body, for events in your organisation. Pick a common type or type any vCD event type."</p>
             <FieldMsg outcome field="trigger" />
+            <div class="checkbox">
+                <input id="fn-successful-only" name="form[successful_only]" type="checkbox" value="on" checked=successful_only />
+                <label for="fn-successful-only">"Successful operations only"</label>
+            </div>
         </div>
         <div class="row">
             <div class="field">

@@ -1,6 +1,7 @@
 //! A real platform for tests: real database (SQLite file or a fresh PostgreSQL database), the
 //! real Docker engine, served over HTTP on a free loopback port.
 #![allow(dead_code)]
+pub mod amqp;
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};

@@ -1,0 +1,74 @@
+//! The connection to RabbitMQ, kept up: a consumer's session runs on a fresh connection and,
+//! when the broker goes away, runs again on the next one, after a growing pause. Messages left
+//! unacknowledged by a lost connection are redelivered by the broker; consumers deduplicate.
+
+use lapin::{Connection, ConnectionProperties};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+const LONGEST_PAUSE: Duration = Duration::from_secs(15);
+
+/// What the portal and `/metrics` show about one consumer's link to the broker.
+#[derive(Default)]
+pub struct LinkState {
+    connected: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl LinkState {
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap().clone()
+    }
+}
+
+pub async fn connect(url: &str, name: &str) -> Result<Connection, String> {
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    Connection::connect(url, properties).await.map_err(|e| format!("cannot connect to RabbitMQ: {e}"))
+}
+
+/// Runs `session` for as long as the process lives, reconnecting after every failure.
+/// A session returns only when its connection or channel failed.
+pub fn supervise<F, Fut>(url: String, name: &'static str, state: Arc<LinkState>, mut session: F)
+where
+    F: FnMut(Connection) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    tokio::spawn(async move {
+        let mut pause = FIRST_PAUSE;
+        loop {
+            match connect(&url, name).await {
+                Ok(connection) => {
+                    tracing::info!(consumer = name, "connected to RabbitMQ");
+                    state.connected.store(true, Ordering::Relaxed);
+                    *state.last_error.lock().unwrap() = None;
+                    pause = FIRST_PAUSE;
+                    let error = match session(connection).await {
+                        Ok(()) => "the consumer was cancelled by the broker".to_string(),
+                        Err(e) => e,
+                    };
+                    state.connected.store(false, Ordering::Relaxed);
+                    tracing::warn!(consumer = name, error, "lost RabbitMQ; reconnecting");
+                    *state.last_error.lock().unwrap() = Some(error);
+                }
+                Err(e) => {
+                    tracing::warn!(consumer = name, error = e, retry_in_ms = pause.as_millis() as u64, "RabbitMQ unreachable");
+                    *state.last_error.lock().unwrap() = Some(e);
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(LONGEST_PAUSE);
+        }
+    });
+}
+
+/// lapin's errors as text, saying which step failed.
+pub fn step(what: &'static str) -> impl Fn(lapin::Error) -> String {
+    move |e| format!("{what}: {e}")
+}

@@ -1,0 +1,189 @@
+//! Event triggers: vCD's JSON notifications from the topic exchange `<prefix>.notifications20`.
+//! The events queue is bound only to the routing keys that current triggers need; bindings no
+//! longer needed are removed (the keys bound are remembered in the database, since the broker
+//! cannot list them over AMQP). Notifications are provider-wide, so each one runs only the
+//! functions of the tenant whose vCD org it names. Runs go through the durable async queue,
+//! under an id made from the event's id, so a redelivered notification runs nothing twice.
+
+use super::amqp_util::header_text;
+use super::broker::{self, LinkState};
+use super::messages::{binding_key, org_uuid, Notification};
+use crate::config::VcdConfig;
+use crate::gateway::CallRequest;
+use crate::service::{trigger_of, Service};
+use app::model::Trigger;
+use futures_util::StreamExt;
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ExchangeKind};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Events {
+    service: Service,
+    settings: VcdConfig,
+    pub link: Arc<LinkState>,
+}
+
+impl Events {
+    pub fn start(service: Service, settings: VcdConfig, url: String) -> Arc<Events> {
+        let events = Arc::new(Events { service, settings, link: Arc::default() });
+        let consumer = events.clone();
+        broker::supervise(url, "vcd-faas events", events.link.clone(), move |connection| {
+            let consumer = consumer.clone();
+            async move { consumer.session(connection).await }
+        });
+        events
+    }
+
+    fn exchange(&self) -> String {
+        format!("{}.notifications20", self.settings.vcd_amqp_prefix)
+    }
+
+    fn bindings_setting(&self) -> String {
+        format!("vcd_event_bindings:{}", self.settings.vcd_events_queue)
+    }
+
+    async fn session(self: Arc<Self>, connection: Connection) -> Result<(), String> {
+        let queue = self.settings.vcd_events_queue.as_str();
+        // Functions changed: their event triggers may need other bindings.
+        let mut triggers_changed = self.service.lookups.subscribe();
+        let channel = connection.create_channel().await.map_err(broker::step("open a channel"))?;
+        // vCD declares this exchange; declaring it the same way lets the platform start first.
+        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        channel
+            .exchange_declare(self.exchange().as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .await
+            .map_err(broker::step("declare the notifications exchange"))?;
+        channel
+            .queue_declare(queue.into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+            .await
+            .map_err(broker::step("declare the events queue"))?;
+        self.sync_bindings(&channel).await?;
+        channel.basic_qos(16, BasicQosOptions::default()).await.map_err(broker::step("set prefetch"))?;
+        let mut consumer = channel
+            .basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .map_err(broker::step("consume notifications"))?;
+        tracing::info!(queue, exchange = self.exchange(), "taking vCD notifications");
+        loop {
+            tokio::select! {
+                delivery = consumer.next() => {
+                    let Some(delivery) = delivery else { return Err("the events consumer ended".into()) };
+                    let delivery = delivery.map_err(broker::step("receive"))?;
+                    self.handle(delivery).await;
+                }
+                _ = triggers_changed.changed() => self.sync_bindings(&channel).await?,
+            }
+        }
+    }
+
+    /// Binds the keys that current triggers need and unbinds those bound before and no longer needed.
+    async fn sync_bindings(&self, channel: &Channel) -> Result<(), String> {
+        let functions = self.service.store.event_functions(None).await.map_err(|e| format!("database: {e}"))?;
+        let wanted: BTreeSet<String> = functions
+            .iter()
+            .filter_map(|f| match trigger_of(f) {
+                Trigger::VcdEvent { event, successful_only } => Some(binding_key(&event, successful_only)),
+                Trigger::Http => None,
+            })
+            .collect();
+        let key = self.bindings_setting();
+        let bound: BTreeSet<String> = match self.service.store.setting(&key).await {
+            Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_default(),
+            Ok(None) => BTreeSet::new(),
+            Err(e) => return Err(format!("database: {e}")),
+        };
+        let (queue, exchange) = (self.settings.vcd_events_queue.as_str(), self.exchange());
+        for routing_key in wanted.difference(&bound).chain(wanted.intersection(&bound)) {
+            // Binding is idempotent; binding kept keys again heals a queue that was recreated.
+            channel
+                .queue_bind(queue.into(), exchange.as_str().into(), routing_key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+                .await
+                .map_err(broker::step("bind the events queue"))?;
+        }
+        for routing_key in bound.difference(&wanted) {
+            channel
+                .queue_unbind(queue.into(), exchange.as_str().into(), routing_key.as_str().into(), FieldTable::default())
+                .await
+                .map_err(broker::step("unbind the events queue"))?;
+        }
+        if wanted != bound {
+            let json = serde_json::to_string(&wanted).expect("json");
+            self.service.store.set_setting(&key, &json).await.map_err(|e| format!("database: {e}"))?;
+            tracing::info!(bindings = ?wanted, "event bindings updated");
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, delivery: lapin::message::Delivery) {
+        let notification: Notification = match serde_json::from_slice(&delivery.data) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, routing_key = %delivery.routing_key, "unreadable vCD notification dropped");
+                let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                return;
+            }
+        };
+        let org = if notification.org.is_empty() {
+            header_text(&delivery.properties, "notification.orgUUID").unwrap_or_default()
+        } else {
+            notification.org.clone()
+        };
+        match self.dispatch(&notification, &org, &delivery.data).await {
+            Ok(queued) => {
+                if queued > 0 {
+                    tracing::info!(event = notification.kind, org, queued, "vCD event queued for its functions");
+                }
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+            }
+            Err(e) => {
+                // The database is away: try again shortly rather than lose the event.
+                tracing::error!(error = e, "cannot queue a vCD event; it will be redelivered");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+            }
+        }
+    }
+
+    /// Queues one run per matching function of the event's tenant; returns how many were new.
+    async fn dispatch(&self, notification: &Notification, org: &str, body: &[u8]) -> Result<usize, String> {
+        let store = &self.service.store;
+        if org.is_empty() {
+            return Ok(0);
+        }
+        let Some(tenant) = store.tenant_by_vcd_org(&org_uuid(org)).await.map_err(|e| e.to_string())? else {
+            return Ok(0);
+        };
+        let succeeded = notification.operation_success.unwrap_or(true);
+        let event_id = if notification.event_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { notification.event_id.clone() };
+        let mut queued = 0;
+        for function in store.event_functions(Some(tenant.id)).await.map_err(|e| e.to_string())? {
+            let Trigger::VcdEvent { event, successful_only } = trigger_of(&function) else { continue };
+            if event.trim_matches('/') != notification.kind.trim_matches('/') || (successful_only && !succeeded) {
+                continue;
+            }
+            let Ok(Some(Ok(target))) = self.service.routable(&function.org, &function.name).await else {
+                tracing::info!(function = function.name, org = function.org, "event for a function without a ready version skipped");
+                continue;
+            };
+            let call = CallRequest {
+                method: "POST".into(),
+                path: String::new(),
+                query: String::new(),
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("x-vcd-event-type".into(), notification.kind.clone()),
+                ],
+                body: bytes::Bytes::copy_from_slice(body),
+                trigger: "event",
+            };
+            let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{event_id}/{}", function.id).as_bytes()).to_string();
+            if self.service.async_calls.enqueue(&id, &target, "event", &call).await.map_err(|e| e.to_string())? {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+}
