@@ -91,7 +91,9 @@ fn reply_to_response(request_id: &str, data: &[u8]) -> Result<Response, String> 
     let body = base64::engine::general_purpose::STANDARD
         .decode(reply.body.unwrap_or_default().trim())
         .map_err(|e| format!("the extension's reply body is not valid base64: {e}"))?;
-    let mut response = (status, body).into_response();
+    // Built by hand: `(status, bytes).into_response()` would add its own Content-Type.
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
     for (name, value) in reply.headers.unwrap_or_default() {
         if HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()) {
             continue;
@@ -260,6 +262,8 @@ mod tests {
         assert_eq!(ok.status(), 201);
         assert_eq!(ok.headers()["x-a"], "b");
         assert!(ok.headers().get("content-length").is_none_or(|v| v == "2"));
+        // Only the extension's own headers: no Content-Type made up by the sim.
+        assert!(ok.headers().get("content-type").is_none());
         assert!(reply_to_response("1", b"[1]").unwrap_err().contains("not the expected JSON"));
         assert!(reply_to_response("1", br#"{"id":"2","statusCode":200}"#).unwrap_err().contains("id '2'"));
         assert!(reply_to_response("1", br#"{"statusCode":200,"body":"***"}"#).unwrap_err().contains("base64"));
