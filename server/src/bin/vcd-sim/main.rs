@@ -44,14 +44,16 @@ struct Cli {
     /// Idle time after which a session expires.
     #[arg(long, env = "VCD_SIM_SESSION_TTL_SECS", default_value_t = 1800)]
     session_ttl_secs: u64,
-    /// Supported API versions, comma separated.
-    #[arg(long, env = "VCD_SIM_API_VERSIONS", value_delimiter = ',', default_value = "33.0,34.0,35.0,36.0,37.0")]
+    /// Supported API versions, comma separated [default: 33.0,34.0,35.0,36.0,37.0, or 31.0,32.0
+    /// with --legacy-only].
+    #[arg(long, env = "VCD_SIM_API_VERSIONS", value_delimiter = ',')]
     api_versions: Vec<String>,
-    /// Behave like a vCD before API 33.0: no /cloudapi login, only POST /api/sessions.
+    /// Behave like a vCD before API 33.0: no /cloudapi login, only POST /api/sessions (versions
+    /// must all be below 33.0).
     #[arg(long, env = "VCD_SIM_LEGACY_ONLY")]
     legacy_only: bool,
     /// A tenant org that exists at start (repeatable; the System org always exists).
-    #[arg(long = "org", env = "VCD_SIM_ORGS", value_delimiter = ',')]
+    #[arg(long = "org", env = "VCD_SIM_ORG", value_delimiter = ',')]
     orgs: Vec<String>,
 }
 
@@ -81,7 +83,11 @@ async fn main() {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if cli.api_versions.is_empty() {
+        let defaults: &[&str] = if cli.legacy_only { &["31.0", "32.0"] } else { &["33.0", "34.0", "35.0", "36.0", "37.0"] };
+        cli.api_versions = defaults.iter().map(|v| v.to_string()).collect();
+    }
     if let Err(e) = validate(&cli) {
         eprintln!("vcd-sim: {e}");
         std::process::exit(2);
