@@ -13,6 +13,7 @@ const ECHO: &str = r#"module.exports = async (e) => ({ method: e.method, path: e
   org: e.headers["x-vcd-org"], auth: e.headers["authorization"] || e.headers["x-vcloud-authorization"] || null });"#;
 
 async fn platform(db: Db, names: &Names) -> TestApp {
+    common::amqp::sweep_earlier_test_objects().await;
     let app = TestApp::spawn_with(db, |config| names.apply(config)).await;
     wait_for_queue(&names.api_queue).await;
     app

@@ -23,9 +23,12 @@ pub struct Names {
     pub events_queue: String,
 }
 
+/// Broker objects of tests start with this, followed by the test process's id.
+const TEST_PREFIX: &str = "test-";
+
 impl Names {
     pub fn new() -> Names {
-        let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+        let id = format!("p{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         Names {
             exchange: format!("test-ext-{id}"),
             routing_key: format!("test-rk-{id}"),
@@ -190,4 +193,30 @@ pub async fn wait_for_queue(queue: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the platform never consumed from {queue}");
+}
+
+/// Removes the durable queues and exchanges that earlier test processes left on the broker
+/// (the platform's consumers re-declare theirs while a test runs, so tests cannot clean up
+/// after themselves). Objects of the running process are kept.
+pub async fn sweep_earlier_test_objects() {
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT.get_or_init(sweep).await;
+}
+
+async fn sweep() {
+    let own = format!("p{}-", std::process::id());
+    let list = |what: &str| {
+        let out = std::process::Command::new("rabbitmqctl").args(["-q", what, "name"]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::trim).map(str::to_string).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let stale = |name: &String| name.contains(TEST_PREFIX) && !name.contains(&own) && name.contains("-p");
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.expect("RabbitMQ");
+    let channel = connection.create_channel().await.unwrap();
+    for queue in list("list_queues").iter().filter(|n| stale(n)) {
+        let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+    }
+    for exchange in list("list_exchanges").iter().filter(|n| stale(n)) {
+        let _ = channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await;
+    }
 }

@@ -1,0 +1,239 @@
+//! The whole vCD path with vcd-sim playing vCD: registration of the extension service and its
+//! API filters, calls through vCD's front door → RabbitMQ → platform → container → reply,
+//! notifications running the right tenant's function, session renewal, repair of filters
+//! across a restart of the real server binary, and `vcd-faas vcd unregister`.
+
+mod common;
+
+use common::amqp::{wait_for_queue, Names};
+use common::sim::Sim;
+use common::{unique, Db, TestApp, ADMIN_PASSWORD};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HELLO: &str = r#"module.exports = async (e) => ({ greeting: "hello " + JSON.parse(e.body || "{}").name, path: e.path, org: e.headers["x-vcd-org"] });"#;
+
+fn pattern(org: &str, name: &str) -> String {
+    format!("/api/org/{org}/{name}(/.*)?")
+}
+
+/// Polls `check` every 200 ms until it holds; panics with `what` after `within`.
+async fn eventually<F: std::future::Future<Output = bool>>(within: Duration, what: &str, mut check: impl FnMut() -> F) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < within, "{what} (waited {within:?})");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_and_events_flow_through_vcd() {
+    common::amqp::sweep_earlier_test_objects().await;
+    let names = Names::new();
+    let (org_a, org_b) = (unique("acme"), unique("globex"));
+    let sim = Sim::start(&names, &[&org_a, &org_b]).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |config| {
+        names.apply(config);
+        sim.apply(config);
+    })
+    .await;
+    wait_for_queue(&names.api_queue).await;
+    let a = app.tenant_with(json!({"vcd_org_id": sim.org_id(&org_a).await})).await;
+    let b = app.tenant_with(json!({"vcd_org_id": sim.org_id(&org_b).await})).await;
+
+    // A ready function is registered in vCD as one API filter.
+    app.deploy(&a.dev, "hello", "nodejs", HELLO).await;
+    let f = app.wait_until(&a.dev, "hello", Duration::from_secs(30), |f| f["registration"]["state"] == "registered").await;
+    assert!(f["registration"]["detail"].as_str().unwrap().contains(&pattern(&a.org, "hello")), "{f}");
+    assert_eq!(sim.filters("vcd-faas").await, Some(vec![pattern(&a.org, "hello")]));
+
+    // Through vCD's front door, as a user of the tenant's org.
+    let route = format!("/api/org/{}/hello/greet", a.org);
+    let r = sim.call(&format!("alice@{org_a}"), Method::POST, &route, r#"{"name":"vcd"}"#).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["greeting"], "hello vcd");
+    assert_eq!(body["path"], "/greet");
+    assert_eq!(body["org"], sim.org_id(&org_a).await);
+    // A user of another org reaches nothing, as if the function did not exist.
+    let r = sim.call(&format!("bob@{org_b}"), Method::POST, &route, "{}").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = sim.call(&format!("bob@{org_b}"), Method::GET, &format!("/api/org/{}/nothing", a.org), "").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "no filter matches an unknown function");
+
+    // "VM created" in org A runs A's event function, and B's (same trigger) does not run.
+    let code = r#"module.exports = async (e) => { console.log("vm created: " + JSON.parse(e.body).entity); return "ok"; };"#;
+    let trigger = json!({"type": "vcd-event", "event": "com/vmware/vcloud/event/vm/create"});
+    for t in [&a, &b] {
+        app.create_with(&t.dev, json!({"name": "on-vm", "language": "nodejs", "code": code, "trigger": trigger})).await;
+        assert_eq!(app.wait_built(&t.dev, "on-vm").await["status"], "ready");
+    }
+    let events_of = |token: String| {
+        let app = &app;
+        async move {
+            let calls: Value = app.get(&token, "/api/v1/functions/on-vm/invocations").await.json().await.unwrap();
+            calls.as_array().unwrap().iter().filter(|c| c["trigger"] == "event" && c["status_code"] == 200).cloned().collect::<Vec<_>>()
+        }
+    };
+    // The events queue binds the trigger's key shortly after the functions appear: send until one runs.
+    let started = Instant::now();
+    let entity = loop {
+        if let Some(run) = events_of(a.dev.clone()).await.first() {
+            break run["logs"].as_str().unwrap().to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "a VM-created notification never ran A's function");
+        sim.notify("com/vmware/vcloud/event/vm/create", &org_a).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(entity.contains("vm created: urn:vcloud:vm:"), "{entity}");
+    assert!(events_of(b.dev.clone()).await.is_empty(), "tenant B's function ran for org A's event");
+    let on_vm = app.function(&a.dev, "on-vm").await;
+    assert_eq!(on_vm["registration"]["state"], "local", "event functions get no API filter");
+
+    // vCD ends the platform's session: it logs in again and goes on registering.
+    sim.expire_sessions().await;
+    app.deploy(&a.dev, "second", "nodejs", HELLO).await;
+    app.wait_until(&a.dev, "second", Duration::from_secs(30), |f| f["registration"]["state"] == "registered").await;
+    let mut both = vec![pattern(&a.org, "hello"), pattern(&a.org, "second")];
+    both.sort();
+    assert_eq!(sim.filters("vcd-faas").await, Some(both));
+
+    // A deleted function's filter goes away.
+    assert!(app.delete(&a.dev, "/api/v1/functions/hello").await.status().is_success());
+    eventually(Duration::from_secs(20), "the deleted function's filter stayed in vCD", || {
+        let (sim, want) = (&sim, vec![pattern(&a.org, "second")]);
+        async move { sim.filters("vcd-faas").await == Some(want) }
+    })
+    .await;
+    app.finish().await;
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn platform_command(dir: &std::path::Path, sim: &Sim, names: &Names) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vcd-faas"));
+    command
+        .env("VCD_FAAS_DATA_DIR", dir)
+        .env("VCD_FAAS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("DATABASE_URL")
+        .envs(sim.env(names))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+async fn start_platform(dir: &std::path::Path, sim: &Sim, names: &Names) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = platform_command(dir, sim, names).env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")).spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = Client::new();
+    eventually(Duration::from_secs(60), "the server did not come up", || {
+        let (client, url) = (&client, format!("{base}/api/v1/openapi.json"));
+        async move { client.get(url).send().await.is_ok() }
+    })
+    .await;
+    Server { child, base }
+}
+
+async fn post(client: &Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut request = client.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let r = request.send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_is_repaired_after_a_restart_and_unregister_removes_it() {
+    common::amqp::sweep_earlier_test_objects().await;
+    let names = Names::new();
+    let sim_org = unique("initech");
+    let sim = Sim::start(&names, &[&sim_org]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new();
+    let server = start_platform(dir.path(), &sim, &names).await;
+    let base = server.base.clone();
+    let admin = post(&client, format!("{base}/api/v1/tokens"), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
+    let admin = admin["token"].as_str().unwrap().to_string();
+    let org = unique("restart");
+    post(&client, format!("{base}/api/v1/tenants"), Some(&admin), json!({"name": org, "vcd_org_id": sim.org_id(&sim_org).await})).await;
+    post(&client, format!("{base}/api/v1/tenants/{org}/users"), Some(&admin), json!({"username": "dev", "password": "password-123", "role": "developer"})).await;
+    let dev = post(&client, format!("{base}/api/v1/tokens"), None, json!({"org": org, "username": "dev", "password": "password-123"})).await;
+    let dev = dev["token"].as_str().unwrap().to_string();
+    post(&client, format!("{base}/api/v1/functions"), Some(&dev), json!({"name": "kept", "language": "nodejs", "code": HELLO})).await;
+    let want = vec![pattern(&org, "kept")];
+    eventually(Duration::from_secs(120), "the function was never registered", || {
+        let (sim, want) = (&sim, want.clone());
+        async move { sim.filters("vcd-faas").await == Some(want) }
+    })
+    .await;
+    drop(server);
+
+    // While the platform is down, someone removes its filter and adds one it never made.
+    let state = sim.state().await;
+    let service = &state["services"].as_array().unwrap().iter().find(|s| s["name"] == "vcd-faas").unwrap().clone();
+    let service_uuid = service["id"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+    let filter_uuid = service["filters"][0]["id"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+    let token = sim.admin_token().await;
+    let r = client
+        .delete(format!("{}/api/admin/extension/service/apifilter/{filter_uuid}", sim.base))
+        .bearer_auth(&token)
+        .header("Accept", "application/*+xml;version=37.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let stale = server::vcd::xml::api_filter("/api/org/gone/away(/.*)?");
+    let r = client
+        .post(format!("{}/api/admin/extension/service/{service_uuid}/apifilters", sim.base))
+        .bearer_auth(&token)
+        .header("Accept", "application/*+xml;version=37.0")
+        .header("Content-Type", "application/vnd.vmware.admin.apiFilter+xml")
+        .body(stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(sim.filters("vcd-faas").await, Some(vec!["/api/org/gone/away(/.*)?".to_string()]));
+
+    // At start-up the platform puts vCD back in step with its functions.
+    let server = start_platform(dir.path(), &sim, &names).await;
+    eventually(Duration::from_secs(30), "the filters were not repaired after the restart", || {
+        let (sim, want) = (&sim, want.clone());
+        async move { sim.filters("vcd-faas").await == Some(want) }
+    })
+    .await;
+    // And the function answers through vCD.
+    let r = sim.call(&format!("carol@{sim_org}"), Method::POST, &format!("/api/org/{org}/kept"), r#"{"name":"again"}"#).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["greeting"], "hello again");
+    drop(server);
+
+    // `vcd-faas vcd unregister` disables and deletes the service.
+    let out = platform_command(dir.path(), &sim, &names).args(["vcd", "unregister"]).stdout(Stdio::piped()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("disabled and deleted"));
+    assert_eq!(sim.filters("vcd-faas").await, None);
+    let r = sim.call(&format!("carol@{sim_org}"), Method::GET, &format!("/api/org/{org}/kept"), "").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Leave no function images behind: start once more without vCD and delete the function.
+    let server = start_platform(dir.path(), &sim, &names).await;
+    let r = client.delete(format!("{}/api/v1/functions/kept", server.base)).bearer_auth(&dev).send().await.unwrap();
+    assert!(r.status().is_success());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
