@@ -16,7 +16,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// Answers remembered for redeliveries.
 const REMEMBERED_ANSWERS: usize = 10_000;
@@ -28,12 +28,21 @@ pub struct ApiCalls {
     service: Service,
     settings: VcdConfig,
     answers: Answers,
+    /// Per function: calls from vCD let into its pool at once. A backlog taken from the broker
+    /// (up to the prefetch) waits here instead of overflowing the pool's queue into 429s.
+    admissions: Mutex<HashMap<i64, (usize, Arc<Semaphore>)>>,
     pub link: Arc<LinkState>,
 }
 
 impl ApiCalls {
     pub fn start(service: Service, settings: VcdConfig, url: String) -> Arc<ApiCalls> {
-        let calls = Arc::new(ApiCalls { service, settings, answers: Answers::default(), link: Arc::default() });
+        let calls = Arc::new(ApiCalls {
+            service,
+            settings,
+            answers: Answers::default(),
+            admissions: Mutex::default(),
+            link: Arc::default(),
+        });
         let consumer = calls.clone();
         broker::supervise(url, "vcd-faas api calls", calls.link.clone(), move |connection| {
             let consumer = consumer.clone();
@@ -134,7 +143,8 @@ impl ApiCalls {
             }
         };
         let payload = serde_json::to_vec(&reply).expect("reply serializes");
-        let mut reply_properties = BasicProperties::default().with_content_type("application/json".into());
+        // Persistent: a reply waiting in a durable reply queue survives a broker restart.
+        let mut reply_properties = BasicProperties::default().with_content_type("application/json".into()).with_delivery_mode(2);
         if let Some(correlation_id) = correlation_id {
             reply_properties = reply_properties.with_correlation_id(correlation_id);
         }
@@ -222,6 +232,11 @@ impl ApiCalls {
                 }
             };
         }
+        let admission = self.admission(&target.function);
+        let wait = std::time::Duration::from_millis(target.version.timeout_ms.max(0) as u64);
+        let Ok(Ok(_admitted)) = tokio::time::timeout(wait, admission.acquire_owned()).await else {
+            return ApiReply::error(id, 429, "the function is busy: all its instances are serving; retry shortly");
+        };
         let answer = service.gateway.invoke(&target, call).await;
         let headers = answer
             .headers
@@ -230,6 +245,19 @@ impl ApiCalls {
             .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
             .collect();
         ApiReply::new(id, answer.status, headers, &answer.body)
+    }
+}
+
+impl ApiCalls {
+    /// The function's admission gate: as many calls as its instances and their queues hold.
+    fn admission(&self, f: &crate::store::FunctionRow) -> Arc<Semaphore> {
+        let size = (f.max_instances.max(1) as usize) * self.service.config.queue_per_instance.max(1);
+        let mut admissions = self.admissions.lock().unwrap();
+        let entry = admissions.entry(f.id).or_insert_with(|| (size, Arc::new(Semaphore::new(size))));
+        if entry.0 != size {
+            *entry = (size, Arc::new(Semaphore::new(size)));
+        }
+        entry.1.clone()
     }
 }
 
