@@ -285,7 +285,10 @@ async fn metrics(State(state): State<AppState>, ApiCaller(caller): ApiCaller) ->
         return Err(ApiError::new(StatusCode::FORBIDDEN, "metrics are for the provider admin"));
     }
     let gateway = &state.service.gateway;
-    let text = gateway.metrics().render(&gateway.pool().gauges());
+    let mut text = gateway.metrics().render(&gateway.pool().gauges());
+    if let Some(vcd) = state.service.vcd.get() {
+        text.push_str(&vcd.render_metrics());
+    }
     Ok(([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

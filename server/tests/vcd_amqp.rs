@@ -59,6 +59,10 @@ async fn api_calls_arrive_over_amqp(db: Db) {
     let calls: Value = app.get(&a.dev, "/api/v1/functions/echo/invocations").await.json().await.unwrap();
     assert_eq!(calls[0]["trigger"], "vcd");
     assert_eq!(calls[0]["path"], "/items/7");
+
+    // The provider's metrics show the broker link.
+    let metrics = app.get(&app.admin_token, "/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("vcdfaas_amqp_connected{consumer=\"api\"} 1"), "{metrics}");
     app.finish().await;
 }
 

@@ -54,6 +54,21 @@ impl Vcd {
         Ok(Vcd { registrar, api_calls, events })
     }
 
+    /// Prometheus lines: whether each AMQP consumer is connected to the broker.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::from(
+            "# HELP vcdfaas_amqp_connected Whether a consumer of vCD's broker is connected (1) or reconnecting (0).\n\
+             # TYPE vcdfaas_amqp_connected gauge\n",
+        );
+        let links = [("api", self.api_calls.as_ref().map(|c| &c.link)), ("events", self.events.as_ref().map(|e| &e.link))];
+        for (consumer, link) in links {
+            if let Some(link) = link {
+                out.push_str(&format!("vcdfaas_amqp_connected{{consumer=\"{consumer}\"}} {}\n", link.connected() as u8));
+            }
+        }
+        out
+    }
+
     /// A function's state in vCD, for the portal and the API.
     pub fn registration(&self, f: &FunctionRow) -> Registration {
         match &self.registrar {
