@@ -116,10 +116,18 @@ pub fn document() -> Value {
                     "language": {"type": "string", "enum": ["nodejs", "python"]},
                     "code": {"type": "string", "maxLength": app::model::MAX_CODE_BYTES},
                     "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "public": {"type": "boolean"},
+                    "mode": {"type": "string", "enum": app::model::POOL_MODES, "description": "warm (default): containers are reused and kept for an idle time; per-call: a fresh container every call"},
+                    "max_instances": {"type": "integer", "minimum": 1, "description": "containers serving the function at once (up to the tenant's limit)"},
+                    "min_instances": {"type": "integer", "minimum": 0, "description": "warm containers kept running while idle (warm mode; at most max_instances; default 0)"},
+                    "concurrency": {"type": "integer", "minimum": 1, "maximum": app::model::MAX_CONCURRENCY, "description": "calls one container serves at once (default 1)"},
                     "trigger": schema("Trigger")}},
                 "FunctionUpdate": {"type": "object", "properties": {
                     "language": {"type": "string", "enum": ["nodejs", "python"]}, "code": {"type": "string"},
                     "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "public": {"type": "boolean"},
+                    "mode": {"type": "string", "enum": app::model::POOL_MODES, "description": "warm (default): containers are reused and kept for an idle time; per-call: a fresh container every call"},
+                    "max_instances": {"type": "integer", "minimum": 1, "description": "containers serving the function at once (up to the tenant's limit)"},
+                    "min_instances": {"type": "integer", "minimum": 0, "description": "warm containers kept running while idle (warm mode; at most max_instances; default 0)"},
+                    "concurrency": {"type": "integer", "minimum": 1, "maximum": app::model::MAX_CONCURRENCY, "description": "calls one container serves at once (default 1)"},
                     "trigger": schema("Trigger")}},
                 "Function": {"type": "object", "properties": {
                     "name": {"type": "string"}, "org": {"type": "string"}, "language": {"type": "string"}, "route": {"type": "string"},
@@ -129,6 +137,8 @@ pub fn document() -> Value {
                     "build_status": {"type": "string", "enum": ["queued", "building", "ready", "failed"]},
                     "build_log": {"type": "string"}, "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"},
                     "public": {"type": "boolean"}, "trigger": schema("Trigger"), "code": {"type": "string"},
+                    "mode": {"type": "string", "enum": app::model::POOL_MODES}, "max_instances": {"type": "integer"},
+                    "min_instances": {"type": "integer"}, "concurrency": {"type": "integer"},
                     "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}},
                 "Version": {"type": "object", "properties": {
                     "version": {"type": "integer"}, "language": {"type": "string"}, "build_status": {"type": "string"},
