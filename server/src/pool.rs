@@ -205,6 +205,9 @@ pub struct Pool {
     next_key: AtomicU64,
     /// Set at shutdown: the maintainer makes no more containers.
     draining: AtomicBool,
+    /// Bumped by `forget`: a maintainer pass that read the functions before a deletion skips,
+    /// so it never brings a deleted function's containers back.
+    forgotten: AtomicU64,
 }
 
 impl Pool {
@@ -218,6 +221,7 @@ impl Pool {
             slots: Mutex::default(),
             next_key: AtomicU64::new(1),
             draining: AtomicBool::new(false),
+            forgotten: AtomicU64::new(0),
         }
     }
 
@@ -441,7 +445,12 @@ impl Pool {
 
     /// Drops every idle container and the spare of a function (it is being deleted).
     pub fn forget(&self, function_id: i64) {
-        let Some(slot) = self.slots.lock().unwrap().remove(&function_id) else { return };
+        let removed = {
+            let mut slots = self.slots.lock().unwrap();
+            self.forgotten.fetch_add(1, Ordering::SeqCst);
+            slots.remove(&function_id)
+        };
+        let Some(slot) = removed else { return };
         for c in slot.containers.into_iter().filter(|c| c.calls == 0) {
             if let Some(instance) = c.instance {
                 self.discard_shared(instance);
@@ -506,8 +515,9 @@ impl Pool {
                 if pool.draining.load(Ordering::Relaxed) {
                     return;
                 }
+                let epoch = pool.forgotten.load(Ordering::SeqCst);
                 match store.warm_targets().await {
-                    Ok(targets) => pool.maintain(&targets).await,
+                    Ok(targets) => pool.maintain(&targets, epoch).await,
                     Err(e) => tracing::warn!(error = %e, "cannot read warm functions; retrying"),
                 }
                 drop(pool);
@@ -516,16 +526,20 @@ impl Pool {
         });
     }
 
-    /// One pass of the maintainer over the warm functions that serve a version.
-    pub async fn maintain(self: &Arc<Self>, targets: &[Target]) {
+    /// One pass of the maintainer over the warm functions that serve a version, read when
+    /// `forgotten` was `epoch`.
+    pub async fn maintain(self: &Arc<Self>, targets: &[Target], epoch: u64) {
         let mut retired = Vec::new();
         let mut warm_ups = Vec::new();
         let mut probes = Vec::new();
         {
             let mut slots = self.slots.lock().unwrap();
+            if self.forgotten.load(Ordering::SeqCst) != epoch {
+                return;
+            }
             let wanted: HashSet<i64> = targets.iter().map(|t| t.function.id).collect();
             // Functions no longer warm (or gone): nothing kept ahead of calls.
-            for (_, slot) in slots.iter_mut().filter(|(id, _)| !wanted.contains(id)) {
+            for (_, slot) in slots.iter_mut().filter(|(id, _)| !wanted.contains(*id)) {
                 slot.min = 0;
                 retired.extend(slot.spare.take().map(|s| Arc::new(s.instance)));
             }
@@ -586,8 +600,7 @@ impl Pool {
     /// Starts the reserved container `key` and waits for its runtime, so it serves its first
     /// call warm. Calls that joined it meanwhile are served once it runs.
     async fn warm_up(&self, target: &Target, key: u64) {
-        let function_id = target.function.id;
-        let started = async {
+        let started: Result<Instance, CallError> = async {
             let instance = self.start_container(target, None).await?;
             let deadline = Instant::now() + WARM_UP_LIMIT;
             if let Err(e) = runner::wait_ready(&self.engine, &instance, deadline).await {
@@ -597,36 +610,40 @@ impl Pool {
             Ok(instance)
         }
         .await;
-        let leftover = {
-            let mut slots = self.slots.lock().unwrap();
-            let Some(slot) = slots.get_mut(&function_id) else {
-                // Deleted meanwhile.
-                drop(slots);
-                if let Ok(instance) = started {
-                    self.discard(instance);
+        let instance = match started {
+            Ok(instance) => instance,
+            Err(e) => {
+                tracing::warn!(function = %target.function.name, error = %e, "cannot start a min instance");
+                if let Some(slot) = self.slots.lock().unwrap().get_mut(&target.function.id) {
+                    slot.remove(key);
+                    slot.notify();
                 }
                 return;
-            };
-            let version = slot.version;
-            let leftover = match (started, slot.find(key)) {
-                (Ok(instance), Some(c)) if c.version == version || c.calls > 0 => {
-                    c.instance = Some(Arc::new(instance));
-                    c.ready = true;
-                    c.idle_since = Instant::now();
-                    None
+            }
+        };
+        let leftover = {
+            let mut slots = self.slots.lock().unwrap();
+            match slots.get_mut(&target.function.id) {
+                // Deleted meanwhile.
+                None => Some(instance),
+                Some(slot) => {
+                    let version = slot.version;
+                    // Still wanted: of the current version, or calls joined it before an update.
+                    let wanted = slot.find(key).map(|c| c.version == version || c.calls > 0).unwrap_or(false);
+                    let leftover = if wanted {
+                        let c = slot.find(key).expect("found above");
+                        c.instance = Some(Arc::new(instance));
+                        c.ready = true;
+                        c.idle_since = Instant::now();
+                        None
+                    } else {
+                        slot.remove(key);
+                        Some(instance)
+                    };
+                    slot.notify();
+                    leftover
                 }
-                (Ok(instance), _) => {
-                    slot.remove(key);
-                    Some(instance)
-                }
-                (Err(e), _) => {
-                    tracing::warn!(function = %target.function.name, error = %e, "cannot start a min instance");
-                    slot.remove(key);
-                    None
-                }
-            };
-            slot.notify();
-            leftover
+            }
         };
         if let Some(instance) = leftover {
             self.discard(instance);
