@@ -683,6 +683,7 @@ impl Pool {
                 function: s.name.1.clone(),
                 busy: s.containers.iter().filter(|c| !c.is_idle()).count(),
                 idle: s.containers.iter().filter(|c| c.is_idle()).count(),
+                spare: usize::from(s.spare.is_some()),
                 waiting: s.waiting,
             })
             .collect()

@@ -175,18 +175,21 @@ async fn a_dead_warm_container_is_replaced() {
 
 /// Counts the calls it serves at once; the busiest moment it saw is `peak`.
 const OVERLAP: &str = r#"
+// The pid is 1 in every container: a random id tells the processes apart.
+const instance = Math.random().toString(36).slice(2);
 let running = 0, peak = 0;
 module.exports = async (event) => {
   running += 1;
   peak = Math.max(peak, running);
   await new Promise((r) => setTimeout(r, Number(event.query.wait || 0)));
   running -= 1;
-  return { pid: process.pid, peak };
+  return { instance, peak };
 };
 "#;
 
 const OVERLAP_PY: &str = r#"
-import os, threading, time
+import threading, time, uuid
+instance = uuid.uuid4().hex
 lock = threading.Lock()
 state = {"running": 0, "peak": 0}
 
@@ -198,8 +201,16 @@ def handle(event, context):
     time.sleep(float(event["query"].get("wait", "0")) / 1000)
     with lock:
         state["running"] -= 1
-    return {"pid": os.getpid(), "peak": state["peak"]}
+    return {"instance": instance, "peak": state["peak"]}
 "#;
+
+/// Containers of a function idle in the pool with their runtime ready, as /metrics tells the
+/// provider.
+async fn ready_in_pool(app: &TestApp, org: &str, name: &str) -> i64 {
+    let metrics = app.get(&app.admin_token, "/metrics").await.text().await.unwrap();
+    let line = format!("vcdfaas_pool_containers{{tenant=\"{org}\",function=\"{name}\",state=\"idle\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&line)).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
 
 /// Ids of a function's running containers, sorted.
 async fn running_ids(app: &TestApp, org: &str, name: &str) -> Vec<String> {
@@ -228,8 +239,8 @@ async fn min_instances_run_before_the_first_call_outlive_the_idle_time_and_follo
     let f = app.wait_built(&t.dev, "ready").await;
     assert_eq!((f["status"].as_str(), f["min_instances"].as_i64(), f["concurrency"].as_i64()), (Some("ready"), Some(2), Some(1)));
 
-    app.eventually("two min instances running before any call", Duration::from_secs(60), || async {
-        (app.containers_of(&t.org, "ready").await == 2).then_some(())
+    app.eventually("two min instances ready before any call", Duration::from_secs(60), || async {
+        (app.containers_of(&t.org, "ready").await == 2 && ready_in_pool(&app, &t.org, "ready").await == 2).then_some(())
     })
     .await;
     let before = running_ids(&app, &t.org, "ready").await;
@@ -277,6 +288,10 @@ async fn a_killed_min_instance_is_replaced() {
         })
         .await;
     assert_ne!(replacement, victim);
+    app.eventually("the replacement ready", Duration::from_secs(30), || async {
+        (ready_in_pool(&app, &t.org, "steady").await == 1).then_some(())
+    })
+    .await;
     let r = app.call(Some(&t.dev), &t.org, "steady").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["x-vcd-faas-cold"], "false", "the replacement was ready before the call");
@@ -325,7 +340,7 @@ async fn concurrency_lets_one_container_serve_calls_at_once() {
 
     let shared = at_once(&app, &t.dev, &t.org, "shared?wait=1500", 3).await;
     assert!(shared.iter().all(|(s, _)| *s == StatusCode::OK), "{shared:?}");
-    let pids: HashSet<_> = shared.iter().map(|(_, b)| b["pid"].as_i64()).collect();
+    let pids: HashSet<_> = shared.iter().map(|(_, b)| b["instance"].to_string()).collect();
     assert_eq!(pids.len(), 1, "one container served the three calls: {shared:?}");
     assert_eq!(shared.iter().filter_map(|(_, b)| b["peak"].as_i64()).max(), Some(3), "all three ran at once: {shared:?}");
     assert_eq!(app.containers_of(&t.org, "shared").await, 1);
@@ -333,7 +348,7 @@ async fn concurrency_lets_one_container_serve_calls_at_once() {
     // concurrency 1 (the default): one call per container, as before.
     let single = at_once(&app, &t.dev, &t.org, "single?wait=1500", 3).await;
     assert!(single.iter().all(|(s, b)| *s == StatusCode::OK && b["peak"] == 1), "{single:?}");
-    let pids: HashSet<_> = single.iter().map(|(_, b)| b["pid"].as_i64()).collect();
+    let pids: HashSet<_> = single.iter().map(|(_, b)| b["instance"].to_string()).collect();
     assert_eq!(pids.len(), 3, "a container each: {single:?}");
     assert_eq!(app.containers_of(&t.org, "single").await, 3);
     app.finish().await;
