@@ -207,8 +207,13 @@ def handle(event, context):
 /// Containers of a function idle in the pool with their runtime ready, as /metrics tells the
 /// provider.
 async fn ready_in_pool(app: &TestApp, org: &str, name: &str) -> i64 {
+    in_pool(app, org, name, "idle").await
+}
+
+/// A function's containers in the pool in a state (`busy`, `idle`, `spare`), from /metrics.
+async fn in_pool(app: &TestApp, org: &str, name: &str, state: &str) -> i64 {
     let metrics = app.get(&app.admin_token, "/metrics").await.text().await.unwrap();
-    let line = format!("vcdfaas_pool_containers{{tenant=\"{org}\",function=\"{name}\",state=\"idle\"}} ");
+    let line = format!("vcdfaas_pool_containers{{tenant=\"{org}\",function=\"{name}\",state=\"{state}\"}} ");
     metrics.lines().find_map(|l| l.strip_prefix(&line)).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
@@ -306,7 +311,8 @@ async fn the_first_cold_call_starts_the_container_created_ahead() {
     let spare = app
         .eventually("a container created ahead of the first call", Duration::from_secs(30), || async {
             let spares = app.spares_of(&t.org, "ahead").await;
-            (spares.len() == 1).then(|| spares[0].clone())
+            let kept = in_pool(&app, &t.org, "ahead", "spare").await == 1;
+            (spares.len() == 1 && kept).then(|| spares[0].clone())
         })
         .await;
     assert_eq!(app.containers_of(&t.org, "ahead").await, 0, "created, not started: it costs no memory");
