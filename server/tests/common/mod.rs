@@ -256,6 +256,9 @@ impl TestApp {
     pub async fn finish(self) {
         let store = &self.service.store;
         for f in store.list_functions(None).await.unwrap() {
+            // As a delete does: marked deleting, so the pool stops keeping containers ahead for it.
+            store.set_function_status(f.id, "deleting").await.unwrap();
+            self.service.gateway.pool().forget(f.id);
             // A container of the last call may still be on its way out: try a few times.
             for _ in 0..10 {
                 if self.service.purge_function(&f).await {
