@@ -140,8 +140,13 @@ impl Slot {
         retired
     }
 
-    /// What a call of `version` gets now; reserves its place unless it must wait.
-    fn decide(&mut self, version: i64, mode: PoolMode, limits: Capacity, key: u64) -> Decision {
+    /// What a call of `version` gets now; reserves its place unless it must wait. A `queued`
+    /// call was waiting already: it keeps its place in the queue, so calls that arrived while
+    /// every waiter was woken cannot push it out.
+    fn decide(&mut self, version: i64, mode: PoolMode, limits: Capacity, key: u64, queued: bool) -> Decision {
+        if queued {
+            self.waiting -= 1;
+        }
         if version < self.version {
             // A call that resolved the old version just before the switch: its own container.
             self.containers.push(Container::reserved(key, version, 1));
@@ -168,7 +173,7 @@ impl Slot {
             let spare = self.spare.take_if(|s| s.version == version).map(|s| s.instance);
             return Decision::Start { key, spare };
         }
-        if self.waiting < limits.queue {
+        if queued || self.waiting < limits.queue {
             self.waiting += 1;
             return Decision::Wait(self.changed.subscribe());
         }
@@ -237,13 +242,16 @@ impl Pool {
         let version = target.version.version;
         let limits = capacity(target, self.queue_per_instance);
         let lease = |key, instance, cold| Lease { instance, cold, function_id: f.id, container: key, mode };
+        let mut queued = false;
         loop {
             let key = self.next_key.fetch_add(1, Ordering::Relaxed);
             let (decision, retired) = {
                 let mut slots = self.slots.lock().unwrap();
                 let slot = slots.entry(f.id).or_insert_with(|| Slot::new(&f.org, &f.name));
+                // A slot made anew (the function was forgotten meanwhile) has no queue to leave.
+                queued &= slot.waiting > 0;
                 let retired = slot.advance(version);
-                (slot.decide(version, mode, limits, key), retired)
+                (slot.decide(version, mode, limits, key, queued), retired)
             };
             for instance in retired {
                 self.discard_shared(instance);
@@ -286,11 +294,11 @@ impl Pool {
                 },
                 Decision::Full => return Err(CallError::AtCapacity(limits.instances)),
                 Decision::Wait(mut changes) => {
-                    let woken = tokio::time::timeout_at(deadline, changes.changed()).await.is_ok();
-                    if let Some(slot) = self.slots.lock().unwrap().get_mut(&f.id) {
-                        slot.waiting -= 1;
-                    }
-                    if !woken {
+                    queued = true;
+                    if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                        if let Some(slot) = self.slots.lock().unwrap().get_mut(&f.id) {
+                            slot.waiting = slot.waiting.saturating_sub(1);
+                        }
                         return Err(CallError::AtCapacity(limits.instances));
                     }
                 }
