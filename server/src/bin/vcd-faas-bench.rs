@@ -469,7 +469,18 @@ async fn main() {
             let (clients, token) = (soak_clients.clone(), token.clone());
             async move {
                 let mut c = clients[i].lock().await;
-                matches!(c.send("GET", "/api/org/bench/soak?name=bench", Some(&token), None).await, Ok((200, _)))
+                match c.send("GET", "/api/org/bench/soak?name=bench", Some(&token), None).await {
+                    Ok((200, _)) => true,
+                    // Say why, so a failed soak can be told from an overloaded machine.
+                    Ok((status, body)) => {
+                        eprintln!("soak: call failed with {status}: {}", String::from_utf8_lossy(&body));
+                        false
+                    }
+                    Err(e) => {
+                        eprintln!("soak: call failed: {e}");
+                        false
+                    }
+                }
             }
         }
     })
