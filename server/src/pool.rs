@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 /// How long a container the maintainer starts may take to get ready.
@@ -91,8 +91,10 @@ struct Slot {
     spare_pending: bool,
     /// Calls waiting for a place.
     waiting: usize,
-    /// Bumped whenever a place may have freed or a container got ready; waiting calls watch it.
+    /// Bumped when a starting container runs or fails; calls that joined it watch it.
     changed: watch::Sender<u64>,
+    /// Wakes one waiting call, first come first served, when a place frees.
+    freed: Arc<Notify>,
 }
 
 impl Slot {
@@ -106,11 +108,18 @@ impl Slot {
             spare_pending: false,
             waiting: 0,
             changed: watch::channel(0).0,
+            freed: Arc::default(),
         }
     }
 
+    /// A starting container runs now, or failed to.
     fn notify(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A call's place freed: the longest waiting call may take it.
+    fn place_freed(&self) {
+        self.freed.notify_one();
     }
 
     fn find(&mut self, key: u64) -> Option<&mut Container> {
@@ -175,7 +184,7 @@ impl Slot {
         }
         if queued || self.waiting < limits.queue {
             self.waiting += 1;
-            return Decision::Wait(self.changed.subscribe());
+            return Decision::Wait(self.freed.clone());
         }
         Decision::Full
     }
@@ -195,7 +204,7 @@ enum Decision {
     Join { key: u64, changes: watch::Receiver<u64> },
     /// A new container (reserved as `key`), from the spare when there is one.
     Start { key: u64, spare: Option<Instance> },
-    Wait(watch::Receiver<u64>),
+    Wait(Arc<Notify>),
     Full,
 }
 
@@ -282,6 +291,7 @@ impl Pool {
                             if let Some(slot) = slot {
                                 slot.remove(key);
                                 slot.notify();
+                                slot.place_freed();
                             }
                             Err(e)
                         }
@@ -293,9 +303,9 @@ impl Pool {
                     Joined::TimedOut => return Err(CallError::Deadline(target.version.timeout_ms)),
                 },
                 Decision::Full => return Err(CallError::AtCapacity(limits.instances)),
-                Decision::Wait(mut changes) => {
+                Decision::Wait(freed) => {
                     queued = true;
-                    if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                    if tokio::time::timeout_at(deadline, freed.notified()).await.is_err() {
                         if let Some(slot) = self.slots.lock().unwrap().get_mut(&f.id) {
                             slot.waiting = slot.waiting.saturating_sub(1);
                         }
@@ -422,7 +432,7 @@ impl Pool {
                         }
                     };
                     let removed = gone.and_then(|key| slot.remove(key)).and_then(|c| c.instance);
-                    slot.notify();
+                    slot.place_freed();
                     removed
                 }
             }
@@ -595,7 +605,10 @@ impl Pool {
             let mut slots = self.slots.lock().unwrap();
             let Some(slot) = slots.get_mut(&function_id) else { return };
             match slot.find(key) {
-                Some(c) if c.calls == 0 => slot.remove(key).and_then(|c| c.instance),
+                Some(c) if c.calls == 0 => {
+                    slot.place_freed();
+                    slot.remove(key).and_then(|c| c.instance)
+                }
                 _ => None,
             }
         };
@@ -625,6 +638,7 @@ impl Pool {
                 if let Some(slot) = self.slots.lock().unwrap().get_mut(&target.function.id) {
                     slot.remove(key);
                     slot.notify();
+                    slot.place_freed();
                 }
                 return;
             }
@@ -649,6 +663,7 @@ impl Pool {
                         Some(instance)
                     };
                     slot.notify();
+                    slot.place_freed();
                     leftover
                 }
             }
