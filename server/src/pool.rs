@@ -11,11 +11,11 @@
 use crate::engine::Engine;
 use crate::runner::{self, CallError, Instance, Sandbox};
 use crate::store::{Store, Target};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 /// How long a container the maintainer starts may take to get ready.
@@ -93,8 +93,9 @@ struct Slot {
     waiting: usize,
     /// Bumped when a starting container runs or fails; calls that joined it watch it.
     changed: watch::Sender<u64>,
-    /// Wakes one waiting call, first come first served, when a place frees.
-    freed: Arc<Notify>,
+    /// Waiting calls, first come first served; each is woken when a place frees. Registered
+    /// under the lock, so no wake-up is lost between deciding to wait and waiting.
+    waiters: VecDeque<oneshot::Sender<()>>,
 }
 
 impl Slot {
@@ -108,7 +109,7 @@ impl Slot {
             spare_pending: false,
             waiting: 0,
             changed: watch::channel(0).0,
-            freed: Arc::default(),
+            waiters: VecDeque::new(),
         }
     }
 
@@ -117,9 +118,13 @@ impl Slot {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// A call's place freed: the longest waiting call may take it.
-    fn place_freed(&self) {
-        self.freed.notify_one();
+    /// A call's place freed: the longest waiting call still there may take it.
+    fn place_freed(&mut self) {
+        while let Some(waiter) = self.waiters.pop_front() {
+            if waiter.send(()).is_ok() {
+                return;
+            }
+        }
     }
 
     fn find(&mut self, key: u64) -> Option<&mut Container> {
@@ -184,7 +189,14 @@ impl Slot {
         }
         if queued || self.waiting < limits.queue {
             self.waiting += 1;
-            return Decision::Wait(self.freed.clone());
+            let (wake, woken) = oneshot::channel();
+            // A call woken but beaten to the place by a newcomer stays first in line.
+            if queued {
+                self.waiters.push_front(wake);
+            } else {
+                self.waiters.push_back(wake);
+            }
+            return Decision::Wait(woken);
         }
         Decision::Full
     }
@@ -204,7 +216,7 @@ enum Decision {
     Join { key: u64, changes: watch::Receiver<u64> },
     /// A new container (reserved as `key`), from the spare when there is one.
     Start { key: u64, spare: Option<Instance> },
-    Wait(Arc<Notify>),
+    Wait(oneshot::Receiver<()>),
     Full,
 }
 
@@ -303,9 +315,9 @@ impl Pool {
                     Joined::TimedOut => return Err(CallError::Deadline(target.version.timeout_ms)),
                 },
                 Decision::Full => return Err(CallError::AtCapacity(limits.instances)),
-                Decision::Wait(freed) => {
+                Decision::Wait(woken) => {
                     queued = true;
-                    if tokio::time::timeout_at(deadline, freed.notified()).await.is_err() {
+                    if tokio::time::timeout_at(deadline, woken).await.is_err() {
                         if let Some(slot) = self.slots.lock().unwrap().get_mut(&f.id) {
                             slot.waiting = slot.waiting.saturating_sub(1);
                         }
