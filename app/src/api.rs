@@ -145,6 +145,8 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
     let memory_mb = backend::number("memory_mb", "memory", &form.memory_mb, &mut errors);
     let timeout_ms = backend::number("timeout_ms", "timeout", &form.timeout_ms, &mut errors);
     let max_instances = backend::number("max_instances", "max instances", &form.max_instances, &mut errors);
+    let min_instances = backend::number("min_instances", "min instances", &form.min_instances, &mut errors);
+    let concurrency = backend::number("concurrency", "concurrency", &form.concurrency, &mut errors);
     let trigger = match form.trigger.as_str() {
         "vcd-event" => crate::model::Trigger::VcdEvent {
             event: form.event.trim().to_string(),
@@ -160,6 +162,8 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
         timeout_ms,
         mode: Some(form.mode).filter(|m| !m.is_empty()),
         max_instances,
+        min_instances,
+        concurrency,
         public: Some(form.public.is_some()),
         trigger: Some(trigger),
     };
@@ -179,6 +183,10 @@ pub struct FunctionForm {
     pub mode: String,
     #[serde(default)]
     pub max_instances: String,
+    #[serde(default)]
+    pub min_instances: String,
+    #[serde(default)]
+    pub concurrency: String,
     #[serde(default)]
     pub trigger: String,
     #[serde(default)]

@@ -128,6 +128,10 @@ pub struct FunctionView {
     /// `warm` or `per-call`.
     pub mode: String,
     pub max_instances: i64,
+    /// Containers kept running while idle (warm mode); 0 scales to zero.
+    pub min_instances: i64,
+    /// Calls one container serves at once.
+    pub concurrency: i64,
     pub code: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -256,9 +260,16 @@ pub struct FunctionSpec {
     /// `warm` (default) or `per-call`.
     pub mode: Option<String>,
     pub max_instances: Option<i64>,
+    /// Containers kept running while idle; warm mode only, at most `max_instances`.
+    pub min_instances: Option<i64>,
+    /// Calls one container serves at once, 1 to [`MAX_CONCURRENCY`].
+    pub concurrency: Option<i64>,
 }
 
 pub const POOL_MODES: [&str; 2] = ["warm", "per-call"];
+/// Most calls one container may serve at once: beyond this a runtime's single process and
+/// its memory limit make more containers the better answer.
+pub const MAX_CONCURRENCY: i64 = 100;
 
 /// An error tied to one input field, so the form can show it in place.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,12 +415,43 @@ pub fn validate_spec(spec: &FunctionSpec, limits: &Limits, creating: bool) -> Ve
             ));
         }
     }
+    if let Some(n) = spec.min_instances {
+        if n < 0 || n > limits.max_instances {
+            errors.push(FieldError::new(
+                "min_instances",
+                format!("min instances must be between 0 and {} (the tenant's limit)", limits.max_instances),
+            ));
+        }
+    }
+    if let Some(n) = spec.concurrency {
+        if !(1..=MAX_CONCURRENCY).contains(&n) {
+            errors.push(FieldError::new(
+                "concurrency",
+                format!("concurrency must be between 1 and {MAX_CONCURRENCY} calls per container"),
+            ));
+        }
+    }
     if let Some(Trigger::VcdEvent { event, .. }) = &spec.trigger {
         if let Err(e) = validate_event_type(event) {
             errors.push(FieldError::new("trigger", e));
         }
     }
     errors
+}
+
+/// The pool settings that depend on each other, checked on the values a function will have
+/// (on update, a field left out keeps its stored value).
+pub fn validate_capacity(mode: &str, min_instances: i64, max_instances: i64) -> Option<FieldError> {
+    if min_instances > 0 && mode == "per-call" {
+        return Some(FieldError::new("min_instances", "min instances keep warm containers: use the warm mode, or set 0"));
+    }
+    if min_instances > max_instances {
+        return Some(FieldError::new(
+            "min_instances",
+            format!("min instances ({min_instances}) must not exceed max instances ({max_instances})"),
+        ));
+    }
+    None
 }
 
 pub fn route_of(org: &str, name: &str) -> String {
@@ -445,6 +487,31 @@ mod tests {
         };
         let fields: Vec<_> = validate_spec(&spec, &limits, true).into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["language", "code", "memory_mb", "timeout_ms"]);
+    }
+
+    #[test]
+    fn pool_capacity_is_checked_at_its_fields() {
+        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000 };
+        let spec = |min, concurrency| FunctionSpec {
+            name: "ok".into(),
+            language: "nodejs".into(),
+            code: "x".into(),
+            min_instances: Some(min),
+            concurrency: Some(concurrency),
+            ..Default::default()
+        };
+        let fields = |s: FunctionSpec| validate_spec(&s, &limits, true).into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert!(fields(spec(0, 1)).is_empty());
+        assert!(fields(spec(4, 100)).is_empty());
+        assert_eq!(fields(spec(-1, 1)), ["min_instances"]);
+        assert_eq!(fields(spec(5, 1)), ["min_instances"]);
+        assert_eq!(fields(spec(1, 0)), ["concurrency"]);
+        assert_eq!(fields(spec(1, 101)), ["concurrency"]);
+
+        assert_eq!(validate_capacity("warm", 2, 2), None);
+        assert!(validate_capacity("warm", 3, 2).unwrap().message.contains("must not exceed max instances (2)"));
+        assert_eq!(validate_capacity("per-call", 1, 4).unwrap().field, "min_instances");
+        assert_eq!(validate_capacity("per-call", 0, 4), None);
     }
 
     #[test]

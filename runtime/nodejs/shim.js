@@ -1,20 +1,24 @@
 // vcd-faas runtime shim for Node.js: serves the user's handler on a unix socket.
 // The gateway POSTs {event, context} to /invoke and gets {statusCode, headers, body,
 // isBase64Encoded, logs, error} back. The handler is loaded before the socket opens, so the
-// container is ready to serve as soon as the socket exists.
+// container is ready to serve as soon as the socket exists. Calls may overlap (the function's
+// concurrency): each call's logs are kept in its own async context.
 "use strict";
 const http = require("http");
+const { AsyncLocalStorage } = require("async_hooks");
 const fs = require("fs");
 const util = require("util");
 
 const SOCKET = process.env.FAAS_SOCKET || "/run/faas/sock";
 const MAX_LOG = 64 * 1024;
 
-let logs = "";
+// The running call's log: { text }.
+const callLog = new AsyncLocalStorage();
 function capture(stream) {
   return (...args) => {
     const line = util.format(...args) + "\n";
-    if (logs.length < MAX_LOG) logs += line.slice(0, MAX_LOG - logs.length);
+    const log = callLog.getStore();
+    if (log && log.text.length < MAX_LOG) log.text += line.slice(0, MAX_LOG - log.text.length);
     stream.write(line);
   };
 }
@@ -58,18 +62,22 @@ function describe(e) {
   return String(e).split("\n")[0];
 }
 
-async function invoke(envelope) {
-  logs = "";
+function invoke(envelope) {
+  const log = { text: "" };
+  return callLog.run(log, () => run(envelope, log));
+}
+
+async function run(envelope, log) {
   const { event, context } = envelope;
   if (event.isBase64Encoded) event.body = Buffer.from(event.body, "base64");
   delete event.isBase64Encoded;
   try {
     const reply = toReply(await handler(event, context));
-    return { ...reply, logs, error: null };
+    return { ...reply, logs: log.text, error: null };
   } catch (e) {
     const text = e && e.loadError ? e.message : (e && e.stack) || String(e);
     console.error(text);
-    return { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs, error: describe(e) };
+    return { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs: log.text, error: describe(e) };
   }
 }
 
@@ -81,7 +89,7 @@ const server = http.createServer((req, res) => {
     try {
       reply = await invoke(JSON.parse(Buffer.concat(chunks).toString("utf8")));
     } catch (e) {
-      reply = { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs, error: "runtime: " + e.message };
+      reply = { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs: "", error: "runtime: " + e.message };
     }
     const out = JSON.stringify(reply);
     res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(out) });

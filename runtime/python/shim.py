@@ -2,7 +2,8 @@
 
 The gateway POSTs {event, context} to /invoke and gets {statusCode, headers, body,
 isBase64Encoded, logs, error} back. The handler is imported before the socket opens, so the
-container is ready to serve as soon as the socket exists.
+container is ready to serve as soon as the socket exists. Each call runs in its own thread, so
+a container serves as many calls at once as the function's concurrency lets the gateway send.
 """
 import base64
 import contextlib
@@ -12,6 +13,7 @@ import json
 import os
 import socketserver
 import sys
+import threading
 import traceback
 from http.server import BaseHTTPRequestHandler
 
@@ -31,20 +33,29 @@ except Exception:  # serve the load error on every call rather than dying
     load_error = traceback.format_exc()
 
 
-class Tee(io.TextIOBase):
-    """Writes to the container's stream and keeps a bounded copy for the call's log."""
+# The log buffer of the call running in this thread (None outside a call).
+current = threading.local()
 
-    def __init__(self, stream, buffer):
-        self.stream, self.buffer = stream, buffer
+
+class Tee(io.TextIOBase):
+    """Writes to the container's stream and keeps a bounded copy in the running call's log.
+    Installed once for the process: redirecting sys.stdout per call would mix concurrent calls."""
+
+    def __init__(self, stream):
+        self.stream = stream
 
     def write(self, text):
-        if self.buffer.tell() < MAX_LOG:
-            self.buffer.write(text[: MAX_LOG - self.buffer.tell()])
+        buffer = getattr(current, "buffer", None)
+        if buffer is not None and buffer.tell() < MAX_LOG:
+            buffer.write(text[: MAX_LOG - buffer.tell()])
         self.stream.write(text)
         return len(text)
 
     def flush(self):
         self.stream.flush()
+
+
+sys.stdout, sys.stderr = Tee(sys.__stdout__), Tee(sys.__stderr__)
 
 
 def to_reply(result):
@@ -74,20 +85,20 @@ def invoke(envelope):
     event, context = envelope["event"], envelope["context"]
     if event.pop("isBase64Encoded", False):
         event["body"] = base64.b64decode(event["body"])
-    buffer = io.StringIO()
-    out, err = Tee(sys.__stdout__, buffer), Tee(sys.__stderr__, buffer)
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            if load_error:
-                raise RuntimeError(load_error)
-            reply = to_reply(handle(event, context))
-            reply.update(logs=buffer.getvalue(), error=None)
-            return reply
-        except BaseException as e:  # SystemExit too: one call must not end the runtime
-            traceback.print_exc()
-            first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            return dict(statusCode=500, headers={}, body="", isBase64Encoded=False,
-                        logs=buffer.getvalue(), error=f"{type(e).__name__}: {first}")
+    buffer = current.buffer = io.StringIO()
+    try:
+        if load_error:
+            raise RuntimeError(load_error)
+        reply = to_reply(handle(event, context))
+        reply.update(logs=buffer.getvalue(), error=None)
+        return reply
+    except BaseException as e:  # SystemExit too: one call must not end the runtime
+        traceback.print_exc()
+        first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        return dict(statusCode=500, headers={}, body="", isBase64Encoded=False,
+                    logs=buffer.getvalue(), error=f"{type(e).__name__}: {first}")
+    finally:
+        current.buffer = None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -115,8 +126,9 @@ class Handler(BaseHTTPRequestHandler):
         return "gateway"
 
 
-class Server(socketserver.UnixStreamServer):
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     request_queue_size = 128
+    daemon_threads = True
 
     def get_request(self):
         request, _ = super().get_request()

@@ -224,6 +224,8 @@ struct FunctionPatch {
     trigger: Option<Trigger>,
     mode: Option<String>,
     max_instances: Option<i64>,
+    min_instances: Option<i64>,
+    concurrency: Option<i64>,
 }
 
 async fn update_function(
@@ -245,6 +247,8 @@ async fn update_function(
         trigger: patch.trigger,
         mode: patch.mode,
         max_instances: patch.max_instances,
+        min_instances: patch.min_instances,
+        concurrency: patch.concurrency,
     };
     let view = state.service.update_function(&caller, org, &name, spec).await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())

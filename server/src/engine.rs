@@ -62,6 +62,8 @@ pub struct ContainerSummary {
     pub name: String,
     pub created: i64,
     pub labels: HashMap<String, String>,
+    /// False for a container created but not started (or one that has stopped).
+    pub running: bool,
 }
 
 pub struct ImageSummary {
@@ -284,6 +286,7 @@ impl Engine {
                 name: c.names.and_then(|n| n.into_iter().next()).unwrap_or_default().trim_start_matches('/').to_string(),
                 created: c.created.unwrap_or(0),
                 labels: c.labels.unwrap_or_default(),
+                running: c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
             })
             .collect())
     }

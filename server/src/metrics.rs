@@ -57,6 +57,8 @@ pub struct PoolGauge {
     pub function: String,
     pub busy: usize,
     pub idle: usize,
+    /// Created ahead of the next cold start, not started.
+    pub spare: usize,
     pub waiting: usize,
 }
 
@@ -155,6 +157,7 @@ impl Metrics {
             let labels = format!("tenant=\"{}\",function=\"{}\"", escape(&p.tenant), escape(&p.function));
             let _ = writeln!(out, "vcdfaas_pool_containers{{{labels},state=\"busy\"}} {}", p.busy);
             let _ = writeln!(out, "vcdfaas_pool_containers{{{labels},state=\"idle\"}} {}", p.idle);
+            let _ = writeln!(out, "vcdfaas_pool_containers{{{labels},state=\"spare\"}} {}", p.spare);
         }
         out.push_str("# HELP vcdfaas_queue_depth Calls waiting for a container of a function.\n");
         out.push_str("# TYPE vcdfaas_queue_depth gauge\n");
@@ -175,12 +178,13 @@ mod tests {
         m.record_call("acme", "hello", 200, true, Duration::from_millis(300));
         m.record_call("acme", "hello", 200, false, Duration::from_millis(2));
         m.record_call("acme", "hello", 502, false, Duration::from_millis(40));
-        let text = m.render(&[PoolGauge { tenant: "acme".into(), function: "hello".into(), busy: 1, idle: 2, waiting: 0 }]);
+        let text = m.render(&[PoolGauge { tenant: "acme".into(), function: "hello".into(), busy: 1, idle: 2, spare: 1, waiting: 0 }]);
         assert!(text.contains("vcdfaas_calls_total{tenant=\"acme\",function=\"hello\",status=\"200\",start=\"cold\"} 1"));
         assert!(text.contains("vcdfaas_cold_starts_total{tenant=\"acme\",function=\"hello\"} 1"));
         assert!(text.contains("vcdfaas_call_duration_seconds_bucket{tenant=\"acme\",function=\"hello\",le=\"0.0025\"} 1"));
         assert!(text.contains("vcdfaas_call_duration_seconds_count{tenant=\"acme\",function=\"hello\"} 3"));
         assert!(text.contains("vcdfaas_pool_containers{tenant=\"acme\",function=\"hello\",state=\"idle\"} 2"));
+        assert!(text.contains("vcdfaas_pool_containers{tenant=\"acme\",function=\"hello\",state=\"spare\"} 1"));
         let figures = &m.tenant_figures()["acme"];
         assert_eq!((figures.calls, figures.errors, figures.cold_starts), (3, 1, 1));
         assert!((figures.mean_ms - 114.0).abs() < 0.5);

@@ -36,12 +36,29 @@ fn body(name: &str) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema(name)}}})
 }
 
+/// How a function's containers are kept; in the function's input, update and view alike.
+fn pool_properties() -> serde_json::Map<String, Value> {
+    let properties = json!({
+        "mode": {"type": "string", "enum": app::model::POOL_MODES,
+                 "description": "warm (default): containers are reused and kept for an idle time; per-call: a fresh container every call"},
+        "max_instances": {"type": "integer", "minimum": 1, "description": "containers serving the function at once (up to the tenant's limit)"},
+        "min_instances": {"type": "integer", "minimum": 0,
+                          "description": "warm containers kept running while idle (warm mode only; at most max_instances; default 0)"},
+        "concurrency": {"type": "integer", "minimum": 1, "maximum": app::model::MAX_CONCURRENCY,
+                        "description": "calls one container serves at once (default 1)"},
+    });
+    match properties {
+        Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
 pub fn document() -> Value {
     let name_param = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
     let org_query = json!({"name": "org", "in": "query", "required": false,
         "description": "tenant of the function (the provider admin must give it)", "schema": {"type": "string"}});
     let org_path = json!({"name": "org", "in": "path", "required": true, "schema": {"type": "string"}});
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {"title": "vcd-faas API", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Functions as a Service for VMware Cloud Director. Errors are {\"error\": \"<what to fix>\"}."},
@@ -148,5 +165,11 @@ pub fn document() -> Value {
                     "started_at": {"type": "integer"}}}
             }
         }
-    })
+    });
+    for schema in ["FunctionInput", "FunctionUpdate", "Function"] {
+        if let Some(properties) = doc["components"]["schemas"][schema]["properties"].as_object_mut() {
+            properties.extend(pool_properties());
+        }
+    }
+    doc
 }

@@ -1,19 +1,25 @@
 //! Hands out containers for calls, per function:
 //! - `warm` (the default): a released container stays up for the idle time and takes the next
-//!   call of the same version, so warm calls cost no Docker round trip;
+//!   call of the same version, so warm calls cost no Docker round trip. `min_instances` of them
+//!   stay up while idle, and one more is kept created but not started (the spare), so a cold
+//!   call costs a `start` and the runtime's start-up, not a `create` as well;
 //! - `per-call`: the seed's gateway flow, a container started for one call and then removed.
-//! At most `max_instances` containers serve a function at once, one call each; a call beyond
-//! that waits for a free one until its deadline. The pool knows every container it owns, so
-//! the reconciler removes only strangers.
+//! At most `max_instances` containers serve a function at once, each up to `concurrency` calls;
+//! a call beyond that waits for a free place until its deadline. The pool knows every container
+//! it owns (spare, starting, serving or idle), so the reconciler removes only strangers.
 
 use crate::engine::Engine;
 use crate::runner::{self, CallError, Instance, Sandbox};
-use crate::store::Target;
-use std::collections::{HashMap, HashSet};
+use crate::store::{Store, Target};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
+
+/// How long a container the maintainer starts may take to get ready.
+const WARM_UP_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolMode {
@@ -32,149 +38,419 @@ impl PoolMode {
 }
 
 pub struct Lease {
-    pub instance: Instance,
-    /// True when the container was started for this call.
+    pub instance: Arc<Instance>,
+    /// True when the container's runtime has not answered a call yet (it was started for this
+    /// call or just before): the call waits for the runtime to listen.
     pub cold: bool,
     function_id: i64,
-    version: i64,
+    container: u64,
     mode: PoolMode,
 }
 
-struct Idle {
+/// One running (or starting) container of a function.
+struct Container {
+    key: u64,
+    version: i64,
+    /// `None` while it is being started.
+    instance: Option<Arc<Instance>>,
+    /// Calls it serves now, or that wait for its start.
+    calls: usize,
+    /// Its runtime has answered, so calls may connect at once.
+    ready: bool,
+    /// When its last call ended (or it got ready).
+    idle_since: Instant,
+}
+
+impl Container {
+    fn reserved(key: u64, version: i64, calls: usize) -> Container {
+        Container { key, version, instance: None, calls, ready: false, idle_since: Instant::now() }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.calls == 0 && self.instance.is_some()
+    }
+}
+
+/// A created, never started container of one version.
+struct Spare {
+    version: i64,
     instance: Instance,
-    since: Instant,
 }
 
 /// The containers of one function.
-#[derive(Default)]
 struct Slot {
     /// Tenant and function name, for metrics.
     name: (String, String),
     /// The newest version seen; idle containers of older versions are retired.
     version: i64,
-    idle: Vec<Idle>,
-    /// Containers serving a call or starting for one.
-    busy: usize,
-    /// Calls waiting for a container.
+    containers: Vec<Container>,
+    /// Containers of `version` kept up while idle.
+    min: usize,
+    spare: Option<Spare>,
+    /// A spare is being created.
+    spare_pending: bool,
+    /// Calls waiting for a place.
     waiting: usize,
-    freed: Arc<Notify>,
+    /// Bumped when a starting container runs or fails; calls that joined it watch it.
+    changed: watch::Sender<u64>,
+    /// Waiting calls, first come first served; each is woken when a place frees. Registered
+    /// under the lock, so no wake-up is lost between deciding to wait and waiting.
+    waiters: VecDeque<oneshot::Sender<()>>,
+}
+
+impl Slot {
+    fn new(org: &str, name: &str) -> Slot {
+        Slot {
+            name: (org.to_string(), name.to_string()),
+            version: 0,
+            containers: Vec::new(),
+            min: 0,
+            spare: None,
+            spare_pending: false,
+            waiting: 0,
+            changed: watch::channel(0).0,
+            waiters: VecDeque::new(),
+        }
+    }
+
+    /// A starting container runs now, or failed to.
+    fn notify(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A call's place freed: the longest waiting call still there may take it.
+    fn place_freed(&mut self) {
+        while let Some(waiter) = self.waiters.pop_front() {
+            if waiter.send(()).is_ok() {
+                return;
+            }
+        }
+    }
+
+    fn find(&mut self, key: u64) -> Option<&mut Container> {
+        self.containers.iter_mut().find(|c| c.key == key)
+    }
+
+    fn remove(&mut self, key: u64) -> Option<Container> {
+        let at = self.containers.iter().position(|c| c.key == key)?;
+        Some(self.containers.swap_remove(at))
+    }
+
+    /// Moves to a newer version: idle containers and the spare of older versions are retired
+    /// (returned for removal); busy ones go when their calls end.
+    fn advance(&mut self, version: i64) -> Vec<Arc<Instance>> {
+        let mut retired = Vec::new();
+        if version <= self.version {
+            return retired;
+        }
+        self.version = version;
+        let (old, keep): (Vec<Container>, Vec<Container>) =
+            std::mem::take(&mut self.containers).into_iter().partition(|c| c.version < version && c.is_idle());
+        self.containers = keep;
+        retired.extend(old.into_iter().filter_map(|c| c.instance));
+        if let Some(spare) = self.spare.take_if(|s| s.version < version) {
+            retired.push(Arc::new(spare.instance));
+        }
+        retired
+    }
+
+    /// What a call of `version` gets now; reserves its place unless it must wait. A `queued`
+    /// call was waiting already: it keeps its place in the queue, so calls that arrived while
+    /// every waiter was woken cannot push it out.
+    fn decide(&mut self, version: i64, mode: PoolMode, limits: Capacity, key: u64, queued: bool) -> Decision {
+        if queued {
+            self.waiting -= 1;
+        }
+        if version < self.version {
+            // A call that resolved the old version just before the switch: its own container.
+            self.containers.push(Container::reserved(key, version, 1));
+            return Decision::Start { key, spare: None };
+        }
+        if mode == PoolMode::Warm {
+            // Fill the busiest container with room first, so another starts only when needed;
+            // among equals the most recently used, so the others can expire.
+            let best = self
+                .containers
+                .iter_mut()
+                .filter(|c| c.version == version && c.calls < limits.per_container)
+                .max_by_key(|c| (c.instance.is_some(), c.ready, c.calls, c.idle_since));
+            if let Some(c) = best {
+                c.calls += 1;
+                return match &c.instance {
+                    Some(instance) => Decision::Reuse { key: c.key, instance: instance.clone(), cold: !c.ready },
+                    None => Decision::Join { key: c.key, changes: self.changed.subscribe() },
+                };
+            }
+        }
+        if self.containers.len() < limits.instances {
+            self.containers.push(Container::reserved(key, version, 1));
+            let spare = self.spare.take_if(|s| s.version == version).map(|s| s.instance);
+            return Decision::Start { key, spare };
+        }
+        if queued || self.waiting < limits.queue {
+            self.waiting += 1;
+            let (wake, woken) = oneshot::channel();
+            // A call woken but beaten to the place by a newcomer stays first in line.
+            if queued {
+                self.waiters.push_front(wake);
+            } else {
+                self.waiters.push_back(wake);
+            }
+            return Decision::Wait(woken);
+        }
+        Decision::Full
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Capacity {
+    instances: usize,
+    per_container: usize,
+    queue: usize,
+}
+
+enum Decision {
+    /// A started container with room.
+    Reuse { key: u64, instance: Arc<Instance>, cold: bool },
+    /// A place in a container being started; wait until it runs.
+    Join { key: u64, changes: watch::Receiver<u64> },
+    /// A new container (reserved as `key`), from the spare when there is one.
+    Start { key: u64, spare: Option<Instance> },
+    Wait(oneshot::Receiver<()>),
+    Full,
 }
 
 pub struct Pool {
     engine: Engine,
     sandbox: Sandbox,
     idle_timeout: Duration,
-    /// Calls that may wait per instance of a function before more are turned away.
+    /// Calls that may wait per place (instance × concurrency) before more are turned away.
     queue_per_instance: usize,
     owned: Arc<Mutex<HashSet<String>>>,
     slots: Mutex<HashMap<i64, Slot>>,
-}
-
-enum Decision {
-    Reuse(Instance),
-    Start,
-    Wait(Arc<Notify>),
-    Full,
+    next_key: AtomicU64,
+    /// Set at shutdown: the maintainer makes no more containers.
+    draining: AtomicBool,
+    /// Bumped by `forget`: a maintainer pass that read the functions before a deletion skips,
+    /// so it never brings a deleted function's containers back.
+    forgotten: AtomicU64,
 }
 
 impl Pool {
     pub fn new(engine: Engine, sandbox: Sandbox, idle_timeout: Duration, queue_per_instance: usize) -> Pool {
-        Pool { engine, sandbox, idle_timeout, queue_per_instance, owned: Arc::default(), slots: Mutex::default() }
+        Pool {
+            engine,
+            sandbox,
+            idle_timeout,
+            queue_per_instance,
+            owned: Arc::default(),
+            slots: Mutex::default(),
+            next_key: AtomicU64::new(1),
+            draining: AtomicBool::new(false),
+            forgotten: AtomicU64::new(0),
+        }
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
-    /// A container for one call of the target's version, waiting for a free one until
-    /// `deadline` when the function is at its `max_instances`.
-    pub async fn acquire(&self, target: &Target, deadline: Instant) -> Result<Lease, CallError> {
+    /// A container for one call of the target's version, waiting for a free place until
+    /// `deadline` when the function is at its `max_instances` × `concurrency`.
+    pub async fn acquire(self: &Arc<Self>, target: &Target, deadline: Instant) -> Result<Lease, CallError> {
         let f = &target.function;
         let mode = PoolMode::parse(&f.pool_mode).unwrap_or(PoolMode::Warm);
         let version = target.version.version;
-        let max = f.max_instances.max(1) as usize;
+        let limits = capacity(target, self.queue_per_instance);
+        let lease = |key, instance, cold| Lease { instance, cold, function_id: f.id, container: key, mode };
+        let mut queued = false;
         loop {
+            let key = self.next_key.fetch_add(1, Ordering::Relaxed);
             let (decision, retired) = {
                 let mut slots = self.slots.lock().unwrap();
-                let slot = slots.entry(f.id).or_insert_with(|| Slot { name: (f.org.clone(), f.name.clone()), ..Slot::default() });
-                let retired = if version > slot.version {
-                    slot.version = version;
-                    std::mem::take(&mut slot.idle)
-                } else {
-                    Vec::new()
-                };
-                let decision = if version < slot.version {
-                    // A call that resolved the old version just before the switch.
-                    slot.busy += 1;
-                    Decision::Start
-                } else if let Some(idle) = slot.idle.pop() {
-                    slot.busy += 1;
-                    Decision::Reuse(idle.instance)
-                } else if slot.busy < max {
-                    slot.busy += 1;
-                    Decision::Start
-                } else if slot.waiting < max * self.queue_per_instance {
-                    slot.waiting += 1;
-                    Decision::Wait(slot.freed.clone())
-                } else {
-                    Decision::Full
-                };
-                (decision, retired)
+                let slot = slots.entry(f.id).or_insert_with(|| Slot::new(&f.org, &f.name));
+                // A slot made anew (the function was forgotten meanwhile) has no queue to leave.
+                queued &= slot.waiting > 0;
+                let retired = slot.advance(version);
+                (slot.decide(version, mode, limits, key, queued), retired)
             };
-            for idle in retired {
-                self.discard(idle.instance);
+            for instance in retired {
+                self.discard_shared(instance);
             }
-            let lease = |instance, cold| Lease { instance, cold, function_id: f.id, version, mode };
             match decision {
-                Decision::Reuse(instance) => return Ok(lease(instance, false)),
-                Decision::Start => {
-                    return match runner::start(&self.engine, &self.sandbox, target).await {
+                Decision::Reuse { key, instance, cold } => return Ok(lease(key, instance, cold)),
+                Decision::Start { key, spare } => {
+                    let started = self.start_container(target, spare).await;
+                    if mode == PoolMode::Warm {
+                        self.refill_spare(target);
+                    }
+                    let mut slots = self.slots.lock().unwrap();
+                    let slot = slots.get_mut(&f.id);
+                    return match started {
                         Ok(instance) => {
-                            self.owned.lock().unwrap().insert(instance.id.clone());
-                            Ok(lease(instance, true))
+                            let instance = Arc::new(instance);
+                            // No slot or no place: the function went away meanwhile; the
+                            // release removes the container.
+                            if let Some(slot) = slot {
+                                if let Some(c) = slot.find(key) {
+                                    c.instance = Some(instance.clone());
+                                }
+                                slot.notify();
+                            }
+                            Ok(lease(key, instance, true))
                         }
                         Err(e) => {
-                            self.free_slot(f.id);
+                            if let Some(slot) = slot {
+                                slot.remove(key);
+                                slot.notify();
+                                slot.place_freed();
+                            }
                             Err(e)
                         }
                     };
                 }
-                Decision::Full => return Err(CallError::AtCapacity(max)),
-                Decision::Wait(freed) => {
-                    let woken = tokio::time::timeout_at(deadline, freed.notified()).await.is_ok();
-                    if let Some(slot) = self.slots.lock().unwrap().get_mut(&f.id) {
-                        slot.waiting -= 1;
-                    }
-                    if !woken {
-                        return Err(CallError::AtCapacity(max));
+                Decision::Join { key, changes } => match self.join(f.id, key, changes, deadline).await {
+                    Joined::Running(instance) => return Ok(lease(key, instance, true)),
+                    Joined::Failed => continue,
+                    Joined::TimedOut => return Err(CallError::Deadline(target.version.timeout_ms)),
+                },
+                Decision::Full => return Err(CallError::AtCapacity(limits.instances)),
+                Decision::Wait(woken) => {
+                    queued = true;
+                    if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                        if let Some(slot) = self.slots.lock().unwrap().get_mut(&f.id) {
+                            slot.waiting = slot.waiting.saturating_sub(1);
+                        }
+                        return Err(CallError::AtCapacity(limits.instances));
                     }
                 }
             }
         }
     }
 
-    /// Gives a container back after its call. `healthy` is false when the call broke it
-    /// (deadline, crash, out of memory): such a container is never handed out again.
-    pub fn release(&self, lease: Lease, healthy: bool) {
-        let keep = {
+    /// Waits until the starting container `key`, where the call holds a place, runs.
+    async fn join(&self, function_id: i64, key: u64, mut changes: watch::Receiver<u64>, deadline: Instant) -> Joined {
+        loop {
+            let woken = tokio::time::timeout_at(deadline, changes.changed()).await;
             let mut slots = self.slots.lock().unwrap();
-            // No slot: the function was deleted during the call.
-            match slots.get_mut(&lease.function_id) {
-                Some(slot) => {
-                    slot.busy = slot.busy.saturating_sub(1);
-                    slot.freed.notify_one();
-                    if healthy && lease.mode == PoolMode::Warm && lease.version == slot.version {
-                        slot.idle.push(Idle { instance: lease.instance, since: Instant::now() });
+            let Some(c) = slots.get_mut(&function_id).and_then(|s| s.find(key)) else { return Joined::Failed };
+            if let Some(instance) = &c.instance {
+                return Joined::Running(instance.clone());
+            }
+            if !matches!(woken, Ok(Ok(()))) {
+                c.calls -= 1;
+                return Joined::TimedOut;
+            }
+        }
+    }
+
+    /// Starts the spare when there is one, else creates and starts a container.
+    async fn start_container(&self, target: &Target, spare: Option<Instance>) -> Result<Instance, CallError> {
+        if let Some(instance) = spare {
+            match runner::start_created(&self.engine, &instance).await {
+                Ok(()) => return Ok(instance),
+                // Removed by start_created; a fresh one may still start.
+                Err(e) => {
+                    tracing::warn!(container = %instance.name, error = %e, "spare container did not start");
+                    self.owned.lock().unwrap().remove(&instance.id);
+                }
+            }
+        }
+        let instance = runner::create(&self.engine, &self.sandbox, target).await?;
+        self.owned.lock().unwrap().insert(instance.id.clone());
+        match runner::start_created(&self.engine, &instance).await {
+            Ok(()) => Ok(instance),
+            Err(e) => {
+                self.owned.lock().unwrap().remove(&instance.id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates a spare for the target's version in the background unless one exists or is
+    /// on its way. Calls never wait for it.
+    fn refill_spare(self: &Arc<Self>, target: &Target) {
+        {
+            let mut slots = self.slots.lock().unwrap();
+            let Some(slot) = slots.get_mut(&target.function.id) else { return };
+            if slot.spare_pending || slot.spare.is_some() || slot.version != target.version.version {
+                return;
+            }
+            slot.spare_pending = true;
+        }
+        let pool = self.clone();
+        let target = target.clone();
+        tokio::spawn(async move {
+            let created = runner::create(&pool.engine, &pool.sandbox, &target).await;
+            let leftover = {
+                let mut slots = pool.slots.lock().unwrap();
+                let slot = slots.get_mut(&target.function.id);
+                match (created, slot) {
+                    (Ok(instance), Some(slot)) => {
+                        pool.owned.lock().unwrap().insert(instance.id.clone());
+                        slot.spare_pending = false;
+                        let version = target.version.version;
+                        if slot.spare.is_none() && slot.version == version && !pool.draining.load(Ordering::Relaxed) {
+                            slot.spare = Some(Spare { version, instance });
+                            None
+                        } else {
+                            Some(instance)
+                        }
+                    }
+                    // The function was deleted while the spare was made.
+                    (Ok(instance), None) => {
+                        pool.owned.lock().unwrap().insert(instance.id.clone());
+                        Some(instance)
+                    }
+                    (Err(e), slot) => {
+                        tracing::warn!(function = %target.function.name, error = %e, "cannot create a spare container");
+                        if let Some(slot) = slot {
+                            slot.spare_pending = false;
+                        }
                         None
-                    } else {
-                        Some(lease.instance)
                     }
                 }
+            };
+            if let Some(instance) = leftover {
+                pool.discard(instance);
+            }
+        });
+    }
+
+    /// Gives a container back after a call. `healthy` is false when the call broke it
+    /// (deadline, crash, out of memory): such a container is removed at once, even when other
+    /// calls still run in it (they share its fate: it may be stuck or out of memory).
+    pub fn release(&self, lease: Lease, healthy: bool) {
+        let remove = {
+            let mut slots = self.slots.lock().unwrap();
+            match slots.get_mut(&lease.function_id) {
+                // The function was deleted during the call.
                 None => Some(lease.instance),
+                Some(slot) => {
+                    let (version, keeps) = (slot.version, lease.mode == PoolMode::Warm);
+                    let gone = match slot.find(lease.container) {
+                        // Already removed: another call found it broken.
+                        None => None,
+                        Some(c) => {
+                            c.calls = c.calls.saturating_sub(1);
+                            if healthy {
+                                c.ready = true;
+                            }
+                            if c.calls == 0 {
+                                c.idle_since = Instant::now();
+                            }
+                            let retire = !healthy || (c.calls == 0 && (c.version != version || !keeps));
+                            retire.then_some(lease.container)
+                        }
+                    };
+                    let removed = gone.and_then(|key| slot.remove(key)).and_then(|c| c.instance);
+                    slot.place_freed();
+                    removed
+                }
             }
         };
-        if let Some(instance) = keep {
-            self.discard(instance);
+        if let Some(instance) = remove {
+            self.discard_shared(instance);
         }
     }
 
@@ -183,16 +459,12 @@ impl Pool {
         self.release(lease, false);
     }
 
-    fn free_slot(&self, function_id: i64) {
-        let mut slots = self.slots.lock().unwrap();
-        if let Some(slot) = slots.get_mut(&function_id) {
-            slot.busy = slot.busy.saturating_sub(1);
-            slot.freed.notify_one();
-        }
+    /// Removes a container in the background; the caller does not wait for Docker.
+    fn discard(&self, instance: Instance) {
+        self.discard_shared(Arc::new(instance));
     }
 
-    /// Removes a container in the background; the caller does not wait for Docker.
-    pub fn discard(&self, instance: Instance) {
+    fn discard_shared(&self, instance: Arc<Instance>) {
         let engine = self.engine.clone();
         let owned = self.owned.clone();
         tokio::spawn(async move {
@@ -201,30 +473,51 @@ impl Pool {
         });
     }
 
-    /// Drops every idle container of a function (it is being deleted).
+    /// Drops every idle container and the spare of a function (it is being deleted).
     pub fn forget(&self, function_id: i64) {
-        let idle = self.slots.lock().unwrap().remove(&function_id).map(|s| s.idle).unwrap_or_default();
-        for i in idle {
-            self.discard(i.instance);
+        let removed = {
+            let mut slots = self.slots.lock().unwrap();
+            self.forgotten.fetch_add(1, Ordering::SeqCst);
+            slots.remove(&function_id)
+        };
+        let Some(slot) = removed else { return };
+        for c in slot.containers.into_iter().filter(|c| c.calls == 0) {
+            if let Some(instance) = c.instance {
+                self.discard_shared(instance);
+            }
+        }
+        if let Some(spare) = slot.spare {
+            self.discard(spare.instance);
         }
     }
 
-    /// Removes containers idle for longer than the idle time (scale to zero).
+    /// Removes containers idle for longer than the idle time (scale to zero), keeping each
+    /// function's `min_instances`.
     pub fn reap_idle(&self) -> usize {
-        let expired: Vec<Instance> = {
+        let expired: Vec<Arc<Instance>> = {
             let mut slots = self.slots.lock().unwrap();
             let mut expired = Vec::new();
             for slot in slots.values_mut() {
-                let (old, fresh): (Vec<Idle>, Vec<Idle>) =
-                    std::mem::take(&mut slot.idle).into_iter().partition(|i| i.since.elapsed() >= self.idle_timeout);
-                slot.idle = fresh;
-                expired.extend(old.into_iter().map(|i| i.instance));
+                let (version, min) = (slot.version, slot.min);
+                let mut current = slot.containers.iter().filter(|c| c.version == version).count();
+                slot.containers.retain(|c| {
+                    let stale = c.is_idle() && c.idle_since.elapsed() >= self.idle_timeout;
+                    let needed = c.version == version && current <= min;
+                    if !stale || needed {
+                        return true;
+                    }
+                    if c.version == version {
+                        current -= 1;
+                    }
+                    expired.extend(c.instance.clone());
+                    false
+                });
             }
             expired
         };
         let count = expired.len();
         for instance in expired {
-            self.discard(instance);
+            self.discard_shared(instance);
         }
         count
     }
@@ -242,14 +535,175 @@ impl Pool {
         });
     }
 
-    /// Removes every idle container now (at shutdown).
-    pub async fn drain(&self) {
-        let idle: Vec<Instance> = {
+    /// Keeps the pool of every warm function that serves a version ready ahead of calls, every
+    /// `every`, in the background: its `min_instances` running, and a spare created.
+    pub fn spawn_maintainer(self: &Arc<Self>, store: Store, every: Duration) {
+        let pool = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(pool) = pool.upgrade() else { return };
+                if pool.draining.load(Ordering::Relaxed) {
+                    return;
+                }
+                let epoch = pool.forgotten.load(Ordering::SeqCst);
+                match store.warm_targets().await {
+                    Ok(targets) => pool.maintain(&targets, epoch).await,
+                    Err(e) => tracing::warn!(error = %e, "cannot read warm functions; retrying"),
+                }
+                drop(pool);
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+
+    /// One pass of the maintainer over the warm functions that serve a version, read when
+    /// `forgotten` was `epoch`.
+    pub async fn maintain(self: &Arc<Self>, targets: &[Target], epoch: u64) {
+        let mut retired = Vec::new();
+        let mut warm_ups = Vec::new();
+        let mut probes = Vec::new();
+        {
             let mut slots = self.slots.lock().unwrap();
-            slots.values_mut().flat_map(|s| std::mem::take(&mut s.idle)).map(|i| i.instance).collect()
+            if self.forgotten.load(Ordering::SeqCst) != epoch {
+                return;
+            }
+            let wanted: HashSet<i64> = targets.iter().map(|t| t.function.id).collect();
+            // Functions no longer warm (or gone): nothing kept ahead of calls.
+            for (_, slot) in slots.iter_mut().filter(|(id, _)| !wanted.contains(*id)) {
+                slot.min = 0;
+                retired.extend(slot.spare.take().map(|s| Arc::new(s.instance)));
+            }
+            for target in targets {
+                let f = &target.function;
+                let slot = slots.entry(f.id).or_insert_with(|| Slot::new(&f.org, &f.name));
+                retired.extend(slot.advance(target.version.version));
+                let version = slot.version;
+                slot.min = f.min_instances.clamp(0, f.max_instances.max(1)) as usize;
+                let live = slot.containers.iter().filter(|c| c.version == version).count();
+                for _ in live..slot.min {
+                    let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+                    slot.containers.push(Container::reserved(key, version, 0));
+                    warm_ups.push((target, key));
+                }
+                probes.extend(
+                    slot.containers
+                        .iter()
+                        .filter(|c| c.version == version && c.ready && c.is_idle())
+                        .filter_map(|c| c.instance.clone().map(|i| (f.id, c.key, i))),
+                );
+            }
+        }
+        for instance in retired {
+            self.discard_shared(instance);
+        }
+        for (function_id, key, instance) in probes {
+            if !runner::is_listening(&instance).await {
+                self.drop_dead(function_id, key);
+            }
+        }
+        for (target, key) in warm_ups {
+            let pool = self.clone();
+            let target = target.clone();
+            tokio::spawn(async move { pool.warm_up(&target, key).await });
+        }
+        for target in targets {
+            self.refill_spare(target);
+        }
+    }
+
+    /// Removes an idle container whose runtime no longer listens, so the next pass replaces it.
+    fn drop_dead(&self, function_id: i64, key: u64) {
+        let dead = {
+            let mut slots = self.slots.lock().unwrap();
+            let Some(slot) = slots.get_mut(&function_id) else { return };
+            match slot.find(key) {
+                Some(c) if c.calls == 0 => {
+                    slot.place_freed();
+                    slot.remove(key).and_then(|c| c.instance)
+                }
+                _ => None,
+            }
         };
-        for instance in idle {
-            runner::destroy(&self.engine, &instance).await;
+        if let Some(instance) = dead {
+            tracing::info!(container = %instance.name, "idle container died; replacing it");
+            self.discard_shared(instance);
+        }
+    }
+
+    /// Starts the reserved container `key` and waits for its runtime, so it serves its first
+    /// call warm. Calls that joined it meanwhile are served once it runs.
+    async fn warm_up(&self, target: &Target, key: u64) {
+        let started: Result<Instance, CallError> = async {
+            let instance = self.start_container(target, None).await?;
+            let deadline = Instant::now() + WARM_UP_LIMIT;
+            if let Err(e) = runner::wait_ready(&self.engine, &instance, deadline).await {
+                self.discard(instance);
+                return Err(e);
+            }
+            Ok(instance)
+        }
+        .await;
+        let instance = match started {
+            Ok(instance) => instance,
+            Err(e) => {
+                tracing::warn!(function = %target.function.name, error = %e, "cannot start a min instance");
+                if let Some(slot) = self.slots.lock().unwrap().get_mut(&target.function.id) {
+                    slot.remove(key);
+                    slot.notify();
+                    slot.place_freed();
+                }
+                return;
+            }
+        };
+        let leftover = {
+            let mut slots = self.slots.lock().unwrap();
+            match slots.get_mut(&target.function.id) {
+                // Deleted meanwhile.
+                None => Some(instance),
+                Some(slot) => {
+                    let version = slot.version;
+                    // Still wanted: of the current version, or calls joined it before an update.
+                    let wanted = slot.find(key).map(|c| c.version == version || c.calls > 0).unwrap_or(false);
+                    let leftover = if wanted {
+                        let c = slot.find(key).expect("found above");
+                        c.instance = Some(Arc::new(instance));
+                        c.ready = true;
+                        c.idle_since = Instant::now();
+                        None
+                    } else {
+                        slot.remove(key);
+                        Some(instance)
+                    };
+                    slot.notify();
+                    slot.place_freed();
+                    leftover
+                }
+            }
+        };
+        if let Some(instance) = leftover {
+            self.discard(instance);
+        }
+    }
+
+    /// Removes every idle container and spare now (at shutdown).
+    pub async fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+        let (idle, spares): (Vec<Arc<Instance>>, Vec<Instance>) = {
+            let mut slots = self.slots.lock().unwrap();
+            let mut idle = Vec::new();
+            let mut spares = Vec::new();
+            for slot in slots.values_mut() {
+                slot.min = 0;
+                let (gone, busy): (Vec<Container>, Vec<Container>) =
+                    std::mem::take(&mut slot.containers).into_iter().partition(Container::is_idle);
+                slot.containers = busy;
+                idle.extend(gone.into_iter().filter_map(|c| c.instance));
+                spares.extend(slot.spare.take().map(|s| s.instance));
+            }
+            (idle, spares)
+        };
+        for instance in idle.iter().map(|i| &**i).chain(spares.iter()) {
+            runner::destroy(&self.engine, instance).await;
             self.owned.lock().unwrap().remove(&instance.id);
         }
     }
@@ -262,16 +716,31 @@ impl Pool {
             .map(|s| crate::metrics::PoolGauge {
                 tenant: s.name.0.clone(),
                 function: s.name.1.clone(),
-                busy: s.busy,
-                idle: s.idle.len(),
+                busy: s.containers.iter().filter(|c| !c.is_idle()).count(),
+                idle: s.containers.iter().filter(|c| c.is_idle()).count(),
+                spare: usize::from(s.spare.is_some()),
                 waiting: s.waiting,
             })
             .collect()
     }
 
-    /// Whether a container id belongs to this pool (serving, starting or idle).
+    /// Whether a container id belongs to this pool (spare, serving, starting or idle).
     pub fn owns(&self, container_id: &str) -> bool {
         self.owned.lock().unwrap().contains(container_id)
     }
+}
 
+enum Joined {
+    Running(Arc<Instance>),
+    /// The container did not start; the call's place went with it.
+    Failed,
+    TimedOut,
+}
+
+/// Containers, calls per container and queue places of a function.
+fn capacity(target: &Target, queue_per_instance: usize) -> Capacity {
+    let f = &target.function;
+    let instances = f.max_instances.max(1) as usize;
+    let per_container = f.concurrency.clamp(1, app::model::MAX_CONCURRENCY) as usize;
+    Capacity { instances, per_container, queue: instances * per_container * queue_per_instance }
 }

@@ -24,7 +24,7 @@ pub struct Sandbox {
     pub socket_root: PathBuf,
 }
 
-/// A started container of one function version.
+/// A container of one function version (created, then started).
 #[derive(Debug)]
 pub struct Instance {
     pub id: String,
@@ -106,6 +106,14 @@ pub fn image_tag(org: &str, function: &str, version: i64) -> String {
 
 /// Creates and starts a sandboxed container of the target's version.
 pub async fn start(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Result<Instance, CallError> {
+    let instance = create(engine, sandbox, target).await?;
+    start_created(engine, &instance).await?;
+    Ok(instance)
+}
+
+/// Creates a sandboxed container of the target's version without starting it: the slow half
+/// of a cold start, which the pool does ahead of calls.
+pub async fn create(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Result<Instance, CallError> {
     let f = &target.function;
     let v = &target.version;
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
@@ -131,12 +139,31 @@ pub async fn start(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Resul
             return Err(e.into());
         }
     };
-    let instance = Instance { id, name, socket: dir.join("sock"), dir };
+    Ok(Instance { id, name, socket: dir.join("sock"), dir })
+}
+
+/// Starts a created container; one that cannot start is removed.
+pub async fn start_created(engine: &Engine, instance: &Instance) -> Result<(), CallError> {
     if let Err(e) = engine.start_container(&instance.id).await {
-        destroy(engine, &instance).await;
+        destroy(engine, instance).await;
         return Err(e.into());
     }
-    Ok(instance)
+    Ok(())
+}
+
+/// Waits until a started container's runtime listens, until `deadline`.
+pub async fn wait_ready(engine: &Engine, instance: &Instance, deadline: Instant) -> Result<(), CallError> {
+    match tokio::time::timeout_at(deadline, connect_when_ready(engine, instance)).await {
+        Ok(Ok(_probe)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(CallError::Io("the runtime did not get ready in time".into())),
+    }
+}
+
+/// Whether a started container's runtime still accepts connections: a dead container leaves
+/// its socket file behind, but nothing listens on it.
+pub async fn is_listening(instance: &Instance) -> bool {
+    UnixStream::connect(&instance.socket).await.is_ok()
 }
 
 fn prepare_socket_dir(dir: &Path) -> std::io::Result<()> {

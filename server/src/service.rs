@@ -76,6 +76,17 @@ fn caller_of(user: UserRow) -> Caller {
     }
 }
 
+/// The mode and instance bounds a function will have once the spec is applied.
+fn capacity_of<'a>(spec: &'a FunctionSpec, limits: &Limits, stored: Option<&'a FunctionRow>) -> (&'a str, i64, i64) {
+    let mode = spec.mode.as_deref().or(stored.map(|f| f.pool_mode.as_str())).unwrap_or("warm");
+    let min = spec.min_instances.or(stored.map(|f| f.min_instances)).unwrap_or(0);
+    let max = spec
+        .max_instances
+        .or(stored.map(|f| f.max_instances))
+        .unwrap_or(DEFAULT_MAX_INSTANCES.min(limits.max_instances));
+    (mode, min, max)
+}
+
 fn function_not_found(org: &str, name: &str) -> PlatformError {
     PlatformError::not_found(format!("no function {name:?} in org {org:?}"))
 }
@@ -199,6 +210,8 @@ impl Service {
             registration: self.registration_of(&f),
             mode: f.pool_mode.clone(),
             max_instances: f.max_instances,
+            min_instances: f.min_instances,
+            concurrency: f.concurrency,
             code: latest.code,
             created_at: f.created_at,
             updated_at: f.updated_at,
@@ -226,12 +239,17 @@ impl Service {
     }
 
     /// Checks a spec; limit violations are told apart so the API can answer 422.
-    fn check_spec(&self, spec: &FunctionSpec, limits: &Limits, creating: bool) -> Result<()> {
-        let errors = validate_spec(spec, limits, creating);
+    /// `stored` is the function being updated: fields the spec leaves out keep its values.
+    fn check_spec(&self, spec: &FunctionSpec, limits: &Limits, stored: Option<&FunctionRow>) -> Result<()> {
+        let mut errors = validate_spec(spec, limits, stored.is_none());
+        if !errors.iter().any(|e| matches!(e.field.as_str(), "mode" | "min_instances" | "max_instances")) {
+            let (mode, min, max) = capacity_of(spec, limits, stored);
+            errors.extend(validate_capacity(mode, min, max));
+        }
         if errors.is_empty() {
             return Ok(());
         }
-        if errors.iter().all(|e| matches!(e.field.as_str(), "memory_mb" | "timeout_ms" | "max_instances")) {
+        if errors.iter().all(|e| matches!(e.field.as_str(), "memory_mb" | "timeout_ms" | "max_instances" | "min_instances")) {
             Err(PlatformError::OverLimit(errors))
         } else {
             Err(PlatformError::Invalid(errors))
@@ -417,7 +435,7 @@ impl Platform for Service {
         }
         let tenant = self.tenant_for(caller, &caller.org).await?;
         let limits = self.limits_of(&tenant);
-        self.check_spec(&spec, &limits, true)?;
+        self.check_spec(&spec, &limits, None)?;
         if let Some(existing) = self.store.function_by_name(tenant.id, &spec.name).await.map_err(db)? {
             return Err(PlatformError::Conflict(if existing.status == "deleting" {
                 format!("function {:?} is still being deleted; try again in a moment", spec.name)
@@ -446,6 +464,8 @@ impl Platform for Service {
             trigger_successful_only,
             pool_mode: spec.mode.as_deref().unwrap_or("warm"),
             max_instances: spec.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES.min(limits.max_instances)),
+            min_instances: spec.min_instances.unwrap_or(0),
+            concurrency: spec.concurrency.unwrap_or(1),
         };
         let id = match self.store.insert_function(tenant.id, &spec.name, &settings, &version).await
         {
@@ -472,7 +492,7 @@ impl Platform for Service {
         }
         let tenant = self.tenant_for(caller, org).await?;
         let limits = self.limits_of(&tenant);
-        self.check_spec(&spec, &limits, false)?;
+        self.check_spec(&spec, &limits, Some(&f))?;
         let latest = self.store.version(f.id, f.latest_version).await.map_err(db)?;
         let version = NewVersion {
             language: &spec.language,
@@ -489,6 +509,8 @@ impl Platform for Service {
             trigger_successful_only,
             pool_mode: spec.mode.as_deref().unwrap_or(&f.pool_mode),
             max_instances: spec.max_instances.unwrap_or(f.max_instances),
+            min_instances: spec.min_instances.unwrap_or(f.min_instances),
+            concurrency: spec.concurrency.unwrap_or(f.concurrency),
         };
         let number = self.store.add_version(f.id, &settings, &version).await.map_err(db)?;
         if let Some(v) = self.store.version(f.id, number).await.map_err(db)? {

@@ -102,6 +102,8 @@ pub async fn build(config: Config) -> Result<Ready, String> {
         Err(e) => tracing::warn!(error = %e, "start-up reconcile failed; the timer will retry"),
     }
     reconciler::spawn(service.clone(), Duration::from_secs(config.reconcile_secs.max(1)));
+    // After the start-up pass, so the containers it makes are never taken for orphans.
+    service.gateway.pool().spawn_maintainer(store.clone(), Duration::from_secs(1));
     let vcd = crate::vcd::Vcd::start(&service)?;
     let _ = service.vcd.set(vcd);
     prepare_base_images(engine, runtimes);

@@ -72,6 +72,10 @@ pub struct FunctionRow {
     pub latest_version: i64,
     pub pool_mode: String,
     pub max_instances: i64,
+    /// Containers kept running while idle (warm mode).
+    pub min_instances: i64,
+    /// Calls one container serves at once.
+    pub concurrency: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -137,6 +141,8 @@ pub struct Settings<'a> {
     pub trigger_successful_only: bool,
     pub pool_mode: &'a str,
     pub max_instances: i64,
+    pub min_instances: i64,
+    pub concurrency: i64,
 }
 
 pub struct NewVersion<'a> {
@@ -147,7 +153,7 @@ pub struct NewVersion<'a> {
 }
 
 const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
-     f.trigger_event, f.trigger_successful_only, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.created_at, f.updated_at";
+     f.trigger_event, f.trigger_successful_only, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.min_instances, f.concurrency, f.created_at, f.updated_at";
 const VERSION_COLUMNS: &str = "id, function_id, version, language, code, memory_mb, timeout_ms, build_status, \
      build_log, image, created_at, built_at";
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.created_at, \
@@ -391,7 +397,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO functions (tenant_id, name, status, public, trigger_type, trigger_event, latest_version, created_at, updated_at, \
-             pool_mode, max_instances, trigger_successful_only) VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8, $9) RETURNING id",
+             pool_mode, max_instances, min_instances, concurrency, trigger_successful_only) \
+             VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(tenant_id)
         .bind(name)
@@ -401,6 +408,8 @@ impl Store {
         .bind(now)
         .bind(settings.pool_mode)
         .bind(settings.max_instances)
+        .bind(settings.min_instances)
+        .bind(settings.concurrency)
         .bind(settings.trigger_successful_only as i64)
         .fetch_one(&mut *tx)
         .await?;
@@ -421,7 +430,7 @@ impl Store {
         let version: i64 = sqlx::query_scalar(
             "UPDATE functions SET latest_version = latest_version + 1, public = $1, trigger_type = $2, trigger_event = $3, \
              updated_at = $4, status = CASE WHEN current_version IS NULL THEN 'initializing' ELSE status END, \
-             pool_mode = $6, max_instances = $7, trigger_successful_only = $8 WHERE id = $5 RETURNING latest_version",
+             pool_mode = $6, max_instances = $7, min_instances = $8, concurrency = $9, trigger_successful_only = $10 WHERE id = $5 RETURNING latest_version",
         )
         .bind(settings.public as i64)
         .bind(settings.trigger_type)
@@ -430,6 +439,8 @@ impl Store {
         .bind(function_id)
         .bind(settings.pool_mode)
         .bind(settings.max_instances)
+        .bind(settings.min_instances)
+        .bind(settings.concurrency)
         .bind(settings.trigger_successful_only as i64)
         .fetch_one(&mut *tx)
         .await?;
@@ -628,6 +639,30 @@ impl Store {
         let Some(current) = function.current_version else { return Ok(Some(Err(function))) };
         let Some(version) = self.version(function.id, current).await? else { return Ok(Some(Err(function))) };
         Ok(Some(Ok(Target { function, version })))
+    }
+
+    /// Every warm function that serves a version, with that version: what the pool keeps
+    /// ready ahead of calls. Two queries whatever the number of functions.
+    pub async fn warm_targets(&self) -> DbResult<Vec<Target>> {
+        let functions: Vec<FunctionRow> = sqlx::query_as(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions f JOIN tenants t ON t.id = f.tenant_id \
+             WHERE f.pool_mode = 'warm' AND f.status <> 'deleting' AND f.current_version IS NOT NULL"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let versions: Vec<VersionRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM function_versions v JOIN functions f ON f.id = v.function_id AND f.current_version = v.version \
+             WHERE f.pool_mode = 'warm' AND f.status <> 'deleting'",
+            VERSION_COLUMNS.split(", ").map(|c| format!("v.{c}")).collect::<Vec<_>>().join(", ")
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_function: std::collections::HashMap<i64, VersionRow> =
+            versions.into_iter().map(|v| (v.function_id, v)).collect();
+        Ok(functions
+            .into_iter()
+            .filter_map(|function| by_function.remove(&function.id).map(|version| Target { function, version }))
+            .collect())
     }
 
     // ---- invocations ----

@@ -235,6 +235,11 @@ async fn openapi_describes_the_api(db: Db) {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
     assert_eq!(doc["components"]["schemas"]["Function"]["properties"]["status"]["enum"], json!(app::model::STATUSES));
+    for schema in ["FunctionInput", "FunctionUpdate", "Function"] {
+        for field in ["mode", "max_instances", "min_instances", "concurrency"] {
+            assert!(doc["components"]["schemas"][schema]["properties"][field].is_object(), "{schema}.{field} documented");
+        }
+    }
 }
 
 async fn tokens_can_be_listed_and_revoked(db: Db) {

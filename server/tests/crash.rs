@@ -123,17 +123,20 @@ async fn kill_during_build_and_call_then_restart_converges() {
     let call = tokio::spawn(async move { call_client.get(call_url).bearer_auth(call_token).send().await });
     let engine = engine_of(dir.path()).await;
     let start_wait = Instant::now();
-    while engine.list_function_containers().await.unwrap().is_empty() {
+    while running(&engine).await == 0 {
         assert!(start_wait.elapsed() < Duration::from_secs(30), "call did not start a container");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill9();
     assert!(call.await.unwrap().is_err(), "the caller sees the connection drop");
-    assert_eq!(engine.list_function_containers().await.unwrap().len(), 1, "the orphan is there before the restart");
+    let before: Vec<String> = engine.list_function_containers().await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(running(&engine).await, 1, "the orphan is there before the restart");
 
     let server = start(dir.path(), port).await;
-    assert!(engine.list_function_containers().await.unwrap().is_empty(), "the start-up reconcile removed the orphan");
+    assert_eq!(running(&engine).await, 0, "the start-up reconcile removed the orphan");
+    let after = engine.list_function_containers().await.unwrap();
+    assert!(after.iter().all(|c| !before.contains(&c.id)), "the killed server's spare is removed too");
     let calls: Value = client
         .get(format!("{}/api/v1/functions/sturdy/invocations", server.base))
         .bearer_auth(&dev)
@@ -151,6 +154,11 @@ async fn kill_during_build_and_call_then_restart_converges() {
     let r = client.delete(format!("{}/api/v1/functions/sturdy", server.base)).bearer_auth(&dev).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     wait_until_no_containers(&engine).await;
+}
+
+/// Function containers that run (not the spares created ahead of calls).
+async fn running(engine: &Engine) -> usize {
+    engine.list_function_containers().await.unwrap().iter().filter(|c| c.running).count()
 }
 
 /// The server is killed when the test ends: let the deletion finish first, leaving nothing.

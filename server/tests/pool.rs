@@ -6,6 +6,7 @@ mod common;
 use common::{json_of, Db, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// Counts its calls in module state, so a reused container is visible from outside.
@@ -162,7 +163,7 @@ async fn a_dead_warm_container_is_replaced() {
     app.deploy(&t.dev, "fragile", "nodejs", COUNTER).await;
     assert_eq!(app.call(Some(&t.dev), &t.org, "fragile").await.status(), StatusCode::OK);
     let list = app.service.engine.list_function_containers().await.unwrap();
-    let victim = list.iter().find(|c| c.labels.get("vcd-faas.tenant") == Some(&t.org)).expect("a warm container");
+    let victim = list.iter().find(|c| c.labels.get("vcd-faas.tenant") == Some(&t.org) && c.running).expect("a warm container");
     app.service.engine.remove_container(&victim.id).await.unwrap();
 
     let r = app.call(Some(&t.dev), &t.org, "fragile").await;
@@ -171,3 +172,248 @@ async fn a_dead_warm_container_is_replaced() {
     assert_eq!(json_of(r).await.1["calls"], 1);
     app.finish().await;
 }
+
+/// Counts the calls it serves at once; the busiest moment it saw is `peak`.
+const OVERLAP: &str = r#"
+// The pid is 1 in every container: a random id tells the processes apart.
+const instance = Math.random().toString(36).slice(2);
+let running = 0, peak = 0;
+module.exports = async (event) => {
+  running += 1;
+  peak = Math.max(peak, running);
+  await new Promise((r) => setTimeout(r, Number(event.query.wait || 0)));
+  running -= 1;
+  return { instance, peak };
+};
+"#;
+
+const OVERLAP_PY: &str = r#"
+import threading, time, uuid
+instance = uuid.uuid4().hex
+lock = threading.Lock()
+state = {"running": 0, "peak": 0}
+
+def handle(event, context):
+    with lock:
+        state["running"] += 1
+        state["peak"] = max(state["peak"], state["running"])
+    print("call", context["requestId"])
+    time.sleep(float(event["query"].get("wait", "0")) / 1000)
+    with lock:
+        state["running"] -= 1
+    return {"instance": instance, "peak": state["peak"]}
+"#;
+
+/// Containers of a function idle in the pool with their runtime ready, as /metrics tells the
+/// provider.
+async fn ready_in_pool(app: &TestApp, org: &str, name: &str) -> i64 {
+    in_pool(app, org, name, "idle").await
+}
+
+/// A function's containers in the pool in a state (`busy`, `idle`, `spare`), from /metrics.
+async fn in_pool(app: &TestApp, org: &str, name: &str, state: &str) -> i64 {
+    let metrics = app.get(&app.admin_token, "/metrics").await.text().await.unwrap();
+    let line = format!("vcdfaas_pool_containers{{tenant=\"{org}\",function=\"{name}\",state=\"{state}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&line)).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Ids of a function's running containers, sorted.
+async fn running_ids(app: &TestApp, org: &str, name: &str) -> Vec<String> {
+    let mut ids: Vec<String> = app.all_containers_of(org, name).await.into_iter().filter(|c| c.running).map(|c| c.id).collect();
+    ids.sort();
+    ids
+}
+
+/// Ids of the running containers of one version of a function.
+async fn running_of_version(app: &TestApp, org: &str, name: &str, version: i64) -> usize {
+    let all = app.all_containers_of(org, name).await;
+    all.iter().filter(|c| c.running && c.labels["vcd-faas.version"] == version.to_string()).count()
+}
+
+/// `n` calls of `path` sent at once; their answers in order.
+async fn at_once(app: &TestApp, token: &str, org: &str, path: &str, n: usize) -> Vec<(StatusCode, Value)> {
+    let calls = (0..n).map(|_| async { json_of(app.call(Some(token), org, path).await).await });
+    futures_util::future::join_all(calls).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_instances_run_before_the_first_call_outlive_the_idle_time_and_follow_updates() {
+    let app = TestApp::spawn_with(Db::Sqlite, |c| c.idle_secs = 1).await;
+    let t = app.tenant().await;
+    app.create_with(&t.dev, json!({"name": "ready", "language": "nodejs", "code": COUNTER, "min_instances": 2, "max_instances": 3})).await;
+    let f = app.wait_built(&t.dev, "ready").await;
+    assert_eq!((f["status"].as_str(), f["min_instances"].as_i64(), f["concurrency"].as_i64()), (Some("ready"), Some(2), Some(1)));
+
+    app.eventually("two min instances ready before any call", Duration::from_secs(60), || async {
+        (app.containers_of(&t.org, "ready").await == 2 && ready_in_pool(&app, &t.org, "ready").await == 2).then_some(())
+    })
+    .await;
+    let before = running_ids(&app, &t.org, "ready").await;
+    let r = app.call(Some(&t.dev), &t.org, "ready").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-vcd-faas-cold"], "false", "the first call finds a min instance ready");
+
+    // Three idle times later the same two containers still run.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(running_ids(&app, &t.org, "ready").await, before, "min instances are not reaped when idle");
+
+    // A new version: its own two min instances replace the old ones.
+    let (status, _) = json_of(app.put(&t.dev, "/api/v1/functions/ready", json!({"code": COUNTER.replace("\"v1\"", "\"v2\"")})).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.wait_until(&t.dev, "ready", Duration::from_secs(120), |f| f["version"] == 2).await;
+    app.eventually("two min instances of v2 and none of v1", Duration::from_secs(60), || async {
+        let v1 = running_of_version(&app, &t.org, "ready", 1).await;
+        let v2 = running_of_version(&app, &t.org, "ready", 2).await;
+        (v1 == 0 && v2 == 2).then_some(())
+    })
+    .await;
+
+    // Deleting the function removes them all, the spare too.
+    assert_eq!(app.delete(&t.dev, "/api/v1/functions/ready").await.status(), StatusCode::NO_CONTENT);
+    app.assert_no_containers(&t.org, "ready").await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_min_instance_is_replaced() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.create_with(&t.dev, json!({"name": "steady", "language": "nodejs", "code": COUNTER, "min_instances": 1})).await;
+    app.wait_built(&t.dev, "steady").await;
+    let victim = app
+        .eventually("a min instance running", Duration::from_secs(60), || async {
+            running_ids(&app, &t.org, "steady").await.into_iter().next()
+        })
+        .await;
+    app.service.engine.remove_container(&victim).await.unwrap();
+
+    let replacement = app
+        .eventually("another min instance running", Duration::from_secs(30), || async {
+            running_ids(&app, &t.org, "steady").await.into_iter().find(|id| *id != victim)
+        })
+        .await;
+    assert_ne!(replacement, victim);
+    app.eventually("the replacement ready", Duration::from_secs(30), || async {
+        (ready_in_pool(&app, &t.org, "steady").await == 1).then_some(())
+    })
+    .await;
+    let r = app.call(Some(&t.dev), &t.org, "steady").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-vcd-faas-cold"], "false", "the replacement was ready before the call");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_cold_call_starts_the_container_created_ahead() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.deploy(&t.dev, "ahead", "nodejs", COUNTER).await;
+    let spare = app
+        .eventually("a container created ahead of the first call", Duration::from_secs(30), || async {
+            let spares = app.spares_of(&t.org, "ahead").await;
+            let kept = in_pool(&app, &t.org, "ahead", "spare").await == 1;
+            (spares.len() == 1 && kept).then(|| spares[0].clone())
+        })
+        .await;
+    assert_eq!(app.containers_of(&t.org, "ahead").await, 0, "created, not started: it costs no memory");
+
+    let started = std::time::Instant::now();
+    let r = app.call(Some(&t.dev), &t.org, "ahead").await;
+    let took = started.elapsed();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-vcd-faas-cold"], "true");
+    assert_eq!(running_ids(&app, &t.org, "ahead").await, [spare.clone()], "the call ran in the container created ahead");
+    println!("cold call with a container created ahead: {took:?}");
+
+    // Another is created behind it for the next cold start.
+    let next = app
+        .eventually("a new spare behind the started one", Duration::from_secs(30), || async {
+            app.spares_of(&t.org, "ahead").await.into_iter().find(|id| *id != spare)
+        })
+        .await;
+    assert_ne!(next, spare);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_lets_one_container_serve_calls_at_once() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.create_with(&t.dev, json!({"name": "shared", "language": "nodejs", "code": OVERLAP, "max_instances": 3, "concurrency": 3, "timeout_ms": 10000})).await;
+    app.create_with(&t.dev, json!({"name": "single", "language": "nodejs", "code": OVERLAP, "max_instances": 3, "timeout_ms": 10000})).await;
+    assert_eq!(app.wait_built(&t.dev, "shared").await["concurrency"], 3);
+    assert_eq!(app.wait_built(&t.dev, "single").await["concurrency"], 1);
+
+    let shared = at_once(&app, &t.dev, &t.org, "shared?wait=1500", 3).await;
+    assert!(shared.iter().all(|(s, _)| *s == StatusCode::OK), "{shared:?}");
+    let pids: HashSet<_> = shared.iter().map(|(_, b)| b["instance"].to_string()).collect();
+    assert_eq!(pids.len(), 1, "one container served the three calls: {shared:?}");
+    assert_eq!(shared.iter().filter_map(|(_, b)| b["peak"].as_i64()).max(), Some(3), "all three ran at once: {shared:?}");
+    assert_eq!(app.containers_of(&t.org, "shared").await, 1);
+
+    // concurrency 1 (the default): one call per container, as before.
+    let single = at_once(&app, &t.dev, &t.org, "single?wait=1500", 3).await;
+    assert!(single.iter().all(|(s, b)| *s == StatusCode::OK && b["peak"] == 1), "{single:?}");
+    let pids: HashSet<_> = single.iter().map(|(_, b)| b["instance"].to_string()).collect();
+    assert_eq!(pids.len(), 3, "a container each: {single:?}");
+    assert_eq!(app.containers_of(&t.org, "single").await, 3);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_functions_serve_concurrent_calls_with_their_own_logs() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.create_with(&t.dev, json!({"name": "threads", "language": "python", "code": OVERLAP_PY, "concurrency": 2, "timeout_ms": 10000})).await;
+    let f = app.wait_built(&t.dev, "threads").await;
+    assert_eq!(f["status"], "ready", "{}", f["build_log"]);
+
+    let answers = at_once(&app, &t.dev, &t.org, "threads?wait=1500", 2).await;
+    assert!(answers.iter().all(|(s, _)| *s == StatusCode::OK), "{answers:?}");
+    assert_eq!(answers.iter().filter_map(|(_, b)| b["peak"].as_i64()).max(), Some(2), "both ran at once: {answers:?}");
+    assert_eq!(app.containers_of(&t.org, "threads").await, 1);
+    // Each call's log holds its own line only, though both printed at the same time.
+    let (_, calls) = json_of(app.get(&t.dev, "/api/v1/functions/threads/invocations").await).await;
+    for call in calls.as_array().unwrap() {
+        assert_eq!(call["logs"], format!("call {}\n", call["id"].as_str().unwrap()), "{call}");
+    }
+    app.finish().await;
+}
+
+async fn pool_settings_are_checked_and_kept(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant_with(json!({"max_instances": 4})).await;
+    let field_of = |body: &Value| body["fields"][0]["field"].as_str().map(str::to_string);
+    let bad = [
+        (json!({"min_instances": 5}), StatusCode::UNPROCESSABLE_ENTITY, "min_instances"),
+        (json!({"min_instances": 3, "max_instances": 2}), StatusCode::UNPROCESSABLE_ENTITY, "min_instances"),
+        (json!({"min_instances": -1}), StatusCode::UNPROCESSABLE_ENTITY, "min_instances"),
+        (json!({"min_instances": 1, "mode": "per-call"}), StatusCode::UNPROCESSABLE_ENTITY, "min_instances"),
+        (json!({"concurrency": 0}), StatusCode::BAD_REQUEST, "concurrency"),
+        (json!({"concurrency": 101}), StatusCode::BAD_REQUEST, "concurrency"),
+    ];
+    for (extra, status, field) in bad {
+        let mut spec = json!({"name": "cap", "language": "nodejs", "code": COUNTER});
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (got, body) = json_of(app.post(&t.dev, "/api/v1/functions", spec.clone()).await).await;
+        assert_eq!((got, field_of(&body).as_deref()), (status, Some(field)), "{spec} → {body}");
+    }
+
+    let f = app.create_with(&t.dev, json!({"name": "cap", "language": "nodejs", "code": COUNTER, "mode": "per-call"})).await;
+    assert_eq!((f["min_instances"].as_i64(), f["concurrency"].as_i64()), (Some(0), Some(1)), "defaults: {f}");
+    // On update the stored values count: min over the stored max, min in per-call mode.
+    let (status, body) = json_of(app.put(&t.dev, "/api/v1/functions/cap", json!({"min_instances": 1})).await).await;
+    assert_eq!((status, field_of(&body).as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("min_instances")), "{body}");
+    let (status, f) = json_of(app.put(&t.dev, "/api/v1/functions/cap", json!({"mode": "warm", "min_instances": 1, "concurrency": 8})).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{f}");
+    assert_eq!((f["min_instances"].as_i64(), f["concurrency"].as_i64(), f["max_instances"].as_i64()), (Some(1), Some(8), Some(4)));
+    // A field left out keeps its value.
+    let (_, f) = json_of(app.put(&t.dev, "/api/v1/functions/cap", json!({"max_instances": 2})).await).await;
+    assert_eq!((f["min_instances"].as_i64(), f["concurrency"].as_i64(), f["max_instances"].as_i64()), (Some(1), Some(8), Some(2)));
+    let f = app.function(&t.dev, "cap").await;
+    assert_eq!((f["min_instances"].as_i64(), f["concurrency"].as_i64()), (Some(1), Some(8)));
+    app.wait_until(&t.dev, "cap", Duration::from_secs(240), |f| f["build_status"] != "queued" && f["build_status"] != "building").await;
+    app.finish().await;
+}
+
+on_both_databases!(pool_settings_are_checked_and_kept);

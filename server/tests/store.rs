@@ -7,7 +7,7 @@ use common::{fresh_database, Db};
 use server::store::{NewVersion, Settings, Store, Target, TenantRow};
 
 fn settings(public: bool, trigger_type: &'static str, trigger_event: Option<&'static str>) -> Settings<'static> {
-    Settings { public, trigger_type, trigger_event, trigger_successful_only: true, pool_mode: "warm", max_instances: 2 }
+    Settings { public, trigger_type, trigger_event, trigger_successful_only: true, pool_mode: "warm", max_instances: 2, min_instances: 0, concurrency: 1 }
 }
 
 async fn store_on(db: Db, dir: &std::path::Path) -> Store {
@@ -70,6 +70,16 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     assert_eq!(store.tenant_by_id(tenant_id).await.unwrap().unwrap().max_instances, 3);
     let numbers: Vec<i64> = store.versions(id).await.unwrap().iter().map(|v| v.version).collect();
     assert_eq!(numbers, [3, 2, 1]);
+
+    // The pool's maintainer sees warm functions with their serving version and capacity only.
+    assert!(store.warm_targets().await.unwrap().is_empty(), "a per-call function keeps nothing ahead");
+    let warm = Settings { min_instances: 1, concurrency: 5, ..settings(true, "http", None) };
+    assert_eq!(store.add_version(id, &warm, &v("code v4")).await.unwrap(), 4);
+    store.finish_build_ok(&store.version(id, 4).await.unwrap().unwrap(), "img:v4").await.unwrap();
+    let targets = store.warm_targets().await.unwrap();
+    assert_eq!(targets.len(), 1);
+    let (f, v) = (&targets[0].function, &targets[0].version);
+    assert_eq!((f.min_instances, f.concurrency, v.version, v.image.as_deref()), (1, 5, 4, Some("img:v4")));
 
     // A first build that fails marks the function failed.
     let v = NewVersion { language: "nodejs", code: "x", memory_mb: 64, timeout_ms: 100 };

@@ -48,6 +48,8 @@ fn CreateForm(org: String) -> impl IntoView {
                                 timeout_ms: None,
                                 mode: "warm".into(),
                                 max_instances: None,
+                                min_instances: None,
+                                concurrency: None,
                                 public: false,
                                 trigger: Trigger::Http,
                             } />

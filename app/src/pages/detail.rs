@@ -73,7 +73,7 @@ fn Overview(details: DetailsView) -> impl IntoView {
                     crate::model::Trigger::VcdEvent { event, successful_only: false } => format!("vCD event {event} (successful and failed operations)"),
                 }}</dd></div>
                 <div><dt>"Limits"</dt><dd>{format!("{} MB · {} ms", f.memory_mb, f.timeout_ms)}</dd></div>
-                <div><dt>"Containers"</dt><dd>{format!("{} · up to {}", f.mode, f.max_instances)}</dd></div>
+                <div><dt>"Containers"</dt><dd data-testid="containers">{containers_fact(&f)}</dd></div>
                 <div><dt>"Access"</dt><dd>{if f.public { "public" } else { "token of this org" }}</dd></div>
                 <div class="wide"><dt>"vCD"</dt><dd data-testid="registration">
                     <span class=format!("registration {}", f.registration.state)>{registration_label(&f.registration.state)}</span>
@@ -239,6 +239,8 @@ fn EditForm(
         timeout_ms: Some(f.timeout_ms),
         mode: f.mode.clone(),
         max_instances: Some(f.max_instances),
+        min_instances: Some(f.min_instances),
+        concurrency: Some(f.concurrency),
         public: f.public,
         trigger: f.trigger.clone(),
     };
@@ -338,5 +340,15 @@ fn registration_label(state: &str) -> &'static str {
         "failed" => "registration failed",
         "pending" => "registering",
         _ => "local only",
+    }
+}
+
+/// "warm · 1–4 containers · 1 call each": how the function's containers are kept.
+fn containers_fact(f: &FunctionView) -> String {
+    let calls = if f.concurrency == 1 { "1 call each".to_string() } else { format!("{} calls each", f.concurrency) };
+    if f.mode == "warm" && f.min_instances > 0 {
+        format!("{} · {}–{} containers · {calls}", f.mode, f.min_instances, f.max_instances)
+    } else {
+        format!("{} · up to {} · {calls}", f.mode, f.max_instances)
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::api::FormOutcome;
 use crate::components::{CodeEditor, FieldMsg};
-use crate::model::{route_of, validate_name, Language, Limits, Trigger};
+use crate::model::{route_of, validate_name, Language, Limits, Trigger, MAX_CONCURRENCY};
 use leptos::prelude::*;
 
 /// Common vCD notification types offered for event triggers; any other type may be typed.
@@ -24,6 +24,8 @@ pub struct Initial {
     pub timeout_ms: Option<i64>,
     pub mode: String,
     pub max_instances: Option<i64>,
+    pub min_instances: Option<i64>,
+    pub concurrency: Option<i64>,
     pub public: bool,
     pub trigger: Trigger,
 }
@@ -138,8 +140,26 @@ pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limi
                 <input id="fn-instances" name="form[max_instances]" type="number" min="1" max=limits.max_instances step="1"
                     placeholder=4.min(limits.max_instances).to_string()
                     value=initial.max_instances.map(|m| m.to_string()).unwrap_or_default() />
-                <p class="hint">{format!("calls served at once; 1 – {}", limits.max_instances)}</p>
+                <p class="hint">{format!("containers running at once; 1 – {}", limits.max_instances)}</p>
                 <FieldMsg outcome field="max_instances" />
+            </div>
+        </div>
+        <div class="row">
+            <div class="field">
+                <label for="fn-min-instances">"Min instances"</label>
+                <input id="fn-min-instances" name="form[min_instances]" type="number" min="0" max=limits.max_instances step="1"
+                    placeholder="0"
+                    value=initial.min_instances.map(|m| m.to_string()).unwrap_or_default() />
+                <p class="hint">"warm containers kept running while idle, so calls never start cold; 0 scales to zero (warm mode only, at most max instances)"</p>
+                <FieldMsg outcome field="min_instances" />
+            </div>
+            <div class="field">
+                <label for="fn-concurrency">"Concurrency"</label>
+                <input id="fn-concurrency" name="form[concurrency]" type="number" min="1" max=MAX_CONCURRENCY step="1"
+                    placeholder="1"
+                    value=initial.concurrency.map(|m| m.to_string()).unwrap_or_default() />
+                <p class="hint">{format!("calls one container serves at once before another starts; 1 – {MAX_CONCURRENCY} (1 suits code that is not safe to run concurrently)")}</p>
+                <FieldMsg outcome field="concurrency" />
             </div>
         </div>
         <div class="field checkbox">

@@ -1,7 +1,8 @@
 //! The benchmark: how far each call path is from the engine's own floor, on this machine.
 //! Starts the real server binary (next to this one), creates hello functions in Node.js and
 //! Python, and measures, side by side in one run:
-//! - cold calls: `per-call` through the platform against `docker run --rm` of the same image;
+//! - cold calls: `per-call` through the platform, and `warm` starting the container the pool
+//!   created ahead (the spare), against `docker run --rm` of the same image;
 //! - warm calls: through the platform against a request sent straight to the same container;
 //! - throughput at 1, 16 and 64 concurrent clients, platform against direct;
 //! - the server's memory at rest and under load.
@@ -20,6 +21,9 @@ use tokio::net::{TcpStream, UnixStream};
 
 const PASSWORD: &str = "bench-admin-password";
 const NODE_HELLO: &str = "module.exports = async (event) => ({ message: `Hello, ${event.query.name || 'world'}!` });\n";
+/// The benchmark's functions per language: name suffix and mode. `spare` is a warm function
+/// whose cold calls start the container created ahead of them.
+const FUNCTIONS: [(&str, &str); 3] = [("warm", "warm"), ("per-call", "per-call"), ("spare", "warm")];
 const PYTHON_HELLO: &str = "def handle(event, context):\n    return {'message': 'Hello, ' + event['query'].get('name', 'world') + '!'}\n";
 
 struct Settings {
@@ -163,6 +167,34 @@ where
     (done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), failed.load(Ordering::Relaxed))
 }
 
+/// Ids of the bench tenant's containers of `function` in a Docker state (`running`, `created`).
+fn containers_in_state(function: &str, state: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=vcd-faas.tenant=bench", "--filter"])
+        .arg(format!("label=vcd-faas.function={function}"))
+        .args(["--filter", &format!("status={state}")])
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+/// Removes the warm container of a function, as the idle timeout would, and waits until the
+/// pool has created the spare that the next (cold) call starts.
+async fn make_next_call_cold(function: &str) {
+    let running = containers_in_state(function, "running");
+    if !running.is_empty() {
+        let out = Command::new("docker").args(["rm", "-f"]).args(&running).output().expect("docker CLI");
+        assert!(out.status.success(), "docker rm: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let start = Instant::now();
+    while containers_in_state(function, "created").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "no spare container for {function}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let the engine settle after the removal, so the sample measures the call alone.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -222,8 +254,8 @@ async fn main() {
     // One function at a time, so each figure is one build: submit → `ready`.
     let mut submit_to_ready = serde_json::Map::new();
     for lang in &LANGUAGES {
-        for mode in ["warm", "per-call"] {
-            let name = format!("{}-{mode}", lang.name);
+        for (suffix, mode) in FUNCTIONS {
+            let name = format!("{}-{suffix}", lang.name);
             let spec = json!({"name": name, "language": lang.name, "code": lang.code,
                               "mode": mode, "max_instances": s.instances, "timeout_ms": 10000});
             let submitted = Instant::now();
@@ -252,6 +284,15 @@ async fn main() {
             let (status, _) = api.send("GET", &per_call, Some(&token), None).await.unwrap();
             assert_eq!(status, 200);
             cold.push(ms(t.elapsed()));
+        }
+        let spare = format!("/api/org/bench/{}-spare?name=bench", lang.name);
+        let mut cold_spare = Vec::new();
+        for _ in 0..s.cold_samples {
+            make_next_call_cold(&format!("{}-spare", lang.name)).await;
+            let t = Instant::now();
+            let (status, _) = api.send("GET", &spare, Some(&token), None).await.unwrap();
+            assert_eq!(status, 200);
+            cold_spare.push(ms(t.elapsed()));
         }
         let image = format!("vcd-faas/bench/{}-warm:v1", lang.name);
         let interpreter = if lang.name == "nodejs" { vec!["node", "-e"] } else { vec!["python3", "-c"] };
@@ -354,6 +395,7 @@ async fn main() {
         table.push(format!("{:<7} server memory under load (peak) {rss_load:.1} MB", lang.name));
         let (cold50, cold95) = (percentile(&mut cold, 50.0), percentile(&mut cold, 95.0));
         let (floor50, floor95) = (percentile(&mut floor, 50.0), percentile(&mut floor, 95.0));
+        let (spare50, spare95) = (percentile(&mut cold_spare, 50.0), percentile(&mut cold_spare, 95.0));
         let (warm50, warm99) = (percentile(&mut platform, 50.0), percentile(&mut platform, 99.0));
         let (direct50, direct99) = (percentile(&mut direct, 50.0), percentile(&mut direct, 99.0));
         table.insert(
@@ -362,6 +404,14 @@ async fn main() {
                 "{:<7} cold per-call   p50 {cold50:>7.1} ms  p95 {cold95:>7.1} ms   docker run --rm p50 {floor50:>7.1} ms  p95 {floor95:>7.1} ms  ratio p50 {:.2}x",
                 lang.name,
                 cold50 / floor50
+            ),
+        );
+        table.insert(
+            table.len() - 4,
+            format!(
+                "{:<7} cold warm+spare p50 {spare50:>7.1} ms  p95 {spare95:>7.1} ms   docker run --rm p50 {floor50:>7.1} ms  p95 {floor95:>7.1} ms  ratio p50 {:.2}x",
+                lang.name,
+                spare50 / floor50
             ),
         );
         table.insert(
@@ -376,6 +426,7 @@ async fn main() {
             lang.name.to_string(),
             json!({
                 "cold_per_call_ms": {"p50": cold50, "p95": cold95},
+                "cold_warm_spare_ms": {"p50": spare50, "p95": spare95},
                 "docker_run_rm_ms": {"p50": floor50, "p95": floor95},
                 "warm_platform_ms": {"p50": warm50, "p99": warm99},
                 "warm_direct_ms": {"p50": direct50, "p99": direct99},
@@ -418,7 +469,18 @@ async fn main() {
             let (clients, token) = (soak_clients.clone(), token.clone());
             async move {
                 let mut c = clients[i].lock().await;
-                matches!(c.send("GET", "/api/org/bench/soak?name=bench", Some(&token), None).await, Ok((200, _)))
+                match c.send("GET", "/api/org/bench/soak?name=bench", Some(&token), None).await {
+                    Ok((200, _)) => true,
+                    // Say why, so a failed soak can be told from an overloaded machine.
+                    Ok((status, body)) => {
+                        eprintln!("soak: call failed with {status}: {}", String::from_utf8_lossy(&body));
+                        false
+                    }
+                    Err(e) => {
+                        eprintln!("soak: call failed: {e}");
+                        false
+                    }
+                }
             }
         }
     })
@@ -451,8 +513,8 @@ async fn main() {
 
     // Clean up the benchmark's functions, containers and images.
     for lang in &LANGUAGES {
-        for mode in ["warm", "per-call"] {
-            let _ = api.send("DELETE", &format!("/api/v1/functions/{}-{mode}", lang.name), Some(&token), None).await;
+        for (suffix, _) in FUNCTIONS {
+            let _ = api.send("DELETE", &format!("/api/v1/functions/{}-{suffix}", lang.name), Some(&token), None).await;
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;

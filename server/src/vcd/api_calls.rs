@@ -251,7 +251,7 @@ impl ApiCalls {
 impl ApiCalls {
     /// The function's admission gate: as many calls as its instances and their queues hold.
     fn admission(&self, f: &crate::store::FunctionRow) -> Arc<Semaphore> {
-        let size = (f.max_instances.max(1) as usize) * self.service.config.queue_per_instance.max(1);
+        let size = (f.max_instances.max(1) * f.concurrency.max(1)) as usize * self.service.config.queue_per_instance.max(1);
         let mut admissions = self.admissions.lock().unwrap();
         let entry = admissions.entry(f.id).or_insert_with(|| (size, Arc::new(Semaphore::new(size))));
         if entry.0 != size {

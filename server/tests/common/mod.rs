@@ -185,21 +185,58 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
-    /// Containers of this platform still present for a function.
-    pub async fn containers_of(&self, org: &str, name: &str) -> usize {
+    /// Every container of this platform present for a function, running or only created.
+    pub async fn all_containers_of(&self, org: &str, name: &str) -> Vec<server::engine::ContainerSummary> {
         let list = self.service.engine.list_function_containers().await.unwrap();
-        list.iter()
+        list.into_iter()
             .filter(|c| c.labels.get("vcd-faas.tenant").map(String::as_str) == Some(org))
             .filter(|c| c.labels.get("vcd-faas.function").map(String::as_str) == Some(name))
-            .count()
+            .collect()
     }
 
-    /// Waits until no container of the function is left (removal runs in the background).
+    /// Running containers of a function (serving or warm).
+    pub async fn containers_of(&self, org: &str, name: &str) -> usize {
+        self.all_containers_of(org, name).await.iter().filter(|c| c.running).count()
+    }
+
+    /// Ids of a function's containers created ahead of calls and not started (the spare).
+    pub async fn spares_of(&self, org: &str, name: &str) -> Vec<String> {
+        self.all_containers_of(org, name).await.into_iter().filter(|c| !c.running).map(|c| c.id).collect()
+    }
+
+    /// Waits until no container of the function is left, running or created (removal runs in
+    /// the background).
     pub async fn assert_no_containers(&self, org: &str, name: &str) {
         let start = Instant::now();
-        while self.containers_of(org, name).await > 0 {
+        while !self.all_containers_of(org, name).await.is_empty() {
             assert!(start.elapsed() < Duration::from_secs(20), "containers of {org}/{name} were left behind");
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until no container of the function runs (a spare may stay created).
+    pub async fn assert_none_running(&self, org: &str, name: &str) {
+        let start = Instant::now();
+        while self.containers_of(org, name).await > 0 {
+            assert!(start.elapsed() < Duration::from_secs(20), "running containers of {org}/{name} were left behind");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls `probe` until it returns `Some`; panics with `what` after `timeout`.
+    pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut probe: impl FnMut() -> F,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            assert!(start.elapsed() < timeout, "not within {timeout:?}: {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }
@@ -221,6 +258,9 @@ impl TestApp {
     pub async fn finish(self) {
         let store = &self.service.store;
         for f in store.list_functions(None).await.unwrap() {
+            // As a delete does: marked deleting, so the pool stops keeping containers ahead for it.
+            store.set_function_status(f.id, "deleting").await.unwrap();
+            self.service.gateway.pool().forget(f.id);
             // A container of the last call may still be on its way out: try a few times.
             for _ in 0..10 {
                 if self.service.purge_function(&f).await {
