@@ -7,10 +7,11 @@ mod common;
 
 use common::amqp::{wait_for_queue, Names};
 use common::sim::Sim;
-use common::{unique, Db, TestApp, ADMIN_PASSWORD};
+use common::binary::{free_port, post, setup_tenant, Server};
+use common::{unique, Db, TestApp};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const HELLO: &str = r#"module.exports = async (e) => ({ greeting: "hello " + JSON.parse(e.body || "{}").name, path: e.path, org: e.headers["x-vcd-org"] });"#;
@@ -110,51 +111,8 @@ async fn calls_and_events_flow_through_vcd() {
     app.finish().await;
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn platform_command(dir: &std::path::Path, sim: &Sim, names: &Names) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vcd-faas"));
-    command
-        .env("VCD_FAAS_DATA_DIR", dir)
-        .env("VCD_FAAS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env_remove("DATABASE_URL")
-        .envs(sim.env(names))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
-
 async fn start_platform(dir: &std::path::Path, sim: &Sim, names: &Names) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = platform_command(dir, sim, names).env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")).spawn().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = Client::new();
-    eventually(Duration::from_secs(60), "the server did not come up", || {
-        let (client, url) = (&client, format!("{base}/api/v1/openapi.json"));
-        async move { client.get(url).send().await.is_ok() }
-    })
-    .await;
-    Server { child, base }
-}
-
-async fn post(client: &Client, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut request = client.post(url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let r = request.send().await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    r.json().await.unwrap()
+    common::binary::start(dir, free_port(), &sim.env(names)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,13 +125,7 @@ async fn registration_is_repaired_after_a_restart_and_unregister_removes_it() {
     let client = Client::new();
     let server = start_platform(dir.path(), &sim, &names).await;
     let base = server.base.clone();
-    let admin = post(&client, format!("{base}/api/v1/tokens"), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
-    let admin = admin["token"].as_str().unwrap().to_string();
-    let org = unique("restart");
-    post(&client, format!("{base}/api/v1/tenants"), Some(&admin), json!({"name": org, "vcd_org_id": sim.org_id(&sim_org).await})).await;
-    post(&client, format!("{base}/api/v1/tenants/{org}/users"), Some(&admin), json!({"username": "dev", "password": "password-123", "role": "developer"})).await;
-    let dev = post(&client, format!("{base}/api/v1/tokens"), None, json!({"org": org, "username": "dev", "password": "password-123"})).await;
-    let dev = dev["token"].as_str().unwrap().to_string();
+    let (org, dev) = setup_tenant(&client, &base, json!({"vcd_org_id": sim.org_id(&sim_org).await})).await;
     post(&client, format!("{base}/api/v1/functions"), Some(&dev), json!({"name": "kept", "language": "nodejs", "code": HELLO})).await;
     let want = vec![pattern(&org, "kept")];
     eventually(Duration::from_secs(120), "the function was never registered", || {
@@ -224,7 +176,7 @@ async fn registration_is_repaired_after_a_restart_and_unregister_removes_it() {
     drop(server);
 
     // `vcd-faas vcd unregister` disables and deletes the service.
-    let out = platform_command(dir.path(), &sim, &names).args(["vcd", "unregister"]).stdout(Stdio::piped()).output().unwrap();
+    let out = common::binary::command(dir.path(), &sim.env(&names)).args(["vcd", "unregister"]).stdout(Stdio::piped()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("disabled and deleted"));
     assert_eq!(sim.filters("vcd-faas").await, None);

@@ -2,6 +2,7 @@
 //! real Docker engine, served over HTTP on a free loopback port.
 #![allow(dead_code)]
 pub mod amqp;
+pub mod binary;
 pub mod sim;
 
 use reqwest::{Client, Response, StatusCode};

@@ -1,0 +1,82 @@
+//! The real `vcd-faas` binary in a test: started on a data folder (SQLite), killed on drop.
+#![allow(dead_code)]
+
+use super::{unique, ADMIN_PASSWORD};
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The binary with the data folder and admin password set, and `envs` on top.
+pub fn command(dir: &Path, envs: &[(String, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vcd-faas"));
+    command
+        .env("VCD_FAAS_DATA_DIR", dir)
+        .env("VCD_FAAS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("DATABASE_URL")
+        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// Starts the server on `port` and waits until it answers.
+pub async fn start(dir: &Path, port: u16, envs: &[(String, String)]) -> Server {
+    let child = command(dir, envs).env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")).spawn().expect("server binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = Client::new();
+    let start = Instant::now();
+    while client.get(format!("{base}/api/v1/openapi.json")).send().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "server did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Server { child, base }
+}
+
+impl Server {
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn post(client: &Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut request = client.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let r = request.send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    r.json().await.unwrap()
+}
+
+/// A new tenant (with `extra` tenant fields) and a developer's token: (org, token).
+pub async fn setup_tenant(client: &Client, base: &str, extra: Value) -> (String, String) {
+    let org = unique("bin");
+    let admin = post(client, format!("{base}/api/v1/tokens"), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
+    let admin = admin["token"].as_str().unwrap().to_string();
+    let mut tenant = json!({"name": org});
+    tenant.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    post(client, format!("{base}/api/v1/tenants"), Some(&admin), tenant).await;
+    post(client, format!("{base}/api/v1/tenants/{org}/users"), Some(&admin), json!({"username": "dev", "password": "password-123", "role": "developer"})).await;
+    let dev = post(client, format!("{base}/api/v1/tokens"), None, json!({"org": org, "username": "dev", "password": "password-123"})).await;
+    (org, dev["token"].as_str().unwrap().to_string())
+}
