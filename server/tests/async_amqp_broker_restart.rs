@@ -51,6 +51,8 @@ async fn accepted_calls_survive_a_broker_restart() {
     for _ in 0..3 {
         accepted.extend(try_call_async(&app, &t.dev, &t.org).await);
     }
+    // The database records them; they reach the broker once it is back.
+    assert_eq!(accepted.len(), 6, "calls are still accepted while the broker is away");
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);
     drop(stopped);
