@@ -128,6 +128,37 @@ impl BrokerQueue {
     }
 }
 
+impl BrokerQueue {
+    /// Calls waiting on the broker, per function: (org, function, ready messages). Functions
+    /// without a queue are left out; nothing when the broker does not answer at once.
+    pub async fn depths(&self, functions: &[(String, String)]) -> Vec<(String, String, u32)> {
+        let read = async {
+            let connection = broker::connect(&self.url, "vcd-faas metrics").await?;
+            let mut depths = Vec::new();
+            for (org, function) in functions {
+                // A passive declare of a missing queue closes its channel: one channel each.
+                let channel = connection.create_channel().await.map_err(broker::step("open a channel"))?;
+                let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+                let queue = self.names.queue(org, function);
+                if let Ok(found) = channel.queue_declare(queue.as_str().into(), passive, FieldTable::default()).await {
+                    depths.push((org.clone(), function.clone(), found.message_count()));
+                    let _ = channel.close(200, "done".into()).await;
+                }
+            }
+            let _ = connection.close(200, "done".into()).await;
+            Ok::<_, String>(depths)
+        };
+        match tokio::time::timeout(Duration::from_secs(2), read).await {
+            Ok(Ok(depths)) => depths,
+            Ok(Err(e)) => {
+                tracing::warn!(error = e, "cannot read the async queue depths");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
 /// One connection and confirming channel for publishing, opened when first needed and
 /// opened again after a failure.
 struct Publisher {

@@ -44,6 +44,9 @@ async fn calls_wait_their_turn_in_the_functions_queue(db: Db) {
         assert_eq!(body, json!({"got": "payload"}));
     }
     assert_eq!(amqp::queue_counts(&queue).await, Some((0, 1)), "the queue is empty and still consumed");
+    let metrics = app.get(&app.admin_token, "/metrics").await.text().await.unwrap();
+    let depth = format!("vcdfaas_async_queue_depth{{tenant=\"{}\",function=\"slow\"}} 0", t.org);
+    assert!(metrics.lines().any(|line| line == depth), "{metrics}");
 
     // A deleted function's queues go with it.
     assert_eq!(app.delete(&t.dev, "/api/v1/functions/slow").await.status(), StatusCode::NO_CONTENT);
