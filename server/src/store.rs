@@ -738,12 +738,14 @@ impl Store {
         Ok(())
     }
 
-    /// Queued calls whose message the broker never confirmed: (id, tenant slug, function name).
+    /// Queued calls whose message the broker never confirmed, of functions not being deleted
+    /// (publishing would declare their queue again): (id, tenant slug, function name).
     pub async fn unpublished_calls(&self, limit: i64) -> DbResult<Vec<(String, String, String)>> {
         sqlx::query_as(
             "SELECT i.id, t.slug, f.name FROM invocations i JOIN functions f ON f.id = i.function_id \
              JOIN tenants t ON t.id = f.tenant_id \
-             WHERE i.state = 'queued' AND i.published = 0 AND i.request IS NOT NULL ORDER BY i.started_at LIMIT $1",
+             WHERE i.state = 'queued' AND i.published = 0 AND i.request IS NOT NULL AND f.status <> 'deleting' \
+             ORDER BY i.started_at LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
