@@ -293,6 +293,15 @@ async fn metrics(State(state): State<AppState>, ApiCaller(caller): ApiCaller) ->
     if let Some(vcd) = state.service.vcd.get() {
         text.push_str(&vcd.render_metrics());
     }
+    if let Some(broker) = &state.service.async_calls.broker {
+        let functions = state.service.store.list_functions(None).await.map_err(|e| {
+            tracing::error!(error = %e, "database error");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        })?;
+        let served: Vec<(String, String)> =
+            functions.into_iter().filter(|f| f.current_version.is_some() && f.status != "deleting").map(|f| (f.org, f.name)).collect();
+        text.push_str(&crate::metrics::render_async_depths(&broker.depths(&served).await));
+    }
     Ok(([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

@@ -1,9 +1,11 @@
 //! Asynchronous calls (`X-Invoke-Type: async`): accepted at once with an invocation id, run by
 //! workers in the background, their answer kept for `GET /api/v1/invocations/{id}`.
-//! The database is the queue, so a restart loses no accepted call: calls that were running
-//! go back to the queue. A call answering 5xx is tried again, up to `MAX_ATTEMPTS`, then it
-//! goes to the dead letters.
+//! The database keeps every call and its outcome. What queues them: RabbitMQ when AMQP_URL is
+//! set (`async_queue.rs`), otherwise the database itself, read by an in-process worker. Either
+//! way a restart loses no accepted call: calls that were running go back to the queue. A call
+//! answering 5xx is tried again, up to `MAX_ATTEMPTS`, then it goes to the dead letters.
 
+use crate::async_queue::BrokerQueue;
 use crate::gateway::{CallRequest, Gateway};
 use crate::store::Store;
 use base64::Engine as _;
@@ -39,17 +41,44 @@ pub struct StoredResponse {
 }
 
 pub struct AsyncCalls {
-    store: Store,
+    pub(crate) store: Store,
     gateway: Gateway,
     wake: Notify,
+    /// RabbitMQ as the queue, when AMQP_URL is set.
+    pub(crate) broker: Option<BrokerQueue>,
+}
+
+/// What became of one attempt, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// A 5xx with attempts left: the call is `queued` again.
+    Retry,
+    DeadLetter,
+    /// The call could not run at all (function deleted, request unreadable).
+    Failed,
+    /// The database did not take the outcome; the call stays `running`.
+    Unrecorded,
 }
 
 impl AsyncCalls {
-    pub fn start(store: Store, gateway: Gateway) -> Arc<AsyncCalls> {
-        let calls = Arc::new(AsyncCalls { store, gateway, wake: Notify::new() });
-        let worker = calls.clone();
-        tokio::spawn(async move { worker.work().await });
+    /// Without a broker, the in-database worker starts at once; with one, nothing is consumed
+    /// before `start_consumers` (after the start-up reconcile has requeued interrupted calls).
+    pub fn start(store: Store, gateway: Gateway, broker: Option<BrokerQueue>) -> Arc<AsyncCalls> {
+        let in_database = broker.is_none();
+        let calls = Arc::new(AsyncCalls { store, gateway, wake: Notify::new(), broker });
+        if in_database {
+            let worker = calls.clone();
+            tokio::spawn(async move { worker.work().await });
+        }
         calls
+    }
+
+    /// Starts the per-function consumers and the sweeper when RabbitMQ is the queue.
+    pub fn start_consumers(self: &Arc<Self>, lookups: &crate::service::Lookups) {
+        if self.broker.is_some() {
+            crate::async_queue::start(self.clone(), lookups.subscribe());
+        }
     }
 
     /// Records the call as queued and returns its invocation id.
@@ -78,7 +107,10 @@ impl AsyncCalls {
         let json = serde_json::to_string(&stored).expect("request serializes");
         match self.store.queue_invocation(id, target, trigger, &request.method, &request.route_path(), &json).await {
             Ok(()) => {
-                self.wake.notify_one();
+                match &self.broker {
+                    Some(broker) => broker.publish_accepted(&self.store, id, &target.function.org, &target.function.name).await,
+                    None => self.wake.notify_one(),
+                }
                 Ok(true)
             }
             Err(e) if crate::store::is_unique_violation(&e) => Ok(false),
@@ -96,7 +128,7 @@ impl AsyncCalls {
                         let permit = slots.clone().acquire_owned().await.expect("semaphore open");
                         let this = self.clone();
                         tokio::spawn(async move {
-                            this.run_one(&id, function_id, &request, attempt).await;
+                            this.run_and_store(&id, function_id, &request, attempt).await;
                             drop(permit);
                             this.wake.notify_one();
                         });
@@ -111,50 +143,64 @@ impl AsyncCalls {
         }
     }
 
-    async fn run_one(&self, id: &str, function_id: i64, request: &str, attempt: i64) {
-        let outcome = async {
-            let request: StoredRequest = serde_json::from_str(request).map_err(|e| format!("unreadable request: {e}"))?;
-            let function = self.store.function_by_id(function_id).await.map_err(|e| e.to_string())?;
-            let target = match function {
-                Some(f) => self.store.routable(&f.org, &f.name).await.map_err(|e| e.to_string())?,
-                None => None,
-            };
-            let Some(Ok(target)) = target else { return Err("the function was deleted or has no ready version".to_string()) };
-            let call = CallRequest {
-                method: request.method,
-                path: request.path,
-                query: request.query,
-                headers: request.headers,
-                body: Bytes::from(base64::engine::general_purpose::STANDARD.decode(request.body_base64).unwrap_or_default()),
-                trigger: "async",
-            };
-            Ok(self.gateway.run(&target, &call, id.to_string()).await)
-        }
-        .await;
-        let result = match outcome {
+    /// Runs one claimed attempt and stores its outcome.
+    pub(crate) async fn run_and_store(&self, id: &str, function_id: i64, request: &str, attempt: i64) -> Outcome {
+        let (outcome, stored) = match self.run(id, function_id, request).await {
             Ok(response) => {
-                let state = if response.status < 500 {
-                    "done"
+                let outcome = if response.status < 500 {
+                    Outcome::Done
                 } else if attempt < MAX_ATTEMPTS {
-                    "queued"
+                    Outcome::Retry
                 } else {
-                    "dead-letter"
+                    Outcome::DeadLetter
                 };
-                let (body, is_base64_encoded) = match std::str::from_utf8(&response.body) {
-                    Ok(text) => (text.to_string(), false),
-                    Err(_) => (base64::engine::general_purpose::STANDARD.encode(&response.body), true),
+                let state = match outcome {
+                    Outcome::Done => "done",
+                    Outcome::Retry => "queued",
+                    _ => "dead-letter",
                 };
-                let stored = StoredResponse { status_code: response.status, headers: response.headers, body, is_base64_encoded };
-                let json = serde_json::to_string(&stored).expect("response serializes");
-                self.store.set_async_outcome(id, Some(&json), state).await
+                let json = serde_json::to_string(&stored_response(response)).expect("response serializes");
+                (outcome, self.store.set_async_outcome(id, Some(&json), state).await)
             }
             Err(reason) => {
                 tracing::warn!(invocation = id, reason, "async call cannot run");
-                self.store.fail_invocation(id, &reason).await
+                (Outcome::Failed, self.store.fail_invocation(id, &reason).await)
             }
         };
-        if let Err(e) = result {
-            tracing::error!(invocation = id, error = %e, "cannot store async call result");
+        match stored {
+            Ok(()) => outcome,
+            Err(e) => {
+                tracing::error!(invocation = id, error = %e, "cannot store async call result");
+                Outcome::Unrecorded
+            }
         }
     }
+
+    /// Runs the call through the gateway; Err says why it could not run at all.
+    async fn run(&self, id: &str, function_id: i64, request: &str) -> Result<crate::gateway::CallResponse, String> {
+        let request: StoredRequest = serde_json::from_str(request).map_err(|e| format!("unreadable request: {e}"))?;
+        let function = self.store.function_by_id(function_id).await.map_err(|e| e.to_string())?;
+        let target = match function {
+            Some(f) => self.store.routable(&f.org, &f.name).await.map_err(|e| e.to_string())?,
+            None => None,
+        };
+        let Some(Ok(target)) = target else { return Err("the function was deleted or has no ready version".to_string()) };
+        let call = CallRequest {
+            method: request.method,
+            path: request.path,
+            query: request.query,
+            headers: request.headers,
+            body: Bytes::from(base64::engine::general_purpose::STANDARD.decode(request.body_base64).unwrap_or_default()),
+            trigger: "async",
+        };
+        Ok(self.gateway.run(&target, &call, id.to_string()).await)
+    }
+}
+
+fn stored_response(response: crate::gateway::CallResponse) -> StoredResponse {
+    let (body, is_base64_encoded) = match std::str::from_utf8(&response.body) {
+        Ok(text) => (text.to_string(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&response.body), true),
+    };
+    StoredResponse { status_code: response.status, headers: response.headers, body, is_base64_encoded }
 }

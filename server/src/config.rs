@@ -76,6 +76,12 @@ pub struct Config {
     #[arg(long, env = "VCD_FAAS_DEFAULT_MAX_INSTANCES", default_value_t = 10)]
     pub default_max_instances: i64,
 
+    /// Names of the RabbitMQ objects of asynchronous calls start with this: the exchange
+    /// `<prefix>.async` and one durable queue per function, `<prefix>.async.<tenant>.<function>`.
+    /// Used when AMQP_URL is set; without it the database is the queue.
+    #[arg(long, env = "VCD_FAAS_ASYNC_QUEUE_PREFIX", default_value = "vcd-faas")]
+    pub async_queue_prefix: String,
+
     /// Seconds between two passes of the reconciler.
     #[arg(long, env = "VCD_FAAS_RECONCILE_SECS", default_value_t = 30)]
     pub reconcile_secs: u64,

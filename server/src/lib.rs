@@ -1,7 +1,9 @@
 //! vcd-faas: the server binary's library — platform, HTTP surfaces, and the wiring of both.
 
+pub mod amqp;
 pub mod api;
 pub mod async_calls;
+pub mod async_queue;
 pub mod auth;
 pub mod builder;
 pub mod cache;

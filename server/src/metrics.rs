@@ -168,6 +168,17 @@ impl Metrics {
     }
 }
 
+/// Asynchronous calls waiting on RabbitMQ: (tenant, function, messages).
+pub fn render_async_depths(depths: &[(String, String, u32)]) -> String {
+    let mut out = String::new();
+    out.push_str("# HELP vcdfaas_async_queue_depth Asynchronous calls waiting in a function's queue on RabbitMQ.\n");
+    out.push_str("# TYPE vcdfaas_async_queue_depth gauge\n");
+    for (tenant, function, messages) in depths {
+        let _ = writeln!(out, "vcdfaas_async_queue_depth{{tenant=\"{}\",function=\"{}\"}} {messages}", escape(tenant), escape(function));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
 //! Wires the platform together and serves it.
 
+use crate::async_calls::AsyncCalls;
+use crate::async_queue::BrokerQueue;
 use crate::builder::Builder;
 use crate::config::Config;
 use crate::engine::Engine;
@@ -83,7 +85,9 @@ pub async fn build(config: Config) -> Result<Ready, String> {
             lookups.routes_changed();
         })
     });
-    let async_calls = crate::async_calls::AsyncCalls::start(store.clone(), gateway.clone());
+    // With AMQP_URL, RabbitMQ queues asynchronous calls; without it, the database does.
+    let broker_queue = config.vcd.amqp_url.as_ref().map(|url| BrokerQueue::new(url.0.clone(), &config.async_queue_prefix));
+    let async_calls = AsyncCalls::start(store.clone(), gateway.clone(), broker_queue);
     let service = Service {
         store: store.clone(),
         config: config.clone(),
@@ -104,6 +108,7 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     reconciler::spawn(service.clone(), Duration::from_secs(config.reconcile_secs.max(1)));
     // After the start-up pass, so the containers it makes are never taken for orphans.
     service.gateway.pool().spawn_maintainer(store.clone(), Duration::from_secs(1));
+    service.async_calls.start_consumers(&service.lookups);
     let vcd = crate::vcd::Vcd::start(&service)?;
     let _ = service.vcd.set(vcd);
     prepare_base_images(engine, runtimes);

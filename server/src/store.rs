@@ -750,6 +750,61 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Takes one queued call for running (the broker delivered it): (function id, request,
+    /// attempt). None when the call is not queued — done, running or unknown — so a
+    /// redelivered message never runs a call twice.
+    pub async fn claim_invocation(&self, id: &str) -> DbResult<Option<(i64, String, i64)>> {
+        let claimed = sqlx::query("UPDATE invocations SET state = 'running', attempts = attempts + 1 WHERE id = $1 AND state = 'queued'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        sqlx::query_as("SELECT function_id, request, attempts FROM invocations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// The broker confirmed the call's message.
+    pub async fn mark_published(&self, id: &str) -> DbResult<()> {
+        sqlx::query("UPDATE invocations SET published = 1 WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Queued calls whose message the broker never confirmed, of functions not being deleted
+    /// (publishing would declare their queue again): (id, tenant slug, function name).
+    pub async fn unpublished_calls(&self, limit: i64) -> DbResult<Vec<(String, String, String)>> {
+        sqlx::query_as(
+            "SELECT i.id, t.slug, f.name FROM invocations i JOIN functions f ON f.id = i.function_id \
+             JOIN tenants t ON t.id = f.tenant_id \
+             WHERE i.state = 'queued' AND i.published = 0 AND i.request IS NOT NULL AND f.status <> 'deleting' \
+             ORDER BY i.started_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// A retried call whose message could not go back to the broker: the sweeper publishes it.
+    pub async fn mark_unpublished(&self, id: &str) -> DbResult<()> {
+        sqlx::query("UPDATE invocations SET published = 0 WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Ends the queued calls of a function whose queue is gone (the function was deleted).
+    pub async fn fail_queued_of_function(&self, function_id: i64) -> DbResult<u64> {
+        let done = sqlx::query(
+            "UPDATE invocations SET state = 'failed', error = 'the function was deleted before the call ran' \
+             WHERE function_id = $1 AND state = 'queued'",
+        )
+        .bind(function_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Stores an asynchronous call's answer and its next state (`done`, `queued` for another
     /// attempt, `dead-letter`, or `failed`).
     pub async fn set_async_outcome(&self, id: &str, response: Option<&str>, state: &str) -> DbResult<()> {
@@ -791,9 +846,10 @@ impl Store {
     }
 
     /// Calls left `running` by a server that stopped before they ended. Asynchronous ones
-    /// (they keep their request) go back to the queue instead.
+    /// (they keep their request) go back to the queue instead, to be published again: their
+    /// message may have been acknowledged already (a duplicate is skipped by the claim).
     pub async fn fail_interrupted_invocations(&self, started_before: i64) -> DbResult<u64> {
-        sqlx::query("UPDATE invocations SET state = 'queued' WHERE state = 'running' AND request IS NOT NULL AND started_at < $1")
+        sqlx::query("UPDATE invocations SET state = 'queued', published = 0 WHERE state = 'running' AND request IS NOT NULL AND started_at < $1")
             .bind(started_before)
             .execute(&self.pool)
             .await?;

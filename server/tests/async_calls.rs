@@ -1,5 +1,6 @@
 //! Asynchronous calls: accepted at once, run in the background, read later; a function that
-//! always fails ends in the dead letters. (The restart case is in crash.rs.)
+//! always fails ends in the dead letters. Here without AMQP_URL: the database is the queue.
+//! (The restart case is in crash.rs; RabbitMQ as the queue in async_amqp*.rs.)
 
 mod common;
 
@@ -7,37 +8,6 @@ use common::{json_of, Db, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-async fn call_async(app: &TestApp, token: &str, org: &str, path: &str) -> String {
-    let r = app
-        .client
-        .post(app.url(&format!("/api/org/{org}/{path}")))
-        .bearer_auth(token)
-        .header("X-Invoke-Type", "async")
-        .body("payload")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    let (_, body) = json_of(r).await;
-    let id = body["invocation_id"].as_str().unwrap().to_string();
-    assert_eq!(location, format!("/api/v1/invocations/{id}"));
-    id
-}
-
-async fn wait_for_state(app: &TestApp, token: &str, id: &str, states: &[&str]) -> Value {
-    let start = Instant::now();
-    loop {
-        let (status, inv) = json_of(app.get(token, &format!("/api/v1/invocations/{id}")).await).await;
-        assert_eq!(status, StatusCode::OK, "{inv}");
-        if states.contains(&inv["state"].as_str().unwrap_or("")) {
-            return inv;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "invocation stuck: {inv}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_calls_answer_at_once_and_keep_their_result() {
@@ -47,12 +17,12 @@ async fn async_calls_answer_at_once_and_keep_their_result() {
     app.deploy(&t.dev, "later", "nodejs", "module.exports = async (e) => { await new Promise(r => setTimeout(r, 1000)); return { got: e.body, path: e.path }; };").await;
 
     let started = Instant::now();
-    let id = call_async(&app, &t.dev, &t.org, "later/jobs").await;
+    let id = app.call_async(&t.dev, &t.org, "later/jobs").await;
     assert!(started.elapsed() < Duration::from_millis(900), "accepted without waiting for the function");
     let (status, _) = json_of(app.get(&other.dev, &format!("/api/v1/invocations/{id}")).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another tenant cannot read it");
 
-    let inv = wait_for_state(&app, &t.dev, &id, &["done"]).await;
+    let inv = app.wait_for_state(&t.dev, &id, &["done"]).await;
     assert_eq!(inv["status_code"], 200);
     assert_eq!(inv["trigger"], "async");
     assert_eq!(inv["attempts"], 1);
@@ -67,8 +37,8 @@ async fn a_function_that_always_fails_ends_in_the_dead_letters() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let t = app.tenant().await;
     app.deploy(&t.dev, "doomed", "python", "def handle(e, c):\n    raise RuntimeError('always')\n").await;
-    let id = call_async(&app, &t.dev, &t.org, "doomed").await;
-    let inv = wait_for_state(&app, &t.dev, &id, &["dead-letter"]).await;
+    let id = app.call_async(&t.dev, &t.org, "doomed").await;
+    let inv = app.wait_for_state(&t.dev, &id, &["dead-letter"]).await;
     assert_eq!(inv["attempts"], server::async_calls::MAX_ATTEMPTS);
     assert_eq!(inv["status_code"], 500);
     assert!(inv["error"].as_str().unwrap().contains("RuntimeError: always"), "{inv}");

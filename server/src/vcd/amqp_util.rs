@@ -1,6 +1,6 @@
 //! Small helpers over lapin's message properties.
 
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::AMQPValue;
 use lapin::BasicProperties;
 
 /// A text header of a message (vCD sends long strings; short ones are accepted too).
@@ -12,11 +12,4 @@ pub fn header_text(properties: &BasicProperties, name: &str) -> Option<String> {
         AMQPValue::Boolean(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-/// Queue arguments that send rejected messages to `dead_letter_exchange`.
-pub fn dead_letter_arguments(dead_letter_exchange: &str) -> FieldTable {
-    let mut arguments = FieldTable::default();
-    arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dead_letter_exchange.into()));
-    arguments
 }

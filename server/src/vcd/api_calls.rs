@@ -4,8 +4,9 @@
 //! published; a redelivered request whose `id` was already answered gets the same reply again
 //! without running twice. Messages that cannot be answered go to the dead-letter queue.
 
-use super::amqp_util::{dead_letter_arguments, header_text};
-use super::broker::{self, LinkState};
+use super::amqp_util::header_text;
+use crate::amqp::dead_letter_arguments;
+use crate::amqp::{self as broker, LinkState};
 use super::messages::{org_uuid, parse_request, ApiReply, ApiRequest, SecurityContext};
 use crate::config::VcdConfig;
 use crate::gateway::CallRequest;

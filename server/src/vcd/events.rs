@@ -6,7 +6,7 @@
 //! under an id made from the event's id, so a redelivered notification runs nothing twice.
 
 use super::amqp_util::header_text;
-use super::broker::{self, LinkState};
+use crate::amqp::{self as broker, LinkState};
 use super::messages::{binding_key, org_uuid, Notification};
 use crate::config::VcdConfig;
 use crate::gateway::CallRequest;

@@ -5,13 +5,13 @@
 
 mod amqp_util;
 pub mod api_calls;
-pub mod broker;
 pub mod events;
 pub mod messages;
 pub mod registration;
 pub mod rest;
 pub mod xml;
 
+use crate::amqp as broker;
 use crate::config::VcdConfig;
 use crate::service::Service;
 use crate::store::FunctionRow;

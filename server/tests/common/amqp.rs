@@ -21,6 +21,8 @@ pub struct Names {
     pub api_queue: String,
     pub prefix: String,
     pub events_queue: String,
+    /// Prefix of the asynchronous calls' exchange and queues.
+    pub async_prefix: String,
 }
 
 /// Broker objects of tests start with this, followed by the test process's id.
@@ -35,6 +37,7 @@ impl Names {
             api_queue: format!("test-api-{id}"),
             prefix: format!("test-vcd-{id}"),
             events_queue: format!("test-events-{id}"),
+            async_prefix: format!("test-async-{id}"),
         }
     }
 
@@ -46,6 +49,29 @@ impl Names {
         config.vcd.vcd_api_queue = self.api_queue.clone();
         config.vcd.vcd_amqp_prefix = self.prefix.clone();
         config.vcd.vcd_events_queue = self.events_queue.clone();
+        config.async_queue_prefix = self.async_prefix.clone();
+    }
+
+    /// The same settings as environment variables, for the server binary.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AMQP_URL", AMQP_URL.to_string()),
+            ("VCD_EXCHANGE", self.exchange.clone()),
+            ("VCD_ROUTING_KEY", self.routing_key.clone()),
+            ("VCD_API_QUEUE", self.api_queue.clone()),
+            ("VCD_AMQP_PREFIX", self.prefix.clone()),
+            ("VCD_EVENTS_QUEUE", self.events_queue.clone()),
+            ("VCD_FAAS_ASYNC_QUEUE_PREFIX", self.async_prefix.clone()),
+        ]
+    }
+
+    /// The durable queue of a function's asynchronous calls.
+    pub fn async_queue(&self, org: &str, function: &str) -> String {
+        format!("{}.async.{org}.{function}", self.async_prefix)
+    }
+
+    pub fn async_dead_letter_queue(&self, org: &str, function: &str) -> String {
+        format!("{}.dead-letter", self.async_queue(org, function))
     }
 
     pub fn notifications_exchange(&self) -> String {
@@ -193,6 +219,38 @@ pub async fn wait_for_queue(queue: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the platform never consumed from {queue}");
+}
+
+/// (ready messages, consumers) of a queue; None when it does not exist.
+pub async fn queue_counts(queue: &str) -> Option<(u32, u32)> {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.expect("RabbitMQ");
+    let channel = connection.create_channel().await.unwrap();
+    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+    let found = channel.queue_declare(queue.into(), passive, FieldTable::default()).await.ok();
+    let _ = connection.close(200, "done".into()).await;
+    found.map(|q| (q.message_count(), q.consumer_count()))
+}
+
+/// Waits until a queue holds `count` ready messages; panics with what it holds after a minute.
+pub async fn wait_for_messages(queue: &str, count: u32) {
+    let start = std::time::Instant::now();
+    loop {
+        let counts = queue_counts(queue).await;
+        if counts.is_some_and(|(messages, _)| messages == count) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{queue} never held {count} messages: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Takes the next message of a queue: its body as text.
+pub async fn take_message(queue: &str) -> Option<String> {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.expect("RabbitMQ");
+    let channel = connection.create_channel().await.unwrap();
+    let message = channel.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await.unwrap();
+    let _ = connection.close(200, "done".into()).await;
+    message.map(|m| String::from_utf8_lossy(&m.delivery.data).to_string())
 }
 
 /// Removes the durable queues and exchanges that earlier test processes left on the broker

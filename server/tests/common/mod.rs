@@ -273,6 +273,41 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Calls a function with `X-Invoke-Type: async`; returns the invocation id of the 202.
+    pub async fn call_async(&self, token: &str, org: &str, path: &str) -> String {
+        let r = self
+            .client
+            .post(self.url(&format!("/api/org/{org}/{path}")))
+            .bearer_auth(token)
+            .header("X-Invoke-Type", "async")
+            .body("payload")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let (_, body) = json_of(r).await;
+        let id = body["invocation_id"].as_str().unwrap().to_string();
+        assert_eq!(location, format!("/api/v1/invocations/{id}"));
+        id
+    }
+
+    /// Polls an invocation until it is in one of `states`; panics after two minutes.
+    pub async fn wait_for_state(&self, token: &str, id: &str, states: &[&str]) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, inv) = json_of(self.get(token, &format!("/api/v1/invocations/{id}")).await).await;
+            assert_eq!(status, StatusCode::OK, "{inv}");
+            if states.contains(&inv["state"].as_str().unwrap_or("")) {
+                return inv;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "invocation stuck: {inv}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// Runs an async test body once on SQLite and once on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_databases {

@@ -1,7 +1,9 @@
-//! The connection to RabbitMQ, kept up: a consumer's session runs on a fresh connection and,
-//! when the broker goes away, runs again on the next one, after a growing pause. Messages left
-//! unacknowledged by a lost connection are redelivered by the broker; consumers deduplicate.
+//! Links to RabbitMQ, kept up, for every consumer (vCD API calls and events, asynchronous
+//! calls): a session runs on a fresh connection and, when the broker goes away, runs again on
+//! the next one, after a growing pause. Messages left unacknowledged by a lost connection are
+//! redelivered by the broker; consumers deduplicate.
 
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,4 +73,11 @@ where
 /// lapin's errors as text, saying which step failed.
 pub fn step(what: &'static str) -> impl Fn(lapin::Error) -> String {
     move |e| format!("{what}: {e}")
+}
+
+/// Queue arguments that send rejected messages to `dead_letter_exchange`.
+pub fn dead_letter_arguments(dead_letter_exchange: &str) -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dead_letter_exchange.into()));
+    arguments
 }
