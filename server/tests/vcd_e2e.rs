@@ -189,3 +189,43 @@ async fn registration_is_repaired_after_a_restart_and_unregister_removes_it() {
     assert!(r.status().is_success());
     tokio::time::sleep(Duration::from_secs(2)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_vcd_is_reached_through_the_legacy_login() {
+    common::amqp::sweep_earlier_test_objects().await;
+    let names = Names::new();
+    let org_name = unique("legacy");
+    let sim = Sim::start_with(&names, &[&org_name], &["--legacy-only"]).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |config| {
+        names.apply(config);
+        sim.apply(config);
+    })
+    .await;
+    let t = app.tenant_with(json!({"vcd_org_id": sim.org_id(&org_name).await})).await;
+    app.deploy(&t.dev, "old", "nodejs", HELLO).await;
+    app.wait_until(&t.dev, "old", Duration::from_secs(30), |f| f["registration"]["state"] == "registered").await;
+    assert_eq!(sim.filters("vcd-faas").await, Some(vec![pattern(&t.org, "old")]));
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_vcd_is_retried_and_the_function_still_serves_locally() {
+    let names = Names::new();
+    let app = TestApp::spawn_with(Db::Sqlite, |config| {
+        names.apply(config);
+        // A port nothing listens on.
+        config.vcd.vcd_url = Some(format!("http://127.0.0.1:{}", free_port()));
+        config.vcd.vcd_password = Some(server::config::Secret("pw".into()));
+    })
+    .await;
+    let t = app.tenant().await;
+    app.deploy(&t.dev, "alone", "nodejs", "module.exports = async () => 'still here';").await;
+    let f = app.wait_until(&t.dev, "alone", Duration::from_secs(30), |f| f["registration"]["state"] == "failed").await;
+    let registration = &f["registration"];
+    assert!(registration["detail"].as_str().unwrap().contains("cannot reach vCD"), "{registration}");
+    assert!(registration["next_retry_at"].as_i64().unwrap() > server::store::now_ms() - 1000, "{registration}");
+    let r = app.call(Some(&t.dev), &t.org, "alone").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "still here");
+    app.finish().await;
+}

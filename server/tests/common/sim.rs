@@ -21,6 +21,11 @@ pub struct Sim {
 impl Sim {
     /// Starts vcd-sim on a free port, with the test's notification prefix and these orgs.
     pub async fn start(names: &Names, orgs: &[&str]) -> Sim {
+        Sim::start_with(names, orgs, &[]).await
+    }
+
+    /// The same with more vcd-sim flags (e.g. `--legacy-only`).
+    pub async fn start_with(names: &Names, orgs: &[&str], flags: &[&str]) -> Sim {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_vcd-sim"));
         command
             .args(["--listen", "127.0.0.1:0", "--amqp-url", AMQP_URL, "--prefix", &names.prefix])
@@ -32,6 +37,7 @@ impl Sim {
         for org in orgs {
             command.args(["--org", org]);
         }
+        command.args(flags);
         let mut child = command.spawn().expect("vcd-sim starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.expect("vcd-sim prints its address");
