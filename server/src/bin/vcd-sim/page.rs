@@ -139,7 +139,7 @@ async fn page(State(state): State<SimState>, headers: HeaderMap) -> Html<String>
     }
 
     let tenant = state.orgs().into_iter().find(|o| o.name != SYSTEM_ORG);
-    let (org_name, org_id) = tenant.map(|o| (o.name, o.id)).unwrap_or_else(|| ("acme".into(), "urn:vcloud:org:…".into()));
+    let org_name = tenant.map(|o| o.name).unwrap_or_else(|| "acme".into());
     h.push_str(&format!(
         "<h2 id=\"notifications\">Publish a notification</h2>\
          <form method=\"post\" action=\"/sim/notifications\">\
@@ -160,14 +160,15 @@ async fn page(State(state): State<SimState>, headers: HeaderMap) -> Html<String>
     }
 
     let example = format!(
-        "# Call a function through the front door (any path an enabled service's URL pattern matches):\n\
+        "# Call a function through the front door (any path an enabled service's URL pattern matches;\n\
+         # vcd-faas registers /api/org/<tenant>/<function>, here for a tenant named like the org):\n\
          curl -i -u 'alice@{org_name}:any-password' -H 'Accept: application/json;version={version}' \\\n  \
-         '{base}/api/org/{org_id}/function/hello'\n\n\
+         '{base}/api/org/{org_name}/hello'\n\n\
          # With a body, or with a session token instead of Basic credentials:\n\
          TOKEN=$(curl -s -o /dev/null -D - -u 'alice@{org_name}:pw' -X POST -H 'Accept: application/json;version={version}' \\\n  \
          {base}/cloudapi/1.0.0/sessions | tr -d '\\r' | awk 'tolower($1)==\"x-vmware-vcloud-access-token:\"{{print $2}}')\n\
          curl -i -H \"Authorization: Bearer $TOKEN\" -H 'Accept: application/json;version={version}' \\\n  \
-         -H 'Content-Type: application/json' -d '{{\"name\":\"world\"}}' '{base}/api/org/{org_id}/function/hello'\n\n\
+         -H 'Content-Type: application/json' -d '{{\"name\":\"world\"}}' '{base}/api/org/{org_name}/hello'\n\n\
          # A \"VM created\" notification:\n\
          curl -i -X POST -H 'Content-Type: application/json' {base}/sim/notifications \\\n  \
          -d '{{\"type\":\"com/vmware/vcloud/event/vm/create\",\"org\":\"{org_name}\"}}'"
