@@ -5,13 +5,13 @@
 mod common;
 
 use common::amqp::{self, Names};
-use common::{unique, Db, TestApp, ADMIN_PASSWORD};
+use common::binary::{post, Server};
+use common::{Db, TestApp};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use server::engine::Engine;
 use server::store::Store;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 async fn spawn_on_broker(db: Db, names: &Names) -> TestApp {
@@ -85,59 +85,12 @@ async fn a_function_that_always_fails_is_dead_lettered_on_the_broker() {
 
 // ---- the real binary, killed and started again ----
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGKILL: no shutdown code runs.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start_binary(dir: &Path, port: u16, names: &Names) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_vcd-faas"))
-        .env("VCD_FAAS_DATA_DIR", dir)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("VCD_FAAS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env_remove("DATABASE_URL")
-        .env_remove("VCD_URL")
-        .envs(names.env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server binary starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while Client::new().get(format!("{base}/api/v1/openapi.json")).send().await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60), "server did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Server { child, base }
+    common::binary::start(dir, port, &names.env()).await
 }
 
-async fn post(client: &Client, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut request = client.post(url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let r = request.send().await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    r.json().await.unwrap()
-}
-
-/// A tenant with a developer: (org, developer token).
 async fn tenant(client: &Client, base: &str) -> (String, String) {
-    let org = unique("restart");
-    let admin = post(client, format!("{base}/api/v1/tokens"), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
-    let admin = admin["token"].as_str().unwrap().to_string();
-    post(client, format!("{base}/api/v1/tenants"), Some(&admin), json!({"name": org})).await;
-    post(client, format!("{base}/api/v1/tenants/{org}/users"), Some(&admin), json!({"username": "dev", "password": "password-123", "role": "developer"})).await;
-    let dev = post(client, format!("{base}/api/v1/tokens"), None, json!({"org": org, "username": "dev", "password": "password-123"})).await;
-    (org, dev["token"].as_str().unwrap().to_string())
+    common::binary::setup_tenant(client, base, json!({})).await
 }
 
 async fn get(client: &Client, url: String, token: &str) -> Value {

@@ -53,15 +53,15 @@ impl Names {
     }
 
     /// The same settings as environment variables, for the server binary.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    pub fn env(&self) -> Vec<(String, String)> {
         vec![
-            ("AMQP_URL", AMQP_URL.to_string()),
-            ("VCD_EXCHANGE", self.exchange.clone()),
-            ("VCD_ROUTING_KEY", self.routing_key.clone()),
-            ("VCD_API_QUEUE", self.api_queue.clone()),
-            ("VCD_AMQP_PREFIX", self.prefix.clone()),
-            ("VCD_EVENTS_QUEUE", self.events_queue.clone()),
-            ("VCD_FAAS_ASYNC_QUEUE_PREFIX", self.async_prefix.clone()),
+            ("AMQP_URL".to_string(), AMQP_URL.to_string()),
+            ("VCD_EXCHANGE".to_string(), self.exchange.clone()),
+            ("VCD_ROUTING_KEY".to_string(), self.routing_key.clone()),
+            ("VCD_API_QUEUE".to_string(), self.api_queue.clone()),
+            ("VCD_AMQP_PREFIX".to_string(), self.prefix.clone()),
+            ("VCD_EVENTS_QUEUE".to_string(), self.events_queue.clone()),
+            ("VCD_FAAS_ASYNC_QUEUE_PREFIX".to_string(), self.async_prefix.clone()),
         ]
     }
 

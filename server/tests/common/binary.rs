@@ -24,6 +24,7 @@ pub fn command(dir: &Path, envs: &[(String, String)]) -> Command {
         .env("VCD_FAAS_DATA_DIR", dir)
         .env("VCD_FAAS_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env_remove("DATABASE_URL")
+        .env_remove("VCD_URL")
         .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -62,20 +62,13 @@ impl Sim {
 
     /// The environment that does the same for the server binary.
     pub fn env(&self, names: &Names) -> Vec<(String, String)> {
-        [
-            ("VCD_URL", self.base.as_str()),
-            ("VCD_USER", "administrator@System"),
-            ("VCD_PASSWORD", ADMIN_PASSWORD),
-            ("AMQP_URL", AMQP_URL),
-            ("VCD_EXCHANGE", &names.exchange),
-            ("VCD_ROUTING_KEY", &names.routing_key),
-            ("VCD_API_QUEUE", &names.api_queue),
-            ("VCD_AMQP_PREFIX", &names.prefix),
-            ("VCD_EVENTS_QUEUE", &names.events_queue),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        let mut env = names.env();
+        env.extend([
+            ("VCD_URL".to_string(), self.base.clone()),
+            ("VCD_USER".to_string(), "administrator@System".to_string()),
+            ("VCD_PASSWORD".to_string(), ADMIN_PASSWORD.to_string()),
+        ]);
+        env
     }
 
     pub async fn state(&self) -> Value {
