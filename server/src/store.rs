@@ -695,7 +695,10 @@ impl Store {
         error: Option<&str>,
     ) -> DbResult<()> {
         sqlx::query(
-            "UPDATE invocations SET state = $1, status_code = $2, duration_us = $3, cold = $4, logs = $5, error = $6 WHERE id = $7",
+            // An asynchronous call (it keeps its request) gets its final state together with its
+            // stored answer (`set_async_outcome`), so a reader never sees `done` without one.
+            "UPDATE invocations SET state = CASE WHEN request IS NULL THEN $1 ELSE state END, status_code = $2, \
+             duration_us = $3, cold = $4, logs = $5, error = $6 WHERE id = $7",
         )
         .bind(if error.is_some() { "failed" } else { "done" })
         .bind(status_code as i64)
