@@ -75,6 +75,43 @@ pub fn step(what: &'static str) -> impl Fn(lapin::Error) -> String {
     move |e| format!("{what}: {e}")
 }
 
+/// A durable queue bound to a durable direct exchange; messages it rejects go, with their
+/// routing key, through `dead_exchange` into the durable `dead_queue`.
+pub struct DurableQueue<'a> {
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    pub queue: &'a str,
+    pub dead_exchange: &'a str,
+    pub dead_queue: &'a str,
+}
+
+/// Declares the queue, its exchange and its dead letters, with their bindings (idempotent).
+pub async fn declare_with_dead_letters(channel: &lapin::Channel, q: &DurableQueue<'_>) -> Result<(), String> {
+    use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    let durable_queue = QueueDeclareOptions { durable: true, ..Default::default() };
+    for exchange in [q.exchange, q.dead_exchange] {
+        channel
+            .exchange_declare(exchange.into(), lapin::ExchangeKind::Direct, durable, FieldTable::default())
+            .await
+            .map_err(step("declare an exchange"))?;
+    }
+    channel.queue_declare(q.dead_queue.into(), durable_queue, FieldTable::default()).await.map_err(step("declare a dead-letter queue"))?;
+    channel
+        .queue_bind(q.dead_queue.into(), q.dead_exchange.into(), q.routing_key.into(), QueueBindOptions::default(), FieldTable::default())
+        .await
+        .map_err(step("bind a dead-letter queue"))?;
+    channel
+        .queue_declare(q.queue.into(), durable_queue, dead_letter_arguments(q.dead_exchange))
+        .await
+        .map_err(step("declare a queue"))?;
+    channel
+        .queue_bind(q.queue.into(), q.exchange.into(), q.routing_key.into(), QueueBindOptions::default(), FieldTable::default())
+        .await
+        .map_err(step("bind a queue"))?;
+    Ok(())
+}
+
 /// Queue arguments that send rejected messages to `dead_letter_exchange`.
 pub fn dead_letter_arguments(dead_letter_exchange: &str) -> FieldTable {
     let mut arguments = FieldTable::default();

@@ -12,7 +12,7 @@
 //!   left, rejected into `<queue>.dead-letter` after `MAX_ATTEMPTS`.
 //! - A deleted function: its consumer stops, its queues go, its queued calls fail.
 
-use crate::amqp::{self as broker, dead_letter_arguments, LinkState};
+use crate::amqp::{self as broker, LinkState};
 use crate::async_calls::{AsyncCalls, Outcome};
 use crate::store::{FunctionRow, Store};
 use futures_util::StreamExt;
@@ -20,7 +20,7 @@ use lapin::message::Delivery;
 use lapin::options::*;
 use lapin::Confirmation;
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,35 +65,10 @@ impl QueueNames {
 
 /// Declares a function's queue and its dead-letter queue, with their bindings (idempotent).
 async fn declare_function_queue(channel: &Channel, names: &QueueNames, queue: &str) -> Result<(), String> {
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
     let (exchange, dead_exchange, dead_queue) = (names.exchange(), names.dead_letter_exchange(), QueueNames::dead_letter_queue(queue));
-    channel
-        .exchange_declare(exchange.as_str().into(), ExchangeKind::Direct, durable, FieldTable::default())
-        .await
-        .map_err(broker::step("declare the async exchange"))?;
-    channel
-        .exchange_declare(dead_exchange.as_str().into(), ExchangeKind::Direct, durable, FieldTable::default())
-        .await
-        .map_err(broker::step("declare the async dead-letter exchange"))?;
-    let durable_queue = QueueDeclareOptions { durable: true, ..Default::default() };
-    channel
-        .queue_declare(dead_queue.as_str().into(), durable_queue, FieldTable::default())
-        .await
-        .map_err(broker::step("declare a dead-letter queue"))?;
-    // Dead-lettered messages keep their routing key: the function's queue name.
-    channel
-        .queue_bind(dead_queue.as_str().into(), dead_exchange.as_str().into(), queue.into(), QueueBindOptions::default(), FieldTable::default())
-        .await
-        .map_err(broker::step("bind a dead-letter queue"))?;
-    channel
-        .queue_declare(queue.into(), durable_queue, dead_letter_arguments(&dead_exchange))
-        .await
-        .map_err(broker::step("declare a function's queue"))?;
-    channel
-        .queue_bind(queue.into(), exchange.as_str().into(), queue.into(), QueueBindOptions::default(), FieldTable::default())
-        .await
-        .map_err(broker::step("bind a function's queue"))?;
-    Ok(())
+    // The function's queue name is also its routing key.
+    let topology = broker::DurableQueue { exchange: &exchange, routing_key: queue, queue, dead_exchange: &dead_exchange, dead_queue: &dead_queue };
+    broker::declare_with_dead_letters(channel, &topology).await
 }
 
 /// RabbitMQ's side of the asynchronous calls: where they are published, and the link state.
@@ -125,7 +100,7 @@ impl BrokerQueue {
         tokio::time::timeout(PUBLISH_WAIT, self.publisher.publish(id, &queue))
             .await
             .map_err(|_| "the broker did not confirm in time".to_string())??;
-        store.mark_published(id).await.map_err(|e| format!("database: {e}"))
+        store.set_published(id, true).await.map_err(|e| format!("database: {e}"))
     }
 }
 
@@ -409,7 +384,7 @@ async fn handle(calls: Arc<AsyncCalls>, delivery: Delivery) {
         tracing::warn!(invocation = id, error = %e, ?outcome, "cannot settle an async call's message");
         if outcome == Outcome::Retry {
             // Its redelivery may already have been skipped as running: publish it anew.
-            if let Err(e) = calls.store.mark_unpublished(&id).await {
+            if let Err(e) = calls.store.set_published(&id, false).await {
                 tracing::error!(invocation = id, error = %e, "a retried async call may wait for the next restart");
             }
         }

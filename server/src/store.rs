@@ -734,20 +734,14 @@ impl Store {
 
     /// Takes up to `limit` queued calls for running: (id, function id, request, attempt).
     pub async fn claim_queued(&self, limit: i64) -> DbResult<Vec<(String, i64, String, i64)>> {
-        let queued: Vec<(String, i64, String, i64)> = sqlx::query_as(
-            "SELECT id, function_id, request, attempts FROM invocations WHERE state = 'queued' ORDER BY started_at LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let queued: Vec<String> = sqlx::query_scalar("SELECT id FROM invocations WHERE state = 'queued' ORDER BY started_at LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         let mut claimed = Vec::new();
-        for (id, function_id, request, attempts) in queued {
-            let done = sqlx::query("UPDATE invocations SET state = 'running', attempts = attempts + 1 WHERE id = $1 AND state = 'queued'")
-                .bind(&id)
-                .execute(&self.pool)
-                .await?;
-            if done.rows_affected() == 1 {
-                claimed.push((id, function_id, request, attempts + 1));
+        for id in queued {
+            if let Some((function_id, request, attempt)) = self.claim_invocation(&id).await? {
+                claimed.push((id, function_id, request, attempt));
             }
         }
         Ok(claimed)
@@ -770,9 +764,10 @@ impl Store {
             .await
     }
 
-    /// The broker confirmed the call's message.
-    pub async fn mark_published(&self, id: &str) -> DbResult<()> {
-        sqlx::query("UPDATE invocations SET published = 1 WHERE id = $1").bind(id).execute(&self.pool).await?;
+    /// Whether the broker confirmed the call's message; unconfirmed queued calls are published
+    /// again by the sweeper.
+    pub async fn set_published(&self, id: &str, published: bool) -> DbResult<()> {
+        sqlx::query("UPDATE invocations SET published = $1 WHERE id = $2").bind(published as i64).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -788,12 +783,6 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await
-    }
-
-    /// A retried call whose message could not go back to the broker: the sweeper publishes it.
-    pub async fn mark_unpublished(&self, id: &str) -> DbResult<()> {
-        sqlx::query("UPDATE invocations SET published = 0 WHERE id = $1").bind(id).execute(&self.pool).await?;
-        Ok(())
     }
 
     /// Ends the queued calls of a function whose queue is gone (the function was deleted).

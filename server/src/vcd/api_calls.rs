@@ -5,7 +5,6 @@
 //! without running twice. Messages that cannot be answered go to the dead-letter queue.
 
 use super::amqp_util::header_text;
-use crate::amqp::dead_letter_arguments;
 use crate::amqp::{self as broker, LinkState};
 use super::messages::{org_uuid, parse_request, ApiReply, ApiRequest, SecurityContext};
 use crate::config::VcdConfig;
@@ -14,7 +13,7 @@ use crate::service::Service;
 use futures_util::StreamExt;
 use lapin::options::*;
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, Semaphore};
@@ -60,39 +59,15 @@ impl ApiCalls {
     async fn session(self: Arc<Self>, connection: Connection) -> Result<(), String> {
         let s = &self.settings;
         let channel = connection.create_channel().await.map_err(broker::step("open a channel"))?;
-        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-        channel
-            .exchange_declare(s.vcd_exchange.as_str().into(), ExchangeKind::Direct, durable, FieldTable::default())
-            .await
-            .map_err(broker::step("declare the extension's exchange"))?;
         let dead = self.dead_letters();
-        channel
-            .exchange_declare(dead.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default())
-            .await
-            .map_err(broker::step("declare the dead-letter exchange"))?;
-        let queue = QueueDeclareOptions { durable: true, ..Default::default() };
-        channel
-            .queue_declare(dead.as_str().into(), queue, FieldTable::default())
-            .await
-            .map_err(broker::step("declare the dead-letter queue"))?;
-        channel
-            .queue_bind(dead.as_str().into(), dead.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
-            .await
-            .map_err(broker::step("bind the dead-letter queue"))?;
-        channel
-            .queue_declare(s.vcd_api_queue.as_str().into(), queue, dead_letter_arguments(&dead))
-            .await
-            .map_err(broker::step("declare the API call queue"))?;
-        channel
-            .queue_bind(
-                s.vcd_api_queue.as_str().into(),
-                s.vcd_exchange.as_str().into(),
-                s.vcd_routing_key.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(broker::step("bind the API call queue"))?;
+        let topology = broker::DurableQueue {
+            exchange: &s.vcd_exchange,
+            routing_key: &s.vcd_routing_key,
+            queue: &s.vcd_api_queue,
+            dead_exchange: &dead,
+            dead_queue: &dead,
+        };
+        broker::declare_with_dead_letters(&channel, &topology).await?;
         channel.basic_qos(s.amqp_prefetch.max(1), BasicQosOptions::default()).await.map_err(broker::step("set prefetch"))?;
 
         let replies = connection.create_channel().await.map_err(broker::step("open the reply channel"))?;
