@@ -96,6 +96,7 @@ const server = http.createServer((req, res) => {
     res.end(out);
   });
 });
+// Connections stay open while idle: the gateway reuses them for the next calls.
 server.keepAliveTimeout = 0;
 try { fs.unlinkSync(SOCKET); } catch (_) {}
 server.listen(SOCKET);

@@ -4,6 +4,7 @@ The gateway POSTs {event, context} to /invoke and gets {statusCode, headers, bod
 isBase64Encoded, logs, error} back. The handler is imported before the socket opens, so the
 container is ready to serve as soon as the socket exists. Each call runs in its own thread, so
 a container serves as many calls at once as the function's concurrency lets the gateway send.
+Connections stay open (HTTP/1.1 keep-alive): the gateway reuses them for the next calls.
 """
 import base64
 import contextlib
@@ -114,10 +115,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(out)))
-        self.send_header("connection", "close")
         self.end_headers()
         self.wfile.write(out)
-        self.close_connection = True
 
     def log_message(self, *args):
         pass

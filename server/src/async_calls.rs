@@ -83,7 +83,7 @@ impl AsyncCalls {
 
     /// Records the call as queued and returns its invocation id.
     pub async fn accept(&self, target: &crate::store::Target, request: &CallRequest) -> Result<String, sqlx::Error> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::journal::new_call_id();
         self.enqueue(&id, target, "async", request).await?;
         Ok(id)
     }

@@ -2,6 +2,7 @@
 //! AMQP). Takes a container from the pool, forwards the request with the call's deadline,
 //! returns the function's answer and records the invocation.
 
+use crate::journal::{CallEnd, CallStart, Journal};
 use crate::metrics::Metrics;
 use crate::pool::Pool;
 use crate::runner::{self, CallError, Context, Envelope, Event};
@@ -49,6 +50,7 @@ pub struct CallResponse {
 #[derive(Clone)]
 pub struct Gateway {
     store: Store,
+    journal: Journal,
     pool: Arc<Pool>,
     metrics: Arc<Metrics>,
 }
@@ -68,7 +70,8 @@ const HOP_HEADERS: [&str; 9] = [
 
 impl Gateway {
     pub fn new(store: Store, pool: Arc<Pool>, metrics: Arc<Metrics>) -> Gateway {
-        Gateway { store, pool, metrics }
+        let journal = Journal::start(store.clone());
+        Gateway { store, journal, pool, metrics }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -79,16 +82,45 @@ impl Gateway {
         &self.pool
     }
 
-    pub async fn invoke(&self, target: &Target, request: CallRequest) -> CallResponse {
-        let id = uuid::Uuid::new_v4().to_string();
-        if let Err(e) = self.store.start_invocation(&id, target, request.trigger, &request.method, &request.route_path()).await {
-            tracing::error!(error = %e, "cannot record invocation");
+    /// Runs a call and records it through the journal: the caller does not wait for the
+    /// database. The call runs in its own task, so a caller that goes away (a closed
+    /// connection) neither cuts it off in the middle nor leaves its container's place taken:
+    /// it ends, frees its place and is recorded like any other.
+    pub async fn invoke(&self, target: Arc<Target>, request: CallRequest) -> CallResponse {
+        let gateway = self.clone();
+        let call = tokio::spawn(async move {
+            let id = crate::journal::new_call_id();
+            let start = CallStart::new(id.clone(), &target, request.trigger, &request.method, request.route_path());
+            gateway.journal.started(start).await;
+            let (response, end) = gateway.execute(&target, &request, id).await;
+            gateway.journal.ended(end).await;
+            response
+        });
+        match call.await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!(error = %e, "a call's task failed");
+                json_response(500, serde_json::json!({"error": "internal error"}), String::new())
+            }
         }
-        self.run(target, &request, id).await
     }
 
-    /// Runs a call already recorded as invocation `id` and records how it ended.
+    /// Runs an asynchronous call already stored as invocation `id`, writing how it ended before
+    /// returning (its worker stores the answer next, and a reader must find both).
     pub async fn run(&self, target: &Target, request: &CallRequest, id: String) -> CallResponse {
+        let (response, end) = self.execute(target, request, id).await;
+        if let Err(e) = self.store.finish_invocation(&end).await {
+            tracing::error!(error = %e, "cannot record invocation result");
+        }
+        response
+    }
+
+    /// Everything readers of the call record may need written is written.
+    pub async fn flush_records(&self) {
+        self.journal.flush().await;
+    }
+
+    async fn execute(&self, target: &Target, request: &CallRequest, id: String) -> (CallResponse, CallEnd) {
         let started = Instant::now();
         let f = &target.function;
         let v = &target.version;
@@ -105,25 +137,18 @@ impl Gateway {
         response.cold = cold;
         response.duration = started.elapsed();
         self.metrics.record_call(&f.org, &f.name, response.status, cold, response.duration);
-        let error = (response.status >= 500).then(|| error_text(&response));
-        if let Err(e) = self
-            .store
-            .finish_invocation(
-                &id,
-                response.status,
-                response.duration.as_micros() as i64,
-                cold,
-                tail(&response.logs, LOG_TAIL_BYTES),
-                error.as_deref(),
-            )
-            .await
-        {
-            tracing::error!(error = %e, "cannot record invocation result");
-        }
+        let end = CallEnd {
+            id: id.clone(),
+            status_code: response.status,
+            duration_us: response.duration.as_micros() as i64,
+            cold,
+            logs: tail(&response.logs, LOG_TAIL_BYTES).to_string(),
+            error: (response.status >= 500).then(|| error_text(&response)),
+        };
         response.headers.push(("x-vcd-faas-request-id".into(), id));
         response.headers.push(("x-vcd-faas-version".into(), v.version.to_string()));
         response.headers.push(("x-vcd-faas-cold".into(), cold.to_string()));
-        response
+        (response, end)
     }
 }
 

@@ -104,7 +104,7 @@ async fn serve(state: AppState, org: String, name: String, path: String, request
         let body = serde_json::json!({"invocation_id": id, "status": location});
         return Ok((StatusCode::ACCEPTED, [(http::header::LOCATION, location)], axum::Json(body)).into_response());
     }
-    let answer = service.gateway.invoke(&target, call).await;
+    let answer = service.gateway.invoke(target, call).await;
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     for (k, v) in answer.headers {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod gateway;
 pub mod invoke;
+pub mod journal;
 pub mod metrics;
 pub mod openapi;
 pub mod pool;

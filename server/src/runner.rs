@@ -9,7 +9,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use hyper::client::conn::http1::SendRequest;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
@@ -31,6 +33,33 @@ pub struct Instance {
     pub name: String,
     pub socket: PathBuf,
     dir: PathBuf,
+    /// Open connections to its runtime that no call uses now: a warm call takes one instead
+    /// of connecting and handshaking again.
+    idle: Mutex<Vec<Connection>>,
+}
+
+type Connection = SendRequest<Full<Bytes>>;
+
+/// Most idle connections kept per container (one per call it may serve at once).
+const MAX_IDLE_CONNECTIONS: usize = 128;
+
+impl Instance {
+    fn take_connection(&self) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap();
+        while let Some(connection) = idle.pop() {
+            if !connection.is_closed() {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    fn keep_connection(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap();
+        if !connection.is_closed() && idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(connection);
+        }
+    }
 }
 
 /// Why a call did not get an answer from the function.
@@ -139,7 +168,7 @@ pub async fn create(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Resu
             return Err(e.into());
         }
     };
-    Ok(Instance { id, name, socket: dir.join("sock"), dir })
+    Ok(Instance { id, name, socket: dir.join("sock"), dir, idle: Mutex::default() })
 }
 
 /// Starts a created container; one that cannot start is removed.
@@ -191,13 +220,26 @@ pub async fn call(
     fresh: bool,
 ) -> Result<ShimReply, CallError> {
     let exchange = async {
+        let mut request = invoke_request(envelope);
+        // An open connection first; one the runtime closed gives the request back unsent.
+        while let Some(mut connection) = instance.take_connection() {
+            match connection.try_send_request(request).await {
+                Ok(response) => return read_reply(instance, connection, response).await,
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(CallError::Io(e.into_error().to_string())),
+                },
+            }
+        }
         let stream = if fresh {
             connect_when_ready(engine, instance).await?
         } else {
             // A warm container listens already; one that does not is dead.
             UnixStream::connect(&instance.socket).await.map_err(|_| CallError::Stale)?
         };
-        post_invoke(stream, envelope).await
+        let mut connection = handshake(stream).await?;
+        let response = connection.send_request(request).await.map_err(|e| CallError::Io(e.to_string()))?;
+        read_reply(instance, connection, response).await
     };
     match tokio::time::timeout_at(deadline, exchange).await {
         Ok(Ok(reply)) => Ok(reply),
@@ -227,19 +269,30 @@ async fn connect_when_ready(engine: &Engine, instance: &Instance) -> Result<Unix
     }
 }
 
-async fn post_invoke(stream: UnixStream, envelope: Bytes) -> Result<ShimReply, CallError> {
-    let io_err = |e: &dyn std::fmt::Display| CallError::Io(e.to_string());
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| io_err(&e))?;
-    let driver = tokio::spawn(connection);
-    let request = http::Request::post("/invoke")
+/// An HTTP/1.1 connection to a runtime; its driver task ends when the connection closes.
+async fn handshake(stream: UnixStream) -> Result<Connection, CallError> {
+    let (connection, driver) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| CallError::Io(e.to_string()))?;
+    tokio::spawn(driver);
+    Ok(connection)
+}
+
+fn invoke_request(envelope: Bytes) -> http::Request<Full<Bytes>> {
+    http::Request::post("/invoke")
         .header("host", "function")
         .header("content-type", "application/json")
         .body(Full::new(envelope))
-        .map_err(|e| io_err(&e))?;
-    let response = sender.send_request(request).await.map_err(|e| io_err(&e))?;
-    let body = response.into_body().collect().await.map_err(|e| io_err(&e))?.to_bytes();
-    driver.abort();
+        .expect("a static request is valid")
+}
+
+/// Reads the runtime's answer, then keeps the connection for the container's next call.
+async fn read_reply(
+    instance: &Instance,
+    connection: Connection,
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<ShimReply, CallError> {
+    let body = response.into_body().collect().await.map_err(|e| CallError::Io(e.to_string()))?.to_bytes();
+    instance.keep_connection(connection);
     serde_json::from_slice(&body).map_err(|e| CallError::Protocol(e.to_string()))
 }
 

@@ -33,7 +33,8 @@ pub struct Service {
 
 /// What the call path looks up on every call, kept for a second (see `cache.rs`).
 pub struct Lookups {
-    routes: TtlCache<(String, String), Option<std::result::Result<Target, FunctionRow>>>,
+    /// Shared, not copied per call: a version carries its code and build log.
+    routes: TtlCache<(String, String), Option<std::result::Result<Arc<Target>, FunctionRow>>>,
     callers: TtlCache<String, Option<Caller>>,
     /// Counts changes to functions, for whoever follows them (vCD filters and event bindings).
     changes: tokio::sync::watch::Sender<u64>,
@@ -165,12 +166,12 @@ impl Service {
     }
 
     /// The function behind a route with its serving version (see `Store::routable`).
-    pub async fn routable(&self, org: &str, name: &str) -> std::result::Result<Option<std::result::Result<Target, FunctionRow>>, sqlx::Error> {
+    pub async fn routable(&self, org: &str, name: &str) -> std::result::Result<Option<std::result::Result<Arc<Target>, FunctionRow>>, sqlx::Error> {
         let key = (org.to_string(), name.to_string());
         if let Some(found) = self.lookups.routes.get(&key) {
             return Ok(found);
         }
-        let found = self.store.routable(org, name).await?;
+        let found = self.store.routable(org, name).await?.map(|found| found.map(Arc::new));
         self.lookups.routes.put(key, found.clone());
         Ok(found)
     }
@@ -289,6 +290,8 @@ impl Service {
             }
         }
         if clean {
+            // Calls that ended during the deletion are written first, then go with the rest.
+            self.gateway.flush_records().await;
             if let Err(e) = self.store.delete_function_row(f.id).await {
                 tracing::warn!(error = %e, "cannot delete function row; the reconciler will retry");
                 clean = false;
@@ -346,6 +349,7 @@ impl Service {
 
     /// An invocation of the caller's tenant, with its answer when it has one.
     pub async fn invocation_for(&self, caller: &Caller, id: &str) -> Result<serde_json::Value> {
+        self.gateway.flush_records().await;
         let row = self.store.invocation(id).await.map_err(db)?;
         let row = row
             .filter(|r| caller.is_provider() || caller.tenant_id == Some(r.tenant_id))
@@ -545,6 +549,7 @@ impl Platform for Service {
 
     async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64) -> Result<Vec<InvocationView>> {
         let f = self.function_for(caller, org, name).await?;
+        self.gateway.flush_records().await;
         let rows = self.store.list_invocations(f.id, limit.clamp(1, 500)).await.map_err(db)?;
         Ok(rows
             .into_iter()
@@ -597,7 +602,7 @@ impl Platform for Service {
         let response = self
             .gateway
             .invoke(
-                &target,
+                Arc::new(target),
                 CallRequest {
                     method,
                     path,

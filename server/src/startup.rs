@@ -129,14 +129,15 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     let routes = generate_route_list(App);
     let router = Router::new()
         .merge(api::router())
-        .merge(invoke::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
-        .with_state(state)
         .layer(session_layer)
+        // Function calls carry no portal session: they skip the session layer's work.
+        .merge(invoke::router())
+        .with_state(state)
         .layer(TraceLayer::new_for_http());
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -201,6 +202,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let served = axum::serve(ready.listener, ready.router).with_graceful_shutdown(shutdown_signal()).await;
     // Warm containers do not outlive a clean stop (after a crash the reconciler removes them).
     ready.service.gateway.pool().drain().await;
+    ready.service.gateway.flush_records().await;
     served.map_err(|e| e.to_string())
 }
 

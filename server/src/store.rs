@@ -2,6 +2,7 @@
 //! One set of queries serves SQLite and PostgreSQL through sqlx's `Any` driver; both dialects
 //! accept `$n` placeholders and `RETURNING`.
 
+use crate::journal::CallEnd;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, FromRow};
 use std::str::FromStr;
@@ -183,7 +184,21 @@ impl Store {
             ));
         };
         let max = if dialect == Dialect::Sqlite { 4 } else { 16 };
-        let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
+        let sqlite = dialect == Dialect::Sqlite;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    // With the write-ahead log, NORMAL stays consistent through any crash and
+                    // skips a disk flush per commit; only a power loss may undo the last commits.
+                    if sqlite {
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
         Ok(Store { pool, dialect, native })
     }
 
@@ -667,46 +682,21 @@ impl Store {
 
     // ---- invocations ----
 
-    pub async fn start_invocation(&self, id: &str, target: &Target, trigger: &str, method: &str, path: &str) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO invocations (id, function_id, tenant_id, version, trigger_kind, method, path, state, started_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)",
-        )
-        .bind(id)
-        .bind(target.function.id)
-        .bind(target.function.tenant_id)
-        .bind(target.version.version)
-        .bind(trigger)
-        .bind(method)
-        .bind(path)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn finish_invocation(
-        &self,
-        id: &str,
-        status_code: u16,
-        duration_us: i64,
-        cold: bool,
-        logs: &str,
-        error: Option<&str>,
-    ) -> DbResult<()> {
+    /// Writes how a call ended (its start is recorded already; see `journal.rs`).
+    pub async fn finish_invocation(&self, end: &CallEnd) -> DbResult<()> {
         sqlx::query(
             // An asynchronous call (it keeps its request) gets its final state together with its
             // stored answer (`set_async_outcome`), so a reader never sees `done` without one.
             "UPDATE invocations SET state = CASE WHEN request IS NULL THEN $1 ELSE state END, status_code = $2, \
              duration_us = $3, cold = $4, logs = $5, error = $6 WHERE id = $7",
         )
-        .bind(if error.is_some() { "failed" } else { "done" })
-        .bind(status_code as i64)
-        .bind(duration_us)
-        .bind(cold as i64)
-        .bind(logs)
-        .bind(error)
-        .bind(id)
+        .bind(if end.error.is_some() { "failed" } else { "done" })
+        .bind(end.status_code as i64)
+        .bind(end.duration_us)
+        .bind(end.cold as i64)
+        .bind(end.logs.as_str())
+        .bind(end.error.as_deref())
+        .bind(end.id.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -70,7 +70,8 @@ async fn kill_during_build_and_call_then_restart_converges() {
         assert!(start_wait.elapsed() < Duration::from_secs(30), "call did not start a container");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Past the journal's half second, so the call is on record as running.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     server.kill9();
     assert!(call.await.unwrap().is_err(), "the caller sees the connection drop");
     let before: Vec<String> = engine.list_function_containers().await.unwrap().into_iter().map(|c| c.id).collect();

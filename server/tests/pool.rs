@@ -108,6 +108,30 @@ async fn the_instance_cap_queues_then_turns_calls_away_with_429() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_hangs_up_frees_its_place_and_its_call_is_recorded() {
+    let app = TestApp::spawn_with(Db::Sqlite, |c| c.queue_per_instance = 1).await;
+    let t = app.tenant().await;
+    app.create_with(&t.dev, json!({"name": "slow", "language": "nodejs", "code": COUNTER, "max_instances": 1, "timeout_ms": 5000})).await;
+    app.wait_built(&t.dev, "slow").await;
+    assert_eq!(app.call(Some(&t.dev), &t.org, "slow").await.status(), StatusCode::OK);
+
+    for _ in 0..2 {
+        // A caller gives up long before its call ends, closing its connection.
+        let impatient = app.client.get(app.url(&format!("/api/org/{}/slow?wait=1500", t.org))).bearer_auth(&t.dev);
+        let gave_up = impatient.timeout(Duration::from_millis(300)).send().await;
+        assert!(gave_up.is_err(), "the caller hung up before the answer");
+        // The abandoned call ends on its own and frees the one place for the next.
+        let r = app.call(Some(&t.dev), &t.org, "slow").await;
+        assert_eq!(r.status(), StatusCode::OK, "the function is not left busy: {}", r.text().await.unwrap());
+    }
+    assert_eq!(app.containers_of(&t.org, "slow").await, 1, "the container the abandoned calls used serves on");
+    let (_, calls) = json_of(app.get(&t.dev, "/api/v1/functions/slow/invocations").await).await;
+    let done = calls.as_array().unwrap().iter().filter(|c| c["path"] == "/" && c["status_code"] == 200).count();
+    assert_eq!(done, 5, "every call is recorded as ended, the abandoned ones too: {calls}");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_under_load_fails_no_call() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let t = app.tenant().await;

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{fresh_database, Db};
+use server::journal::{CallEnd, CallStart, Journal};
 use server::store::{NewVersion, Settings, Store, Target, TenantRow};
 
 fn settings(public: bool, trigger_type: &'static str, trigger_event: Option<&'static str>) -> Settings<'static> {
@@ -97,6 +98,10 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     assert_eq!(store.list_functions(Some(tenant_id)).await.unwrap().len(), 1);
 }
 
+fn ended(id: &str, status_code: u16, error: Option<&str>) -> CallEnd {
+    CallEnd { id: id.into(), status_code, duration_us: 1500, cold: true, logs: "hello\n".into(), error: error.map(str::to_string) }
+}
+
 async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let store = store_on(db, dir.path()).await;
@@ -105,10 +110,32 @@ async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
     store.finish_build_ok(&v1, "img").await.unwrap();
     let Some(Ok(target)) = store.routable("acme", "f").await.unwrap() else { panic!("routable") };
 
-    store.start_invocation("call-1", &target, "http", "GET", "/a").await.unwrap();
-    store.finish_invocation("call-1", 200, 1500, true, "hello\n", None).await.unwrap();
+    // The journal writes a call's start and end as one row when they arrive together, and the
+    // end as an update when the start was written earlier.
+    let journal = Journal::start(store.clone());
+    journal.started(CallStart::new("call-1".into(), &target, "http", "GET", "/a".into())).await;
+    journal.ended(ended("call-1", 200, None)).await;
+    journal.flush().await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    store.start_invocation("call-2", &target, "test", "POST", "/b").await.unwrap();
+    journal.started(CallStart::new("call-2".into(), &target, "test", "POST", "/b".into())).await;
+    journal.flush().await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    journal.started(CallStart::new("call-3".into(), &target, "http", "GET", "/c".into())).await;
+    journal.flush().await;
+    journal.ended(ended("call-3", 502, Some("the function's container stopped"))).await;
+    journal.flush().await;
+    let late = store.invocation("call-3").await.unwrap().unwrap();
+    assert_eq!((late.state.as_str(), late.status_code, late.error.as_deref()), ("failed", Some(502), Some("the function's container stopped")));
+
+    // A call of a function deleted meanwhile cannot be written; the others of its batch are.
+    let mut gone = target.clone();
+    gone.function.id = 999_999;
+    journal.started(CallStart::new("orphan".into(), &gone, "http", "GET", "/".into())).await;
+    journal.started(CallStart::new("call-4".into(), &target, "http", "GET", "/d".into())).await;
+    journal.flush().await;
+    assert!(store.invocation("orphan").await.unwrap().is_none());
+    assert_eq!(store.invocation("call-4").await.unwrap().unwrap().state, "running");
+    sqlx::query("DELETE FROM invocations WHERE id IN ('call-3', 'call-4')").execute(&store.pool).await.unwrap();
 
     let calls = store.list_invocations(id, 10).await.unwrap();
     assert_eq!(calls.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["call-2", "call-1"]);

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ const NODE_HELLO: &str = "module.exports = async (event) => ({ message: `Hello, 
 /// The benchmark's functions per language: name suffix and mode. `spare` is a warm function
 /// whose cold calls start the container created ahead of them.
 const FUNCTIONS: [(&str, &str); 3] = [("warm", "warm"), ("per-call", "per-call"), ("spare", "warm")];
+/// Calls one container of the throughput function serves at once.
+const THROUGHPUT_CONCURRENCY: i64 = 16;
 const PYTHON_HELLO: &str = "def handle(event, context):\n    return {'message': 'Hello, ' + event['query'].get('name', 'world') + '!'}\n";
 
 struct Settings {
@@ -43,20 +45,6 @@ fn settings() -> Settings {
         instances: env("BENCH_INSTANCES", 4) as i64,
         output: std::env::var("BENCH_OUTPUT").unwrap_or_else(|_| "bench-results.json".into()).into(),
     }
-}
-
-/// One HTTP/1.1 exchange on a fresh connection.
-async fn exchange<S>(stream: S, request: http::Request<Full<Bytes>>) -> Result<(u16, Bytes), String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(conn);
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-    driver.abort();
-    Ok((status, body))
 }
 
 /// A keep-alive HTTP client for the platform.
@@ -111,10 +99,33 @@ fn envelope(function: &str) -> Bytes {
     )
 }
 
-async fn direct_call(socket: &Path, envelope: Bytes) -> Result<(u16, Bytes), String> {
-    let stream = UnixStream::connect(socket).await.map_err(|e| e.to_string())?;
-    let request = http::Request::post("/invoke").header("host", "function").body(Full::new(envelope)).unwrap();
-    exchange(stream, request).await
+/// A keep-alive client of one container's runtime, as the gateway itself talks to it: the
+/// fastest a caller next to the container can get an answer.
+struct Direct {
+    socket: PathBuf,
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+}
+
+impl Direct {
+    fn new(socket: &Path) -> Direct {
+        Direct { socket: socket.to_path_buf(), sender: None }
+    }
+
+    async fn call(&mut self, envelope: Bytes) -> Result<(u16, Bytes), String> {
+        if self.sender.as_ref().map_or(true, |s| s.is_closed()) {
+            let stream = UnixStream::connect(&self.socket).await.map_err(|e| e.to_string())?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            self.sender = Some(sender);
+        }
+        let sender = self.sender.as_mut().expect("connected");
+        sender.ready().await.map_err(|e| e.to_string())?;
+        let request = http::Request::post("/invoke").header("host", "function").body(Full::new(envelope)).unwrap();
+        let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((status, body))
+    }
 }
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
@@ -135,6 +146,16 @@ fn rss_mb(pid: u32) -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
+}
+
+/// CPU seconds a process has used (user + system).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Runs `clients` loops for `secs`; returns (calls per second, failed calls).
@@ -231,9 +252,10 @@ async fn main() {
         .env("VCD_FAAS_DATA_DIR", data.path())
         .env("LEPTOS_SITE_ADDR", &addr)
         .env("VCD_FAAS_ADMIN_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
         .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
+        // The server's log, to read when a figure looks wrong.
+        .stdout(std::fs::File::create(s.output.with_extension("server.log")).expect("server log file"))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_bin.display()));
     let pid = server.id();
@@ -256,8 +278,15 @@ async fn main() {
     for lang in &LANGUAGES {
         for (suffix, mode) in FUNCTIONS {
             let name = format!("{}-{suffix}", lang.name);
-            let spec = json!({"name": name, "language": lang.name, "code": lang.code,
-                              "mode": mode, "max_instances": s.instances, "timeout_ms": 10000});
+            let mut spec = json!({"name": name, "language": lang.name, "code": lang.code,
+                                  "mode": mode, "max_instances": s.instances, "timeout_ms": 10000});
+            if suffix == "warm" {
+                // The throughput runs compare the gateway with clients that send straight to
+                // the same containers, many calls at once each: the function may take as many
+                // (64 clients over its instances), and all its instances are up beforehand.
+                spec["concurrency"] = json!(THROUGHPUT_CONCURRENCY);
+                spec["min_instances"] = json!(s.instances);
+            }
             let submitted = Instant::now();
             api.json("POST", "/api/v1/functions", Some(&token), Some(spec)).await;
             loop {
@@ -300,7 +329,10 @@ async fn main() {
         for _ in 0..s.cold_samples {
             let t = Instant::now();
             let out = Command::new("docker")
-                .args(["run", "--rm", "--network", "none", "--read-only", "--user", "10001:10001", &image])
+                // The same sandbox as the platform's containers (default limits), so both
+                // start equally fast.
+                .args(["run", "--rm", "--network", "none", "--read-only", "--user", "10001:10001"])
+                .args(["--cpus", "0.5", "--memory", "128m", "--pids-limit", "64", &image])
                 .args(&interpreter)
                 .arg(lang.once)
                 .output()
@@ -311,15 +343,21 @@ async fn main() {
 
         eprintln!("{}: warm calls", lang.name);
         let warm = format!("/api/org/bench/{}-warm?name=bench", lang.name);
-        // Warm up every instance the throughput runs will use.
-        let warm_up: Vec<_> = (0..s.instances)
-            .map(|_| {
-                let (addr, token, warm) = (addr.clone(), token.clone(), warm.clone());
-                tokio::spawn(async move { Client::new(&addr).send("GET", &warm, Some(&token), None).await })
-            })
-            .collect();
-        for w in warm_up {
-            let _ = w.await;
+        // Every instance the throughput runs use is up (min_instances) before they start.
+        let socket_prefix = format!("vcd-faas-bench-{}-warm-", lang.name);
+        let listening = || -> Vec<PathBuf> {
+            std::fs::read_dir(data.path().join("sockets"))
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&socket_prefix))
+                .map(|e| e.path().join("sock"))
+                .filter(|p| p.exists())
+                .collect()
+        };
+        let waited = Instant::now();
+        while listening().len() < s.instances as usize {
+            assert!(waited.elapsed() < Duration::from_secs(60), "the warm function's instances did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let mut platform = Vec::new();
         for _ in 0..s.warm_samples {
@@ -328,19 +366,13 @@ async fn main() {
             assert_eq!(status, 200);
             platform.push(ms(t.elapsed()));
         }
-        let sockets: Vec<PathBuf> = std::fs::read_dir(data.path().join("sockets"))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("vcd-faas-bench-{}-warm-", lang.name)))
-            .map(|e| e.path().join("sock"))
-            .filter(|p| p.exists())
-            .collect();
-        assert!(!sockets.is_empty(), "no warm container socket found");
+        let sockets = listening();
         let body = envelope(&format!("{}-warm", lang.name));
         let mut direct = Vec::new();
+        let mut one_direct = Direct::new(&sockets[0]);
         for _ in 0..s.warm_samples {
             let t = Instant::now();
-            let (status, _) = direct_call(&sockets[0], body.clone()).await.unwrap();
+            let (status, _) = one_direct.call(body.clone()).await.unwrap();
             assert_eq!(status, 200);
             direct.push(ms(t.elapsed()));
         }
@@ -361,6 +393,7 @@ async fn main() {
                 }
                 peak
             });
+            let cpu_before = cpu_secs(pid);
             let (via_platform, failed_platform) = throughput(clients, s.load_secs, {
                 let (clients_of_platform, token2, warm2) = (clients_of_platform.clone(), token2.clone(), warm.clone());
                 move |i| {
@@ -372,21 +405,26 @@ async fn main() {
                 }
             })
             .await;
+            // The gateway's own cost: server CPU time per served call.
+            let cpu_us_per_call = (cpu_secs(pid) - cpu_before) * 1e6 / (via_platform * s.load_secs as f64);
             rss_load = rss_load.max(sampler.await.unwrap_or(0.0)).max(rss_mb(pid));
-            let sockets2 = Arc::new(sockets.clone());
+            // Each client keeps its connection to one of the containers, spread evenly.
+            let directs: Arc<Vec<tokio::sync::Mutex<Direct>>> =
+                Arc::new((0..clients).map(|i| tokio::sync::Mutex::new(Direct::new(&sockets[i % sockets.len()]))).collect());
             let body2 = body.clone();
             let (straight, failed_direct) = throughput(clients, s.load_secs, move |i| {
-                let (sockets2, body2) = (sockets2.clone(), body2.clone());
-                async move { matches!(direct_call(&sockets2[i % sockets2.len()], body2).await, Ok((200, _))) }
+                let (directs, body2) = (directs.clone(), body2.clone());
+                async move { matches!(directs[i].lock().await.call(body2).await, Ok((200, _))) }
             })
             .await;
             loads.insert(
                 clients.to_string(),
                 json!({"platform_rps": via_platform, "direct_rps": straight, "ratio": via_platform / straight,
-                       "failed_platform": failed_platform, "failed_direct": failed_direct}),
+                       "failed_platform": failed_platform, "failed_direct": failed_direct,
+                       "server_cpu_us_per_call": cpu_us_per_call}),
             );
             table.push(format!(
-                "{:<7} throughput @{clients:>2} clients  platform {via_platform:>8.0}/s  direct {straight:>8.0}/s  ratio {:>5.1} %  failed {failed_platform}/{failed_direct}",
+                "{:<7} throughput @{clients:>2} clients  platform {via_platform:>8.0}/s  direct {straight:>8.0}/s  ratio {:>5.1} %  failed {failed_platform}/{failed_direct}  server CPU {cpu_us_per_call:.0} µs/call",
                 lang.name,
                 100.0 * via_platform / straight
             ));

@@ -213,7 +213,7 @@ impl ApiCalls {
         let Ok(Ok(_admitted)) = tokio::time::timeout(wait, admission.acquire_owned()).await else {
             return ApiReply::error(id, 429, "the function is busy: all its instances are serving; retry shortly");
         };
-        let answer = service.gateway.invoke(&target, call).await;
+        let answer = service.gateway.invoke(target, call).await;
         let headers = answer
             .headers
             .iter()
