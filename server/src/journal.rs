@@ -257,7 +257,11 @@ struct Row<'a> {
 
 impl<'a> Row<'a> {
     fn of(s: &'a CallStart, end: Option<&'a CallEnd>) -> Row<'a> {
-        let result = end.map(Outcome::of);
+        // A finished call's fields come from its outcome, moved, not copied again.
+        let (state, status_code, duration_us, cold, logs, error) = match end.map(Outcome::of) {
+            Some(o) => (o.state, Some(o.status_code), Some(o.duration_us), o.cold, o.logs, o.error),
+            None => ("running", None, None, 0, String::new(), None),
+        };
         Row {
             id: &s.id,
             function_id: s.function_id,
@@ -267,12 +271,12 @@ impl<'a> Row<'a> {
             method: &s.method,
             path: text_column(&s.path),
             started_at: s.started_at,
-            state: result.as_ref().map_or("running", |r| r.state),
-            status_code: result.as_ref().map(|r| r.status_code),
-            duration_us: result.as_ref().map(|r| r.duration_us),
-            cold: result.as_ref().map_or(0, |r| r.cold),
-            logs: result.as_ref().map(|r| r.logs.clone()).unwrap_or_default(),
-            error: result.and_then(|r| r.error),
+            state,
+            status_code,
+            duration_us,
+            cold,
+            logs,
+            error,
         }
     }
 }
