@@ -3,9 +3,10 @@
 
 use crate::engine::Engine;
 use crate::metrics::Metrics;
+use crate::pool::Pool;
 use crate::runner::image_tag;
 use crate::runtimes::{build_context, Runtimes};
-use crate::store::{Store, VersionRow};
+use crate::store::{Store, Target, VersionRow};
 use app::model::Language;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,7 @@ pub struct Builder {
 pub type OnReady = Arc<dyn Fn(&VersionRow) + Send + Sync>;
 
 impl Builder {
-    pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, metrics: Arc<Metrics>, on_ready: OnReady) -> Builder {
+    pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, metrics: Arc<Metrics>, pool: Arc<Pool>, on_ready: OnReady) -> Builder {
         let (queue, mut jobs) = mpsc::unbounded_channel::<i64>();
         let in_progress: Arc<Mutex<HashSet<i64>>> = Arc::default();
         let builder = Builder { queue, in_progress: in_progress.clone() };
@@ -37,10 +38,18 @@ impl Builder {
                     continue; // already being built
                 }
                 let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-                let (store, engine, runtimes, in_progress, on_ready, metrics) =
-                    (store.clone(), engine.clone(), runtimes.clone(), in_progress.clone(), on_ready.clone(), metrics.clone());
+                let (store, engine, runtimes, in_progress, on_ready, metrics, pool) = (
+                    store.clone(),
+                    engine.clone(),
+                    runtimes.clone(),
+                    in_progress.clone(),
+                    on_ready.clone(),
+                    metrics.clone(),
+                    pool.clone(),
+                );
                 tokio::spawn(async move {
-                    if let Err(e) = build_version(&store, &engine, &runtimes, &metrics, version_id, &on_ready).await {
+                    let tools = Tools { store: &store, engine: &engine, runtimes: &runtimes, metrics: &metrics, pool: &pool };
+                    if let Err(e) = build_version(tools, version_id, &on_ready).await {
                         tracing::error!(version_id, error = %e, "build bookkeeping failed; the reconciler will retry");
                     }
                     in_progress.lock().unwrap().remove(&version_id);
@@ -60,15 +69,19 @@ impl Builder {
     }
 }
 
-#[tracing::instrument(skip(store, engine, runtimes, metrics, on_ready))]
-async fn build_version(
-    store: &Store,
-    engine: &Engine,
-    runtimes: &Runtimes,
-    metrics: &Metrics,
-    version_id: i64,
-    on_ready: &OnReady,
-) -> Result<(), sqlx::Error> {
+/// What a build works with.
+#[derive(Clone, Copy)]
+struct Tools<'a> {
+    store: &'a Store,
+    engine: &'a Engine,
+    runtimes: &'a Runtimes,
+    metrics: &'a Metrics,
+    pool: &'a Arc<Pool>,
+}
+
+#[tracing::instrument(skip(tools, on_ready))]
+async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) -> Result<(), sqlx::Error> {
+    let Tools { store, engine, runtimes, metrics, pool } = tools;
     let Some(v) = store.version_by_id(version_id).await? else { return Ok(()) };
     let Some(function) = store.function_by_id(v.function_id).await? else { return Ok(()) };
     if function.status == "deleting" || !matches!(v.build_status.as_str(), "queued" | "building") {
@@ -117,6 +130,8 @@ async fn build_version(
         Ok(()) => {
             append(&format!("image {tag} ready\n"));
             flush(store, v.id, &log).await?;
+            prepare_switch(store, pool, &v, &tag, &append).await?;
+            flush(store, v.id, &log).await?;
             store.finish_build_ok(&v, &tag).await?;
             on_ready(&v);
         }
@@ -125,6 +140,23 @@ async fn build_version(
             flush(store, v.id, &log).await?;
             store.finish_build_failed(&v).await?;
         }
+    }
+    Ok(())
+}
+
+/// Starts the new version's containers before calls switch to it, as many as serve the old
+/// one now, so an update under load makes no call wait for a container start.
+async fn prepare_switch(store: &Store, pool: &Arc<Pool>, v: &VersionRow, tag: &str, append: &impl Fn(&str)) -> Result<(), sqlx::Error> {
+    let Some(function) = store.function_by_id(v.function_id).await? else { return Ok(()) };
+    if function.status == "deleting" {
+        return Ok(());
+    }
+    let version = VersionRow { image: Some(tag.to_string()), build_status: "ready".into(), ..v.clone() };
+    let started = std::time::Instant::now();
+    let serving = pool.prepare(&Target { function, version }).await;
+    if serving > 0 {
+        let ms = started.elapsed().as_millis();
+        append(&format!("{serving} container(s) of v{} started ahead of the switch in {ms} ms\n", v.version));
     }
     Ok(())
 }

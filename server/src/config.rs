@@ -82,6 +82,13 @@ pub struct Config {
     #[arg(long, env = "VCD_FAAS_ASYNC_QUEUE_PREFIX", default_value = "vcd-faas")]
     pub async_queue_prefix: String,
 
+    /// Days a call's record (status, duration, logs) is kept; older ones are deleted.
+    #[arg(long, env = "VCD_FAAS_RECORD_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
+    pub record_days: u64,
+    /// Most call records kept per function, the newest; a busy function's older ones go sooner.
+    #[arg(long, env = "VCD_FAAS_RECORDS_PER_FUNCTION", default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub records_per_function: i64,
+
     /// Seconds between two passes of the reconciler.
     #[arg(long, env = "VCD_FAAS_RECONCILE_SECS", default_value_t = 30)]
     pub reconcile_secs: u64,

@@ -93,9 +93,10 @@ struct Slot {
     waiting: usize,
     /// Bumped when a starting container runs or fails; calls that joined it watch it.
     changed: watch::Sender<u64>,
-    /// Waiting calls, first come first served; each is woken when a place frees. Registered
-    /// under the lock, so no wake-up is lost between deciding to wait and waiting.
-    waiters: VecDeque<oneshot::Sender<()>>,
+    /// Waiting calls with the version they run, first come first served; each is woken when a
+    /// place it can use frees. Registered under the lock, so no wake-up is lost between
+    /// deciding to wait and waiting.
+    waiters: VecDeque<(i64, oneshot::Sender<()>)>,
 }
 
 impl Slot {
@@ -118,13 +119,25 @@ impl Slot {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// A call's place freed: the longest waiting call still there may take it.
-    fn place_freed(&mut self) {
-        while let Some(waiter) = self.waiters.pop_front() {
+    /// A call's place freed in a container of `version`, or, with `None`, room for another
+    /// container: the longest waiting call that can use it is woken.
+    fn place_freed(&mut self, version: Option<i64>) {
+        let mut at = 0;
+        while at < self.waiters.len() {
+            if version.is_some_and(|v| v != self.waiters[at].0) {
+                at += 1;
+                continue;
+            }
+            let (_, waiter) = self.waiters.remove(at).expect("in range");
             if waiter.send(()).is_ok() {
                 return;
             }
         }
+    }
+
+    /// Whether a call of `version` still waits for a place.
+    fn awaited(&self, version: i64) -> bool {
+        self.waiters.iter().any(|(v, waiter)| *v == version && !waiter.is_closed())
     }
 
     fn find(&mut self, key: u64) -> Option<&mut Container> {
@@ -137,15 +150,17 @@ impl Slot {
     }
 
     /// Moves to a newer version: idle containers and the spare of older versions are retired
-    /// (returned for removal); busy ones go when their calls end.
+    /// (returned for removal); busy ones, and idle ones a waiting call of their version is
+    /// about to take, go when they have served the calls of their version.
     fn advance(&mut self, version: i64) -> Vec<Arc<Instance>> {
         let mut retired = Vec::new();
         if version <= self.version {
             return retired;
         }
         self.version = version;
-        let (old, keep): (Vec<Container>, Vec<Container>) =
-            std::mem::take(&mut self.containers).into_iter().partition(|c| c.version < version && c.is_idle());
+        let (old, keep): (Vec<Container>, Vec<Container>) = std::mem::take(&mut self.containers)
+            .into_iter()
+            .partition(|c| c.version < version && c.is_idle() && !self.awaited(c.version));
         self.containers = keep;
         retired.extend(old.into_iter().filter_map(|c| c.instance));
         if let Some(spare) = self.spare.take_if(|s| s.version < version) {
@@ -161,11 +176,9 @@ impl Slot {
         if queued {
             self.waiting -= 1;
         }
-        if version < self.version {
-            // A call that resolved the old version just before the switch: its own container.
-            self.containers.push(Container::reserved(key, version, 1));
-            return Decision::Start { key, spare: None };
-        }
+        // A call that resolved a version just before an update switched to a newer one: that
+        // version's containers drain by serving it, so it needs no container start.
+        let outdated = version < self.version;
         if mode == PoolMode::Warm {
             // Fill the busiest container with room first, so another starts only when needed;
             // among equals the most recently used, so the others can expire.
@@ -182,7 +195,14 @@ impl Slot {
                 };
             }
         }
-        if self.containers.len() < limits.instances {
+        // An outdated call waits for a container of its version to free; only when none is
+        // left does it get one of its own, beyond the cap (its version is going away).
+        let may_start = if outdated {
+            mode == PoolMode::PerCall || !self.containers.iter().any(|c| c.version == version)
+        } else {
+            self.containers.len() < limits.instances
+        };
+        if may_start {
             self.containers.push(Container::reserved(key, version, 1));
             let spare = self.spare.take_if(|s| s.version == version).map(|s| s.instance);
             return Decision::Start { key, spare };
@@ -192,9 +212,9 @@ impl Slot {
             let (wake, woken) = oneshot::channel();
             // A call woken but beaten to the place by a newcomer stays first in line.
             if queued {
-                self.waiters.push_front(wake);
+                self.waiters.push_front((version, wake));
             } else {
-                self.waiters.push_back(wake);
+                self.waiters.push_back((version, wake));
             }
             return Decision::Wait(woken);
         }
@@ -303,7 +323,7 @@ impl Pool {
                             if let Some(slot) = slot {
                                 slot.remove(key);
                                 slot.notify();
-                                slot.place_freed();
+                                slot.place_freed(None);
                             }
                             Err(e)
                         }
@@ -427,25 +447,35 @@ impl Pool {
                 // The function was deleted during the call.
                 None => Some(lease.instance),
                 Some(slot) => {
-                    let (version, keeps) = (slot.version, lease.mode == PoolMode::Warm);
-                    let gone = match slot.find(lease.container) {
-                        // Already removed: another call found it broken.
-                        None => None,
-                        Some(c) => {
-                            c.calls = c.calls.saturating_sub(1);
-                            if healthy {
-                                c.ready = true;
-                            }
-                            if c.calls == 0 {
-                                c.idle_since = Instant::now();
-                            }
-                            let retire = !healthy || (c.calls == 0 && (c.version != version || !keeps));
-                            retire.then_some(lease.container)
+                    let (current, keeps) = (slot.version, lease.mode == PoolMode::Warm);
+                    let freed = slot.find(lease.container).map(|c| {
+                        c.calls = c.calls.saturating_sub(1);
+                        if healthy {
+                            c.ready = true;
                         }
-                    };
-                    let removed = gone.and_then(|key| slot.remove(key)).and_then(|c| c.instance);
-                    slot.place_freed();
-                    removed
+                        if c.calls == 0 {
+                            c.idle_since = Instant::now();
+                        }
+                        (c.version, c.calls)
+                    });
+                    match freed {
+                        // Already removed: another call found it broken.
+                        None => {
+                            slot.place_freed(None);
+                            None
+                        }
+                        Some((version, calls)) => {
+                            // An outdated container serves the calls still waiting for its version.
+                            let drained = version < current && !slot.awaited(version);
+                            if !healthy || (calls == 0 && (!keeps || drained)) {
+                                slot.place_freed(None);
+                                slot.remove(lease.container).and_then(|c| c.instance)
+                            } else {
+                                slot.place_freed(Some(version));
+                                None
+                            }
+                        }
+                    }
                 }
             }
         };
@@ -500,8 +530,11 @@ impl Pool {
             for slot in slots.values_mut() {
                 let (version, min) = (slot.version, slot.min);
                 let mut current = slot.containers.iter().filter(|c| c.version == version).count();
+                // Outdated and no call waits for them (a waiter gave up before taking one).
+                let drained: HashSet<i64> =
+                    slot.containers.iter().map(|c| c.version).filter(|&v| v < version && !slot.awaited(v)).collect();
                 slot.containers.retain(|c| {
-                    let stale = c.is_idle() && c.idle_since.elapsed() >= self.idle_timeout;
+                    let stale = c.is_idle() && (c.idle_since.elapsed() >= self.idle_timeout || drained.contains(&c.version));
                     let needed = c.version == version && current <= min;
                     if !stale || needed {
                         return true;
@@ -604,11 +637,39 @@ impl Pool {
         for (target, key) in warm_ups {
             let pool = self.clone();
             let target = target.clone();
-            tokio::spawn(async move { pool.warm_up(&target, key).await });
+            tokio::spawn(async move { pool.warm_up(&target, key).await; });
         }
         for target in targets {
             self.refill_spare(target);
         }
+    }
+
+    /// Before an update switches calls to the target's version: starts as many containers of
+    /// it as the function runs of the version it serves now (at least its `min_instances`, at
+    /// most its `max_instances`) and waits for their runtimes, so the calls after the switch
+    /// find them warm while the old containers finish theirs. Returns how many serve.
+    pub async fn prepare(self: &Arc<Self>, target: &Target) -> usize {
+        let f = &target.function;
+        if PoolMode::parse(&f.pool_mode) != Some(PoolMode::Warm) {
+            return 0;
+        }
+        let version = target.version.version;
+        let keys: Vec<u64> = {
+            let mut slots = self.slots.lock().unwrap();
+            let slot = slots.entry(f.id).or_insert_with(|| Slot::new(&f.org, &f.name));
+            let serving = slot.containers.iter().filter(|c| c.version == slot.version).count();
+            let ready = slot.containers.iter().filter(|c| c.version == version).count();
+            let wanted = serving.max(f.min_instances.max(0) as usize).min(f.max_instances.max(1) as usize);
+            (ready..wanted)
+                .map(|_| {
+                    let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+                    slot.containers.push(Container::reserved(key, version, 0));
+                    key
+                })
+                .collect()
+        };
+        let started = keys.into_iter().map(|key| self.warm_up(target, key));
+        futures_util::future::join_all(started).await.into_iter().filter(|&serves| serves).count()
     }
 
     /// Removes an idle container whose runtime no longer listens, so the next pass replaces it.
@@ -618,7 +679,7 @@ impl Pool {
             let Some(slot) = slots.get_mut(&function_id) else { return };
             match slot.find(key) {
                 Some(c) if c.calls == 0 => {
-                    slot.place_freed();
+                    slot.place_freed(None);
                     slot.remove(key).and_then(|c| c.instance)
                 }
                 _ => None,
@@ -631,8 +692,8 @@ impl Pool {
     }
 
     /// Starts the reserved container `key` and waits for its runtime, so it serves its first
-    /// call warm. Calls that joined it meanwhile are served once it runs.
-    async fn warm_up(&self, target: &Target, key: u64) {
+    /// call warm. Calls that joined it meanwhile are served once it runs. True when it serves.
+    async fn warm_up(&self, target: &Target, key: u64) -> bool {
         let started: Result<Instance, CallError> = async {
             let instance = self.start_container(target, None).await?;
             let deadline = Instant::now() + WARM_UP_LIMIT;
@@ -646,13 +707,13 @@ impl Pool {
         let instance = match started {
             Ok(instance) => instance,
             Err(e) => {
-                tracing::warn!(function = %target.function.name, error = %e, "cannot start a min instance");
+                tracing::warn!(function = %target.function.name, error = %e, "cannot start a container ahead of calls");
                 if let Some(slot) = self.slots.lock().unwrap().get_mut(&target.function.id) {
                     slot.remove(key);
                     slot.notify();
-                    slot.place_freed();
+                    slot.place_freed(None);
                 }
-                return;
+                return false;
             }
         };
         let leftover = {
@@ -661,28 +722,38 @@ impl Pool {
                 // Deleted meanwhile.
                 None => Some(instance),
                 Some(slot) => {
-                    let version = slot.version;
-                    // Still wanted: of the current version, or calls joined it before an update.
-                    let wanted = slot.find(key).map(|c| c.version == version || c.calls > 0).unwrap_or(false);
-                    let leftover = if wanted {
-                        let c = slot.find(key).expect("found above");
-                        c.instance = Some(Arc::new(instance));
-                        c.ready = true;
-                        c.idle_since = Instant::now();
-                        None
-                    } else {
-                        slot.remove(key);
-                        Some(instance)
+                    let current = slot.version;
+                    // Still wanted: of the current version or one being prepared, or calls
+                    // joined it before an update.
+                    let kept = match slot.find(key) {
+                        Some(c) if c.version >= current || c.calls > 0 => {
+                            c.instance = Some(Arc::new(instance));
+                            c.ready = true;
+                            c.idle_since = Instant::now();
+                            Ok(c.version)
+                        }
+                        _ => Err(instance),
                     };
                     slot.notify();
-                    slot.place_freed();
-                    leftover
+                    match kept {
+                        Ok(version) => {
+                            slot.place_freed(Some(version));
+                            None
+                        }
+                        Err(instance) => {
+                            slot.remove(key);
+                            slot.place_freed(None);
+                            Some(instance)
+                        }
+                    }
                 }
             }
         };
+        let serves = leftover.is_none();
         if let Some(instance) = leftover {
             self.discard(instance);
         }
+        serves
     }
 
     /// Removes every idle container and spare now (at shutdown).

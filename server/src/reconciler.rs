@@ -1,6 +1,6 @@
 //! Converges Docker (the actual state) on the database (the desired state): resumes builds
 //! that were cut off, finishes deletions, fails calls a crash interrupted, and removes
-//! labelled containers and images that nothing owns.
+//! labelled containers and images that nothing owns. Also prunes old call records.
 
 use crate::engine::{LABEL_FUNCTION, LABEL_TENANT, LABEL_VERSION};
 use crate::service::Service;
@@ -18,6 +18,7 @@ pub struct Report {
     pub calls_failed: u64,
     pub containers_removed: usize,
     pub images_removed: usize,
+    pub records_pruned: u64,
 }
 
 /// One pass. `at_start` is true on the first pass after the server starts: then no call is in
@@ -55,10 +56,13 @@ pub async fn reconcile(service: &Service, started_at_ms: i64, at_start: bool) ->
 
     // Images: only each function's serving version and versions still building are kept.
     let mut keep: HashSet<(String, String, String)> = HashSet::new();
+    let records_before = now_ms() - service.config.record_days as i64 * 86_400_000;
     for f in store.list_functions(None).await.map_err(|e| e.to_string())? {
         if f.status == "deleting" {
             continue;
         }
+        report.records_pruned +=
+            store.prune_invocations(f.id, records_before, service.config.records_per_function).await.map_err(|e| e.to_string())?;
         for v in store.versions(f.id).await.map_err(|e| e.to_string())? {
             if Some(v.version) == f.current_version || matches!(v.build_status.as_str(), "queued" | "building") {
                 keep.insert((f.org.clone(), f.name.clone(), v.version.to_string()));

@@ -76,9 +76,9 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     let pool = Arc::new(Pool::new(engine.clone(), sandbox, Duration::from_secs(config.idle_secs), config.queue_per_instance.max(1)));
     pool.spawn_reaper();
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let gateway = Gateway::new(store.clone(), pool, metrics.clone());
+    let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone());
     let lookups = Arc::new(crate::service::Lookups::default());
-    let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), metrics, {
+    let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), metrics, pool, {
         let lookups = lookups.clone();
         Arc::new(move |v| {
             tracing::info!(function_id = v.function_id, version = v.version, "version ready");

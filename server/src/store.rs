@@ -827,6 +827,38 @@ impl Store {
         .await
     }
 
+    /// Deletes the finished call records of a function started before `before` (ms) or older
+    /// than its newest `keep`, a chunk at a time so that new records are not held up for
+    /// long. Queued and running calls stay. Returns how many went.
+    pub async fn prune_invocations(&self, function_id: i64, before: i64, keep: i64) -> DbResult<u64> {
+        const CHUNK: i64 = 5000;
+        let oldest_kept: Option<i64> =
+            sqlx::query_scalar("SELECT started_at FROM invocations WHERE function_id = $1 ORDER BY started_at DESC LIMIT 1 OFFSET $2")
+                .bind(function_id)
+                .bind(keep.max(1) - 1)
+                .fetch_optional(&self.pool)
+                .await?;
+        let cutoff = oldest_kept.map_or(before, |at| at.max(before));
+        let mut pruned = 0;
+        loop {
+            let gone = sqlx::query(
+                "DELETE FROM invocations WHERE id IN (SELECT id FROM invocations \
+                 WHERE function_id = $1 AND started_at < $2 AND state NOT IN ('queued', 'running') LIMIT $3)",
+            )
+            .bind(function_id)
+            .bind(cutoff)
+            .bind(CHUNK)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            pruned += gone;
+            if gone < CHUNK as u64 {
+                return Ok(pruned);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Calls left `running` by a server that stopped before they ended. Asynchronous ones
     /// (they keep their request) go back to the queue instead, to be published again: their
     /// message may have been acknowledged already (a duplicate is skipped by the claim).

@@ -131,31 +131,37 @@ async fn a_caller_that_hangs_up_frees_its_place_and_its_call_is_recorded() {
     app.finish().await;
 }
 
+/// One answer seen by a client under load: status, version, whether it was cold.
+type Answer = (StatusCode, String, bool);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_under_load_fails_no_call() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let t = app.tenant().await;
-    app.deploy(&t.dev, "busy", "nodejs", COUNTER).await;
+    // Saturated: 6 clients for 2 containers, so calls wait in the queue when the update lands.
+    app.create_with(&t.dev, json!({"name": "busy", "language": "nodejs", "code": COUNTER, "max_instances": 2})).await;
+    assert_eq!(app.wait_built(&t.dev, "busy").await["status"], "ready");
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut clients = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..6 {
         let (client, url, token, stop) = (app.client.clone(), app.url(&format!("/api/org/{}/busy?wait=20", t.org)), t.dev.clone(), stop.clone());
         clients.push(tokio::spawn(async move {
-            let mut answers: Vec<(StatusCode, String)> = Vec::new();
+            let mut answers: Vec<Answer> = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let r = client.get(&url).bearer_auth(&token).send().await.unwrap();
-                let status = r.status();
+                let (status, cold) = (r.status(), r.headers().get("x-vcd-faas-cold").is_some_and(|v| v == "true"));
                 let body: Value = r.json().await.unwrap_or(Value::Null);
-                answers.push((status, body["version"].as_str().unwrap_or("?").to_string()));
+                answers.push((status, body["version"].as_str().unwrap_or("?").to_string(), cold));
             }
             answers
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let (status, _) = json_of(app.put(&t.dev, "/api/v1/functions/busy", json!({"code": COUNTER.replace("\"v1\"", "\"v2\"")})).await).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    app.wait_until(&t.dev, "busy", Duration::from_secs(120), |f| f["version"] == 2).await;
+    let f = app.wait_until(&t.dev, "busy", Duration::from_secs(120), |f| f["version"] == 2).await;
+    assert!(f["build_log"].as_str().unwrap().contains("2 container(s) of v2 started ahead"), "{}", f["build_log"]);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
@@ -163,9 +169,12 @@ async fn an_update_under_load_fails_no_call() {
     for c in clients {
         answers.extend(c.await.unwrap());
     }
-    let failed: Vec<_> = answers.iter().filter(|(s, _)| *s != StatusCode::OK).collect();
+    let failed: Vec<_> = answers.iter().filter(|(s, _, _)| *s != StatusCode::OK).collect();
     assert!(failed.is_empty(), "{} of {} calls failed: {failed:?}", failed.len(), answers.len());
-    assert!(answers.iter().any(|(_, v)| v == "v1") && answers.iter().any(|(_, v)| v == "v2"), "served by both versions");
+    let v2: Vec<_> = answers.iter().filter(|(_, v, _)| v == "v2").collect();
+    assert!(answers.iter().any(|(_, v, _)| v == "v1") && !v2.is_empty(), "served by both versions");
+    // The new version's containers were started before the switch: no call waited for one.
+    assert!(v2.iter().all(|(_, _, cold)| !cold), "a call after the switch was cold: {v2:?}");
     // After the switch, the old version's containers are drained: every container left runs v2.
     let start = Instant::now();
     loop {

@@ -150,4 +150,39 @@ async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
     assert!(calls[0].error.as_deref().unwrap().contains("interrupted"));
 }
 
-on_both_databases!(builds_switch_versions_and_keep_logs, invocations_are_recorded_and_interrupted_ones_failed);
+async fn old_call_records_are_pruned_and_unfinished_ones_kept(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_on(db, dir.path()).await;
+    let (_, id) = function_with_version(&store).await;
+    let v1 = store.version(id, 1).await.unwrap().unwrap();
+    store.finish_build_ok(&v1, "img").await.unwrap();
+    let Some(Ok(target)) = store.routable("acme", "f").await.unwrap() else { panic!("routable") };
+    let journal = Journal::start(store.clone());
+    let day = 86_400_000;
+    let now = server::store::now_ms();
+    let call_at = |name: &str, started_at: i64| CallStart { started_at, ..CallStart::new(name.into(), &target, "http", "GET", "/".into()) };
+    // Ten days old: three finished calls and one still running.
+    for n in 0..3 {
+        journal.started(call_at(&format!("old-{n}"), now - 10 * day + n)).await;
+        journal.ended(ended(&format!("old-{n}"), 200, None)).await;
+    }
+    journal.started(call_at("old-running", now - 10 * day)).await;
+    // Recent: six finished calls, a millisecond apart.
+    for n in 0..6 {
+        journal.started(call_at(&format!("new-{n}"), now - 6 + n)).await;
+        journal.ended(ended(&format!("new-{n}"), 200, None)).await;
+    }
+    journal.flush().await;
+
+    // Kept: a week of records, at most the newest four; the running call whatever its age.
+    assert_eq!(store.prune_invocations(id, now - 7 * day, 4).await.unwrap(), 5);
+    let left: Vec<String> = store.list_invocations(id, 100).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(left, ["new-5", "new-4", "new-3", "new-2", "old-running"]);
+    assert_eq!(store.prune_invocations(id, now - 7 * day, 4).await.unwrap(), 0, "nothing more to prune");
+}
+
+on_both_databases!(
+    builds_switch_versions_and_keep_logs,
+    invocations_are_recorded_and_interrupted_ones_failed,
+    old_call_records_are_pruned_and_unfinished_ones_kept
+);
