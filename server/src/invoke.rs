@@ -2,7 +2,7 @@
 
 use crate::api::{bearer_token, ApiError};
 use crate::gateway::CallRequest;
-use crate::state::AppState;
+use crate::service::Service;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -10,35 +10,35 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 
-pub fn router() -> Router<AppState> {
+/// Its state is the service alone: a call does not copy the portal's settings.
+pub fn router() -> Router<Service> {
     Router::new()
         .route("/api/org/{org}/{name}", any(call_root))
         .route("/api/org/{org}/{name}/", any(call_root))
         .route("/api/org/{org}/{name}/{*rest}", any(call_path))
 }
 
-async fn call_root(State(state): State<AppState>, Path((org, name)): Path<(String, String)>, request: Request) -> Response {
-    call(state, org, name, String::new(), request).await
+async fn call_root(State(service): State<Service>, Path((org, name)): Path<(String, String)>, request: Request) -> Response {
+    call(service, org, name, String::new(), request).await
 }
 
 async fn call_path(
-    State(state): State<AppState>,
+    State(service): State<Service>,
     Path((org, name, rest)): Path<(String, String, String)>,
     request: Request,
 ) -> Response {
-    call(state, org, name, format!("/{rest}"), request).await
+    call(service, org, name, format!("/{rest}"), request).await
 }
 
-async fn call(state: AppState, org: String, name: String, path: String, request: Request) -> Response {
-    match serve(state, org, name, path, request).await {
+async fn call(service: Service, org: String, name: String, path: String, request: Request) -> Response {
+    match serve(&service, org, name, path, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-async fn serve(state: AppState, org: String, name: String, path: String, request: Request) -> Result<Response, ApiError> {
+async fn serve(service: &Service, org: String, name: String, path: String, request: Request) -> Result<Response, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no function {name:?} in org {org:?}"));
-    let service = &state.service;
     let found = service.routable(&org, &name).await.map_err(|e| {
         tracing::error!(error = %e, "database error");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")

@@ -21,8 +21,8 @@ pub struct Report {
     pub records_pruned: u64,
 }
 
-/// One pass. `at_start` is true on the first pass after the server starts: then no call is in
-/// flight, so every labelled container is an orphan.
+/// One pass. `at_start` is true on the first pass after the server starts: then every labelled
+/// container made before `started_at_ms` is an orphan.
 pub async fn reconcile(service: &Service, started_at_ms: i64, at_start: bool) -> Result<Report, String> {
     let store = &service.store;
     let mut report = Report::default();
@@ -44,7 +44,9 @@ pub async fn reconcile(service: &Service, started_at_ms: i64, at_start: bool) ->
     let now_secs = now_ms() / 1000;
     let pool = service.gateway.pool();
     for c in service.engine.list_function_containers().await.map_err(|e| e.to_string())? {
-        let stale = at_start || now_secs - c.created > GRACE_SECS;
+        // At start, containers from before this process are orphans; the pool may already be
+        // creating its own, which it records as owned only once Docker has answered.
+        let stale = (at_start && c.created < started_at_ms / 1000) || now_secs - c.created > GRACE_SECS;
         if stale && !pool.owns(&c.id) {
             tracing::info!(container = %c.name, "removing orphan container");
             if service.engine.remove_container(&c.id).await.is_ok() {

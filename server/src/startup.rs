@@ -136,7 +136,7 @@ pub async fn build(config: Config) -> Result<Ready, String> {
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(session_layer)
         // Function calls carry no portal session: they skip the session layer's work.
-        .merge(invoke::router())
+        .merge(invoke::router().with_state(service.clone()))
         .with_state(state)
         .layer(TraceLayer::new_for_http());
 
