@@ -180,13 +180,15 @@ impl Slot {
         // version's containers drain by serving it, so it needs no container start.
         let outdated = version < self.version;
         if mode == PoolMode::Warm {
-            // Fill the busiest container with room first, so another starts only when needed;
-            // among equals the most recently used, so the others can expire.
+            // Another container starts only when none has room. Among those with room the
+            // least busy, as each has its own CPU share (filling one while others idle capped
+            // 16 calls to half a core); among equals the most recently used, so the others can
+            // expire.
             let best = self
                 .containers
                 .iter_mut()
                 .filter(|c| c.version == version && c.calls < limits.per_container)
-                .max_by_key(|c| (c.instance.is_some(), c.ready, c.calls, c.idle_since));
+                .max_by_key(|c| (c.instance.is_some(), c.ready, std::cmp::Reverse(c.calls), c.idle_since));
             if let Some(c) = best {
                 c.calls += 1;
                 return match &c.instance {

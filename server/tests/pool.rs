@@ -55,8 +55,11 @@ async fn per_call_mode_never_keeps_a_container() {
     assert_eq!(app.wait_built(&t.dev, "fresh").await["mode"], "per-call");
     for _ in 0..2 {
         let r = app.call(Some(&t.dev), &t.org, "fresh").await;
-        assert_eq!(r.headers()["x-vcd-faas-cold"], "true");
-        assert_eq!(json_of(r).await.1["calls"], 1, "a new process every call");
+        let cold = r.headers().get("x-vcd-faas-cold").cloned();
+        let (status, body) = json_of(r).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(cold.unwrap(), "true");
+        assert_eq!(body["calls"], 1, "a new process every call");
     }
     app.assert_no_containers(&t.org, "fresh").await;
     app.finish().await;
