@@ -98,6 +98,15 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     assert_eq!(store.list_functions(Some(tenant_id)).await.unwrap().len(), 1);
 }
 
+/// A function whose version 1 is built and serves: its id and its route's target.
+async fn serving_function(store: &Store) -> (i64, Target) {
+    let (_, id) = function_with_version(store).await;
+    let v1 = store.version(id, 1).await.unwrap().unwrap();
+    store.finish_build_ok(&v1, "img").await.unwrap();
+    let Some(Ok(target)) = store.routable("acme", "f").await.unwrap() else { panic!("routable") };
+    (id, target)
+}
+
 fn ended(id: &str, status_code: u16, error: Option<&str>) -> CallEnd {
     CallEnd { id: id.into(), status_code, duration_us: 1500, cold: true, logs: "hello\n".into(), error: error.map(str::to_string) }
 }
@@ -105,10 +114,7 @@ fn ended(id: &str, status_code: u16, error: Option<&str>) -> CallEnd {
 async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let store = store_on(db, dir.path()).await;
-    let (_, id) = function_with_version(&store).await;
-    let v1 = store.version(id, 1).await.unwrap().unwrap();
-    store.finish_build_ok(&v1, "img").await.unwrap();
-    let Some(Ok(target)) = store.routable("acme", "f").await.unwrap() else { panic!("routable") };
+    let (id, target) = serving_function(&store).await;
 
     // The journal writes a call's start and end as one row when they arrive together, and the
     // end as an update when the start was written earlier.
@@ -153,10 +159,7 @@ async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
 async fn old_call_records_are_pruned_and_unfinished_ones_kept(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let store = store_on(db, dir.path()).await;
-    let (_, id) = function_with_version(&store).await;
-    let v1 = store.version(id, 1).await.unwrap().unwrap();
-    store.finish_build_ok(&v1, "img").await.unwrap();
-    let Some(Ok(target)) = store.routable("acme", "f").await.unwrap() else { panic!("routable") };
+    let (id, target) = serving_function(&store).await;
     let journal = Journal::start(store.clone());
     let day = 86_400_000;
     let now = server::store::now_ms();
