@@ -147,6 +147,7 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
 /// Starts the new version's containers before calls switch to it, as many as serve the old
 /// one now, so an update under load makes no call wait for a container start.
 async fn prepare_switch(store: &Store, pool: &Arc<Pool>, v: &VersionRow, tag: &str, append: &impl Fn(&str)) -> Result<(), sqlx::Error> {
+    // Read again: its instance settings may have changed, or it may be deleted, during the build.
     let Some(function) = store.function_by_id(v.function_id).await? else { return Ok(()) };
     if function.status == "deleting" {
         return Ok(());

@@ -9,6 +9,7 @@
 //! is committed, so a client that reads a call it just made always finds it.
 
 use crate::store::{now_ms, DbResult, Dialect, Store, Target};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -67,6 +68,13 @@ pub struct CallEnd {
     pub cold: bool,
     pub logs: String,
     pub error: Option<String>,
+}
+
+impl CallEnd {
+    /// The record's state once the call ended.
+    pub fn state(&self) -> &'static str {
+        if self.error.is_some() { "failed" } else { "done" }
+    }
 }
 
 enum Entry {
@@ -245,14 +253,14 @@ struct Row<'a> {
     version: i64,
     trigger_kind: &'a str,
     method: &'a str,
-    path: String,
+    path: Cow<'a, str>,
     started_at: i64,
     state: &'a str,
     status_code: Option<i64>,
     duration_us: Option<i64>,
     cold: i64,
-    logs: String,
-    error: Option<String>,
+    logs: Cow<'a, str>,
+    error: Option<Cow<'a, str>>,
 }
 
 impl<'a> Row<'a> {
@@ -260,7 +268,7 @@ impl<'a> Row<'a> {
         // A finished call's fields come from its outcome, moved, not copied again.
         let (state, status_code, duration_us, cold, logs, error) = match end.map(Outcome::of) {
             Some(o) => (o.state, Some(o.status_code), Some(o.duration_us), o.cold, o.logs, o.error),
-            None => ("running", None, None, 0, String::new(), None),
+            None => ("running", None, None, 0, Cow::Borrowed(""), None),
         };
         Row {
             id: &s.id,
@@ -289,15 +297,15 @@ struct Outcome<'a> {
     status_code: i64,
     duration_us: i64,
     cold: i64,
-    logs: String,
-    error: Option<String>,
+    logs: Cow<'a, str>,
+    error: Option<Cow<'a, str>>,
 }
 
 impl<'a> Outcome<'a> {
     fn of(e: &'a CallEnd) -> Outcome<'a> {
         Outcome {
             id: &e.id,
-            state: if e.error.is_some() { "failed" } else { "done" },
+            state: e.state(),
             status_code: e.status_code as i64,
             duration_us: e.duration_us,
             cold: e.cold as i64,
@@ -307,9 +315,9 @@ impl<'a> Outcome<'a> {
     }
 }
 
-/// PostgreSQL text holds no NUL character; a log line may.
-fn text_column(text: &str) -> String {
-    text.replace('\0', "\u{FFFD}")
+/// PostgreSQL text holds no NUL character; a log line may. Copied only when it has one.
+fn text_column(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') { Cow::Owned(text.replace('\0', "\u{FFFD}")) } else { Cow::Borrowed(text) }
 }
 
 // SQLite: each row of the array is turned into text once (the materialized `r`); its fields are

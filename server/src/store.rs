@@ -690,7 +690,7 @@ impl Store {
             "UPDATE invocations SET state = CASE WHEN request IS NULL THEN $1 ELSE state END, status_code = $2, \
              duration_us = $3, cold = $4, logs = $5, error = $6 WHERE id = $7",
         )
-        .bind(if end.error.is_some() { "failed" } else { "done" })
+        .bind(end.state())
         .bind(end.status_code as i64)
         .bind(end.duration_us)
         .bind(end.cold as i64)
