@@ -16,6 +16,25 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
+/// Argon2 spends tens of milliseconds of CPU by design, so requests hash and verify on the
+/// blocking pool: a login must not stall the function calls served by the same worker thread.
+pub async fn hash_password_async(password: &str) -> String {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password)).await.expect("hashing does not panic")
+}
+
+/// Verifies on the blocking pool (see `hash_password_async`); with no hash (no such user), against
+/// a dummy one, so the answer takes as long.
+pub async fn verify_password_async(password: &str, hash: Option<&str>) -> bool {
+    let (password, hash) = (password.to_string(), hash.map(str::to_string));
+    tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => verify_password(&password, &hash),
+        None => verify_password(&password, dummy_hash()),
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// A hash to compare against when the user does not exist, so timing does not tell.
 pub fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -93,6 +93,12 @@ pub struct Config {
     #[arg(long, env = "VCD_FAAS_RECONCILE_SECS", default_value_t = 30)]
     pub reconcile_secs: u64,
 
+    /// Threads that serve requests; 0: half the machine's cores (at least one). The function
+    /// containers share the machine: each more gateway thread adds wake-ups and context
+    /// switches for work a few threads batch well.
+    #[arg(long, env = "VCD_FAAS_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
     /// Mark session cookies `Secure` (set when the portal is served over TLS by a proxy).
     #[arg(long, env = "VCD_FAAS_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
@@ -147,6 +153,17 @@ pub struct VcdConfig {
     /// API calls taken from the broker at once (unacknowledged messages).
     #[arg(long, env = "VCD_AMQP_PREFETCH", default_value_t = 64)]
     pub amqp_prefetch: u16,
+}
+
+impl Config {
+    /// The number of request threads `worker_threads` stands for.
+    pub fn request_threads(&self) -> usize {
+        if self.worker_threads > 0 {
+            return self.worker_threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / 2).max(1)
+    }
 }
 
 #[derive(Subcommand, Clone, Debug)]

@@ -168,7 +168,7 @@ impl Gateway {
             };
             let cold = lease.cold;
             let engine = self.pool.engine();
-            let result = runner::call(engine, &lease.instance, envelope.clone(), deadline, v.timeout_ms, v.memory_mb, cold).await;
+            let result = runner::call(engine, &lease.instance, &envelope, deadline, v.timeout_ms, v.memory_mb, cold).await;
             match result {
                 Err(CallError::Stale) => {
                     tracing::info!(container = %lease.instance.name, "warm container gone; replacing it");

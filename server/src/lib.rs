@@ -20,6 +20,7 @@ pub mod runner;
 pub mod runtimes;
 pub mod service;
 pub mod sessions;
+pub mod shim_connection;
 pub mod startup;
 pub mod state;
 pub mod store;

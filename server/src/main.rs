@@ -1,15 +1,28 @@
 use clap::Parser;
 use server::config::{Command, Config, VcdAction};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+// A call allocates and frees many small buffers across threads; glibc's malloc took 12 % of
+// the server's CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.request_threads())
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn,bollard=warn".into()),
         )
         .init();
-    let config = Config::parse();
     let result = match config.command {
         Some(Command::PrepareImages) => server::startup::prepare_images(&config).await,
         Some(Command::Vcd { action: VcdAction::Unregister }) => server::startup::unregister_from_vcd(&config).await,

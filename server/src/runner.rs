@@ -4,10 +4,7 @@
 use crate::engine::{ContainerSpec, Engine, EngineError};
 use crate::runtimes::FUNCTION_UID;
 use crate::store::Target;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use crate::shim_connection::{ExchangeError, ShimConnection};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,28 +32,20 @@ pub struct Instance {
     dir: PathBuf,
     /// Open connections to its runtime that no call uses now: a warm call takes one instead
     /// of connecting and handshaking again.
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<ShimConnection>>,
 }
-
-type Connection = SendRequest<Full<Bytes>>;
 
 /// Most idle connections kept per container (one per call it may serve at once).
 const MAX_IDLE_CONNECTIONS: usize = 128;
 
 impl Instance {
-    fn take_connection(&self) -> Option<Connection> {
-        let mut idle = self.idle.lock().unwrap();
-        while let Some(connection) = idle.pop() {
-            if !connection.is_closed() {
-                return Some(connection);
-            }
-        }
-        None
+    fn take_connection(&self) -> Option<ShimConnection> {
+        self.idle.lock().unwrap().pop()
     }
 
-    fn keep_connection(&self, connection: Connection) {
+    fn keep_connection(&self, connection: ShimConnection) {
         let mut idle = self.idle.lock().unwrap();
-        if !connection.is_closed() && idle.len() < MAX_IDLE_CONNECTIONS {
+        if connection.reusable() && idle.len() < MAX_IDLE_CONNECTIONS {
             idle.push(connection);
         }
     }
@@ -213,22 +202,18 @@ pub async fn destroy(engine: &Engine, instance: &Instance) {
 pub async fn call(
     engine: &Engine,
     instance: &Instance,
-    envelope: Bytes,
+    envelope: &[u8],
     deadline: Instant,
     timeout_ms: i64,
     memory_mb: i64,
     fresh: bool,
 ) -> Result<ShimReply, CallError> {
     let exchange = async {
-        let mut request = invoke_request(envelope);
-        // An open connection first; one the runtime closed gives the request back unsent.
+        // An open connection first; one the runtime closed gets none of the request.
         while let Some(mut connection) = instance.take_connection() {
-            match connection.try_send_request(request).await {
-                Ok(response) => return read_reply(instance, connection, response).await,
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) => request = unsent,
-                    None => return Err(CallError::Io(e.into_error().to_string())),
-                },
+            match connection.exchange(envelope).await {
+                Err(ExchangeError::Unsent) => continue,
+                result => return finish_exchange(instance, connection, result),
             }
         }
         let stream = if fresh {
@@ -237,9 +222,9 @@ pub async fn call(
             // A warm container listens already; one that does not is dead.
             UnixStream::connect(&instance.socket).await.map_err(|_| CallError::Stale)?
         };
-        let mut connection = handshake(stream).await?;
-        let response = connection.send_request(request).await.map_err(|e| CallError::Io(e.to_string()))?;
-        read_reply(instance, connection, response).await
+        let mut connection = ShimConnection::new(stream);
+        let result = connection.exchange(envelope).await;
+        finish_exchange(instance, connection, result)
     };
     match tokio::time::timeout_at(deadline, exchange).await {
         Ok(Ok(reply)) => Ok(reply),
@@ -269,31 +254,21 @@ async fn connect_when_ready(engine: &Engine, instance: &Instance) -> Result<Unix
     }
 }
 
-/// An HTTP/1.1 connection to a runtime; its driver task ends when the connection closes.
-async fn handshake(stream: UnixStream) -> Result<Connection, CallError> {
-    let (connection, driver) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| CallError::Io(e.to_string()))?;
-    tokio::spawn(driver);
-    Ok(connection)
-}
-
-fn invoke_request(envelope: Bytes) -> http::Request<Full<Bytes>> {
-    http::Request::post("/invoke")
-        .header("host", "function")
-        .header("content-type", "application/json")
-        .body(Full::new(envelope))
-        .expect("a static request is valid")
-}
-
-/// Reads the runtime's answer, then keeps the connection for the container's next call.
-async fn read_reply(
+/// Keeps a connection that answered for the container's next call.
+fn finish_exchange(
     instance: &Instance,
-    connection: Connection,
-    response: http::Response<hyper::body::Incoming>,
+    connection: ShimConnection,
+    result: Result<ShimReply, ExchangeError>,
 ) -> Result<ShimReply, CallError> {
-    let body = response.into_body().collect().await.map_err(|e| CallError::Io(e.to_string()))?.to_bytes();
-    instance.keep_connection(connection);
-    serde_json::from_slice(&body).map_err(|e| CallError::Protocol(e.to_string()))
+    match result {
+        Ok(reply) => {
+            instance.keep_connection(connection);
+            Ok(reply)
+        }
+        Err(ExchangeError::Unsent) => Err(CallError::Io("the runtime closed the connection".into())),
+        Err(ExchangeError::Io(cause)) => Err(CallError::Io(cause)),
+        Err(ExchangeError::Protocol(cause)) => Err(CallError::Protocol(cause)),
+    }
 }
 
 /// Turns a broken connection into the reason a user can act on.

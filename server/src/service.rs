@@ -150,7 +150,7 @@ impl Service {
             Some(secret) => (secret.0.clone(), false),
             None => (auth::new_secret(12), true),
         };
-        self.store.insert_user(None, "admin", &auth::hash_password(&password), Role::Provider.as_str()).await?;
+        self.store.insert_user(None, "admin", &auth::hash_password_async(&password).await, Role::Provider.as_str()).await?;
         Ok(generated.then_some(password))
     }
 
@@ -388,14 +388,13 @@ impl Platform for Service {
             match self.store.tenant_by_slug(org).await.map_err(db)? {
                 Some(t) => Some(t.id),
                 None => {
-                    auth::verify_password(password, auth::dummy_hash());
+                    auth::verify_password_async(password, None).await;
                     return Err(rejected());
                 }
             }
         };
         let user = self.store.user_by_login(tenant_id, username).await.map_err(db)?;
-        let hash = user.as_ref().map(|u| u.password_hash.as_str()).unwrap_or(auth::dummy_hash());
-        let valid = auth::verify_password(password, hash);
+        let valid = auth::verify_password_async(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
         match user {
             Some(user) if valid => Ok(caller_of(user)),
             _ => Err(rejected()),
@@ -731,7 +730,7 @@ impl Platform for Service {
             return Err(PlatformError::Invalid(errors));
         }
         let role = role.expect("checked above");
-        match self.store.insert_user(Some(tenant.id), &input.username, &auth::hash_password(&input.password), role.as_str()).await {
+        match self.store.insert_user(Some(tenant.id), &input.username, &auth::hash_password_async(&input.password).await, role.as_str()).await {
             Ok(_) => Ok(UserView { username: input.username, org: tenant.slug, role, created_at: crate::store::now_ms() }),
             Err(e) if is_unique_violation(&e) => Err(PlatformError::Conflict(format!(
                 "org {:?} already has a user named {:?}",

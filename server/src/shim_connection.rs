@@ -1,0 +1,130 @@
+//! One keep-alive HTTP/1.1 connection to a runtime shim, driven by the call that holds it.
+//!
+//! A call writes its request in one write and reads the answer straight from the socket.
+//! hyper's client connection needs a task of its own per connection and a channel each way
+//! between it and the call; on the warm path those task switches cost more than the exchange.
+//! The runtimes are ours and answer every request with a `content-length`, so the little of
+//! HTTP this needs is written here, with `httparse` reading the answer's head.
+
+use bytes::{Buf, BytesMut};
+use serde::de::DeserializeOwned;
+use std::io::Write as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// Most header lines an answer may have (the shims send five).
+const MAX_HEADERS: usize = 32;
+/// Buffers grown past this by a large call are dropped rather than kept with an idle connection.
+const KEPT_BUFFER_BYTES: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub struct ShimConnection {
+    stream: UnixStream,
+    request: Vec<u8>,
+    answer: BytesMut,
+    /// The runtime said it closes the connection after this answer.
+    closing: bool,
+}
+
+/// Why an exchange did not give an answer.
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// The runtime had closed the connection before it got any of the request: the call may
+    /// go over another connection.
+    Unsent,
+    /// The connection broke midway.
+    Io(String),
+    /// The runtime answered something that is not an HTTP answer we can read.
+    Protocol(String),
+}
+
+impl ShimConnection {
+    pub fn new(stream: UnixStream) -> ShimConnection {
+        ShimConnection { stream, request: Vec::new(), answer: BytesMut::with_capacity(4096), closing: false }
+    }
+
+    /// Whether the connection may serve another call.
+    pub fn reusable(&self) -> bool {
+        !self.closing && self.answer.is_empty()
+    }
+
+    /// POSTs `envelope` to `/invoke` and decodes the JSON answer.
+    pub async fn exchange<T: DeserializeOwned>(&mut self, envelope: &[u8]) -> Result<T, ExchangeError> {
+        self.send(envelope).await?;
+        let (head, length) = self.read_head().await?;
+        while self.answer.len() < head + length {
+            self.fill().await?;
+        }
+        let decoded = serde_json::from_slice(&self.answer[head..head + length]);
+        self.answer.advance(head + length);
+        self.trim_buffers();
+        decoded.map_err(|e| ExchangeError::Protocol(e.to_string()))
+    }
+
+    async fn send(&mut self, envelope: &[u8]) -> Result<(), ExchangeError> {
+        self.request.clear();
+        write!(
+            self.request,
+            "POST /invoke HTTP/1.1\r\nhost: function\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            envelope.len()
+        )
+        .expect("writing to a Vec does not fail");
+        self.request.extend_from_slice(envelope);
+        let mut sent = 0;
+        while sent < self.request.len() {
+            match self.stream.write(&self.request[sent..]).await {
+                Ok(0) => return Err(ExchangeError::Io("the runtime stopped reading the request".into())),
+                Ok(n) => sent += n,
+                // A peer that closed its end makes the first write fail (EPIPE): nothing went.
+                Err(_) if sent == 0 => return Err(ExchangeError::Unsent),
+                Err(e) => return Err(ExchangeError::Io(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until the answer's head is complete; returns its length and the body's.
+    async fn read_head(&mut self) -> Result<(usize, usize), ExchangeError> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut headers);
+            let parsed = response.parse(&self.answer).map_err(|e| ExchangeError::Protocol(format!("answer head: {e}")))?;
+            if let httparse::Status::Complete(head) = parsed {
+                if response.code != Some(200) {
+                    return Err(ExchangeError::Protocol(format!("the runtime answered HTTP {}", response.code.unwrap_or(0))));
+                }
+                let mut length = None;
+                for header in response.headers.iter() {
+                    if header.name.eq_ignore_ascii_case("content-length") {
+                        let value = std::str::from_utf8(header.value).ok().and_then(|v| v.trim().parse::<usize>().ok());
+                        length = Some(value.ok_or_else(|| ExchangeError::Protocol("a content-length that is not a number".into()))?);
+                    } else if header.name.eq_ignore_ascii_case("connection") {
+                        self.closing = header.value.eq_ignore_ascii_case(b"close");
+                    }
+                }
+                let length = length.ok_or_else(|| ExchangeError::Protocol("an answer without content-length".into()))?;
+                return Ok((head, length));
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn fill(&mut self) -> Result<(), ExchangeError> {
+        self.answer.reserve(4096);
+        match self.stream.read_buf(&mut self.answer).await {
+            Ok(0) => Err(ExchangeError::Io("the runtime closed the connection before it answered".into())),
+            Ok(_) => Ok(()),
+            Err(e) => Err(ExchangeError::Io(e.to_string())),
+        }
+    }
+
+    /// A connection kept idle holds small buffers only.
+    fn trim_buffers(&mut self) {
+        if self.request.capacity() > KEPT_BUFFER_BYTES {
+            self.request = Vec::new();
+        }
+        if self.answer.is_empty() && self.answer.capacity() > KEPT_BUFFER_BYTES {
+            self.answer = BytesMut::with_capacity(4096);
+        }
+    }
+}
