@@ -128,3 +128,90 @@ impl ShimConnection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use tokio::net::UnixListener;
+
+    /// A runtime stand-in on a real socket: reads one request head and body, then writes
+    /// `answer` in pieces of `piece` bytes; returns what it read.
+    async fn runtime_answering(answer: &'static [u8], piece: usize) -> (ShimConnection, tokio::task::JoinHandle<Vec<u8>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let client = UnixStream::connect(&path).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let runtime = tokio::spawn(async move {
+            let _dir = dir;
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !request.ends_with(b"}") {
+                let n = server.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..n]);
+            }
+            for chunk in answer.chunks(piece) {
+                server.write_all(chunk).await.unwrap();
+                server.flush().await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            request
+        });
+        (ShimConnection::new(client), runtime)
+    }
+
+    #[tokio::test]
+    async fn an_answer_arriving_in_pieces_is_read_whole_and_the_connection_kept() {
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 16\r\n\r\n{\"statusCode\":7}";
+        let (mut connection, runtime) = runtime_answering(answer, 5).await;
+        let reply: Value = connection.exchange(br#"{"event":{}}"#).await.unwrap();
+        assert_eq!(reply["statusCode"], 7);
+        assert!(connection.reusable());
+        let request = String::from_utf8(runtime.await.unwrap()).unwrap();
+        assert!(request.starts_with("POST /invoke HTTP/1.1\r\n"), "{request}");
+        assert!(request.contains("content-length: 12\r\n"), "{request}");
+        assert!(request.ends_with("\r\n\r\n{\"event\":{}}"), "{request}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_length_or_with_another_status_is_a_protocol_error() {
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        let (mut connection, _runtime) = runtime_answering(chunked, 1000).await;
+        match connection.exchange::<Value>(b"{}").await {
+            Err(ExchangeError::Protocol(why)) => assert!(why.contains("content-length"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let refused = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        let (mut connection, _runtime) = runtime_answering(refused, 1000).await;
+        match connection.exchange::<Value>(b"{}").await {
+            Err(ExchangeError::Protocol(why)) => assert!(why.contains("HTTP 400"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_runtime_that_closes_is_told_apart_before_and_after_the_request() {
+        // Closes after reading the request: the call went, the answer did not come.
+        let (mut connection, runtime) = runtime_answering(b"", 1).await;
+        match connection.exchange::<Value>(b"{}").await {
+            Err(ExchangeError::Io(why)) => assert!(why.contains("closed"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        runtime.await.unwrap();
+        // Its end was closed before the next call: nothing of that call went.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        match connection.exchange::<Value>(b"{}").await {
+            Err(ExchangeError::Unsent) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_runtime_that_says_close_leaves_a_connection_not_kept() {
+        let answer = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}";
+        let (mut connection, _runtime) = runtime_answering(answer, 1000).await;
+        let _: Value = connection.exchange(b"{}").await.unwrap();
+        assert!(!connection.reusable());
+    }
+}
