@@ -26,9 +26,9 @@ const MAX_BATCH: usize = 1024;
 const BACKLOG: usize = 16 * 1024;
 
 /// A new invocation id: a UUID that grows with time (version 7), so the records of a busy
-/// server go to the end of the id index instead of a random page each.
-/// A time-ordered (v7) id. Its random part comes from the thread's generator: `now_v7` asks
-/// the kernel for randomness on every call, which showed in the call path's profile.
+/// server go to the end of the id index instead of a random page each. Its random part comes
+/// from the thread's generator: `Uuid::now_v7` asks the kernel on every call, which showed in
+/// the call path's profile.
 pub fn new_call_id() -> String {
     let random: [u8; 10] = rand::random();
     uuid::Builder::from_unix_timestamp_millis(crate::store::now_ms() as u64, &random).into_uuid().to_string()
