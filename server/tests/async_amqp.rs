@@ -25,8 +25,7 @@ async fn calls_wait_their_turn_in_the_functions_queue(db: Db) {
     let t = app.tenant().await;
     let code = "module.exports = async (e) => { await new Promise(r => setTimeout(r, 3000)); return { got: e.body }; };";
     app.create_with(&t.dev, json!({"name": "slow", "language": "nodejs", "code": code, "max_instances": 1})).await;
-    let f = app.wait_built(&t.dev, "slow").await;
-    assert_eq!(f["status"], "ready", "{}", f["build_log"]);
+    app.wait_ready(&t.dev, "slow").await;
     let queue = names.async_queue(&t.org, "slow");
     amqp::wait_for_queue(&queue).await;
 

@@ -52,7 +52,7 @@ async fn per_call_mode_never_keeps_a_container() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let t = app.tenant().await;
     app.create_with(&t.dev, json!({"name": "fresh", "language": "nodejs", "code": COUNTER, "mode": "per-call"})).await;
-    assert_eq!(app.wait_built(&t.dev, "fresh").await["mode"], "per-call");
+    assert_eq!(app.wait_ready(&t.dev, "fresh").await["mode"], "per-call");
     for _ in 0..2 {
         let r = app.call(Some(&t.dev), &t.org, "fresh").await;
         let cold = r.headers().get("x-vcd-faas-cold").cloned();
@@ -75,7 +75,7 @@ async fn the_instance_cap_queues_then_turns_calls_away_with_429() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "over the tenant's instance limit: {body}");
     app.create_with(&t.dev, json!({"name": "slow", "language": "nodejs", "code": COUNTER, "max_instances": 1, "timeout_ms": 10000})).await;
-    app.wait_built(&t.dev, "slow").await;
+    app.wait_ready(&t.dev, "slow").await;
 
     let busy = {
         let (app, t) = (&app, &t);
@@ -115,7 +115,7 @@ async fn a_caller_that_hangs_up_frees_its_place_and_its_call_is_recorded() {
     let app = TestApp::spawn_with(Db::Sqlite, |c| c.queue_per_instance = 1).await;
     let t = app.tenant().await;
     app.create_with(&t.dev, json!({"name": "slow", "language": "nodejs", "code": COUNTER, "max_instances": 1, "timeout_ms": 5000})).await;
-    app.wait_built(&t.dev, "slow").await;
+    app.wait_ready(&t.dev, "slow").await;
     assert_eq!(app.call(Some(&t.dev), &t.org, "slow").await.status(), StatusCode::OK);
 
     for _ in 0..2 {
@@ -143,7 +143,7 @@ async fn an_update_under_load_fails_no_call() {
     let t = app.tenant().await;
     // Saturated: 6 clients for 2 containers, so calls wait in the queue when the update lands.
     app.create_with(&t.dev, json!({"name": "busy", "language": "nodejs", "code": COUNTER, "max_instances": 2})).await;
-    assert_eq!(app.wait_built(&t.dev, "busy").await["status"], "ready");
+    app.wait_ready(&t.dev, "busy").await;
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut clients = Vec::new();
@@ -277,7 +277,7 @@ async fn min_instances_run_before_the_first_call_outlive_the_idle_time_and_follo
     let app = TestApp::spawn_with(Db::Sqlite, |c| c.idle_secs = 1).await;
     let t = app.tenant().await;
     app.create_with(&t.dev, json!({"name": "ready", "language": "nodejs", "code": COUNTER, "min_instances": 2, "max_instances": 3})).await;
-    let f = app.wait_built(&t.dev, "ready").await;
+    let f = app.wait_ready(&t.dev, "ready").await;
     assert_eq!((f["status"].as_str(), f["min_instances"].as_i64(), f["concurrency"].as_i64()), (Some("ready"), Some(2), Some(1)));
 
     app.eventually("two min instances ready before any call", Duration::from_secs(60), || async {
@@ -315,7 +315,7 @@ async fn a_killed_min_instance_is_replaced() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let t = app.tenant().await;
     app.create_with(&t.dev, json!({"name": "steady", "language": "nodejs", "code": COUNTER, "min_instances": 1})).await;
-    app.wait_built(&t.dev, "steady").await;
+    app.wait_ready(&t.dev, "steady").await;
     let victim = app
         .eventually("a min instance running", Duration::from_secs(60), || async {
             running_ids(&app, &t.org, "steady").await.into_iter().next()
@@ -377,8 +377,8 @@ async fn concurrency_lets_one_container_serve_calls_at_once() {
     let t = app.tenant().await;
     app.create_with(&t.dev, json!({"name": "shared", "language": "nodejs", "code": OVERLAP, "max_instances": 3, "concurrency": 3, "timeout_ms": 10000})).await;
     app.create_with(&t.dev, json!({"name": "single", "language": "nodejs", "code": OVERLAP, "max_instances": 3, "timeout_ms": 10000})).await;
-    assert_eq!(app.wait_built(&t.dev, "shared").await["concurrency"], 3);
-    assert_eq!(app.wait_built(&t.dev, "single").await["concurrency"], 1);
+    assert_eq!(app.wait_ready(&t.dev, "shared").await["concurrency"], 3);
+    assert_eq!(app.wait_ready(&t.dev, "single").await["concurrency"], 1);
 
     let shared = at_once(&app, &t.dev, &t.org, "shared?wait=1500", 3).await;
     assert!(shared.iter().all(|(s, _)| *s == StatusCode::OK), "{shared:?}");
@@ -401,7 +401,7 @@ async fn python_functions_serve_concurrent_calls_with_their_own_logs() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let t = app.tenant().await;
     app.create_with(&t.dev, json!({"name": "threads", "language": "python", "code": OVERLAP_PY, "concurrency": 2, "timeout_ms": 10000})).await;
-    let f = app.wait_built(&t.dev, "threads").await;
+    let f = app.wait_ready(&t.dev, "threads").await;
     assert_eq!(f["status"], "ready", "{}", f["build_log"]);
 
     let answers = at_once(&app, &t.dev, &t.org, "threads?wait=1500", 2).await;

@@ -171,11 +171,17 @@ impl TestApp {
         self.wait_until(token, name, Duration::from_secs(240), |f| f["status"] == "ready" || f["status"] == "failed").await
     }
 
+    /// Waits for a build that must succeed; a failed one fails the test with its build log
+    /// (a test that went on would fail later, at a call, for a reason it does not show).
+    pub async fn wait_ready(&self, token: &str, name: &str) -> Value {
+        let f = self.wait_built(token, name).await;
+        assert_eq!(f["status"], "ready", "build of {name} failed: {}", f["build_log"]);
+        f
+    }
+
     pub async fn deploy(&self, token: &str, name: &str, language: &str, code: &str) -> Value {
         self.create(token, name, language, code).await;
-        let f = self.wait_built(token, name).await;
-        assert_eq!(f["status"], "ready", "build failed: {}", f["build_log"]);
-        f
+        self.wait_ready(token, name).await
     }
 
     pub async fn call(&self, token: Option<&str>, org: &str, path: &str) -> Response {
