@@ -31,7 +31,7 @@ const BACKLOG: usize = 16 * 1024;
 /// the call path's profile.
 pub fn new_call_id() -> String {
     let random: [u8; 10] = rand::random();
-    uuid::Builder::from_unix_timestamp_millis(crate::store::now_ms() as u64, &random).into_uuid().to_string()
+    uuid::Builder::from_unix_timestamp_millis(now_ms() as u64, &random).into_uuid().to_string()
 }
 
 /// A call as it starts.

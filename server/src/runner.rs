@@ -31,7 +31,7 @@ pub struct Instance {
     pub socket: PathBuf,
     dir: PathBuf,
     /// Open connections to its runtime that no call uses now: a warm call takes one instead
-    /// of connecting and handshaking again.
+    /// of connecting again.
     idle: Mutex<Vec<ShimConnection>>,
 }
 
