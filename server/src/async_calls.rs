@@ -3,7 +3,8 @@
 //! The database keeps every call and its outcome. What queues them: RabbitMQ when AMQP_URL is
 //! set (`async_queue.rs`), otherwise the database itself, read by an in-process worker. Either
 //! way a restart loses no accepted call: calls that were running go back to the queue. A call
-//! answering 5xx is tried again, up to `MAX_ATTEMPTS`, then it goes to the dead letters.
+//! answering 5xx is tried again after a growing pause (`retry_delay`), up to `MAX_ATTEMPTS`,
+//! then it goes to the dead letters.
 
 use crate::async_queue::BrokerQueue;
 use crate::gateway::{CallRequest, Gateway};
@@ -16,6 +17,19 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 pub const MAX_ATTEMPTS: i64 = 3;
+/// Pause before the second attempt; each further one waits `RETRY_FACTOR` times longer.
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
+const RETRY_FACTOR: u32 = 4;
+/// Longest pause between two attempts.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// How long a call that failed its `attempt` (1 for the first) waits before the next one: a
+/// function failing because a service it needs is down gets time to recover, instead of
+/// spending its attempts within a second.
+pub fn retry_delay(attempt: i64) -> Duration {
+    let growth = RETRY_FACTOR.saturating_pow(attempt.clamp(1, 32) as u32 - 1);
+    FIRST_RETRY_DELAY.saturating_mul(growth).min(MAX_RETRY_DELAY)
+}
 /// Asynchronous calls running at once.
 const WORKERS: usize = 16;
 
@@ -52,7 +66,7 @@ pub struct AsyncCalls {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Done,
-    /// A 5xx with attempts left: the call is `queued` again.
+    /// A 5xx with attempts left: the call is `queued` again, due after `retry_delay`.
     Retry,
     DeadLetter,
     /// The call could not run at all (function deleted, request unreadable).
@@ -154,13 +168,16 @@ impl AsyncCalls {
                 } else {
                     Outcome::DeadLetter
                 };
-                let state = match outcome {
-                    Outcome::Done => "done",
-                    Outcome::Retry => "queued",
-                    _ => "dead-letter",
-                };
                 let json = serde_json::to_string(&stored_response(response)).expect("response serializes");
-                (outcome, self.store.set_async_outcome(id, Some(&json), state).await)
+                let stored = match outcome {
+                    Outcome::Retry => {
+                        let retry_at = crate::store::now_ms() + retry_delay(attempt).as_millis() as i64;
+                        self.store.retry_async_call(id, &json, retry_at).await
+                    }
+                    Outcome::Done => self.store.set_async_outcome(id, Some(&json), "done").await,
+                    _ => self.store.set_async_outcome(id, Some(&json), "dead-letter").await,
+                };
+                (outcome, stored)
             }
             Err(reason) => {
                 tracing::warn!(invocation = id, reason, "async call cannot run");
@@ -203,4 +220,18 @@ fn stored_response(response: crate::gateway::CallResponse) -> StoredResponse {
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(&response.body), true),
     };
     StoredResponse { status_code: response.status, headers: response.headers, body, is_base64_encoded }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_wait_longer_each_time_up_to_a_cap() {
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(2), Duration::from_secs(4));
+        assert_eq!(retry_delay(3), Duration::from_secs(16));
+        assert_eq!(retry_delay(10), MAX_RETRY_DELAY);
+        assert_eq!(retry_delay(i64::MAX), MAX_RETRY_DELAY);
+    }
 }

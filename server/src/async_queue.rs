@@ -8,8 +8,10 @@
 //!   (`max_instances` × `concurrency`).
 //!   A message claims its call (queued → running); a call already done or running is only
 //!   acknowledged, so a redelivery or a duplicate never runs a call twice. The message is
-//!   settled after the outcome is stored: acknowledged, requeued after a 5xx with attempts
-//!   left, rejected into `<queue>.dead-letter` after `MAX_ATTEMPTS`.
+//!   settled after the outcome is stored: acknowledged, or rejected into `<queue>.dead-letter`
+//!   after `MAX_ATTEMPTS`. A 5xx with attempts left is stored queued, unpublished and due after
+//!   its back-off; its message is acknowledged and the sweeper publishes it again when it is due
+//!   (the database keeps the wait, so a restart neither loses nor hurries it).
 //! - A deleted function: its consumer stops, its queues go, its queued calls fail.
 
 use crate::amqp::{self as broker, LinkState};
@@ -90,17 +92,18 @@ impl BrokerQueue {
     /// Publishes an accepted call. The call is stored already: when the broker does not
     /// confirm in time, it is the sweeper's.
     pub async fn publish_accepted(&self, store: &Store, id: &str, org: &str, function: &str) {
-        if let Err(e) = self.publish_and_record(store, id, org, function).await {
+        if let Err(e) = self.publish_and_record(store, id, org, function, 0).await {
             tracing::warn!(invocation = id, error = e, "async call stored but not yet on the broker; the sweeper will publish it");
         }
     }
 
-    async fn publish_and_record(&self, store: &Store, id: &str, org: &str, function: &str) -> Result<(), String> {
+    /// Publishes the call's next attempt, after `attempts` made, and records that it went.
+    async fn publish_and_record(&self, store: &Store, id: &str, org: &str, function: &str, attempts: i64) -> Result<(), String> {
         let queue = self.names.queue(org, function);
         tokio::time::timeout(PUBLISH_WAIT, self.publisher.publish(id, &queue))
             .await
             .map_err(|_| "the broker did not confirm in time".to_string())??;
-        store.set_published(id, true).await.map_err(|e| format!("database: {e}"))
+        store.set_published(id, attempts).await.map_err(|e| format!("database: {e}"))
     }
 }
 
@@ -214,8 +217,8 @@ pub fn start(calls: Arc<AsyncCalls>, changes: watch::Receiver<u64>) {
     tokio::spawn(sweep(calls));
 }
 
-/// Publishes, every few seconds, the queued calls the broker never confirmed. A call published
-/// twice runs once: the second message finds it claimed.
+/// Publishes, every few seconds, the queued calls the broker never confirmed and the retries
+/// that are due. A call published twice runs once: the second message finds it claimed.
 async fn sweep(calls: Arc<AsyncCalls>) {
     let queue = calls.broker.as_ref().expect("a broker queue");
     loop {
@@ -227,8 +230,8 @@ async fn sweep(calls: Arc<AsyncCalls>) {
                 continue;
             }
         };
-        for (id, org, function) in unpublished {
-            match queue.publish_and_record(&calls.store, &id, &org, &function).await {
+        for (id, org, function, attempts) in unpublished {
+            match queue.publish_and_record(&calls.store, &id, &org, &function, attempts).await {
                 Ok(()) => tracing::info!(invocation = id, "async call published by the sweeper"),
                 Err(_) => break, // still away; the next pass tries again
             }
@@ -376,18 +379,12 @@ async fn handle(calls: Arc<AsyncCalls>, delivery: Delivery) {
     };
     let outcome = calls.run_and_store(&id, function_id, &request, attempt).await;
     let settled = match outcome {
-        Outcome::Retry => delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await,
         Outcome::DeadLetter => delivery.reject(BasicRejectOptions { requeue: false }).await,
-        Outcome::Done | Outcome::Failed | Outcome::Unrecorded => delivery.ack(BasicAckOptions::default()).await,
+        Outcome::Done | Outcome::Retry | Outcome::Failed | Outcome::Unrecorded => delivery.ack(BasicAckOptions::default()).await,
     };
     if let Err(e) = settled {
+        // Redelivered, the message finds its call settled (or a retry not yet due) and is skipped.
         tracing::warn!(invocation = id, error = %e, ?outcome, "cannot settle an async call's message");
-        if outcome == Outcome::Retry {
-            // Its redelivery may already have been skipped as running: publish it anew.
-            if let Err(e) = calls.store.set_published(&id, false).await {
-                tracing::error!(invocation = id, error = %e, "a retried async call may wait for the next restart");
-            }
-        }
     }
 }
 

@@ -37,6 +37,20 @@ fn body(name: &str) -> Value {
 }
 
 /// How a function's containers are kept; in the function's input, update and view alike.
+/// What `GET /api/v1/invocations/{id}` adds to an invocation of the list.
+fn single_invocation_properties() -> serde_json::Map<String, Value> {
+    let properties = json!({
+        "state": {"type": "string", "enum": ["queued", "running", "done", "dead-letter", "failed"]},
+        "attempts": {"type": "integer", "description": "attempts made (an async call answering 5xx is tried up to 3 times)"},
+        "next_attempt_at": {"type": "integer", "nullable": true, "description": "unix ms when a queued retry runs"},
+        "response": {"type": "object", "nullable": true, "description": "an async call's answer: statusCode, headers, body, isBase64Encoded"},
+    });
+    match properties {
+        Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
 fn pool_properties() -> serde_json::Map<String, Value> {
     let properties = json!({
         "mode": {"type": "string", "enum": app::model::POOL_MODES,
@@ -171,5 +185,7 @@ pub fn document() -> Value {
             properties.extend(pool_properties());
         }
     }
+    let invocation = &mut doc["paths"]["/api/v1/invocations/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    *invocation = json!({"allOf": [{"$ref": "#/components/schemas/Invocation"}, {"type": "object", "properties": single_invocation_properties()}]});
     doc
 }

@@ -368,6 +368,8 @@ impl Service {
             "logs": row.logs,
             "error": row.error,
             "attempts": row.attempts,
+            // A queued retry says when it runs.
+            "next_attempt_at": (row.state == "queued" && row.retry_at > 0).then_some(row.retry_at),
             "started_at": row.started_at,
         }))
     }

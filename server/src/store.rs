@@ -116,6 +116,8 @@ pub struct InvocationRow {
     pub tenant_id: i64,
     pub response: Option<String>,
     pub attempts: i64,
+    /// When a queued retry may run (unix ms; 0: at once).
+    pub retry_at: i64,
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -160,7 +162,7 @@ const VERSION_COLUMNS: &str = "id, function_id, version, language, code, memory_
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.created_at, \
      COALESCE(t.slug, 'provider') AS org";
 const INVOCATION_COLUMNS: &str = "i.id, i.function_id, f.name AS function_name, i.version, i.trigger_kind, i.method, \
-     i.path, i.state, i.status_code, i.duration_us, i.cold, i.logs, i.error, i.started_at, i.tenant_id, i.response, i.attempts";
+     i.path, i.state, i.status_code, i.duration_us, i.cold, i.logs, i.error, i.started_at, i.tenant_id, i.response, i.attempts, i.retry_at";
 
 impl Store {
     /// Connects, creating the SQLite file when needed, and applies the migrations.
@@ -724,10 +726,12 @@ impl Store {
 
     /// Takes up to `limit` queued calls for running: (id, function id, request, attempt).
     pub async fn claim_queued(&self, limit: i64) -> DbResult<Vec<(String, i64, String, i64)>> {
-        let queued: Vec<String> = sqlx::query_scalar("SELECT id FROM invocations WHERE state = 'queued' ORDER BY started_at LIMIT $1")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let queued: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM invocations WHERE state = 'queued' AND retry_at <= $1 ORDER BY started_at LIMIT $2")
+                .bind(now_ms())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
         let mut claimed = Vec::new();
         for id in queued {
             if let Some((function_id, request, attempt)) = self.claim_invocation(&id).await? {
@@ -739,12 +743,16 @@ impl Store {
 
     /// Takes one queued call for running (the broker delivered it): (function id, request,
     /// attempt). None when the call is not queued — done, running or unknown — so a
-    /// redelivered message never runs a call twice.
+    /// redelivered message never runs a call twice; None too for a retry whose time has not
+    /// come (the sweeper publishes it then).
     pub async fn claim_invocation(&self, id: &str) -> DbResult<Option<(i64, String, i64)>> {
-        let claimed = sqlx::query("UPDATE invocations SET state = 'running', attempts = attempts + 1 WHERE id = $1 AND state = 'queued'")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let claimed = sqlx::query(
+            "UPDATE invocations SET state = 'running', attempts = attempts + 1 WHERE id = $1 AND state = 'queued' AND retry_at <= $2",
+        )
+        .bind(id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         if claimed.rows_affected() != 1 {
             return Ok(None);
         }
@@ -754,22 +762,29 @@ impl Store {
             .await
     }
 
-    /// Whether the broker confirmed the call's message; unconfirmed queued calls are published
-    /// again by the sweeper.
-    pub async fn set_published(&self, id: &str, published: bool) -> DbResult<()> {
-        sqlx::query("UPDATE invocations SET published = $1 WHERE id = $2").bind(published as i64).bind(id).execute(&self.pool).await?;
+    /// The broker confirmed the message of the call's attempt after `attempts`; unconfirmed
+    /// queued calls are published again by the sweeper. A call claimed meanwhile (its attempts
+    /// grew) is left alone: its outcome decides whether it is published again.
+    pub async fn set_published(&self, id: &str, attempts: i64) -> DbResult<()> {
+        sqlx::query("UPDATE invocations SET published = 1 WHERE id = $1 AND attempts = $2")
+            .bind(id)
+            .bind(attempts)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Queued calls whose message the broker never confirmed, of functions not being deleted
-    /// (publishing would declare their queue again): (id, tenant slug, function name).
-    pub async fn unpublished_calls(&self, limit: i64) -> DbResult<Vec<(String, String, String)>> {
+    /// (publishing would declare their queue again), retries once due: (id, tenant slug,
+    /// function name, attempts so far).
+    pub async fn unpublished_calls(&self, limit: i64) -> DbResult<Vec<(String, String, String, i64)>> {
         sqlx::query_as(
-            "SELECT i.id, t.slug, f.name FROM invocations i JOIN functions f ON f.id = i.function_id \
+            "SELECT i.id, t.slug, f.name, i.attempts FROM invocations i JOIN functions f ON f.id = i.function_id \
              JOIN tenants t ON t.id = f.tenant_id \
              WHERE i.state = 'queued' AND i.published = 0 AND i.request IS NOT NULL AND f.status <> 'deleting' \
-             ORDER BY i.started_at LIMIT $1",
+             AND i.retry_at <= $1 ORDER BY i.started_at LIMIT $2",
         )
+        .bind(now_ms())
         .bind(limit)
         .fetch_all(&self.pool)
         .await
@@ -793,6 +808,18 @@ impl Store {
         sqlx::query("UPDATE invocations SET response = $1, state = $2 WHERE id = $3")
             .bind(response)
             .bind(state)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Queues a call that answered 5xx again, with that answer, for another attempt at
+    /// `retry_at` (unix ms). Unpublished: the sweeper publishes it when it is due.
+    pub async fn retry_async_call(&self, id: &str, response: &str, retry_at: i64) -> DbResult<()> {
+        sqlx::query("UPDATE invocations SET response = $1, state = 'queued', retry_at = $2, published = 0 WHERE id = $3")
+            .bind(response)
+            .bind(retry_at)
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -240,6 +240,11 @@ async fn openapi_describes_the_api(db: Db) {
             assert!(doc["components"]["schemas"][schema]["properties"][field].is_object(), "{schema}.{field} documented");
         }
     }
+    let one_call = &doc["paths"]["/api/v1/invocations/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(one_call["allOf"][0]["$ref"], "#/components/schemas/Invocation");
+    for field in ["state", "attempts", "next_attempt_at", "response"] {
+        assert!(one_call["allOf"][1]["properties"][field].is_object(), "invocation {field} documented");
+    }
 }
 
 async fn tokens_can_be_listed_and_revoked(db: Db) {

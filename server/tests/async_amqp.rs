@@ -68,10 +68,13 @@ async fn a_function_that_always_fails_is_dead_lettered_on_the_broker() {
     app.deploy(&t.dev, "doomed", "python", "def handle(e, c):\n    raise RuntimeError('always')\n").await;
     amqp::wait_for_queue(&names.async_queue(&t.org, "doomed")).await;
 
+    let accepted = Instant::now();
     let id = app.call_async(&t.dev, &t.org, "doomed").await;
     let inv = app.wait_for_state(&t.dev, &id, &["dead-letter", "done", "failed"]).await;
     assert_eq!(inv["state"], "dead-letter", "{inv}");
     assert_eq!(inv["attempts"], server::async_calls::MAX_ATTEMPTS);
+    let backoff = server::async_calls::retry_delay(1) + server::async_calls::retry_delay(2);
+    assert!(accepted.elapsed() >= backoff, "three attempts took {:?}, less than the {backoff:?} of back-off", accepted.elapsed());
     assert_eq!(inv["status_code"], 500);
     assert!(inv["error"].as_str().unwrap().contains("RuntimeError: always"), "{inv}");
 

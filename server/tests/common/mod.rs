@@ -301,11 +301,16 @@ impl TestApp {
 
     /// Polls an invocation until it is in one of `states`; panics after two minutes.
     pub async fn wait_for_state(&self, token: &str, id: &str, states: &[&str]) -> Value {
+        self.wait_for_invocation(token, id, |inv| states.contains(&inv["state"].as_str().unwrap_or(""))).await
+    }
+
+    /// Reads the invocation until `wanted` holds for it; returns it then.
+    pub async fn wait_for_invocation(&self, token: &str, id: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         let start = Instant::now();
         loop {
             let (status, inv) = json_of(self.get(token, &format!("/api/v1/invocations/{id}")).await).await;
             assert_eq!(status, StatusCode::OK, "{inv}");
-            if states.contains(&inv["state"].as_str().unwrap_or("")) {
+            if wanted(&inv) {
                 return inv;
             }
             assert!(start.elapsed() < Duration::from_secs(120), "invocation stuck: {inv}");
