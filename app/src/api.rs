@@ -264,6 +264,12 @@ pub async fn list_tenants() -> Result<Vec<TenantView>, ServerFnError> {
     platform.list_tenants(&caller).await.map_err(backend::fail)
 }
 
+#[server]
+pub async fn service_links() -> Result<Vec<ServiceLink>, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.service_links(&caller).await.map_err(backend::fail)
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TenantForm {
     pub name: String,

@@ -202,6 +202,16 @@ pub struct InvocationView {
     pub started_at: i64,
 }
 
+/// A service the platform depends on, as the provider dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceLink {
+    pub name: String,
+    /// `up`, `down` (reconnecting or not answering) or `off` (not configured).
+    pub state: String,
+    /// What it is, or why it is down or off.
+    pub detail: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TenantView {
     pub name: String,

@@ -22,6 +22,8 @@ pub trait Platform: Send + Sync + 'static {
     async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse, PlatformError>;
 
     async fn list_tenants(&self, caller: &Caller) -> Result<Vec<TenantView>, PlatformError>;
+    /// The services the platform depends on and whether each answers (provider only).
+    async fn service_links(&self, caller: &Caller) -> Result<Vec<ServiceLink>, PlatformError>;
     async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView, PlatformError>;
     async fn update_tenant(&self, caller: &Caller, org: &str, input: TenantInput) -> Result<TenantView, PlatformError>;
     async fn list_users(&self, caller: &Caller) -> Result<Vec<UserView>, PlatformError>;

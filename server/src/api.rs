@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/functions/{name}/versions", get(list_versions))
         .route("/api/v1/functions/{name}/invocations", get(list_invocations))
         .route("/api/v1/invocations/{id}", get(get_invocation))
+        .route("/api/v1/links", get(service_links))
         .route("/api/v1/{*rest}", axum::routing::any(no_such_endpoint))
         .route("/metrics", get(metrics))
 }
@@ -281,6 +282,10 @@ async fn list_invocations(
 ) -> ApiResult<Json<Vec<InvocationView>>> {
     let limit = q.limit.unwrap_or(50);
     Ok(Json(state.service.list_invocations(&caller, q.org(&caller), &name, limit).await?))
+}
+
+async fn service_links(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<ServiceLink>>> {
+    Ok(Json(state.service.service_links(&caller).await?))
 }
 
 /// Prometheus text; for the provider (scrape with its bearer token).

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod gateway;
 pub mod invoke;
 pub mod journal;
+pub mod links;
 pub mod metrics;
 pub mod openapi;
 pub mod pool;

@@ -185,6 +185,11 @@ pub fn document() -> Value {
             properties.extend(pool_properties());
         }
     }
+    let link = json!({"type": "object", "properties": {
+        "name": {"type": "string"}, "state": {"type": "string", "enum": ["up", "down", "off"]},
+        "detail": {"type": "string", "description": "what it is, or why it is down or off"}}});
+    doc["paths"]["/api/v1/links"] = json!({"get": {"summary": "The services the platform depends on (Docker, database, RabbitMQ) and whether each answers (provider)",
+        "responses": with_errors(ok("200", json!({"type": "array", "items": link})), &["401", "403"])}});
     let invocation = &mut doc["paths"]["/api/v1/invocations/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
     *invocation = json!({"allOf": [{"$ref": "#/components/schemas/Invocation"}, {"type": "object", "properties": single_invocation_properties()}]});
     doc

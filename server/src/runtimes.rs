@@ -144,15 +144,19 @@ pub fn dockerfile(language: Language, base: &str, labels: &BTreeMap<String, Stri
         ),
     };
     // One LABEL line: every instruction is a build step, and steps are what a build waits on.
+    // It comes first: the labels name the version, so no step after it is shared with another
+    // version's image. Shared cached steps made builds fail at random: removing one function's
+    // image also removes its untagged parent steps, which another build was reusing that moment
+    // ("failed to get digest … no such file or directory").
     let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k:?}={v:?}")).collect();
     format!(
         "FROM {base}\n\
+         LABEL {}\n\
          COPY {files} /app/\n\
          RUN {check}\n\
          ENV FAAS_SOCKET=/run/faas/sock PYTHONDONTWRITEBYTECODE=1 NODE_ENV=production HOME=/tmp\n\
          USER {FUNCTION_UID}:{FUNCTION_UID}\n\
-         CMD {cmd}\n\
-         LABEL {}\n",
+         CMD {cmd}\n",
         labels.join(" ")
     )
 }
@@ -201,5 +205,14 @@ mod tests {
         assert!(text.contains("LABEL \"vcd-faas.tenant\"=\"acme\"\n"));
         assert!(text.contains("node\", \"--check\""));
         assert!(text.contains("USER 10001:10001"));
+    }
+
+    #[test]
+    fn two_versions_share_no_build_step_after_the_base() {
+        let version = |v: &str| BTreeMap::from([("vcd-faas.version".to_string(), v.to_string())]);
+        let (one, two) = (dockerfile(Language::Python, "base:1", &version("1")), dockerfile(Language::Python, "base:1", &version("2")));
+        // Docker reuses a cached step only when every step before it is the same.
+        let second_step = |text: &str| text.lines().nth(1).unwrap_or_default().to_string();
+        assert_ne!(second_step(&one), second_step(&two), "{one}\n{two}");
     }
 }

@@ -642,6 +642,11 @@ impl Platform for Service {
             .collect())
     }
 
+    async fn service_links(&self, caller: &Caller) -> Result<Vec<ServiceLink>> {
+        Self::require_provider(caller)?;
+        Ok(crate::links::service_links(self).await)
+    }
+
     async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView> {
         Self::require_provider(caller)?;
         self.validate_tenant_input(&input, true).await?;

@@ -204,6 +204,11 @@ impl Store {
         Ok(Store { pool, dialect, native })
     }
 
+    /// Whether the database answers a query.
+    pub async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+
     /// The id of this installation, made at first start; labels on Docker objects carry it so
     /// two installations sharing an engine never touch each other's containers.
     pub async fn installation_id(&self) -> DbResult<String> {

@@ -264,7 +264,31 @@ async fn tokens_can_be_listed_and_revoked(db: Db) {
     assert!(app.service.revoke_token(&other, first).await.is_err());
 }
 
+async fn the_provider_sees_which_services_answer(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant().await;
+    let (status, links) = json_of(app.get(&app.admin_token, "/api/v1/links").await).await;
+    assert_eq!(status, StatusCode::OK, "{links}");
+    let state_of = |prefix: &str| {
+        let link = links.as_array().unwrap().iter().find(|l| l["name"].as_str().unwrap().starts_with(prefix));
+        link.unwrap_or_else(|| panic!("no {prefix} in {links}"))["state"].as_str().unwrap().to_string()
+    };
+    assert_eq!(state_of("Docker engine"), "up");
+    let database = match db {
+        Db::Sqlite => "Database (SQLite)",
+        Db::Postgres => "Database (PostgreSQL)",
+    };
+    assert_eq!(state_of(database), "up");
+    // Without AMQP_URL the brokers are off, and the detail says what that means.
+    assert_eq!(state_of("RabbitMQ: async calls"), "off");
+    assert!(links.to_string().contains("AMQP_URL is not set"), "{links}");
+
+    let (status, body) = json_of(app.get(&t.dev, "/api/v1/links").await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "tenants do not see the provider's services: {body}");
+}
+
 on_both_databases!(
+    the_provider_sees_which_services_answer,
     tokens_need_the_right_password,
     malformed_requests_get_clear_errors,
     function_input_is_validated_field_by_field,

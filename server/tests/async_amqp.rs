@@ -6,7 +6,7 @@ mod common;
 
 use common::amqp::{self, Names};
 use common::binary::{post, Server};
-use common::{Db, TestApp};
+use common::{json_of, Db, TestApp};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use server::engine::Engine;
@@ -46,6 +46,9 @@ async fn calls_wait_their_turn_in_the_functions_queue(db: Db) {
     let metrics = app.get(&app.admin_token, "/metrics").await.text().await.unwrap();
     let depth = format!("vcdfaas_async_queue_depth{{tenant=\"{}\",function=\"slow\"}} 0", t.org);
     assert!(metrics.lines().any(|line| line == depth), "{metrics}");
+    let (_, links) = json_of(app.get(&app.admin_token, "/api/v1/links").await).await;
+    let async_link = links.as_array().unwrap().iter().find(|l| l["name"] == "RabbitMQ: async calls").cloned();
+    assert_eq!(async_link.map(|l| l["state"].clone()), Some(json!("up")), "the dashboard shows the consumers' link: {links}");
 
     // A deleted function's queues go with it.
     assert_eq!(app.delete(&t.dev, "/api/v1/functions/slow").await.status(), StatusCode::NO_CONTENT);

@@ -1,7 +1,7 @@
 use super::functions::FunctionTable;
-use crate::api::{list_functions, list_tenants, CreateTenant, FormOutcome, UpdateTenant};
+use crate::api::{list_functions, list_tenants, service_links, CreateTenant, FormOutcome, UpdateTenant};
 use crate::components::{error_text, outcome_of, use_ticker, FieldMsg, FormMessage, Frame};
-use crate::model::{TenantView, STATUSES};
+use crate::model::{ServiceLink, TenantView, STATUSES};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use std::time::Duration;
@@ -50,6 +50,7 @@ pub fn Dashboard() -> impl IntoView {
                             </div>
                             <p class="hint">"Calls since the server started; Prometheus text at /metrics (provider token)."</p>
                         </section>
+                        <ServiceLinks />
                         <section class="card">
                             <h2>"All functions"</h2>
                             {if functions.is_empty() {
@@ -64,6 +65,40 @@ pub fn Dashboard() -> impl IntoView {
                 _ => None,
             }}
         </Transition>
+    }
+}
+
+/// Whether Docker, the database and the brokers answer, refreshed with the dashboard.
+#[component]
+fn ServiceLinks() -> impl IntoView {
+    let tick = use_ticker(Duration::from_secs(3));
+    let links = Resource::new(move || tick.get(), |_| service_links());
+    let row = |l: ServiceLink| {
+        view! {
+            <tr data-link=l.name.clone()>
+                <td>{l.name}</td>
+                <td><span class=format!("badge badge-{}", l.state)>{l.state.clone()}</span></td>
+                <td>{l.detail}</td>
+            </tr>
+        }
+    };
+    view! {
+        <section class="card">
+            <h2>"Connections"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Checking…"</p> }>
+                {move || links.get().map(|links| match links {
+                    Ok(links) => view! {
+                        <div class="table-wrap">
+                            <table class="service-links">
+                                <thead><tr><th>"Service"</th><th>"State"</th><th>"Detail"</th></tr></thead>
+                                <tbody>{links.into_iter().map(row).collect_view()}</tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                    Err(e) => view! { <p class="alert error">{error_text(&e)}</p> }.into_any(),
+                })}
+            </Transition>
+        </section>
     }
 }
 

@@ -1,0 +1,24 @@
+// The provider's dashboard: tenants, and whether the services the platform depends on answer.
+import { test, expect, hydrated } from "./support";
+
+test("the provider dashboard shows the tenants and which services answer", async ({ page, state }) => {
+  await page.goto("/login");
+  await page.locator("#org").fill("provider");
+  await page.locator("#username").fill(process.env.VCD_FAAS_ADMIN_USER ?? "admin");
+  await page.locator("#password").fill(process.env.VCD_FAAS_ADMIN_PASSWORD ?? "adminpass123");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await hydrated(page);
+  await expect(page.getByRole("heading", { level: 1, name: "Provider dashboard" })).toBeVisible();
+
+  // The run's tenants are listed with their figures.
+  await expect(page.locator(`tr[data-tenant="${state.tenant.org}"]`)).toBeVisible();
+
+  const links = page.locator("table.service-links");
+  await expect(links.locator('tr[data-link="Docker engine"] .badge')).toHaveText("up");
+  await expect(links.locator('tr[data-link^="Database"] .badge')).toHaveText("up");
+  // This run has no AMQP_URL: the async queue's broker is off, and the page says why.
+  const broker = links.locator('tr[data-link="RabbitMQ: async calls"]');
+  await expect(broker.locator(".badge")).toHaveText("off");
+  await expect(broker).toContainText("AMQP_URL is not set");
+});
