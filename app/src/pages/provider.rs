@@ -76,9 +76,9 @@ fn ServiceLinks() -> impl IntoView {
     let row = |l: ServiceLink| {
         view! {
             <tr data-link=l.name.clone()>
-                <td>{l.name}</td>
+                <td>{l.name.clone()}</td>
                 <td><span class=format!("badge badge-{}", l.state)>{l.state.clone()}</span></td>
-                <td>{l.detail}</td>
+                <td>{l.detail.clone()}</td>
             </tr>
         }
     };
