@@ -36,7 +36,14 @@ fn body(name: &str) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema(name)}}})
 }
 
-/// How a function's containers are kept; in the function's input, update and view alike.
+/// The map of a `json!` object literal.
+fn object(literal: Value) -> serde_json::Map<String, Value> {
+    match literal {
+        Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
 /// What `GET /api/v1/invocations/{id}` adds to an invocation of the list.
 fn single_invocation_properties() -> serde_json::Map<String, Value> {
     let properties = json!({
@@ -45,12 +52,10 @@ fn single_invocation_properties() -> serde_json::Map<String, Value> {
         "next_attempt_at": {"type": "integer", "nullable": true, "description": "unix ms when a queued retry runs"},
         "response": {"type": "object", "nullable": true, "description": "an async call's answer: statusCode, headers, body, isBase64Encoded"},
     });
-    match properties {
-        Value::Object(map) => map,
-        _ => unreachable!("an object literal"),
-    }
+    object(properties)
 }
 
+/// How a function's containers are kept; in the function's input, update and view alike.
 fn pool_properties() -> serde_json::Map<String, Value> {
     let properties = json!({
         "mode": {"type": "string", "enum": app::model::POOL_MODES,
@@ -61,10 +66,7 @@ fn pool_properties() -> serde_json::Map<String, Value> {
         "concurrency": {"type": "integer", "minimum": 1, "maximum": app::model::MAX_CONCURRENCY,
                         "description": "calls one container serves at once (default 1)"},
     });
-    match properties {
-        Value::Object(map) => map,
-        _ => unreachable!("an object literal"),
-    }
+    object(properties)
 }
 
 pub fn document() -> Value {

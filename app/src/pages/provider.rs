@@ -68,7 +68,7 @@ pub fn Dashboard() -> impl IntoView {
     }
 }
 
-/// Whether Docker, the database and the brokers answer, refreshed with the dashboard.
+/// Whether Docker, the database and the brokers answer, refreshed every 3 s like the dashboard.
 #[component]
 fn ServiceLinks() -> impl IntoView {
     let tick = use_ticker(Duration::from_secs(3));
