@@ -50,7 +50,6 @@ pub fn Dashboard() -> impl IntoView {
                             </div>
                             <p class="hint">"Calls since the server started; Prometheus text at /metrics (provider token)."</p>
                         </section>
-                        <ServiceLinks />
                         <section class="card">
                             <h2>"All functions"</h2>
                             {if functions.is_empty() {
@@ -65,6 +64,9 @@ pub fn Dashboard() -> impl IntoView {
                 _ => None,
             }}
         </Transition>
+        // Outside the view above, which is made anew on every refresh: made once, it keeps one
+        // timer and one resource of its own.
+        <ServiceLinks />
     }
 }
 
