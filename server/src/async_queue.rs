@@ -217,13 +217,16 @@ pub fn start(calls: Arc<AsyncCalls>, changes: watch::Receiver<u64>) {
     tokio::spawn(sweep(calls));
 }
 
-/// Publishes, every few seconds, the queued calls the broker never confirmed and the retries
-/// that are due. A call published twice runs once: the second message finds it claimed.
+/// Publishes, every few seconds, the queued calls the broker did not confirm in time and the
+/// retries that are due. A call published twice runs once: the second message finds it claimed.
 async fn sweep(calls: Arc<AsyncCalls>) {
     let queue = calls.broker.as_ref().expect("a broker queue");
     loop {
         tokio::time::sleep(SWEEP_EVERY).await;
-        let unpublished = match calls.store.unpublished_calls(100).await {
+        // A call accepted less than a publish wait ago (and a pass to spare for recording it)
+        // is still its request's to publish.
+        let accepted_before = crate::store::now_ms() - (PUBLISH_WAIT + SWEEP_EVERY).as_millis() as i64;
+        let unpublished = match calls.store.unpublished_calls(accepted_before, 100).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read unpublished async calls");

@@ -780,16 +780,19 @@ impl Store {
     }
 
     /// Queued calls whose message the broker never confirmed, of functions not being deleted
-    /// (publishing would declare their queue again), retries once due: (id, tenant slug,
-    /// function name, attempts so far).
-    pub async fn unpublished_calls(&self, limit: i64) -> DbResult<Vec<(String, String, String, i64)>> {
+    /// (publishing would declare their queue again): retries once due, and first attempts
+    /// accepted before `accepted_before` (a newer one may still be on its way to the broker
+    /// from the request that accepted it; publishing it too would queue it twice).
+    /// (id, tenant slug, function name, attempts so far).
+    pub async fn unpublished_calls(&self, accepted_before: i64, limit: i64) -> DbResult<Vec<(String, String, String, i64)>> {
         sqlx::query_as(
             "SELECT i.id, t.slug, f.name, i.attempts FROM invocations i JOIN functions f ON f.id = i.function_id \
              JOIN tenants t ON t.id = f.tenant_id \
              WHERE i.state = 'queued' AND i.published = 0 AND i.request IS NOT NULL AND f.status <> 'deleting' \
-             AND i.retry_at <= $1 ORDER BY i.started_at LIMIT $2",
+             AND i.retry_at <= $1 AND (i.attempts > 0 OR i.started_at < $2) ORDER BY i.started_at LIMIT $3",
         )
         .bind(now_ms())
+        .bind(accepted_before)
         .bind(limit)
         .fetch_all(&self.pool)
         .await

@@ -184,8 +184,30 @@ async fn old_call_records_are_pruned_and_unfinished_ones_kept(db: Db) {
     assert_eq!(store.prune_invocations(id, now - 7 * day, 4).await.unwrap(), 0, "nothing more to prune");
 }
 
+async fn the_sweeper_publishes_only_calls_no_request_is_publishing(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_on(db, dir.path()).await;
+    let (_, target) = serving_function(&store).await;
+    let listed = |calls: Vec<(String, String, String, i64)>| calls.into_iter().map(|c| (c.0, c.3)).collect::<Vec<_>>();
+
+    store.queue_invocation("fresh", &target, "async", "POST", "/", "{}").await.unwrap();
+    let accepted = server::store::now_ms();
+    assert!(listed(store.unpublished_calls(accepted - 5000, 10).await.unwrap()).is_empty(), "its request is still publishing it");
+    assert_eq!(listed(store.unpublished_calls(accepted + 1, 10).await.unwrap()), [("fresh".to_string(), 0)], "its request gave up");
+    store.set_published("fresh", 0).await.unwrap();
+    assert!(listed(store.unpublished_calls(accepted + 1, 10).await.unwrap()).is_empty(), "the broker confirmed it");
+
+    // A failed attempt waits for its back-off, then only the sweeper publishes it, however new.
+    assert!(store.claim_invocation("fresh").await.unwrap().is_some());
+    store.retry_async_call("fresh", "{}", server::store::now_ms() + 60_000).await.unwrap();
+    assert!(listed(store.unpublished_calls(accepted + 1, 10).await.unwrap()).is_empty(), "not due yet");
+    store.retry_async_call("fresh", "{}", server::store::now_ms() - 1).await.unwrap();
+    assert_eq!(listed(store.unpublished_calls(accepted - 5000, 10).await.unwrap()), [("fresh".to_string(), 1)], "a due retry");
+}
+
 on_both_databases!(
     builds_switch_versions_and_keep_logs,
     invocations_are_recorded_and_interrupted_ones_failed,
-    old_call_records_are_pruned_and_unfinished_ones_kept
+    old_call_records_are_pruned_and_unfinished_ones_kept,
+    the_sweeper_publishes_only_calls_no_request_is_publishing
 );
