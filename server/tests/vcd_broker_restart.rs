@@ -22,14 +22,20 @@ fn rabbitmqctl(args: &[&str]) {
 }
 
 /// A channel on a new connection, retried while the broker is away.
+/// A broker that is starting or stopping may take a connection and never finish its
+/// handshake or confirm a message: every wait on it here is bounded, then tried again.
+const BROKER_WAIT: Duration = Duration::from_secs(5);
+
 async fn channel() -> (Connection, Channel) {
+    let open = || async {
+        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.ok()?;
+        let channel = connection.create_channel().await.ok()?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await.ok()?;
+        Some((connection, channel))
+    };
     loop {
-        if let Ok(connection) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await {
-            if let Ok(channel) = connection.create_channel().await {
-                if channel.confirm_select(ConfirmSelectOptions::default()).await.is_ok() {
-                    return (connection, channel);
-                }
-            }
+        if let Ok(Some(opened)) = tokio::time::timeout(BROKER_WAIT, open()).await {
+            return opened;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -44,11 +50,11 @@ async fn publish(channel: &Channel, names: &Names, reply: (&str, &str), id: &str
         .with_reply_to(reply.1.into())
         .with_headers(headers)
         .with_delivery_mode(2);
-    let sent = channel.basic_publish(names.exchange.as_str().into(), names.routing_key.as_str().into(), BasicPublishOptions::default(), payload, properties).await;
-    match sent {
-        Ok(confirm) => confirm.await.is_ok_and(|c| c.is_ack()),
-        Err(_) => false,
-    }
+    let confirmed = async {
+        let confirm = channel.basic_publish(names.exchange.as_str().into(), names.routing_key.as_str().into(), BasicPublishOptions::default(), payload, properties).await;
+        confirm.ok()?.await.ok().map(|c| c.is_ack())
+    };
+    matches!(tokio::time::timeout(BROKER_WAIT, confirmed).await, Ok(Some(true)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
