@@ -15,6 +15,8 @@ pub struct FormOutcome {
     pub error: Option<String>,
     /// A secret to show once (a new API token).
     pub secret: Option<String>,
+    /// The version a save made: the edit form's next save is made from it.
+    pub version: Option<i64>,
 }
 
 impl FormOutcome {
@@ -166,8 +168,29 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
         concurrency,
         public: Some(form.public.is_some()),
         trigger: Some(trigger),
+        expected_version: backend::number("expected_version", "the version this edit was made from", &form.expected_version, &mut errors),
     };
     (spec, errors)
+}
+
+/// With a field that is not a number, the form shows every other field's error too, not only
+/// that one (the platform checks nothing until the numbers parse).
+#[cfg(feature = "ssr")]
+async fn with_spec_errors(
+    platform: &crate::platform::SharedPlatform,
+    caller: &Caller,
+    spec: &FunctionSpec,
+    mut errors: Vec<FieldError>,
+    creating: bool,
+) -> FormOutcome {
+    if let Ok(limits) = platform.limits(caller, &caller.org).await {
+        for e in crate::model::validate_spec(spec, &limits, creating) {
+            if !errors.iter().any(|known| known.field == e.field) {
+                errors.push(e);
+            }
+        }
+    }
+    FormOutcome { errors, ..Default::default() }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -195,6 +218,9 @@ pub struct FunctionForm {
     pub successful_only: Option<String>,
     #[serde(default)]
     pub public: Option<String>,
+    /// The latest version when the edit form was loaded or last saved.
+    #[serde(default)]
+    pub expected_version: String,
 }
 
 #[server]
@@ -202,7 +228,7 @@ pub async fn create_function(form: FunctionForm) -> Result<FormOutcome, ServerFn
     let (platform, caller) = backend::caller().await?;
     let (spec, errors) = spec_from_form(form);
     if !errors.is_empty() {
-        return Ok(FormOutcome { errors, ..Default::default() });
+        return Ok(with_spec_errors(&platform, &caller, &spec, errors, true).await);
     }
     match platform.create_function(&caller, spec).await {
         Ok(f) => {
@@ -219,7 +245,7 @@ pub async fn update_function(org: String, form: FunctionForm) -> Result<FormOutc
     let name = form.name.clone();
     let (spec, errors) = spec_from_form(form);
     if !errors.is_empty() {
-        return Ok(FormOutcome { errors, ..Default::default() });
+        return Ok(with_spec_errors(&platform, &caller, &spec, errors, false).await);
     }
     match platform.update_function(&caller, &org, &name, spec).await {
         Ok(f) => Ok(FormOutcome {
@@ -228,6 +254,7 @@ pub async fn update_function(org: String, form: FunctionForm) -> Result<FormOutc
                 f.latest_version,
                 f.version.map(|v| v.to_string()).unwrap_or_else(|| "–".into())
             )),
+            version: Some(f.latest_version),
             ..Default::default()
         }),
         Err(e) => Ok(backend::outcome(e)),

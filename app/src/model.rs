@@ -274,6 +274,10 @@ pub struct FunctionSpec {
     pub min_instances: Option<i64>,
     /// Calls one container serves at once, 1 to [`MAX_CONCURRENCY`].
     pub concurrency: Option<i64>,
+    /// On update: the latest version the change was made from. When the function has a newer
+    /// one, the update is refused (409) rather than undoing that version.
+    #[serde(default)]
+    pub expected_version: Option<i64>,
 }
 
 pub const POOL_MODES: [&str; 2] = ["warm", "per-call"];

@@ -119,9 +119,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         if bytes.is_empty() {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "request body is empty: send a JSON object"));
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
+        let mut unknown = Vec::new();
+        let value = serde_ignored::deserialize(&mut serde_json::Deserializer::from_slice(&bytes), |path| {
+            unknown.push(path.to_string())
+        })
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))?;
+        // A misspelt field would otherwise be dropped in silence and its default used.
+        if !unknown.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("unknown field(s) {}: see /api/v1/openapi.json for the fields this request takes", unknown.join(", ")),
+            ));
+        }
+        Ok(JsonBody(value))
     }
 }
 
@@ -215,7 +225,6 @@ async fn get_function(
 
 /// Fields of an update; whatever is left out keeps its current value.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FunctionPatch {
     language: Option<String>,
     code: Option<String>,
@@ -227,6 +236,8 @@ struct FunctionPatch {
     max_instances: Option<i64>,
     min_instances: Option<i64>,
     concurrency: Option<i64>,
+    /// The latest version the change was made from; a newer one makes the update 409.
+    expected_version: Option<i64>,
 }
 
 async fn update_function(
@@ -250,6 +261,9 @@ async fn update_function(
         max_instances: patch.max_instances,
         min_instances: patch.min_instances,
         concurrency: patch.concurrency,
+        // What the patch leaves out comes from `current`: a newer version appearing meanwhile
+        // must refuse the update, not be undone by it.
+        expected_version: patch.expected_version.or(Some(current.latest_version)),
     };
     let view = state.service.update_function(&caller, org, &name, spec).await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())

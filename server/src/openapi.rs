@@ -106,7 +106,7 @@ pub fn document() -> Value {
                         "responses": with_errors(ok("200", schema("Function")), &["401", "404"])},
                 "put": {"summary": "Update a function (new version; the old one serves until it is ready)",
                         "parameters": [name_param.clone(), org_query.clone()], "requestBody": body("FunctionUpdate"),
-                        "responses": with_errors(ok("202", schema("Function")), &["400", "401", "404", "413", "422"])},
+                        "responses": with_errors(ok("202", schema("Function")), &["400", "401", "404", "409", "413", "422"])},
                 "delete": {"summary": "Delete a function, its containers and images", "parameters": [name_param.clone(), org_query.clone()],
                            "responses": with_errors(json!({"204": {"description": "deleted"}}), &["401", "404"])}},
             "/api/v1/functions/{name}/versions": {"get": {"summary": "Versions of a function, newest first",
@@ -187,6 +187,9 @@ pub fn document() -> Value {
             properties.extend(pool_properties());
         }
     }
+    doc["components"]["schemas"]["FunctionUpdate"]["properties"]["expected_version"] = json!({"type": "integer",
+        "description": "the latest version this change was made from; when the function has a newer one the update is refused with 409 \
+                        instead of undoing it (left out: the version the fields left out are taken from)"});
     let link = json!({"type": "object", "properties": {
         "name": {"type": "string"}, "state": {"type": "string", "enum": ["up", "down", "off"]},
         "detail": {"type": "string", "description": "what it is, or why it is down or off"}}});

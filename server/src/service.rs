@@ -88,6 +88,35 @@ fn capacity_of<'a>(spec: &'a FunctionSpec, limits: &Limits, stored: Option<&'a F
     (mode, min, max)
 }
 
+/// An update made from a version that is no longer the latest would undo the newer one.
+fn changed_since(name: &str, based_on: i64, latest: i64) -> PlatformError {
+    PlatformError::Conflict(format!(
+        "function {name:?} changed since version {based_on} that this update was made from (its latest \
+         version is now {latest}); load version {latest}, apply your change to it and save again"
+    ))
+}
+
+/// Settings an update leaves out keep their stored values, which must still fit the tenant's
+/// limits: the provider may have lowered them since.
+fn kept_over_limits(spec: &FunctionSpec, limits: &Limits, f: &FunctionRow, latest: Option<&VersionRow>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut check = |field: &str, given: Option<i64>, kept: Option<i64>, max: i64, what: &str| {
+        if let (None, Some(kept)) = (given, kept) {
+            if kept > max {
+                errors.push(FieldError::new(
+                    field,
+                    format!("{what} is {kept} (kept from version {}), over the tenant's limit of {max}: set {field} to at most {max}", f.latest_version),
+                ));
+            }
+        }
+    };
+    check("memory_mb", spec.memory_mb, latest.map(|v| v.memory_mb), limits.max_memory_mb, "memory (MB)");
+    check("timeout_ms", spec.timeout_ms, latest.map(|v| v.timeout_ms), limits.max_timeout_ms, "timeout (ms)");
+    check("max_instances", spec.max_instances, Some(f.max_instances), limits.max_instances, "max instances");
+    check("min_instances", spec.min_instances, Some(f.min_instances), limits.max_instances, "min instances");
+    errors
+}
+
 fn function_not_found(org: &str, name: &str) -> PlatformError {
     PlatformError::not_found(format!("no function {name:?} in org {org:?}"))
 }
@@ -438,6 +467,9 @@ impl Platform for Service {
                 "the provider admin has no functions of its own; sign in as a user of a tenant".into(),
             ));
         }
+        if spec.expected_version.is_some() {
+            return Err(PlatformError::invalid("expected_version", "expected_version is for updates; leave it out when creating"));
+        }
         let tenant = self.tenant_for(caller, &caller.org).await?;
         let limits = self.limits_of(&tenant);
         self.check_spec(&spec, &limits, None)?;
@@ -495,10 +527,19 @@ impl Platform for Service {
         if f.status == "deleting" {
             return Err(function_not_found(org, name));
         }
+        if let Some(expected) = spec.expected_version {
+            if expected != f.latest_version {
+                return Err(changed_since(name, expected, f.latest_version));
+            }
+        }
         let tenant = self.tenant_for(caller, org).await?;
         let limits = self.limits_of(&tenant);
         self.check_spec(&spec, &limits, Some(&f))?;
         let latest = self.store.version(f.id, f.latest_version).await.map_err(db)?;
+        let kept = kept_over_limits(&spec, &limits, &f, latest.as_ref());
+        if !kept.is_empty() {
+            return Err(PlatformError::OverLimit(kept));
+        }
         let version = NewVersion {
             language: &spec.language,
             code: &spec.code,
@@ -517,7 +558,10 @@ impl Platform for Service {
             min_instances: spec.min_instances.unwrap_or(f.min_instances),
             concurrency: spec.concurrency.unwrap_or(f.concurrency),
         };
-        let number = self.store.add_version(f.id, &settings, &version).await.map_err(db)?;
+        let Some(number) = self.store.add_version(f.id, f.latest_version, &settings, &version).await.map_err(db)? else {
+            let now = self.store.function_by_id(f.id).await.map_err(db)?.map_or(f.latest_version, |f| f.latest_version);
+            return Err(changed_since(name, f.latest_version, now));
+        };
         if let Some(v) = self.store.version(f.id, number).await.map_err(db)? {
             self.builder.enqueue(v.id);
         }

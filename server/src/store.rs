@@ -441,18 +441,22 @@ impl Store {
     }
 
     /// Adds the next version of a function, queued for building; returns its number.
+    /// Adds version `based_on + 1`, or nothing (`None`) when the function's latest version is
+    /// no longer `based_on`: the change was made from a version someone else has replaced.
     pub async fn add_version(
         &self,
         function_id: i64,
+        based_on: i64,
         settings: &Settings<'_>,
         v: &NewVersion<'_>,
-    ) -> DbResult<i64> {
+    ) -> DbResult<Option<i64>> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let version: i64 = sqlx::query_scalar(
+        let version: Option<i64> = sqlx::query_scalar(
             "UPDATE functions SET latest_version = latest_version + 1, public = $1, trigger_type = $2, trigger_event = $3, \
              updated_at = $4, status = CASE WHEN current_version IS NULL THEN 'initializing' ELSE status END, \
-             pool_mode = $6, max_instances = $7, min_instances = $8, concurrency = $9, trigger_successful_only = $10 WHERE id = $5 RETURNING latest_version",
+             pool_mode = $6, max_instances = $7, min_instances = $8, concurrency = $9, trigger_successful_only = $10 \
+             WHERE id = $5 AND latest_version = $11 RETURNING latest_version",
         )
         .bind(settings.public as i64)
         .bind(settings.trigger_type)
@@ -464,11 +468,13 @@ impl Store {
         .bind(settings.min_instances)
         .bind(settings.concurrency)
         .bind(settings.trigger_successful_only as i64)
-        .fetch_one(&mut *tx)
+        .bind(based_on)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(version) = version else { return Ok(None) };
         insert_version(&mut tx, function_id, version, v, now).await?;
         tx.commit().await?;
-        Ok(version)
+        Ok(Some(version))
     }
 
     pub async fn function_by_name(&self, tenant_id: i64, name: &str) -> DbResult<Option<FunctionRow>> {

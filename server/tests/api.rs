@@ -62,6 +62,58 @@ async fn malformed_requests_get_clear_errors(db: Db) {
     let (status, body) = json_of(app.get(&t.dev, "/api/v1/nothing-here").await).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["error"].as_str().unwrap().contains("openapi"));
+
+    // A misspelt field is refused, not dropped for its default, on every request.
+    let spec = json!({"name": "typo", "language": "nodejs", "code": NODE_HELLO, "memory": 256, "trigger": {"type": "http"}});
+    let (status, body) = json_of(app.post(&t.dev, "/api/v1/functions", spec).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("unknown field(s) memory:"), "{body}");
+    let (status, body) = json_of(app.post(&app.admin_token, "/api/v1/tenants", json!({"name": "typo-org", "maxmemory": 64})).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("maxmemory"), "{body}");
+    let (_, tenants) = json_of(app.get(&app.admin_token, "/api/v1/tenants").await).await;
+    assert!(!tenants.to_string().contains("typo-org"), "nothing stored: {tenants}");
+    let spec = json!({"name": "typo", "language": "nodejs", "code": NODE_HELLO, "trigger": {"type": "http"}});
+    let (status, body) = json_of(app.post(&t.dev, "/api/v1/functions", spec).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "known fields only: {body}");
+    let (status, body) = json_of(app.put(&t.dev, "/api/v1/functions/typo", json!({"timeout": 100})).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("timeout"), "{body}");
+}
+
+async fn updates_never_undo_a_newer_version_nor_outgrow_lowered_limits(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant_with(json!({"max_memory_mb": 256, "max_instances": 4})).await;
+    let spec = json!({"name": "f", "language": "nodejs", "code": NODE_HELLO, "memory_mb": 128, "max_instances": 4});
+    app.create_with(&t.dev, spec).await;
+
+    // Two editors start from version 1; the second to save is told, and v2 stays the latest.
+    let (status, v2) = json_of(app.put(&t.dev, "/api/v1/functions/f", json!({"code": "module.exports = async () => 'v2';", "expected_version": 1})).await).await;
+    assert_eq!((status, v2["latest_version"].as_i64()), (StatusCode::ACCEPTED, Some(2)), "{v2}");
+    let (status, body) = json_of(app.put(&t.dev, "/api/v1/functions/f", json!({"timeout_ms": 1000, "expected_version": 1})).await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("latest version is now 2"), "{body}");
+    let f = app.function(&t.dev, "f").await;
+    assert_eq!((f["latest_version"].as_i64(), f["code"].as_str()), (Some(2), Some("module.exports = async () => 'v2';")));
+    let (status, _) = json_of(app.put(&t.dev, "/api/v1/functions/f", json!({"timeout_ms": 1000, "expected_version": 2})).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = json_of(app.post(&t.dev, "/api/v1/functions", json!({"name": "g", "language": "nodejs", "code": NODE_HELLO, "expected_version": 1})).await).await;
+    assert_eq!((status, body["fields"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("expected_version")), "{body}");
+
+    // The provider lowers the limits: a change that keeps the old values is refused at those
+    // fields, and goes through once it sets values within the new limits.
+    let (status, _) = json_of(app.put(&app.admin_token, &format!("/api/v1/tenants/{}", t.org), json!({"max_memory_mb": 64, "max_instances": 2})).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = json_of(app.put(&t.dev, "/api/v1/functions/f", json!({"code": "module.exports = async () => 'v4';"})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields: Vec<&str> = body["fields"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["memory_mb", "max_instances"], "{body}");
+    assert!(body["fields"][0]["message"].as_str().unwrap().contains("128 (kept from version 3), over the tenant's limit of 64"), "{body}");
+    assert_eq!(app.function(&t.dev, "f").await["latest_version"], 3, "nothing stored");
+    let (status, f) = json_of(app.put(&t.dev, "/api/v1/functions/f", json!({"code": "module.exports = async () => 'v4';", "memory_mb": 64, "max_instances": 2})).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{f}");
+    assert_eq!((f["latest_version"].as_i64(), f["memory_mb"].as_i64(), f["max_instances"].as_i64()), (Some(4), Some(64), Some(2)));
+    app.finish().await;
 }
 
 async fn function_input_is_validated_field_by_field(db: Db) {
@@ -292,6 +344,7 @@ on_both_databases!(
     tokens_need_the_right_password,
     malformed_requests_get_clear_errors,
     function_input_is_validated_field_by_field,
+    updates_never_undo_a_newer_version_nor_outgrow_lowered_limits,
     tenants_and_users_are_managed_by_the_right_people,
     tenants_never_see_each_other,
     openapi_describes_the_api,

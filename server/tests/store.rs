@@ -55,8 +55,11 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
 
     // A failed v2 leaves v1 serving; a v3 that finishes takes over.
     let v = |code| NewVersion { language: "python", code, memory_mb: 64, timeout_ms: 200 };
-    assert_eq!(store.add_version(id, &settings(true, "vcd-event", Some("com/vmware/vcloud/event/vm/create")), &v("code v2")).await.unwrap(), 2);
-    assert_eq!(store.add_version(id, &Settings { pool_mode: "per-call", ..settings(true, "http", None) }, &v("code v3")).await.unwrap(), 3);
+    assert_eq!(store.add_version(id, 1, &settings(true, "vcd-event", Some("com/vmware/vcloud/event/vm/create")), &v("code v2")).await.unwrap(), Some(2));
+    // A change made from v1 after v2 replaced it adds nothing and changes nothing.
+    assert_eq!(store.add_version(id, 1, &settings(false, "http", None), &v("stale")).await.unwrap(), None);
+    assert_eq!(store.function_by_id(id).await.unwrap().unwrap().public, 1);
+    assert_eq!(store.add_version(id, 2, &Settings { pool_mode: "per-call", ..settings(true, "http", None) }, &v("code v3")).await.unwrap(), Some(3));
     let v2 = store.version(id, 2).await.unwrap().unwrap();
     let v3 = store.version(id, 3).await.unwrap().unwrap();
     store.finish_build_failed(&v2).await.unwrap();
@@ -75,7 +78,7 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     // The pool's maintainer sees warm functions with their serving version and capacity only.
     assert!(store.warm_targets().await.unwrap().is_empty(), "a per-call function keeps nothing ahead");
     let warm = Settings { min_instances: 1, concurrency: 5, ..settings(true, "http", None) };
-    assert_eq!(store.add_version(id, &warm, &v("code v4")).await.unwrap(), 4);
+    assert_eq!(store.add_version(id, 3, &warm, &v("code v4")).await.unwrap(), Some(4));
     store.finish_build_ok(&store.version(id, 4).await.unwrap().unwrap(), "img:v4").await.unwrap();
     let targets = store.warm_targets().await.unwrap();
     assert_eq!(targets.len(), 1);

@@ -244,9 +244,19 @@ fn EditForm(
         public: f.public,
         trigger: f.trigger.clone(),
     };
+    // Each save is made from the latest version this form knows: the one it was loaded with,
+    // then the one its last save made. A version saved elsewhere meanwhile makes the save fail
+    // (409) instead of being undone by this form's older fields.
+    let based_on = RwSignal::new(f.latest_version);
+    Effect::new(move |_| {
+        if let Some(v) = outcome.get().and_then(|o| o.version) {
+            based_on.set(v);
+        }
+    });
     view! {
         <ActionForm action=update attr:class="form" attr:novalidate=true>
             <input type="hidden" name="org" value=org.clone() />
+            <input type="hidden" name="form[expected_version]" value=move || based_on.get().to_string() />
             <FormMessage result />
             <FunctionFields org editing=true initial limits outcome />
             <button type="submit" class="button primary" disabled=move || update.pending().get()>
