@@ -261,6 +261,23 @@ pub async fn update_function(org: String, form: FunctionForm) -> Result<FormOutc
     }
 }
 
+/// Builds a new version from an earlier one (after a broken update, say).
+#[server]
+pub async fn restore_version(org: String, name: String, version: i64) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    match platform.restore_version(&caller, &org, &name, version).await {
+        Ok(f) => Ok(FormOutcome {
+            message: Some(format!(
+                "version {} is building from version {version}; the Edit form now holds its code",
+                f.latest_version
+            )),
+            version: Some(f.latest_version),
+            ..Default::default()
+        }),
+        Err(e) => Ok(backend::outcome(e)),
+    }
+}
+
 #[server]
 pub async fn delete_function(org: String, name: String, confirm: String) -> Result<FormOutcome, ServerFnError> {
     let (platform, caller) = backend::caller().await?;

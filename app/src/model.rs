@@ -186,6 +186,15 @@ pub struct VersionView {
     pub built_at: Option<i64>,
 }
 
+/// One version with what it was built from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionDetail {
+    #[serde(flatten)]
+    pub version: VersionView,
+    pub code: String,
+    pub build_log: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InvocationView {
     pub id: String,

@@ -15,6 +15,10 @@ pub trait Platform: Send + Sync + 'static {
     async fn list_functions(&self, caller: &Caller) -> Result<Vec<FunctionView>, PlatformError>;
     async fn get_function(&self, caller: &Caller, org: &str, name: &str) -> Result<FunctionView, PlatformError>;
     async fn list_versions(&self, caller: &Caller, org: &str, name: &str) -> Result<Vec<VersionView>, PlatformError>;
+    async fn get_version(&self, caller: &Caller, org: &str, name: &str, version: i64) -> Result<VersionDetail, PlatformError>;
+    /// Makes a new version from an earlier one's language, code and limits (the function's
+    /// other settings stay as they are).
+    async fn restore_version(&self, caller: &Caller, org: &str, name: &str, version: i64) -> Result<FunctionView, PlatformError>;
     async fn create_function(&self, caller: &Caller, spec: FunctionSpec) -> Result<FunctionView, PlatformError>;
     async fn update_function(&self, caller: &Caller, org: &str, name: &str, spec: FunctionSpec) -> Result<FunctionView, PlatformError>;
     async fn delete_function(&self, caller: &Caller, org: &str, name: &str) -> Result<(), PlatformError>;

@@ -12,15 +12,24 @@ const util = require("util");
 const SOCKET = process.env.FAAS_SOCKET || "/run/faas/sock";
 const MAX_LOG = 64 * 1024;
 
-// The running call's log: { text }.
+// The running call's log: { text, dropped, fail }. Output past MAX_LOG is counted, not kept.
 const callLog = new AsyncLocalStorage();
 function capture(stream) {
   return (...args) => {
     const line = util.format(...args) + "\n";
     const log = callLog.getStore();
-    if (log && log.text.length < MAX_LOG) log.text += line.slice(0, MAX_LOG - log.text.length);
+    if (log) {
+      const room = Math.max(0, MAX_LOG - log.text.length);
+      log.text += line.slice(0, room);
+      log.dropped += Math.max(0, line.length - room);
+    }
     stream.write(line);
   };
+}
+
+function logOf(log) {
+  if (!log.dropped) return log.text;
+  return log.text + `\n[vcd-faas: ${log.dropped} more characters of log not kept; the first ${MAX_LOG} are above]\n`;
 }
 console.log = console.info = console.debug = capture(process.stdout);
 console.error = console.warn = capture(process.stderr);
@@ -63,7 +72,7 @@ function describe(e) {
 }
 
 function invoke(envelope) {
-  const log = { text: "" };
+  const log = { text: "", dropped: 0, fail: null };
   return callLog.run(log, () => run(envelope, log));
 }
 
@@ -71,18 +80,49 @@ async function run(envelope, log) {
   const { event, context } = envelope;
   if (event.isBase64Encoded) event.body = Buffer.from(event.body, "base64");
   delete event.isBase64Encoded;
+  // An exception the handler's own callbacks throw outside its promise fails the call too.
+  const escaped = new Promise((_, reject) => { log.fail = reject; });
   try {
-    const reply = toReply(await handler(event, context));
-    return { ...reply, logs: log.text, error: null };
+    const reply = toReply(await Promise.race([handler(event, context), escaped]));
+    return { ...reply, logs: logOf(log), error: null };
   } catch (e) {
     const text = e && e.loadError ? e.message : (e && e.stack) || String(e);
     console.error(text);
-    return { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs: log.text, error: describe(e) };
+    return { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs: logOf(log), error: describe(e) };
+  } finally {
+    log.fail = null;
   }
 }
 
+// An uncaught exception (a timer's callback, an event handler) or an unhandled rejection leaves
+// the process in an unknown state. The container then retires: it stops listening, so the
+// gateway replaces it; it still answers the requests already sent on open connections, each
+// with `connection: close` (closing an idle connection could lose a request on its way), and
+// ends when the last connection closes. The call the error came from, if it still runs, fails
+// with it; other calls never see it.
+let active = 0;
+let connections = 0;
+let retiring = false;
+function exitIfRetired() {
+  if (retiring && active === 0 && connections === 0) process.exit(1);
+}
+function retire(e) {
+  const log = callLog.getStore();
+  if (log && log.fail) log.fail(e);
+  else process.stderr.write(`uncaught ${(e && e.stack) || String(e)}\n`);
+  if (retiring) return;
+  retiring = true;
+  process.stderr.write("vcd-faas: this container takes no more calls after an uncaught error\n");
+  server.close();
+  exitIfRetired();
+  setTimeout(() => process.exit(1), 60000).unref();
+}
+process.on("uncaughtException", retire);
+process.on("unhandledRejection", retire);
+
 const server = http.createServer((req, res) => {
   const chunks = [];
+  active++;
   req.on("data", (c) => chunks.push(c));
   req.on("end", async () => {
     let reply;
@@ -92,8 +132,20 @@ const server = http.createServer((req, res) => {
       reply = { statusCode: 500, headers: {}, body: "", isBase64Encoded: false, logs: "", error: "runtime: " + e.message };
     }
     const out = JSON.stringify(reply);
-    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(out) });
-    res.end(out);
+    const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(out) };
+    if (retiring) headers.connection = "close";
+    res.writeHead(200, headers);
+    res.end(out, () => {
+      active--;
+      exitIfRetired();
+    });
+  });
+});
+server.on("connection", (socket) => {
+  connections++;
+  socket.on("close", () => {
+    connections--;
+    exitIfRetired();
   });
 });
 // Connections stay open while idle: the gateway reuses them for the next calls.

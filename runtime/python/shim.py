@@ -47,8 +47,10 @@ class Tee(io.TextIOBase):
 
     def write(self, text):
         buffer = getattr(current, "buffer", None)
-        if buffer is not None and buffer.tell() < MAX_LOG:
-            buffer.write(text[: MAX_LOG - buffer.tell()])
+        if buffer is not None:
+            room = max(0, MAX_LOG - buffer.tell())
+            buffer.write(text[:room])
+            current.dropped += max(0, len(text) - room)
         self.stream.write(text)
         return len(text)
 
@@ -82,22 +84,31 @@ def to_reply(result):
     return dict(statusCode=200, headers={"content-type": "application/json"}, body=json.dumps(result), isBase64Encoded=False)
 
 
+def log_of(buffer):
+    """The call's log, saying how much of it was not kept."""
+    if not current.dropped:
+        return buffer.getvalue()
+    return buffer.getvalue() + (f"\n[vcd-faas: {current.dropped} more characters of log not kept; "
+                                f"the first {MAX_LOG} are above]\n")
+
+
 def invoke(envelope):
     event, context = envelope["event"], envelope["context"]
     if event.pop("isBase64Encoded", False):
         event["body"] = base64.b64decode(event["body"])
     buffer = current.buffer = io.StringIO()
+    current.dropped = 0
     try:
         if load_error:
             raise RuntimeError(load_error)
         reply = to_reply(handle(event, context))
-        reply.update(logs=buffer.getvalue(), error=None)
+        reply.update(logs=log_of(buffer), error=None)
         return reply
     except BaseException as e:  # SystemExit too: one call must not end the runtime
         traceback.print_exc()
         first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         return dict(statusCode=500, headers={}, body="", isBase64Encoded=False,
-                    logs=buffer.getvalue(), error=f"{type(e).__name__}: {first}")
+                    logs=log_of(buffer), error=f"{type(e).__name__}: {first}")
     finally:
         current.buffer = None
 

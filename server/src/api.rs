@@ -27,6 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/functions", get(list_functions).post(create_function))
         .route("/api/v1/functions/{name}", get(get_function).put(update_function).delete(delete_function))
         .route("/api/v1/functions/{name}/versions", get(list_versions))
+        .route("/api/v1/functions/{name}/versions/{version}", get(get_version))
+        .route("/api/v1/functions/{name}/versions/{version}/restore", post(restore_version))
         .route("/api/v1/functions/{name}/invocations", get(list_invocations))
         .route("/api/v1/invocations/{id}", get(get_invocation))
         .route("/api/v1/links", get(service_links))
@@ -286,6 +288,29 @@ async fn list_versions(
     Query(q): Query<OrgQuery>,
 ) -> ApiResult<Json<Vec<VersionView>>> {
     Ok(Json(state.service.list_versions(&caller, q.org(&caller), &name).await?))
+}
+
+fn version_number(text: &str) -> ApiResult<i64> {
+    text.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{text:?} is not a version number: use 1, 2, …")))
+}
+
+async fn get_version(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((name, version)): Path<(String, String)>,
+    Query(q): Query<OrgQuery>,
+) -> ApiResult<Json<VersionDetail>> {
+    Ok(Json(state.service.get_version(&caller, q.org(&caller), &name, version_number(&version)?).await?))
+}
+
+async fn restore_version(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((name, version)): Path<(String, String)>,
+    Query(q): Query<OrgQuery>,
+) -> ApiResult<Response> {
+    let view = state.service.restore_version(&caller, q.org(&caller), &name, version_number(&version)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }
 
 async fn list_invocations(

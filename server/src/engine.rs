@@ -1,7 +1,7 @@
 //! The Docker engine, through bollard. Every error says which Docker call failed; everything
 //! created carries the platform's labels so a restart can find it again.
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
     ListImagesOptions, LogsOptions, RemoveContainerOptions, RemoveImageOptions,
@@ -208,6 +208,11 @@ impl Engine {
                 format!("rw,noexec,nosuid,nodev,size={}m", spec.tmp_mb),
             )])),
             binds: Some(vec![format!("{}:/run/faas", spec.socket_dir)]),
+            // A chatty function must not fill the host's disk: its output is kept up to 2 MB.
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([("max-size".to_string(), "1m".to_string()), ("max-file".to_string(), "2".to_string())])),
+            }),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -259,14 +264,16 @@ impl Engine {
     }
 
     /// The last lines a container wrote to stdout and stderr.
-    pub async fn logs_tail(&self, id: &str, lines: usize) -> String {
-        let options = LogsOptions { stdout: true, stderr: true, tail: lines.to_string(), ..Default::default() };
+    /// The container's last `lines` lines of output written at or after `since_ms` (Unix ms):
+    /// a call's share of a container that served earlier calls too.
+    pub async fn logs_since(&self, id: &str, since_ms: i64, lines: usize) -> String {
+        let options = LogsOptions { stdout: true, stderr: true, timestamps: true, tail: lines.to_string(), ..Default::default() };
         let mut out = String::new();
         let mut stream = self.docker.logs(id, Some(options));
         while let Some(Ok(chunk)) = stream.next().await {
             out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }
-        out
+        lines_since(&out, since_ms)
     }
 
     /// Only this installation's function containers or images.
@@ -314,5 +321,34 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// Keeps the lines of a timestamped log (`<RFC 3339 time> <text>`, as the engine writes it)
+/// written at or after `since_ms`, without their timestamps.
+fn lines_since(log: &str, since_ms: i64) -> String {
+    let since = since_ms as i128 * 1_000_000;
+    let mut kept = String::new();
+    for line in log.split_inclusive('\n') {
+        let Some((stamp, text)) = line.split_once(' ') else { continue };
+        let at = time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339);
+        if at.is_ok_and(|at| at.unix_timestamp_nanos() >= since) {
+            kept.push_str(text);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_lines_written_since_the_call_began_are_kept() {
+        let log = "2026-11-28T10:00:00.100000000Z earlier call\n\
+                   2026-11-28T10:00:01.500000000Z this call\n\
+                   2026-11-28T10:00:02Z and its end\n";
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        let since = time::OffsetDateTime::parse("2026-11-28T10:00:01Z", rfc3339).unwrap().unix_timestamp() * 1000;
+        assert_eq!(super::lines_since(log, since), "this call\nand its end\n");
+        assert_eq!(super::lines_since("no stamp here\n", 0), "");
     }
 }

@@ -5,7 +5,7 @@
 use crate::journal::{CallEnd, CallStart, Journal};
 use crate::metrics::Metrics;
 use crate::pool::Pool;
-use crate::runner::{self, CallError, Context, Envelope, Event};
+use crate::runner::{self, CallError, Context, Envelope, Event, Instance};
 use crate::store::{now_ms, Store, Target};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Most bytes of a call's logs kept in its record.
-const LOG_TAIL_BYTES: usize = 16 * 1024;
+/// Most bytes of a call's logs kept in its record: the runtimes keep 64 Ki characters and say
+/// what they left out, so a log they cut is kept whole here unless its characters are wide.
+const LOG_KEPT_BYTES: usize = 65 * 1024;
 
 #[derive(Clone, Debug, Default)]
 pub struct CallRequest {
@@ -124,11 +125,7 @@ impl Gateway {
         let started = Instant::now();
         let f = &target.function;
         let v = &target.version;
-        let path = request.route_path();
-        let deadline = started + Duration::from_millis(v.timeout_ms as u64);
-        let envelope = envelope(target, request, &path, &id);
-
-        let (outcome, cold) = self.call_in_container(target, envelope, deadline).await;
+        let (outcome, cold) = self.call_in_container(target, request, &id, started, now_ms()).await;
 
         let mut response = match outcome {
             Ok(reply) => from_reply(reply, &id),
@@ -142,7 +139,7 @@ impl Gateway {
             status_code: response.status,
             duration_us: response.duration.as_micros() as i64,
             cold,
-            logs: tail(&response.logs, LOG_TAIL_BYTES).to_string(),
+            logs: clip_log(&response.logs, LOG_KEPT_BYTES),
             error: (response.status >= 500).then(|| error_text(&response)),
         };
         response.headers.push(("x-vcd-faas-request-id".into(), id));
@@ -154,21 +151,38 @@ impl Gateway {
 
 impl Gateway {
     /// Runs the call in a container from the pool; a dead warm container is replaced once.
+    /// The function's timeout bounds the wait for a free place and, apart, the run itself:
+    /// a cold start is not taken from the function's time (it has its own limit).
     async fn call_in_container(
         &self,
         target: &Target,
-        envelope: Bytes,
-        deadline: Instant,
+        request: &CallRequest,
+        id: &str,
+        started: Instant,
+        started_ms: i64,
     ) -> (Result<runner::ShimReply, (CallError, String)>, bool) {
+        // A call the runtime did not answer has only the container's output for a log: the
+        // part written since the call began (with calls running beside it, theirs too).
+        let engine = self.pool.engine();
+        let output_since_start = |instance: Arc<Instance>| async move { engine.logs_since(&instance.id, started_ms, 50).await };
         let v = &target.version;
+        let timeout = Duration::from_millis(v.timeout_ms as u64);
         for _ in 0..2 {
-            let lease = match self.pool.acquire(target, deadline).await {
+            let lease = match self.pool.acquire(target, started + timeout).await {
                 Ok(lease) => lease,
                 Err(e) => return (Err((e, String::new())), true),
             };
             let cold = lease.cold;
-            let engine = self.pool.engine();
-            let result = runner::call(engine, &lease.instance, &envelope, deadline, v.timeout_ms, v.memory_mb, cold).await;
+            if cold {
+                if let Err(error) = runner::wait_ready(engine, &lease.instance, Instant::now() + runner::START_LIMIT).await {
+                    let logs = output_since_start(lease.instance.clone()).await;
+                    self.pool.release(lease, false);
+                    return (Err((error, logs)), cold);
+                }
+            }
+            let deadline = Instant::now() + timeout;
+            let envelope = envelope(target, request, id);
+            let result = runner::call(engine, &lease.instance, &envelope, deadline, v.timeout_ms, v.memory_mb).await;
             match result {
                 Err(CallError::Stale) => {
                     tracing::info!(container = %lease.instance.name, "warm container gone; replacing it");
@@ -184,7 +198,7 @@ impl Gateway {
                         error,
                         CallError::OutOfMemory(_) | CallError::Crashed(_) | CallError::Deadline(_) | CallError::Io(_)
                     );
-                    let logs = if broken { engine.logs_tail(&lease.instance.id, 50).await } else { String::new() };
+                    let logs = if broken { output_since_start(lease.instance.clone()).await } else { String::new() };
                     self.pool.release(lease, !broken);
                     return (Err((error, logs)), cold);
                 }
@@ -194,7 +208,9 @@ impl Gateway {
     }
 }
 
-fn envelope(target: &Target, request: &CallRequest, path: &str, id: &str) -> Bytes {
+/// What the runtime gets, made when the call is sent: its deadline starts then.
+fn envelope(target: &Target, request: &CallRequest, id: &str) -> Bytes {
+    let path = request.route_path();
     let (body, is_base64_encoded) = match std::str::from_utf8(&request.body) {
         Ok(text) => (text.to_string(), false),
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(&request.body), true),
@@ -212,7 +228,7 @@ fn envelope(target: &Target, request: &CallRequest, path: &str, id: &str) -> Byt
     let envelope = Envelope {
         event: Event {
             method: &request.method,
-            path,
+            path: &path,
             query: parse_query(&request.query),
             headers,
             body,
@@ -305,16 +321,21 @@ fn error_text(response: &CallResponse) -> String {
         .unwrap_or_else(|| format!("status {}", response.status))
 }
 
-/// The last `max` bytes of a text, cut at a character boundary.
-pub fn tail(text: &str, max: usize) -> &str {
+/// A log of at most about `max` bytes: a longer one keeps its first and last halves, cut at
+/// character boundaries, with what was left out said between them.
+pub fn clip_log(text: &str, max: usize) -> String {
     if text.len() <= max {
-        return text;
+        return text.to_string();
     }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
+    let mut head = max / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
     }
-    &text[start..]
+    let mut tail = text.len() - max / 2;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{}\n[vcd-faas: {} bytes of log left out here]\n{}", &text[..head], tail - head, &text[tail..])
 }
 
 #[cfg(test)]
@@ -322,10 +343,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tail_keeps_the_end_on_a_char_boundary() {
-        assert_eq!(tail("hello", 10), "hello");
-        assert_eq!(tail("hello", 3), "llo");
-        assert_eq!(tail("aé", 1), "");
+    fn a_long_log_keeps_its_head_and_tail_and_says_what_is_left_out() {
+        assert_eq!(clip_log("hello", 10), "hello");
+        assert_eq!(clip_log("0123456789", 4), "01\n[vcd-faas: 6 bytes of log left out here]\n89");
+        // "é" is two bytes: neither half cuts through it.
+        assert_eq!(clip_log("aébcdeé", 4), "a\n[vcd-faas: 6 bytes of log left out here]\né");
     }
 
     #[test]

@@ -66,12 +66,7 @@ async fn serve(service: &Service, org: String, name: String, path: String, reque
             return Err(not_found());
         }
     }
-    let target = found.map_err(|f| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("function {name:?} has no ready version yet (status {}); try again when it is ready", f.status),
-        )
-    })?;
+    let target = found.map_err(|f| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, crate::service::not_servable(&f)))?;
 
     let limit = service.config.max_body_bytes;
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| {

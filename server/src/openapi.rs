@@ -112,7 +112,7 @@ pub fn document() -> Value {
             "/api/v1/functions/{name}/versions": {"get": {"summary": "Versions of a function, newest first",
                 "parameters": [name_param.clone(), org_query.clone()], "responses": with_errors(ok("200", array("Version")), &["401", "404"])}},
             "/api/v1/functions/{name}/invocations": {"get": {"summary": "Recent calls, newest first",
-                "parameters": [name_param, org_query, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}}],
+                "parameters": [name_param.clone(), org_query.clone(), {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}}],
                 "responses": with_errors(ok("200", array("Invocation")), &["401", "404"])}},
             "/api/v1/invocations/{id}": {"get": {"summary": "One call; for an async call its state (queued, running, done, dead-letter, failed) and, once run, its response",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
@@ -190,6 +190,16 @@ pub fn document() -> Value {
     doc["components"]["schemas"]["FunctionUpdate"]["properties"]["expected_version"] = json!({"type": "integer",
         "description": "the latest version this change was made from; when the function has a newer one the update is refused with 409 \
                         instead of undoing it (left out: the version the fields left out are taken from)"});
+    let version_param = json!({"name": "version", "in": "path", "required": true, "schema": {"type": "integer"}});
+    let version_detail = json!({"allOf": [{"$ref": "#/components/schemas/Version"}, {"type": "object", "properties": {
+        "code": {"type": "string"}, "build_log": {"type": "string"}}}]});
+    doc["paths"]["/api/v1/functions/{name}/versions/{version}"] = json!({"get": {"summary": "One version with its code and build log",
+        "parameters": [name_param.clone(), version_param.clone(), org_query.clone()],
+        "responses": with_errors(ok("200", version_detail), &["400", "401", "404"])}});
+    doc["paths"]["/api/v1/functions/{name}/versions/{version}/restore"] = json!({"post": {
+        "summary": "Build a new version from an earlier one that built (its language, code and limits; other settings stay)",
+        "parameters": [name_param, version_param, org_query],
+        "responses": with_errors(ok("202", schema("Function")), &["400", "401", "404", "409", "422"])}});
     let link = json!({"type": "object", "properties": {
         "name": {"type": "string"}, "state": {"type": "string", "enum": ["up", "down", "off"]},
         "detail": {"type": "string", "description": "what it is, or why it is down or off"}}});

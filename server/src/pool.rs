@@ -18,9 +18,6 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-/// How long a container the maintainer starts may take to get ready.
-const WARM_UP_LIMIT: Duration = Duration::from_secs(30);
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolMode {
     Warm,
@@ -331,10 +328,13 @@ impl Pool {
                         }
                     };
                 }
-                Decision::Join { key, changes } => match self.join(f.id, key, changes, deadline).await {
+                // The wait for a starting container is part of the cold start, not of the call.
+                Decision::Join { key, changes } => match self.join(f.id, key, changes, Instant::now() + runner::START_LIMIT).await {
                     Joined::Running(instance) => return Ok(lease(key, instance, true)),
                     Joined::Failed => continue,
-                    Joined::TimedOut => return Err(CallError::Deadline(target.version.timeout_ms)),
+                    Joined::TimedOut => {
+                        return Err(CallError::Io(format!("the function's container did not start within {} s", runner::START_LIMIT.as_secs())))
+                    }
                 },
                 Decision::Full => return Err(CallError::AtCapacity(limits.instances)),
                 Decision::Wait(woken) => {
@@ -698,7 +698,7 @@ impl Pool {
     async fn warm_up(&self, target: &Target, key: u64) -> bool {
         let started: Result<Instance, CallError> = async {
             let instance = self.start_container(target, None).await?;
-            let deadline = Instant::now() + WARM_UP_LIMIT;
+            let deadline = Instant::now() + runner::START_LIMIT;
             if let Err(e) = runner::wait_ready(&self.engine, &instance, deadline).await {
                 self.discard(instance);
                 return Err(e);

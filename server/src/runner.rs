@@ -169,12 +169,20 @@ pub async fn start_created(engine: &Engine, instance: &Instance) -> Result<(), C
     Ok(())
 }
 
-/// Waits until a started container's runtime listens, until `deadline`.
+/// How long a started container's runtime may take to listen. Apart from the function's own
+/// timeout, which counts from when the call is sent to the ready runtime.
+pub const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// Waits until a started container's runtime listens, until `deadline`. The connection that
+/// found it listening is kept for the first call.
 pub async fn wait_ready(engine: &Engine, instance: &Instance, deadline: Instant) -> Result<(), CallError> {
     match tokio::time::timeout_at(deadline, connect_when_ready(engine, instance)).await {
-        Ok(Ok(_probe)) => Ok(()),
+        Ok(Ok(stream)) => {
+            instance.keep_connection(ShimConnection::new(stream));
+            Ok(())
+        }
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(CallError::Io("the runtime did not get ready in time".into())),
+        Err(_) => Err(CallError::Io(format!("the function's runtime did not get ready within {} s", START_LIMIT.as_secs()))),
     }
 }
 
@@ -198,7 +206,8 @@ pub async fn destroy(engine: &Engine, instance: &Instance) {
     let _ = std::fs::remove_dir_all(&instance.dir);
 }
 
-/// Sends one call to the instance's runtime and waits for its answer until `deadline`.
+/// Sends one call to the ready runtime of the instance (see `wait_ready`) and waits for its
+/// answer until `deadline`.
 pub async fn call(
     engine: &Engine,
     instance: &Instance,
@@ -206,7 +215,6 @@ pub async fn call(
     deadline: Instant,
     timeout_ms: i64,
     memory_mb: i64,
-    fresh: bool,
 ) -> Result<ShimReply, CallError> {
     let exchange = async {
         // An open connection first; one the runtime closed gets none of the request.
@@ -216,12 +224,8 @@ pub async fn call(
                 result => return finish_exchange(instance, connection, result),
             }
         }
-        let stream = if fresh {
-            connect_when_ready(engine, instance).await?
-        } else {
-            // A warm container listens already; one that does not is dead.
-            UnixStream::connect(&instance.socket).await.map_err(|_| CallError::Stale)?
-        };
+        // A ready container listens; one that does not is dead.
+        let stream = UnixStream::connect(&instance.socket).await.map_err(|_| CallError::Stale)?;
         let mut connection = ShimConnection::new(stream);
         let result = connection.exchange(envelope).await;
         finish_exchange(instance, connection, result)

@@ -88,6 +88,15 @@ fn capacity_of<'a>(spec: &'a FunctionSpec, limits: &Limits, stored: Option<&'a F
     (mode, min, max)
 }
 
+/// Why a function that has no serving version cannot be called, and what to do.
+pub fn not_servable(f: &FunctionRow) -> String {
+    if f.status == "failed" {
+        format!("function {:?} has no version that built: fix its code and save a new version (its build log says what failed)", f.name)
+    } else {
+        format!("function {:?} has no ready version yet (status {}); try again when it is ready", f.name, f.status)
+    }
+}
+
 /// An update made from a version that is no longer the latest would undo the newer one.
 fn changed_since(name: &str, based_on: i64, latest: i64) -> PlatformError {
     PlatformError::Conflict(format!(
@@ -461,6 +470,34 @@ impl Platform for Service {
         Ok(self.store.versions(f.id).await.map_err(db)?.iter().map(version_view).collect())
     }
 
+    async fn get_version(&self, caller: &Caller, org: &str, name: &str, version: i64) -> Result<VersionDetail> {
+        let f = self.function_for(caller, org, name).await?;
+        let v = self.store.version(f.id, version).await.map_err(db)?;
+        let v = v.ok_or_else(|| PlatformError::not_found(format!("function {name:?} has no version {version}")))?;
+        Ok(VersionDetail { version: version_view(&v), code: v.code, build_log: v.build_log })
+    }
+
+    async fn restore_version(&self, caller: &Caller, org: &str, name: &str, version: i64) -> Result<FunctionView> {
+        let earlier = self.get_version(caller, org, name, version).await?;
+        if earlier.version.build_status != "ready" {
+            return Err(PlatformError::Conflict(format!(
+                "version {version} did not build ({}); restore a version that built",
+                earlier.version.build_status
+            )));
+        }
+        let f = self.function_for(caller, org, name).await?;
+        let spec = FunctionSpec {
+            name: name.to_string(),
+            language: earlier.version.language.as_str().to_string(),
+            code: earlier.code,
+            memory_mb: Some(earlier.version.memory_mb),
+            timeout_ms: Some(earlier.version.timeout_ms),
+            expected_version: Some(f.latest_version),
+            ..Default::default()
+        };
+        self.update_function(caller, org, name, spec).await
+    }
+
     async fn create_function(&self, caller: &Caller, spec: FunctionSpec) -> Result<FunctionView> {
         if caller.is_provider() {
             return Err(PlatformError::Forbidden(
@@ -619,12 +656,7 @@ impl Platform for Service {
         let f = self.function_for(caller, org, name).await?;
         let target = match self.store.routable(&f.org, &f.name).await.map_err(db)? {
             Some(Ok(target)) => target,
-            Some(Err(f)) => {
-                return Err(PlatformError::Unavailable(format!(
-                    "function {:?} has no ready version yet (status {})",
-                    f.name, f.status
-                )))
-            }
+            Some(Err(f)) => return Err(PlatformError::Unavailable(not_servable(&f))),
             None => return Err(function_not_found(org, name)),
         };
         let method = request.method.trim().to_ascii_uppercase();

@@ -17,6 +17,7 @@ use crate::{api, invoke, reconciler};
 use app::model::Language;
 use app::platform::SharedPlatform;
 use app::{shell, App};
+use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
@@ -134,6 +135,9 @@ pub async fn build(config: Config) -> Result<Ready, String> {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        // The portal's forms are URL-encoded: a Test Function body as large as a route takes
+        // grows by up to three times (the platform then checks its decoded size).
+        .layer(DefaultBodyLimit::max(3 * config.max_body_bytes + 1024 * 1024))
         .layer(session_layer)
         // Function calls carry no portal session: they skip the session layer's work.
         .merge(invoke::router().with_state(service.clone()))

@@ -262,6 +262,103 @@ async fn every_call_is_sandboxed_and_limited() {
     app.finish().await;
 }
 
+/// Its start-up (loading the module) takes half a second, longer than its whole timeout.
+const NODE_SLOW_START: &str = r#"
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+module.exports = async (event, context) => {
+  await new Promise((r) => setTimeout(r, 10));
+  return { left_ms: context.deadline - Date.now() };
+};
+"#;
+
+const PYTHON_TALKER: &str = r#"
+def handle(event, context):
+    q = event["query"]
+    if "say" in q:
+        print(q["say"])
+    if "bytes" in q:
+        for _ in range(int(q["bytes"]) // 100):
+            print("x" * 99)
+    if "loop" in q:
+        print("looping now")
+        while True:
+            pass
+    return "ok"
+"#;
+
+const NODE_ESCAPES: &str = r#"
+module.exports = async (event) => {
+  if (event.query.later) {
+    setTimeout(() => { throw new Error("thrown after the answer"); }, 20);
+    return "scheduled";
+  }
+  if (event.query.inside) {
+    console.log("waiting on a timer");
+    await new Promise(() => setTimeout(() => { throw new Error("thrown by the call's own timer"); }, 20));
+  }
+  return "fine";
+};
+"#;
+
+/// What a user reads in an answer and in the call's record: the function's whole timeout to
+/// run in, even on a cold start; its own log, marked where it was cut; and calls that are not
+/// harmed by what an earlier call left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_get_their_own_time_and_their_own_logs() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.create_with(&t.dev, json!({"name": "quick", "language": "nodejs", "code": NODE_SLOW_START, "timeout_ms": 300, "mode": "per-call"})).await;
+    app.create_with(&t.dev, json!({"name": "talker", "language": "python", "code": PYTHON_TALKER, "timeout_ms": 1000})).await;
+    app.create_with(&t.dev, json!({"name": "escapes", "language": "nodejs", "code": NODE_ESCAPES, "timeout_ms": 5000})).await;
+    for name in ["quick", "talker", "escapes"] {
+        let f = app.wait_built(&t.dev, name).await;
+        assert_eq!(f["status"], "ready", "{}", f["build_log"]);
+    }
+
+    // Every call starts a container (per-call) whose start-up alone is longer than the 300 ms
+    // timeout; the function still gets its 300 ms, counted from when the call reaches it.
+    for _ in 0..3 {
+        let r = app.call(Some(&t.dev), &t.org, "quick").await;
+        assert_eq!(r.headers()["x-vcd-faas-cold"], "true");
+        let (status, body) = body_of(r).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let left = body["left_ms"].as_i64().unwrap();
+        assert!((0..300).contains(&left), "time left after 10 ms of work: {left} ms");
+    }
+
+    // A call that runs past its deadline has the output written since it began as its log,
+    // not an earlier call's.
+    assert_eq!(app.call(Some(&t.dev), &t.org, "talker?say=first-call-line").await.status(), StatusCode::OK);
+    let (status, body) = body_of(app.call(Some(&t.dev), &t.org, "talker?loop=1").await).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    let (_, calls) = body_of(app.get(&t.dev, "/api/v1/functions/talker/invocations").await).await;
+    let logs = calls[0]["logs"].as_str().unwrap();
+    assert!(logs.contains("looping now") && !logs.contains("first-call-line"), "{logs}");
+
+    // A log longer than the runtime keeps says so at its end.
+    assert_eq!(app.call(Some(&t.dev), &t.org, "talker?bytes=100000").await.status(), StatusCode::OK);
+    let (_, calls) = body_of(app.get(&t.dev, "/api/v1/functions/talker/invocations").await).await;
+    let logs = calls[0]["logs"].as_str().unwrap();
+    assert!(logs.len() > 60_000 && logs.len() < 70_000, "{} bytes kept", logs.len());
+    assert!(logs.trim_end().ends_with("more characters of log not kept; the first 65536 are above]"), "{}", &logs[logs.len() - 200..]);
+
+    // An exception a call's own timer throws fails that call at once, with its log.
+    let (status, body) = body_of(app.call(Some(&t.dev), &t.org, "escapes?inside=1").await).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("thrown by the call's own timer"), "{body}");
+    let (_, calls) = body_of(app.get(&t.dev, "/api/v1/functions/escapes/invocations").await).await;
+    assert!(calls[0]["logs"].as_str().unwrap().contains("waiting on a timer"), "{}", calls[0]);
+    // One thrown after a call answered retires its container; the calls after it are served.
+    for round in 0..4 {
+        let (status, body) = body_of(app.call(Some(&t.dev), &t.org, "escapes?later=1").await).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, Some("scheduled")), "round {round}");
+        tokio::time::sleep(Duration::from_millis(if round % 2 == 0 { 5 } else { 200 })).await;
+        let (status, body) = body_of(app.call(Some(&t.dev), &t.org, "escapes").await).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, Some("fine")), "round {round}");
+    }
+    app.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_rules_and_body_limit_apply_to_routes() {
     let app = TestApp::spawn_with(Db::Sqlite, |c| c.max_body_bytes = 1024).await;
@@ -313,6 +410,24 @@ async fn updates_switch_only_when_the_new_version_is_ready() {
     let (_, versions) = body_of(app.get(&t.dev, "/api/v1/functions/greet/versions").await).await;
     let states: Vec<_> = versions.as_array().unwrap().iter().map(|v| v["build_status"].as_str().unwrap()).collect();
     assert_eq!(states, ["ready", "failed", "ready"]);
+
+    // Every version's code stays readable, and one that built can be brought back.
+    let (status, v1) = body_of(app.get(&t.dev, "/api/v1/functions/greet/versions/1").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((v1["code"].as_str(), v1["language"].as_str()), (Some("module.exports = async () => 'v1 says hi';"), Some("nodejs")));
+    let (_, v2) = body_of(app.get(&t.dev, "/api/v1/functions/greet/versions/2").await).await;
+    assert!(v2["build_log"].as_str().unwrap().contains("SyntaxError"), "{v2}");
+    let (status, body) = body_of(app.post(&t.dev, "/api/v1/functions/greet/versions/2/restore", json!({})).await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a version that did not build: {body}");
+    for (path, want) in [("versions/9", StatusCode::NOT_FOUND), ("versions/first", StatusCode::BAD_REQUEST)] {
+        let (status, body) = body_of(app.get(&t.dev, &format!("/api/v1/functions/greet/{path}")).await).await;
+        assert_eq!(status, want, "{path}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    let (status, f) = body_of(app.post(&t.dev, "/api/v1/functions/greet/versions/1/restore", json!({})).await).await;
+    assert_eq!((status, f["latest_version"].as_i64()), (StatusCode::ACCEPTED, Some(4)), "{f}");
+    app.wait_until(&t.dev, "greet", Duration::from_secs(120), |f| f["version"] == 4).await;
+    assert_eq!(app.call(Some(&t.dev), &t.org, "greet").await.text().await.unwrap(), "v1 says hi");
     app.finish().await;
 }
 

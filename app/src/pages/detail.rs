@@ -1,5 +1,5 @@
 use super::form::{FunctionFields, Initial};
-use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, TestFunction, UpdateFunction};
+use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, RestoreVersion, TestFunction, UpdateFunction};
 use crate::components::{error_text, format_time, strip_ansi, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
 use crate::model::{Caller, FunctionView, InvocationView, Limits, TestResponse};
 use leptos::prelude::*;
@@ -19,15 +19,18 @@ fn Detail(caller: Caller) -> impl IntoView {
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
     let tick = use_ticker(Duration::from_secs(2));
     let details = Resource::new(move || (org(), name(), tick.get()), |(o, n, _)| function_details(o, n));
+    let restore = ServerAction::<RestoreVersion>::new();
     // The function as stored, looked up once (not polled): the panels need only to know that it
-    // is there, and the edit form starts from it.
-    let exists = Resource::new(move || (org(), name()), |(o, n)| get_function(o, n));
+    // is there, and the edit form starts from it. Looked up again after a restore, so the edit
+    // form holds the restored code.
+    let restored = move || restore.value().get().and_then(|r| r.ok()).and_then(|o| o.version);
+    let exists = Resource::new(move || (org(), name(), restored()), |(o, n, _)| get_function(o, n));
     let editable = !caller.is_provider();
     view! {
         <Title text=move || format!("{} · vcd-faas", name()) />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || details.get().map(|r| match r {
-                Ok(d) => view! { <Overview details=d /> }.into_any(),
+                Ok(d) => view! { <Overview details=d restore /> }.into_any(),
                 Err(e) => {
                     super::set_status_not_found();
                     view! {
@@ -50,8 +53,9 @@ fn Detail(caller: Caller) -> impl IntoView {
 }
 
 #[component]
-fn Overview(details: DetailsView) -> impl IntoView {
+fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl IntoView {
     let f = details.function;
+    let restore_result = Signal::derive(move || restore.value().get());
     let failed_build = f.build_status == "failed";
     let building = matches!(f.build_status.as_str(), "queued" | "building");
     let serving = f.version.map(|v| format!("v{v}")).unwrap_or_else(|| "none yet".into());
@@ -89,7 +93,7 @@ fn Overview(details: DetailsView) -> impl IntoView {
                         format!("Building v{}…", f.latest_version)
                     }}</h2>
                     {(failed_build && f.version.is_some()).then(|| view! {
-                        <p class="hint">{format!("v{} keeps serving.", f.version.unwrap_or_default())}</p>
+                        <p class="hint">{format!("v{} keeps serving. Fix the code under Edit, or restore a version that built under Versions.", f.version.unwrap_or_default())}</p>
                     })}
                     <pre class="log" data-testid="build-log">{strip_ansi(&f.build_log)}</pre>
                 </div>
@@ -97,19 +101,33 @@ fn Overview(details: DetailsView) -> impl IntoView {
         </section>
         <section class="card" aria-label="Versions">
             <h2>"Versions"</h2>
+            <FormMessage result=restore_result />
             <div class="table-wrap">
                 <table>
-                    <thead><tr><th>"Version"</th><th>"Build"</th><th>"Language"</th><th>"Limits"</th><th>"Created"</th></tr></thead>
+                    <thead><tr><th>"Version"</th><th>"Build"</th><th>"Language"</th><th>"Limits"</th><th>"Created"</th><th></th></tr></thead>
                     <tbody>
-                        {details.versions.into_iter().map(|v| view! {
+                        {details.versions.into_iter().map(|v| {
+                            // A version that built, other than the latest, can come back as a new one.
+                            let restorable = v.build_status == "ready" && v.version != f.latest_version;
+                            let (org, name) = (f.org.clone(), f.name.clone());
+                            view! {
                             <tr>
                                 <td>{format!("v{}", v.version)} {(Some(v.version) == f.version).then(|| view! { <span class="tag">"serving"</span> })}</td>
                                 <td><StatusBadge status=v.build_status.clone() /></td>
                                 <td>{v.language.label()}</td>
                                 <td>{format!("{} MB · {} ms", v.memory_mb, v.timeout_ms)}</td>
                                 <td class="muted">{format_time(v.created_at)}</td>
+                                <td>{restorable.then(|| view! {
+                                    <ActionForm action=restore>
+                                        <input type="hidden" name="org" value=org />
+                                        <input type="hidden" name="name" value=name />
+                                        <input type="hidden" name="version" value=v.version />
+                                        <button type="submit" class="button small" title=format!("Build a new version from v{}", v.version)
+                                            disabled=move || restore.pending().get()>{format!("Restore v{}", v.version)}</button>
+                                    </ActionForm>
+                                })}</td>
                             </tr>
-                        }).collect_view()}
+                        }}).collect_view()}
                     </tbody>
                 </table>
             </div>
