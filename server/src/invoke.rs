@@ -75,7 +75,8 @@ async fn serve(service: &Service, org: String, name: String, path: String, reque
     let headers = parts
         .headers
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+        // Values with bytes beyond visible ASCII (UTF-8 names, say) reach the function too.
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let call = CallRequest {
         method: parts.method.as_str().to_string(),

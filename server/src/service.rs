@@ -350,6 +350,8 @@ impl Service {
         if let Some(d) = &input.display_name {
             if d.chars().count() > 200 {
                 errors.push(FieldError::new("display_name", "display name must be at most 200 characters"));
+            } else if d.chars().any(char::is_control) {
+                errors.push(FieldError::new("display_name", "display name must be one line of text, without control characters"));
             }
         }
         let checks = [
@@ -365,9 +367,14 @@ impl Service {
                 }
             }
         }
-        if let Some(id) = &input.vcd_org_id {
-            if id.len() > 200 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                errors.push(FieldError::new("vcd_org_id", "vCD org id must look like urn:vcloud:org:<uuid>"));
+        // Empty clears it; anything else is the org's id as vCD writes it in its messages.
+        if let Some(id) = input.vcd_org_id.as_deref().filter(|id| !id.is_empty()) {
+            let uuid = id.strip_prefix("urn:vcloud:org:").map(uuid::Uuid::parse_str);
+            if !matches!(uuid, Some(Ok(_))) {
+                errors.push(FieldError::new(
+                    "vcd_org_id",
+                    format!("vCD org id must be urn:vcloud:org:<uuid>, e.g. urn:vcloud:org:0b5c7e52-3a51-4bd5-9f1c-1a2b3c4d5e6f (got {id:?})"),
+                ));
             }
         }
         if errors.is_empty() {
@@ -690,10 +697,15 @@ impl Platform for Service {
                 },
             )
             .await;
+        // The panel shows text; binary answers are described rather than shown garbled.
+        let body = match String::from_utf8(response.body.to_vec()) {
+            Ok(text) => text,
+            Err(_) => format!("({} bytes of binary data; call the route to get them)", response.body.len()),
+        };
         Ok(TestResponse {
             status: response.status,
             headers: response.headers,
-            body: String::from_utf8_lossy(&response.body).into_owned(),
+            body,
             duration_ms: response.duration.as_secs_f64() * 1000.0,
             cold: response.cold,
             logs: response.logs,

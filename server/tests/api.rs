@@ -192,17 +192,21 @@ async fn tenants_and_users_are_managed_by_the_right_people(db: Db) {
     assert!(names.contains(&t.org) && names.contains(&other.org));
 
     let (status, body) = json_of(
-        app.put(&app.admin_token, &format!("/api/v1/tenants/{}", t.org), json!({"max_functions": 7, "vcd_org_id": "urn:vcloud:org:1234"})).await,
+        app.put(&app.admin_token, &format!("/api/v1/tenants/{}", t.org), json!({"max_functions": 7, "vcd_org_id": "urn:vcloud:org:0b5c7e52-3a51-4bd5-9f1c-1a2b3c4d5e6f"})).await,
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["max_functions"], 7);
-    assert_eq!(body["vcd_org_id"], "urn:vcloud:org:1234");
+    assert_eq!(body["vcd_org_id"], "urn:vcloud:org:0b5c7e52-3a51-4bd5-9f1c-1a2b3c4d5e6f");
     let (status, _) = json_of(
-        app.put(&app.admin_token, &format!("/api/v1/tenants/{}", other.org), json!({"vcd_org_id": "urn:vcloud:org:1234"})).await,
+        app.put(&app.admin_token, &format!("/api/v1/tenants/{}", other.org), json!({"vcd_org_id": "urn:vcloud:org:0b5c7e52-3a51-4bd5-9f1c-1a2b3c4d5e6f"})).await,
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "one vCD org maps to one tenant");
+    for bad in ["1234", "urn:vcloud:org:1234", "urn:vcloud:vdc:0b5c7e52-3a51-4bd5-9f1c-1a2b3c4d5e6f"] {
+        let (status, body) = json_of(app.put(&app.admin_token, &format!("/api/v1/tenants/{}", other.org), json!({"vcd_org_id": bad})).await).await;
+        assert_eq!((status, body["fields"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("vcd_org_id")), "{bad}: {body}");
+    }
 
     // A tenant admin adds users to its own tenant only; a developer adds none.
     let user = |name: &str| json!({"username": name, "password": "long-enough-1", "role": "developer"});
