@@ -26,6 +26,15 @@ fn Detail(caller: Caller) -> impl IntoView {
     let restored = move || restore.value().get().and_then(|r| r.ok()).and_then(|o| o.version);
     let exists = Resource::new(move || (org(), name(), restored()), |(o, n, _)| get_function(o, n));
     let editable = !caller.is_provider();
+    // Set after hydration only (an effect), so the server's page and the client's agree.
+    let gone = RwSignal::new(false);
+    Effect::new(move |_| {
+        // Set only on a change: each set re-makes the panels, and the overview refreshes often.
+        let now_gone = details.with(|d| matches!(d, Some(Err(_))));
+        if details.with(Option::is_some) && gone.get_untracked() != now_gone {
+            gone.set(now_gone);
+        }
+    });
     view! {
         <Title text=move || format!("{} · vcd-faas", name()) />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -43,9 +52,11 @@ fn Detail(caller: Caller) -> impl IntoView {
         // The panels keep their state (a test result, an open edit form) while the overview above
         // refreshes, so they hang on a lookup that is not polled; each shows only for a function
         // the caller may see.
-        {move || view! { <TestPanel org=org() name=name() found=exists /> }}
-        {move || editable.then(|| view! { <EditPanel org=org() current=exists /> })}
-        {move || editable.then(|| view! { <DeletePanel org=org() name=name() found=exists /> })}
+        // A function deleted meanwhile (in another tab, by the API) loses its panels at the next
+        // refresh of the overview.
+        {move || (!gone.get()).then(|| view! { <TestPanel org=org() name=name() found=exists /> })}
+        {move || (editable && !gone.get()).then(|| view! { <EditPanel org=org() current=exists /> })}
+        {move || (editable && !gone.get()).then(|| view! { <DeletePanel org=org() name=name() found=exists /> })}
         <Transition fallback=|| ()>
             {move || details.get().and_then(|r| r.ok()).map(|d| view! { <Invocations list=d.invocations /> })}
         </Transition>
