@@ -56,7 +56,7 @@ test("a stale edit is refused and a version that built can be restored", async (
   await test.step("deleted elsewhere: the page says so and its panels go", async () => {
     const deleted = await call("DELETE", `/api/v1/functions/${name}`, { token });
     expect(deleted.status, deleted.text).toBe(204);
-    await expect(page.getByRole("heading", { level: 1, name: "Function not found" })).toBeVisible({ timeout: 30_000 });
+    await expect(page.getByRole("heading", { level: 1, name: "Function not found" })).toBeVisible({ timeout: 60_000 });
     for (const panel of ["Test function", "Edit function", "Delete function"]) {
       await expect(page.getByRole("region", { name: panel })).toHaveCount(0);
     }
