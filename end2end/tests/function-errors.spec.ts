@@ -59,6 +59,8 @@ test("a syntax error fails the build with the interpreter's message", async ({ p
   await waitForStatus(page, "failed");
   await expect(statusBadge(page)).toHaveText("failed");
   await expect(page.getByRole("heading", { name: "Build of v1 failed" })).toBeVisible();
+  // The interpreter's error and its line come first, above the whole log.
+  await expect(page.locator("[data-testid=build-error]")).toContainText(/SyntaxError: .* \(handler\.js, line 2\)/);
   const log = page.locator("[data-testid=build-log]");
   await expect(log).toContainText("SyntaxError");
   await expect(log).toContainText("handler.js");

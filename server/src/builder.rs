@@ -115,10 +115,17 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
         ) {
             Err(e) => Err(format!("cannot make build context: {e}")),
             Ok(context) => {
-                let mut sink = |text: &str| append(text);
+                // The build's own output, kept to name the interpreter's error at the end.
+                let mut output = String::new();
+                let mut sink = |text: &str| {
+                    if output.len() < MAX_BUILD_LOG {
+                        output.push_str(text);
+                    }
+                    append(text)
+                };
                 match engine.build(context, &tag, &mut sink).await {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(message)) => Err(explain_build_error(&message)),
+                    Ok(Err(message)) => Err(explain_build_error(&message, &output)),
                     Err(e) => Err(format!("container engine failed: {e}")),
                 }
             }
@@ -162,12 +169,29 @@ async fn prepare_switch(store: &Store, pool: &Arc<Pool>, v: &VersionRow, tag: &s
     Ok(())
 }
 
-fn explain_build_error(message: &str) -> String {
-    if message.contains("returned a non-zero code") {
-        "the code has an error (see the interpreter's message above)".to_string()
-    } else {
-        message.to_string()
+fn explain_build_error(message: &str, output: &str) -> String {
+    if !message.contains("returned a non-zero code") {
+        return message.to_string();
     }
+    match interpreter_error(output) {
+        Some(error) => format!("{error} (the interpreter's whole message is above)"),
+        None => "the code has an error (see the interpreter's message above)".to_string(),
+    }
+}
+
+/// The interpreter's error in a failed check of the handler, with where it is:
+/// `SyntaxError: Unexpected token ';' (handler.js, line 2)`.
+fn interpreter_error(output: &str) -> Option<String> {
+    let error = regex::Regex::new(r"^\s*([A-Z][A-Za-z]*(?:Error|Exception)(?::.*)?)$").expect("valid pattern");
+    let place = regex::Regex::new(r#"(handler\.(?:js|py))(?::|", line )(\d+)"#).expect("valid pattern");
+    let lines: Vec<&str> = output.lines().collect();
+    let at = lines.iter().rposition(|l| error.is_match(l))?;
+    let what = lines[at].trim();
+    let line = lines[..at].iter().rev().find_map(|l| place.captures(l));
+    Some(match line {
+        Some(c) => format!("{what} ({}, line {})", &c[1], &c[2]),
+        None => what.to_string(),
+    })
 }
 
 /// Writes new log text to the database every half second, so the portal can show progress.
@@ -188,4 +212,20 @@ async fn flush(store: &Store, version_id: i64, log: &Mutex<String>) -> Result<()
         store.append_build_log(version_id, &text).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interpreter_error;
+
+    #[test]
+    fn the_interpreters_error_is_named_with_its_line() {
+        let node = "Step 4/6 : RUN [\"node\", \"--check\", \"/app/handler.js\"]\n\
+                    /app/handler.js:2\n  return { message: 'oops' ;\n                           ^\n\n\
+                    SyntaxError: Unexpected token ';'\n    at internalCompileFunction (node:internal/vm:76:18)\n";
+        assert_eq!(interpreter_error(node).as_deref(), Some("SyntaxError: Unexpected token ';' (handler.js, line 2)"));
+        let python = "  File \"handler.py\", line 3\n    return (\n           ^\nSyntaxError: '(' was never closed\n";
+        assert_eq!(interpreter_error(python).as_deref(), Some("SyntaxError: '(' was never closed (handler.py, line 3)"));
+        assert_eq!(interpreter_error("Step 1/6 : FROM base\nall fine\n"), None);
+    }
 }

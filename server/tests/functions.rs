@@ -131,17 +131,19 @@ async fn syntax_errors_fail_the_build_with_the_interpreters_message() {
     let t = app.tenant().await;
     app.create(&t.dev, "broken-js", "nodejs", "module.exports = async (event => {\n  return 1;\n};\n").await;
     app.create(&t.dev, "broken-py", "python", "def handle(event, context)\n    return 1\n").await;
-    for (name, message) in [("broken-js", "SyntaxError"), ("broken-py", "SyntaxError")] {
+    for (name, file) in [("broken-js", "handler.js"), ("broken-py", "handler.py")] {
         let f = app.wait_built(&t.dev, name).await;
         assert_eq!(f["status"], "failed");
         assert_eq!(f["build_status"], "failed");
         assert_eq!(f["version"], Value::Null);
         let log = f["build_log"].as_str().unwrap();
-        assert!(log.contains(message), "{name} log: {log}");
-        assert!(log.contains("BUILD FAILED"), "{log}");
+        // The last line names the error and where it is.
+        let verdict = log.lines().last().unwrap();
+        assert!(verdict.starts_with("BUILD FAILED: SyntaxError"), "{name} log: {log}");
+        assert!(verdict.contains(&format!("({file}, line ")), "{verdict}");
         let (status, body) = body_of(app.call(Some(&t.dev), &t.org, name).await).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(body["error"].as_str().unwrap().contains("no ready version"));
+        assert!(body["error"].as_str().unwrap().contains("has no version that built: fix its code"), "{body}");
     }
     app.finish().await;
 }

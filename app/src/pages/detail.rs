@@ -106,6 +106,10 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
                     {(failed_build && f.version.is_some()).then(|| view! {
                         <p class="hint">{format!("v{} keeps serving. Fix the code under Edit, or restore a version that built under Versions.", f.version.unwrap_or_default())}</p>
                     })}
+                    // What failed first; the log under it has the whole story.
+                    {failed_build.then(|| f.build_log.lines().rev().find_map(|l| l.strip_prefix("BUILD FAILED: ")).map(|why| view! {
+                        <p class="alert error" data-testid="build-error">{strip_ansi(why)}</p>
+                    }))}
                     <pre class="log" data-testid="build-log">{strip_ansi(&f.build_log)}</pre>
                 </div>
             })}
