@@ -184,7 +184,9 @@ fn explain_build_error(message: &str, output: &str) -> String {
 fn interpreter_error(output: &str) -> Option<String> {
     let error = regex::Regex::new(r"^\s*([A-Z][A-Za-z]*(?:Error|Exception)(?::.*)?)$").expect("valid pattern");
     let place = regex::Regex::new(r#"(handler\.(?:js|py))(?::|", line )(\d+)"#).expect("valid pattern");
-    let lines: Vec<&str> = output.lines().collect();
+    // Docker colours the build step's error output.
+    let plain = regex::Regex::new(r"\x1b\[[0-9;]*m").expect("valid pattern").replace_all(output, "");
+    let lines: Vec<&str> = plain.lines().collect();
     let at = lines.iter().rposition(|l| error.is_match(l))?;
     let what = lines[at].trim();
     let line = lines[..at].iter().rev().find_map(|l| place.captures(l));
@@ -224,7 +226,8 @@ mod tests {
                     /app/handler.js:2\n  return { message: 'oops' ;\n                           ^\n\n\
                     SyntaxError: Unexpected token ';'\n    at internalCompileFunction (node:internal/vm:76:18)\n";
         assert_eq!(interpreter_error(node).as_deref(), Some("SyntaxError: Unexpected token ';' (handler.js, line 2)"));
-        let python = "  File \"handler.py\", line 3\n    return (\n           ^\nSyntaxError: '(' was never closed\n";
+        let python = "\x1b[0m\x1b[91m  File \"handler.py\", line 3\n\x1b[0m\x1b[91m    return (\n           ^\n\
+                      \x1b[0m\x1b[91mSyntaxError: '(' was never closed\n\x1b[0mRemoving intermediate container d569f98ead5c\n";
         assert_eq!(interpreter_error(python).as_deref(), Some("SyntaxError: '(' was never closed (handler.py, line 3)"));
         assert_eq!(interpreter_error("Step 1/6 : FROM base\nall fine\n"), None);
     }
