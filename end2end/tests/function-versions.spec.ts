@@ -41,13 +41,17 @@ test("a stale edit is refused and a version that built can be restored", async (
     await expect(statusBadge(page)).toHaveAttribute("data-status", "ready");
     const result = await testFunction(page, "");
     await expect(result.locator("[data-testid=test-body]")).toHaveText("first version");
+    // The form was made anew from v3: the timeout typed into the stale form is gone.
     const form = page.getByRole("region", { name: "Edit function" });
-    await form.locator("summary").click();
+    await expect(form.locator("#fn-timeout")).toHaveValue("10000");
     await expect(form.locator("#fn-code")).toHaveValue(v1);
   });
 
   await test.step("the form, now made from v3, saves v4", async () => {
     const form = page.getByRole("region", { name: "Edit function" });
+    if (!(await form.locator("details").evaluate((d) => (d as HTMLDetailsElement).open))) {
+      await form.locator("summary").click();
+    }
     await form.locator("#fn-timeout").fill("2000");
     await form.getByRole("button", { name: "Save new version" }).click();
     await expect(form.getByRole("status")).toContainText("version 4 is building");

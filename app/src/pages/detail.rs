@@ -237,7 +237,16 @@ fn EditPanel(org: String, current: Found) -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || {
                 let body = match (current.get(), limits.get()) {
-                    (Some(Ok(f)), Some(Ok(limits))) => view! { <EditForm org=org.clone() f limits update outcome result /> }.into_any(),
+                    // One form per latest version: when another one is read (after a restore),
+                    // a new form starts from it. Re-rendering in place would keep the old form's
+                    // inputs and what was typed into them.
+                    (Some(Ok(f)), Some(Ok(limits))) => {
+                        let org = org.clone();
+                        view! {
+                            <For each=move || [(f.clone(), limits.clone())] key=|(f, _)| f.latest_version
+                                children=move |(f, limits)| view! { <EditForm org=org.clone() f limits update outcome result /> } />
+                        }.into_any()
+                    }
                     // Not there, or not the caller's: the page says so above.
                     (Some(Err(_)), _) | (None, _) | (_, None) => return None,
                     (_, Some(Err(e))) => view! { <p class="alert error">{error_text(&e)}</p> }.into_any(),
