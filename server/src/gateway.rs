@@ -9,6 +9,7 @@ use crate::runner::{self, CallError, Context, Envelope, Event, Instance};
 use crate::store::{now_ms, Store, Target};
 use base64::Engine as _;
 use bytes::Bytes;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,18 +213,15 @@ impl Gateway {
 fn envelope(target: &Target, request: &CallRequest, id: &str) -> Bytes {
     let path = request.route_path();
     let (body, is_base64_encoded) = match std::str::from_utf8(&request.body) {
-        Ok(text) => (text.to_string(), false),
-        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&request.body), true),
+        Ok(text) => (Cow::Borrowed(text), false),
+        Err(_) => (Cow::Owned(base64::engine::general_purpose::STANDARD.encode(&request.body)), true),
     };
-    let headers: HashMap<String, String> = request
+    let headers: HashMap<Cow<str>, &str> = request
         .headers
         .iter()
-        .filter(|(k, _)| {
-            let k = k.to_ascii_lowercase();
-            // The caller's platform credentials are not the function's business.
-            k != "authorization" && k != "cookie" && !HOP_HEADERS.contains(&k.as_str())
-        })
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .map(|(k, v)| (lowercase(k), v.as_str()))
+        // The caller's platform credentials are not the function's business.
+        .filter(|(k, _)| k != "authorization" && k != "cookie" && !HOP_HEADERS.contains(&k.as_ref()))
         .collect();
     let envelope = Envelope {
         event: Event {
@@ -243,6 +241,11 @@ fn envelope(target: &Target, request: &CallRequest, id: &str) -> Bytes {
         },
     };
     Bytes::from(serde_json::to_vec(&envelope).expect("envelope serializes"))
+}
+
+/// HTTP header names arrive in lower case already; others are copied once.
+fn lowercase(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) }
 }
 
 pub fn parse_query(query: &str) -> HashMap<String, String> {
@@ -272,7 +275,10 @@ fn from_reply(reply: runner::ShimReply, id: &str) -> CallResponse {
     let headers = reply
         .headers
         .into_iter()
-        .filter(|(k, _)| !HOP_HEADERS.contains(&k.to_ascii_lowercase().as_str()) && !k.starts_with("x-vcd-faas-"))
+        .filter(|(k, _)| {
+            let k = lowercase(k);
+            !HOP_HEADERS.contains(&k.as_ref()) && !k.starts_with("x-vcd-faas-")
+        })
         .collect();
     CallResponse { status, headers, body, cold: false, duration: Duration::ZERO, logs: reply.logs, invocation_id: id.into() }
 }

@@ -1,40 +1,80 @@
 //! The tenant routes `/api/org/{org}/{name}[/{rest…}]`: any method, served by the gateway.
+//!
+//! `Front` is the server's outermost service: calls go straight to the gateway, everything else
+//! to the portal's router. Route matching, the router's layers and the state it clones for
+//! every request cost more than the gateway's own work on the warm path.
 
 use crate::api::{bearer_token, ApiError};
 use crate::gateway::CallRequest;
 use crate::service::Service;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use axum::Router;
+use futures_util::future::BoxFuture;
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::ServiceExt as _;
 
-/// Its state is the service alone: a call does not copy the portal's settings.
-pub fn router() -> Router<Service> {
-    Router::new()
-        .route("/api/org/{org}/{name}", any(call_root))
-        .route("/api/org/{org}/{name}/", any(call_root))
-        .route("/api/org/{org}/{name}/{*rest}", any(call_path))
+#[derive(Clone)]
+pub struct Front {
+    service: Arc<Service>,
+    portal: Router,
 }
 
-async fn call_root(State(service): State<Service>, Path((org, name)): Path<(String, String)>, request: Request) -> Response {
-    call(service, org, name, String::new(), request).await
-}
-
-async fn call_path(
-    State(service): State<Service>,
-    Path((org, name, rest)): Path<(String, String, String)>,
-    request: Request,
-) -> Response {
-    call(service, org, name, format!("/{rest}"), request).await
-}
-
-async fn call(service: Service, org: String, name: String, path: String, request: Request) -> Response {
-    match serve(&service, org, name, path, request).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
+impl Front {
+    pub fn new(service: Service, portal: Router) -> Front {
+        Front { service: Arc::new(service), portal }
     }
+}
+
+impl tower::Service<Request> for Front {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if call_route(request.uri().path()).is_some() {
+            let service = self.service.clone();
+            Box::pin(async move { Ok(call(&service, request).await) })
+        } else {
+            Box::pin(self.portal.clone().oneshot(request))
+        }
+    }
+}
+
+/// `/api/org/{org}/{name}[/{rest…}]` split into org, name and what follows the name (from its
+/// `/`, or empty), still percent-encoded; `None` for any other path.
+pub fn call_route(path: &str) -> Option<(&str, &str, &str)> {
+    let route = path.strip_prefix("/api/org/")?;
+    let (org, route) = route.split_once('/')?;
+    let (name, rest) = route.find('/').map_or((route, ""), |end| route.split_at(end));
+    let rest = if rest == "/" { "" } else { rest };
+    (!org.is_empty() && !name.is_empty()).then_some((org, name, rest))
+}
+
+fn decoded(part: &str) -> Result<Cow<'_, str>, ApiError> {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("the path part {part:?} is not UTF-8 once decoded")))
+}
+
+async fn call(service: &Service, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    let (org, name, rest) = call_route(&path).expect("a call's route");
+    let parts = decoded(org).and_then(|org| Ok((org, decoded(name)?, decoded(rest)?)));
+    let result = match parts {
+        Ok((org, name, rest)) => serve(service, org.into_owned(), name.into_owned(), rest.into_owned(), request).await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(|e| e.into_response())
 }
 
 async fn serve(service: &Service, org: String, name: String, path: String, request: Request) -> Result<Response, ApiError> {
@@ -109,4 +149,19 @@ async fn serve(service: &Service, org: String, name: String, path: String, reque
         }
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::call_route;
+
+    #[test]
+    fn only_function_routes_are_calls() {
+        assert_eq!(call_route("/api/org/acme/hello"), Some(("acme", "hello", "")));
+        assert_eq!(call_route("/api/org/acme/hello/"), Some(("acme", "hello", "")));
+        assert_eq!(call_route("/api/org/acme/hello/a/b%20c"), Some(("acme", "hello", "/a/b%20c")));
+        for other in ["/api/org/acme", "/api/org/acme/", "/api/org//hello", "/api/v1/functions", "/", "/api/orgs/acme/hello"] {
+            assert_eq!(call_route(other), None, "{other}");
+        }
+    }
 }

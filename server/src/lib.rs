@@ -8,6 +8,7 @@ pub mod auth;
 pub mod builder;
 pub mod cache;
 pub mod config;
+pub mod cpu_priority;
 pub mod engine;
 pub mod gateway;
 pub mod invoke;

@@ -1,5 +1,5 @@
 use clap::Parser;
-use server::config::{Command, Config, VcdAction};
+use server::config::{Command, Config, CpuPriority, VcdAction};
 
 // A call allocates and frees many small buffers across threads; glibc's malloc took 12 % of
 // the server's CPU under load.
@@ -8,6 +8,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    let serving = matches!(config.command, Some(Command::Serve) | None);
+    if serving && config.cpu_priority == CpuPriority::Batch {
+        // Before any other thread starts: they all take the calling thread's priority.
+        if let Err(e) = server::cpu_priority::yield_to_functions() {
+            eprintln!("vcd-faas: keeping the normal CPU priority: {e}");
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.request_threads())
         .enable_all()

@@ -37,13 +37,27 @@ impl Histogram {
     }
 }
 
+/// The calls of one function.
+#[derive(Default)]
+struct FunctionCalls {
+    /// (status, cold) → calls
+    counts: BTreeMap<(u16, bool), u64>,
+    durations: Histogram,
+}
+
 #[derive(Default)]
 struct Inner {
-    /// (tenant, function, status, cold) → calls
-    calls: BTreeMap<(String, String, u16, bool), u64>,
-    durations: BTreeMap<(String, String), Histogram>,
+    /// tenant → function → its calls: nested so that counting a call finds its entry by the
+    /// names it has, without making owned keys on every call.
+    calls: BTreeMap<String, BTreeMap<String, FunctionCalls>>,
     /// (language, ok) → build durations
     builds: BTreeMap<(String, bool), Histogram>,
+}
+
+impl Inner {
+    fn functions(&self) -> impl Iterator<Item = (&str, &str, &FunctionCalls)> {
+        self.calls.iter().flat_map(|(tenant, functions)| functions.iter().map(move |(function, calls)| (tenant.as_str(), function.as_str(), calls)))
+    }
 }
 
 #[derive(Default)]
@@ -78,8 +92,16 @@ fn escape(value: &str) -> String {
 impl Metrics {
     pub fn record_call(&self, tenant: &str, function: &str, status: u16, cold: bool, duration: Duration) {
         let mut inner = self.inner.lock().unwrap();
-        *inner.calls.entry((tenant.into(), function.into(), status, cold)).or_default() += 1;
-        inner.durations.entry((tenant.into(), function.into())).or_default().observe(duration.as_secs_f64());
+        if !inner.calls.contains_key(tenant) {
+            inner.calls.insert(tenant.to_string(), BTreeMap::new());
+        }
+        let functions = inner.calls.get_mut(tenant).expect("inserted above");
+        if !functions.contains_key(function) {
+            functions.insert(function.to_string(), FunctionCalls::default());
+        }
+        let calls = functions.get_mut(function).expect("inserted above");
+        *calls.counts.entry((status, cold)).or_default() += 1;
+        calls.durations.observe(duration.as_secs_f64());
     }
 
     pub fn record_build(&self, language: &str, ok: bool, duration: Duration) {
@@ -90,20 +112,18 @@ impl Metrics {
     pub fn tenant_figures(&self) -> BTreeMap<String, TenantFigures> {
         let inner = self.inner.lock().unwrap();
         let mut out: BTreeMap<String, TenantFigures> = BTreeMap::new();
-        for ((tenant, _, status, cold), n) in &inner.calls {
-            let f = out.entry(tenant.clone()).or_default();
-            f.calls += n;
-            if *status >= 500 {
-                f.errors += n;
+        for (tenant, _, calls) in inner.functions() {
+            let f = out.entry(tenant.to_string()).or_default();
+            for ((status, cold), n) in &calls.counts {
+                f.calls += n;
+                if *status >= 500 {
+                    f.errors += n;
+                }
+                if *cold {
+                    f.cold_starts += n;
+                }
             }
-            if *cold {
-                f.cold_starts += n;
-            }
-        }
-        for ((tenant, _), h) in &inner.durations {
-            if let Some(f) = out.get_mut(tenant) {
-                f.mean_ms += h.sum * 1000.0;
-            }
+            f.mean_ms += calls.durations.sum * 1000.0;
         }
         for f in out.values_mut() {
             if f.calls > 0 {
@@ -119,31 +139,30 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP vcdfaas_calls_total Function calls by tenant, function, status and start.\n");
         out.push_str("# TYPE vcdfaas_calls_total counter\n");
-        for ((tenant, function, status, cold), n) in &inner.calls {
-            let start = if *cold { "cold" } else { "warm" };
-            let _ = writeln!(
-                out,
-                "vcdfaas_calls_total{{tenant=\"{}\",function=\"{}\",status=\"{status}\",start=\"{start}\"}} {n}",
-                escape(tenant),
-                escape(function)
-            );
+        for (tenant, function, calls) in inner.functions() {
+            for ((status, cold), n) in &calls.counts {
+                let start = if *cold { "cold" } else { "warm" };
+                let _ = writeln!(
+                    out,
+                    "vcdfaas_calls_total{{tenant=\"{}\",function=\"{}\",status=\"{status}\",start=\"{start}\"}} {n}",
+                    escape(tenant),
+                    escape(function)
+                );
+            }
         }
         out.push_str("# HELP vcdfaas_cold_starts_total Calls that started a container.\n");
         out.push_str("# TYPE vcdfaas_cold_starts_total counter\n");
-        let mut cold: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for ((tenant, function, _, was_cold), n) in &inner.calls {
-            if *was_cold {
-                *cold.entry((tenant, function)).or_default() += n;
+        for (tenant, function, calls) in inner.functions() {
+            let cold: u64 = calls.counts.iter().filter(|((_, cold), _)| *cold).map(|(_, n)| n).sum();
+            if cold > 0 {
+                let _ = writeln!(out, "vcdfaas_cold_starts_total{{tenant=\"{}\",function=\"{}\"}} {cold}", escape(tenant), escape(function));
             }
-        }
-        for ((tenant, function), n) in cold {
-            let _ = writeln!(out, "vcdfaas_cold_starts_total{{tenant=\"{}\",function=\"{}\"}} {n}", escape(tenant), escape(function));
         }
         out.push_str("# HELP vcdfaas_call_duration_seconds Call durations seen by the gateway.\n");
         out.push_str("# TYPE vcdfaas_call_duration_seconds histogram\n");
-        for ((tenant, function), h) in &inner.durations {
+        for (tenant, function, calls) in inner.functions() {
             let labels = format!("tenant=\"{}\",function=\"{}\"", escape(tenant), escape(function));
-            h.render(&mut out, "vcdfaas_call_duration_seconds", &labels);
+            calls.durations.render(&mut out, "vcdfaas_call_duration_seconds", &labels);
         }
         out.push_str("# HELP vcdfaas_build_duration_seconds Image build durations.\n");
         out.push_str("# TYPE vcdfaas_build_duration_seconds histogram\n");

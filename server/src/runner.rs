@@ -6,6 +6,7 @@ use crate::runtimes::FUNCTION_UID;
 use crate::store::Target;
 use crate::shim_connection::{ExchangeError, ShimConnection};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -102,8 +103,8 @@ pub struct Event<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub query: HashMap<String, String>,
-    pub headers: HashMap<String, String>,
-    pub body: String,
+    pub headers: HashMap<Cow<'a, str>, &'a str>,
+    pub body: Cow<'a, str>,
     pub is_base64_encoded: bool,
 }
 

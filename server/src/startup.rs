@@ -18,7 +18,7 @@ use app::model::Language;
 use app::platform::SharedPlatform;
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
-use axum::Router;
+use axum::{Router, ServiceExt as _};
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -27,9 +27,10 @@ use std::time::Duration;
 use tower_http::trace::TraceLayer;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
-/// A platform ready to serve: its router, the service behind it, and the bound listener.
+/// A platform ready to serve: its front (function calls, then the portal's router), the
+/// service behind it, and the bound listener.
 pub struct Ready {
-    pub router: Router,
+    pub front: invoke::Front,
     pub service: Service,
     pub listener: tokio::net::TcpListener,
     /// The provider admin's password when it was generated at this start.
@@ -139,15 +140,14 @@ pub async fn build(config: Config) -> Result<Ready, String> {
         // grows by up to three times (the platform then checks its decoded size).
         .layer(DefaultBodyLimit::max(3 * config.max_body_bytes + 1024 * 1024))
         .layer(session_layer)
-        // Function calls carry no portal session: they skip the session layer's work.
-        .merge(invoke::router().with_state(service.clone()))
         .with_state(state)
         .layer(TraceLayer::new_for_http());
+    let front = invoke::Front::new(service.clone(), router);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {} ({e}); set LEPTOS_SITE_ADDR to a free address", config.listen))?;
-    Ok(Ready { router, service, listener, generated_admin_password })
+    Ok(Ready { front, service, listener, generated_admin_password })
 }
 
 /// Builds missing runtime base images in the background so the first function builds fast.
@@ -203,7 +203,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         println!("  (shown once; set VCD_FAAS_ADMIN_PASSWORD to choose it)\n");
     }
     println!("vcd-faas listening on http://{addr}");
-    let served = axum::serve(ready.listener, ready.router).with_graceful_shutdown(shutdown_signal()).await;
+    let served = axum::serve(ready.listener, ready.front.into_make_service()).with_graceful_shutdown(shutdown_signal()).await;
     // Warm containers do not outlive a clean stop (after a crash the reconciler removes them).
     ready.service.gateway.pool().drain().await;
     ready.service.gateway.flush_records().await;

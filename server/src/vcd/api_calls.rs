@@ -146,7 +146,8 @@ impl ApiCalls {
     /// Runs the call the request asks for and says how it went.
     async fn answer(&self, request: ApiRequest, context: SecurityContext, body: Vec<u8>) -> ApiReply {
         let id = request.id.as_str();
-        let Some((org, name, path)) = split_route(&request.request_uri) else {
+        let route = crate::invoke::call_route(&request.request_uri);
+        let Some((org, name, path)) = route.map(|(org, name, rest)| (org.to_string(), name.to_string(), rest.to_string())) else {
             return ApiReply::error(id, 404, &format!("no function at {}: routes are /api/org/{{org}}/{{name}}", request.request_uri));
         };
         let not_found = || ApiReply::error(id, 404, &format!("no function {name:?} in org {org:?}"));
@@ -237,21 +238,6 @@ impl ApiCalls {
     }
 }
 
-/// `/api/org/{org}/{name}[/rest]` → (org, name, `/rest` or empty).
-fn split_route(uri: &str) -> Option<(String, String, String)> {
-    let rest = uri.strip_prefix("/api/org/")?;
-    let (org, rest) = rest.split_once('/')?;
-    let (name, path) = match rest.split_once('/') {
-        Some((name, path)) => (name, format!("/{path}")),
-        None => (rest, String::new()),
-    };
-    if org.is_empty() || name.is_empty() {
-        return None;
-    }
-    let path = if path == "/" { String::new() } else { path };
-    Some((org.to_string(), name.to_string(), path))
-}
-
 /// The replies of recent requests by `id`: a request runs once, however often it arrives.
 #[derive(Default)]
 struct Answers {
@@ -285,16 +271,6 @@ impl Answers {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_function_routes() {
-        let route = |uri| split_route(uri).map(|(o, n, p)| format!("{o}|{n}|{p}"));
-        assert_eq!(route("/api/org/acme/hello").as_deref(), Some("acme|hello|"));
-        assert_eq!(route("/api/org/acme/hello/").as_deref(), Some("acme|hello|"));
-        assert_eq!(route("/api/org/acme/hello/a/b").as_deref(), Some("acme|hello|/a/b"));
-        assert_eq!(route("/api/org/acme"), None);
-        assert_eq!(route("/api/admin/x"), None);
-    }
 
     #[tokio::test]
     async fn a_request_id_runs_once() {

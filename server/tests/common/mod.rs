@@ -73,7 +73,7 @@ impl TestApp {
         let ready = server::startup::build(config).await.expect("platform starts");
         let base = format!("http://{}", ready.listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
-            axum::serve(ready.listener, ready.router).await.unwrap();
+            axum::serve(ready.listener, axum::ServiceExt::into_make_service(ready.front)).await.unwrap();
         });
         let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
         let mut app = TestApp { base, client, service: ready.service, dir, admin_token: String::new(), server };
