@@ -170,16 +170,18 @@ async fn commit(store: &Store, (rows, ends, flushes): Taken) {
     }
 }
 
-/// Moves every entry waiting in the channel to `inbox`, without waiting; false once every
+/// Moves the entries waiting in the channel (at most a full channel's worth, so senders that
+/// keep filling it cannot keep the writer here) to `inbox`, without waiting; false once every
 /// sender is gone.
 fn take_waiting(receiver: &mut mpsc::Receiver<Entry>, inbox: &mut Vec<Entry>) -> bool {
-    loop {
+    while inbox.len() < BACKLOG {
         match receiver.try_recv() {
             Ok(entry) => inbox.push(entry),
             Err(mpsc::error::TryRecvError::Empty) => return true,
             Err(mpsc::error::TryRecvError::Disconnected) => return false,
         }
     }
+    true
 }
 
 /// Records to insert (ended or still running), ends of records written earlier, and the
