@@ -364,6 +364,21 @@ mod tests {
     }
 
     #[test]
+    fn a_function_cannot_set_the_platforms_own_headers_in_any_case() {
+        let headers = [("X-Vcd-Faas-Cold", "no"), ("x-vcd-faas-version", "99"), ("Connection", "close"), ("X-Mine", "1")];
+        let reply = runner::ShimReply {
+            status_code: 200,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: "ok".into(),
+            is_base64_encoded: false,
+            logs: String::new(),
+            error: None,
+        };
+        let response = from_reply(reply, "id-1");
+        assert_eq!(response.headers, [("X-Mine".to_string(), "1".to_string())]);
+    }
+
+    #[test]
     fn exceptions_become_500_without_host_detail() {
         let reply = runner::ShimReply {
             status_code: 500,
