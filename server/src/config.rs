@@ -102,8 +102,8 @@ pub struct Config {
     /// The server's CPU priority next to the function containers it shares the machine with:
     /// `batch` (the default) runs its threads under Linux's SCHED_BATCH at nice 5, so a busy
     /// gateway is not woken ahead of the containers for each call and serves many calls per
-    /// turn (on 2 cores: 15–25 % fewer CPU µs per call, about 5–10 points more throughput
-    /// against calling the containers directly); `normal` leaves the ordinary policy.
+    /// turn (on 2 cores about a third fewer CPU µs per call; see the README's Performance);
+    /// `normal` leaves the ordinary policy.
     #[arg(long, env = "VCD_FAAS_CPU_PRIORITY", value_enum, default_value_t = CpuPriority::Batch)]
     pub cpu_priority: CpuPriority,
 
