@@ -41,12 +41,18 @@ impl tower::Service<Request> for Front {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if call_route(request.uri().path()).is_some() {
-            let service = self.service.clone();
-            Box::pin(async move { Ok(call(&service, request).await) })
-        } else {
-            Box::pin(self.portal.clone().oneshot(request))
-        }
+        let Some((org, name, rest)) = call_route(request.uri().path()) else {
+            return Box::pin(self.portal.clone().oneshot(request));
+        };
+        let route = decoded(org).and_then(|org| Ok((org.into_owned(), decoded(name)?.into_owned(), decoded(rest)?.into_owned())));
+        let service = self.service.clone();
+        Box::pin(async move {
+            let served = match route {
+                Ok((org, name, rest)) => serve(&service, org, name, rest, request).await,
+                Err(e) => Err(e),
+            };
+            Ok(served.unwrap_or_else(|e| e.into_response()))
+        })
     }
 }
 
@@ -64,17 +70,6 @@ fn decoded(part: &str) -> Result<Cow<'_, str>, ApiError> {
     percent_encoding::percent_decode_str(part)
         .decode_utf8()
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("the path part {part:?} is not UTF-8 once decoded")))
-}
-
-async fn call(service: &Service, request: Request) -> Response {
-    let path = request.uri().path().to_string();
-    let (org, name, rest) = call_route(&path).expect("a call's route");
-    let parts = decoded(org).and_then(|org| Ok((org, decoded(name)?, decoded(rest)?)));
-    let result = match parts {
-        Ok((org, name, rest)) => serve(service, org.into_owned(), name.into_owned(), rest.into_owned(), request).await,
-        Err(e) => Err(e),
-    };
-    result.unwrap_or_else(|e| e.into_response())
 }
 
 async fn serve(service: &Service, org: String, name: String, path: String, request: Request) -> Result<Response, ApiError> {

@@ -54,6 +54,15 @@ struct Inner {
     builds: BTreeMap<(String, bool), Histogram>,
 }
 
+/// The value under `key`, made on first use: the lookup borrows `key`, so counting a call
+/// makes no owned key.
+fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 impl Inner {
     fn functions(&self) -> impl Iterator<Item = (&str, &str, &FunctionCalls)> {
         self.calls.iter().flat_map(|(tenant, functions)| functions.iter().map(move |(function, calls)| (tenant.as_str(), function.as_str(), calls)))
@@ -92,14 +101,7 @@ fn escape(value: &str) -> String {
 impl Metrics {
     pub fn record_call(&self, tenant: &str, function: &str, status: u16, cold: bool, duration: Duration) {
         let mut inner = self.inner.lock().unwrap();
-        if !inner.calls.contains_key(tenant) {
-            inner.calls.insert(tenant.to_string(), BTreeMap::new());
-        }
-        let functions = inner.calls.get_mut(tenant).expect("inserted above");
-        if !functions.contains_key(function) {
-            functions.insert(function.to_string(), FunctionCalls::default());
-        }
-        let calls = functions.get_mut(function).expect("inserted above");
+        let calls = entry(entry(&mut inner.calls, tenant), function);
         *calls.counts.entry((status, cold)).or_default() += 1;
         calls.durations.observe(duration.as_secs_f64());
     }
