@@ -5,12 +5,15 @@
 use crate::journal::{CallEnd, CallStart, Journal};
 use crate::metrics::Metrics;
 use crate::pool::Pool;
+use crate::run_to_end::RunToEnd;
 use crate::runner::{self, CallError, Context, Envelope, Event, Instance};
 use crate::store::{now_ms, Store, Target};
 use base64::Engine as _;
+use futures_util::FutureExt as _;
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -85,12 +88,12 @@ impl Gateway {
     }
 
     /// Runs a call and records it through the journal: the caller does not wait for the
-    /// database. The call runs in its own task, so a caller that goes away (a closed
-    /// connection) neither cuts it off in the middle nor leaves its container's place taken:
-    /// it ends, frees its place and is recorded like any other.
+    /// database. A caller that goes away (a closed connection) neither cuts the call off in the
+    /// middle nor leaves its container's place taken: it runs on to its end, frees its place
+    /// and is recorded like any other (`RunToEnd`).
     pub async fn invoke(&self, target: Arc<Target>, request: CallRequest) -> CallResponse {
         let gateway = self.clone();
-        let call = tokio::spawn(async move {
+        let call = RunToEnd::new(async move {
             let id = crate::journal::new_call_id();
             let start = CallStart::new(id.clone(), &target, request.trigger, &request.method, request.route_path());
             gateway.journal.started(start).await;
@@ -98,10 +101,10 @@ impl Gateway {
             gateway.journal.ended(end).await;
             response
         });
-        match call.await {
+        match AssertUnwindSafe(call).catch_unwind().await {
             Ok(response) => response,
-            Err(e) => {
-                tracing::error!(error = %e, "a call's task failed");
+            Err(_) => {
+                tracing::error!("a call panicked");
                 json_response(500, serde_json::json!({"error": "internal error"}), String::new())
             }
         }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pool;
 pub mod reconciler;
+pub mod run_to_end;
 pub mod runner;
 pub mod runtimes;
 pub mod service;

@@ -159,6 +159,32 @@ async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
     assert!(calls[0].error.as_deref().unwrap().contains("interrupted"));
 }
 
+async fn a_batch_of_many_calls_is_written_whole_each_row_its_own(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_on(db, dir.path()).await;
+    let (id, target) = serving_function(&store).await;
+    let journal = Journal::start(store.clone());
+    // More than two of SQLite's insert statements' worth (64 rows each), one flush.
+    for n in 0..150i64 {
+        let call = format!("batch-{n:03}");
+        journal.started(CallStart::new(call.clone(), &target, "http", "POST", format!("/item/{n}"))).await;
+        let error = (n % 5 == 0).then(|| format!("error {n}"));
+        let end = CallEnd { id: call, status_code: 200 + (n % 3) as u16, duration_us: n, cold: n % 2 == 0, logs: format!("line {n}\n"), error };
+        journal.ended(end).await;
+    }
+    journal.flush().await;
+
+    let calls = store.list_invocations(id, 1000).await.unwrap();
+    assert_eq!(calls.len(), 150);
+    for c in &calls {
+        let n: i64 = c.id["batch-".len()..].parse().unwrap();
+        let expected_state = if n % 5 == 0 { "failed" } else { "done" };
+        assert_eq!((c.method.as_str(), c.path.as_str(), c.state.as_str()), ("POST", format!("/item/{n}").as_str(), expected_state));
+        assert_eq!((c.status_code, c.duration_us, c.cold), (Some(200 + n % 3), Some(n), (n % 2 == 0) as i64), "{}", c.id);
+        assert_eq!((c.logs.clone(), c.error.clone()), (format!("line {n}\n"), (n % 5 == 0).then(|| format!("error {n}"))));
+    }
+}
+
 async fn old_call_records_are_pruned_and_unfinished_ones_kept(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let store = store_on(db, dir.path()).await;
@@ -211,6 +237,7 @@ async fn the_sweeper_publishes_only_calls_no_request_is_publishing(db: Db) {
 on_both_databases!(
     builds_switch_versions_and_keep_logs,
     invocations_are_recorded_and_interrupted_ones_failed,
+    a_batch_of_many_calls_is_written_whole_each_row_its_own,
     old_call_records_are_pruned_and_unfinished_ones_kept,
     the_sweeper_publishes_only_calls_no_request_is_publishing
 );

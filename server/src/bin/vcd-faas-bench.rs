@@ -34,6 +34,8 @@ struct Settings {
     load_secs: u64,
     instances: i64,
     output: PathBuf,
+    /// The languages measured (`BENCH_LANGUAGES`, comma-separated; default all).
+    languages: Vec<&'static Language>,
 }
 
 fn settings() -> Settings {
@@ -44,6 +46,14 @@ fn settings() -> Settings {
         load_secs: env("BENCH_LOAD_SECS", 5),
         instances: env("BENCH_INSTANCES", 4) as i64,
         output: std::env::var("BENCH_OUTPUT").unwrap_or_else(|_| "bench-results.json".into()).into(),
+        languages: match std::env::var("BENCH_LANGUAGES") {
+            Ok(list) => {
+                let chosen: Vec<&Language> = LANGUAGES.iter().filter(|l| list.split(',').any(|n| n.trim() == l.name)).collect();
+                assert!(!chosen.is_empty(), "BENCH_LANGUAGES={list:?} names none of: nodejs, python");
+                chosen
+            }
+            Err(_) => LANGUAGES.iter().collect(),
+        },
     }
 }
 
@@ -275,7 +285,7 @@ async fn main() {
     let token = token["token"].as_str().unwrap().to_string();
     // One function at a time, so each figure is one build: submit → `ready`.
     let mut submit_to_ready = serde_json::Map::new();
-    for lang in &LANGUAGES {
+    for lang in &s.languages {
         for (suffix, mode) in FUNCTIONS {
             let name = format!("{}-{suffix}", lang.name);
             let mut spec = json!({"name": name, "language": lang.name, "code": lang.code,
@@ -304,7 +314,7 @@ async fn main() {
     let mut results = serde_json::Map::new();
     let mut table = Vec::new();
 
-    for lang in &LANGUAGES {
+    for lang in &s.languages {
         eprintln!("{}: cold calls", lang.name);
         let per_call = format!("/api/org/bench/{}-per-call?name=bench", lang.name);
         let mut cold = Vec::new();
@@ -550,7 +560,7 @@ async fn main() {
     println!("figures written to {}", s.output.display());
 
     // Clean up the benchmark's functions, containers and images.
-    for lang in &LANGUAGES {
+    for lang in &s.languages {
         for (suffix, _) in FUNCTIONS {
             let _ = api.send("DELETE", &format!("/api/v1/functions/{}-{suffix}", lang.name), Some(&token), None).await;
         }
