@@ -17,6 +17,9 @@ where
 {
     /// `None` once it finished.
     future: Option<Pin<Box<F>>>,
+    /// Set while the future is polled: still set when this is dropped, the future panicked,
+    /// and it is not run on.
+    polling: bool,
 }
 
 impl<F> RunToEnd<F>
@@ -25,7 +28,7 @@ where
     F::Output: Send + 'static,
 {
     pub fn new(future: F) -> RunToEnd<F> {
-        RunToEnd { future: Some(Box::pin(future)) }
+        RunToEnd { future: Some(Box::pin(future)), polling: false }
     }
 }
 
@@ -36,10 +39,14 @@ where
 {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let future = self.future.as_mut().expect("RunToEnd polled after it finished");
-        let output = std::task::ready!(future.as_mut().poll(cx));
-        self.future = None;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let future = this.future.as_mut().expect("RunToEnd polled after it finished");
+        this.polling = true;
+        let polled = future.as_mut().poll(cx);
+        this.polling = false;
+        let output = std::task::ready!(polled);
+        this.future = None;
         Poll::Ready(output)
     }
 }
@@ -50,7 +57,7 @@ where
     F::Output: Send + 'static,
 {
     fn drop(&mut self) {
-        if let Some(unfinished) = self.future.take() {
+        if let Some(unfinished) = self.future.take().filter(|_| !self.polling) {
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => drop(runtime.spawn(unfinished)),
                 Err(_) => tracing::warn!("a call was dropped outside the runtime before it ended"),
@@ -77,6 +84,27 @@ mod tests {
         assert!(tokio::time::timeout(Duration::from_millis(20), call).await.is_err());
         go_on.send(()).unwrap();
         assert_eq!(tokio::time::timeout(Duration::from_secs(5), has_ended).await.unwrap(), Ok("ended"));
+    }
+
+    /// Counts its polls and panics in each.
+    struct Faulty(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl std::future::Future for Faulty {
+        type Output = ();
+        fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            panic!("a bug in the call");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_future_that_panicked_is_not_run_again() {
+        use futures_util::FutureExt as _;
+        let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let call = RunToEnd::new(Faulty(polls.clone()));
+        assert!(std::panic::AssertUnwindSafe(call).catch_unwind().await.is_err());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(polls.load(std::sync::atomic::Ordering::SeqCst), 1, "not handed to a task of its own");
     }
 
     #[tokio::test]
