@@ -366,6 +366,9 @@ fn text_column(text: &str) -> Cow<'_, str> {
 /// server's CPU at 64 clients), and thousands of values in one statement cost more than both.
 const SQLITE_ROWS_PER_INSERT: usize = 64;
 
+/// The statement for a full chunk, made once.
+static SQLITE_FULL_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sqlite_insert(SQLITE_ROWS_PER_INSERT));
+
 /// `INSERT INTO invocations … VALUES (…), (…)` for SQLite, with `rows` rows of parameters.
 fn sqlite_insert(rows: usize) -> String {
     let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -395,55 +398,54 @@ const UPDATE_POSTGRES: &str = "UPDATE invocations SET state = r.state, status_co
      cold bigint, logs text, error text) WHERE invocations.id = r.id";
 
 async fn write_batch(store: &Store, rows: &[Row<'_>], results: &[Outcome<'_>]) -> DbResult<()> {
-    let update = match store.dialect {
-        Dialect::Sqlite => UPDATE_SQLITE,
-        Dialect::Postgres => UPDATE_POSTGRES,
-    };
     let mut tx = store.pool.begin().await?;
-    match store.dialect {
+    let update = match store.dialect {
         Dialect::Sqlite => {
-            let full = sqlite_insert(SQLITE_ROWS_PER_INSERT);
-            for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
-                let partial;
-                let sql = if chunk.len() == SQLITE_ROWS_PER_INSERT {
-                    &full
-                } else {
-                    partial = sqlite_insert(chunk.len());
-                    &partial
-                };
-                // Only the full-size statement is worth keeping prepared.
-                let mut insert = sqlx::query(sql).persistent(chunk.len() == SQLITE_ROWS_PER_INSERT);
-                for r in chunk {
-                    insert = insert
-                        .bind(r.id)
-                        .bind(r.function_id)
-                        .bind(r.tenant_id)
-                        .bind(r.version)
-                        .bind(r.trigger_kind)
-                        .bind(r.method)
-                        .bind(&*r.path)
-                        .bind(r.started_at)
-                        .bind(r.state)
-                        .bind(r.status_code)
-                        .bind(r.duration_us)
-                        .bind(r.cold)
-                        .bind(&*r.logs)
-                        .bind(r.error.as_deref());
-                }
-                insert.execute(&mut *tx).await?;
+            insert_sqlite(&mut tx, rows).await?;
+            UPDATE_SQLITE
+        }
+        Dialect::Postgres => {
+            if !rows.is_empty() {
+                let json = serde_json::to_string(rows).expect("call records serialize");
+                sqlx::query(INSERT_POSTGRES).bind(json).execute(&mut *tx).await?;
             }
+            UPDATE_POSTGRES
         }
-        Dialect::Postgres if !rows.is_empty() => {
-            let json = serde_json::to_string(rows).expect("call records serialize");
-            sqlx::query(INSERT_POSTGRES).bind(json).execute(&mut *tx).await?;
-        }
-        Dialect::Postgres => {}
-    }
+    };
     if !results.is_empty() {
         let json = serde_json::to_string(results).expect("call results serialize");
         sqlx::query(update).bind(json).execute(&mut *tx).await?;
     }
     tx.commit().await
+}
+
+/// Inserts `rows` in statements of `SQLITE_ROWS_PER_INSERT` rows and one for the rest.
+async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, sqlx::Any>, rows: &[Row<'_>]) -> DbResult<()> {
+    for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
+        let full = chunk.len() == SQLITE_ROWS_PER_INSERT;
+        let sql = if full { Cow::Borrowed(SQLITE_FULL_INSERT.as_str()) } else { Cow::Owned(sqlite_insert(chunk.len())) };
+        // Only the full-size statement is worth keeping prepared.
+        let mut insert = sqlx::query(&sql).persistent(full);
+        for r in chunk {
+            insert = insert
+                .bind(r.id)
+                .bind(r.function_id)
+                .bind(r.tenant_id)
+                .bind(r.version)
+                .bind(r.trigger_kind)
+                .bind(r.method)
+                .bind(&*r.path)
+                .bind(r.started_at)
+                .bind(r.state)
+                .bind(r.status_code)
+                .bind(r.duration_us)
+                .bind(r.cold)
+                .bind(&*r.logs)
+                .bind(r.error.as_deref());
+        }
+        insert.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
