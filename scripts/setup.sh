@@ -33,7 +33,7 @@ step "Checking the Docker engine"
 if ! docker info >/dev/null 2>&1; then
   echo "no Docker engine answers; starting dockerd (log: /var/log/vcd-faas-dockerd.log)"
   # Function containers run with --network none, so the engine needs no bridge or iptables.
-  as_root sh -c 'nohup dockerd --iptables=false --bridge=none >/var/log/vcd-faas-dockerd.log 2>&1 &'
+  as_root setsid sh -c 'exec dockerd --iptables=false --bridge=none >/var/log/vcd-faas-dockerd.log 2>&1 </dev/null &'
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/vcd-faas-dockerd.log" >&2; exit 1; }
 fi

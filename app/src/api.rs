@@ -118,13 +118,19 @@ pub async fn list_functions() -> Result<Vec<FunctionView>, ServerFnError> {
     platform.list_functions(&caller).await.map_err(backend::fail)
 }
 
+/// The function's page; `None` when there is no such function (or the caller may not see it),
+/// told apart from a failure to load it.
 #[server]
-pub async fn function_details(org: String, name: String) -> Result<DetailsView, ServerFnError> {
+pub async fn function_details(org: String, name: String) -> Result<Option<DetailsView>, ServerFnError> {
     let (platform, caller) = backend::caller().await?;
-    let function = platform.get_function(&caller, &org, &name).await.map_err(backend::fail)?;
+    let function = match platform.get_function(&caller, &org, &name).await {
+        Ok(function) => function,
+        Err(crate::platform::PlatformError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(backend::fail(e)),
+    };
     let versions = platform.list_versions(&caller, &org, &name).await.map_err(backend::fail)?;
     let invocations = platform.list_invocations(&caller, &org, &name, 20).await.map_err(backend::fail)?;
-    Ok(DetailsView { function, versions, invocations })
+    Ok(Some(DetailsView { function, versions, invocations }))
 }
 
 /// The function as stored now, for the edit form.

@@ -42,7 +42,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <pages::NotFound /> }>
                 <Route path=path!("/login") view=pages::login::LoginPage />
-                <Route path=path!("/") view=pages::functions::HomePage />
+                <Route path=path!("/") view=pages::home::HomePage />
                 <Route path=path!("/functions/new") view=pages::create::CreatePage />
                 // Async: the page waits for its data, so "not found" can answer 404.
                 <Route path=path!("/functions/:org/:name") view=pages::detail::DetailPage ssr=SsrMode::Async />

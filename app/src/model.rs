@@ -24,58 +24,106 @@ impl Caller {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Provider,
-    Admin,
-    Developer,
+/// An enum stored and sent as fixed strings: `as_str`, `parse`, `ALL`, `Display`, serde and
+/// `TryFrom<String>` (how the server reads it from a database column), all from one list.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<$name, String> {
+                $name::parse(&s).ok_or_else(|| format!("{s:?} is not a {}", stringify!($name)))
+            }
+        }
+    };
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Provider => "provider",
-            Role::Admin => "admin",
-            Role::Developer => "developer",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "provider" => Some(Role::Provider),
-            "admin" => Some(Role::Admin),
-            "developer" => Some(Role::Developer),
-            _ => None,
-        }
+string_enum! {
+    pub enum Role {
+        Provider = "provider",
+        Admin = "admin",
+        Developer = "developer",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Nodejs,
-    Python,
+string_enum! {
+    pub enum Language {
+        Nodejs = "nodejs",
+        Python = "python",
+    }
+}
+
+string_enum! {
+    /// Lifecycle of a function as users see it.
+    pub enum FunctionStatus {
+        Initializing = "initializing",
+        Building = "building",
+        Ready = "ready",
+        Failed = "failed",
+        Deleting = "deleting",
+    }
+}
+
+string_enum! {
+    /// Where one version's build is.
+    pub enum BuildStatus {
+        Queued = "queued",
+        Building = "building",
+        Ready = "ready",
+        Failed = "failed",
+    }
+}
+
+impl BuildStatus {
+    /// Still to finish: queued or building.
+    pub fn is_pending(self) -> bool {
+        matches!(self, BuildStatus::Queued | BuildStatus::Building)
+    }
+}
+
+string_enum! {
+    /// How a function's containers live.
+    pub enum PoolMode {
+        /// Reused between calls, kept for an idle time.
+        Warm = "warm",
+        /// A fresh container for every call.
+        PerCall = "per-call",
+    }
 }
 
 impl Language {
-    pub const ALL: [Language; 2] = [Language::Nodejs, Language::Python];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Nodejs => "nodejs",
-            Language::Python => "python",
-        }
-    }
     pub fn label(self) -> &'static str {
         match self {
             Language::Nodejs => "Node.js",
             Language::Python => "Python",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Language> {
-        match s {
-            "nodejs" => Some(Language::Nodejs),
-            "python" => Some(Language::Python),
-            _ => None,
         }
     }
     /// A working function to start from.
@@ -104,8 +152,6 @@ impl Language {
     }
 }
 
-/// Lifecycle of a function as users see it.
-pub const STATUSES: [&str; 5] = ["initializing", "building", "ready", "failed", "deleting"];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FunctionView {
@@ -113,11 +159,14 @@ pub struct FunctionView {
     pub org: String,
     pub language: Language,
     pub route: String,
-    pub status: String,
+    pub status: FunctionStatus,
     /// The serving version, if any.
     pub version: Option<i64>,
     pub latest_version: i64,
-    pub build_status: String,
+    /// The latest version's build.
+    pub build_status: BuildStatus,
+    /// Why the latest version did not build (the interpreter's error and its line), when it did not.
+    pub build_error: Option<String>,
     pub build_log: String,
     pub memory_mb: i64,
     pub timeout_ms: i64,
@@ -125,8 +174,7 @@ pub struct FunctionView {
     pub trigger: Trigger,
     /// Its state in vCD.
     pub registration: Registration,
-    /// `warm` or `per-call`.
-    pub mode: String,
+    pub mode: PoolMode,
     pub max_instances: i64,
     /// Containers kept running while idle (warm mode); 0 scales to zero.
     pub min_instances: i64,
@@ -179,7 +227,7 @@ impl Default for Trigger {
 pub struct VersionView {
     pub version: i64,
     pub language: Language,
-    pub build_status: String,
+    pub build_status: BuildStatus,
     pub memory_mb: i64,
     pub timeout_ms: i64,
     pub created_at: i64,
@@ -289,7 +337,6 @@ pub struct FunctionSpec {
     pub expected_version: Option<i64>,
 }
 
-pub const POOL_MODES: [&str; 2] = ["warm", "per-call"];
 /// Most calls one container may serve at once: beyond this a runtime's single process and
 /// its memory limit make more containers the better answer.
 pub const MAX_CONCURRENCY: i64 = 100;
@@ -426,7 +473,7 @@ pub fn validate_spec(spec: &FunctionSpec, limits: &Limits, creating: bool) -> Ve
         }
     }
     if let Some(mode) = &spec.mode {
-        if !POOL_MODES.contains(&mode.as_str()) {
+        if PoolMode::parse(mode).is_none() {
             errors.push(FieldError::new("mode", format!("unknown mode {mode:?}: use \"warm\" or \"per-call\"")));
         }
     }
@@ -540,7 +587,7 @@ mod tests {
     #[test]
     fn templates_are_valid_specs() {
         let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000 };
-        for lang in Language::ALL {
+        for &lang in Language::ALL {
             let spec = FunctionSpec {
                 name: "hello".into(),
                 language: lang.as_str().into(),

@@ -72,6 +72,8 @@ pub enum PlatformError {
     Forbidden(String),
     NotFound(String),
     Conflict(String),
+    /// A value another record has already (a name, a vCD org id), at its field.
+    Taken(FieldError),
     Unavailable(String),
     Internal(String),
 }
@@ -83,12 +85,16 @@ impl PlatformError {
     pub fn not_found(what: impl Into<String>) -> Self {
         PlatformError::NotFound(what.into())
     }
+    pub fn taken(field: &str, message: impl Into<String>) -> Self {
+        PlatformError::Taken(FieldError::new(field, message))
+    }
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         PlatformError::Internal(cause.to_string())
     }
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
             PlatformError::Invalid(e) | PlatformError::OverLimit(e) => e,
+            PlatformError::Taken(e) => std::slice::from_ref(e),
             _ => &[],
         }
     }
@@ -101,6 +107,7 @@ impl std::fmt::Display for PlatformError {
                 let parts: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
                 write!(f, "{}", parts.join("; "))
             }
+            PlatformError::Taken(e) => write!(f, "{}", e.message),
             PlatformError::Unauthorized(m)
             | PlatformError::Forbidden(m)
             | PlatformError::NotFound(m)

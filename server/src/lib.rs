@@ -1,30 +1,25 @@
-//! vcd-faas: the server binary's library — platform, HTTP surfaces, and the wiring of both.
+//! vcd-faas: the server binary's library. Each area is a folder with one job:
+//! - `http`: the portal's router, the REST API and the front that serves function routes;
+//! - `platform`: the rules (tenants, functions, users, tokens) behind the portal and the API;
+//! - `calls`: the one call pipeline, from any source to a function's answer;
+//! - `run`: containers, the warm pool and the connection to a function's runtime;
+//! - `build`: function images;
+//! - `store`: all SQL;
+//! - `vcd`: VMware Cloud Director (registration, API calls and events over AMQP);
+//! - `ops`: the reconciler, purging deleted functions, service links, CPU priority;
+//! - leaves: `config`, `auth` (passwords, tokens), `metrics`, `cache`, `amqp` (broker links).
 
 pub mod amqp;
-pub mod api;
-pub mod async_calls;
-pub mod async_queue;
 pub mod auth;
-pub mod builder;
+pub mod build;
 pub mod cache;
+pub mod calls;
 pub mod config;
-pub mod cpu_priority;
-pub mod engine;
-pub mod gateway;
-pub mod invoke;
-pub mod journal;
-pub mod links;
+pub mod http;
 pub mod metrics;
-pub mod openapi;
-pub mod pool;
-pub mod reconciler;
-pub mod run_to_end;
-pub mod runner;
-pub mod runtimes;
-pub mod service;
-pub mod sessions;
-pub mod shim_connection;
+pub mod ops;
+pub mod platform;
+pub mod run;
 pub mod startup;
-pub mod state;
 pub mod store;
 pub mod vcd;

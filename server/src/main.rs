@@ -11,7 +11,7 @@ fn main() -> std::process::ExitCode {
     let serving = matches!(config.command, Some(Command::Serve) | None);
     if serving && config.cpu_priority == CpuPriority::Batch {
         // Before any other thread starts: they all take the calling thread's priority.
-        if let Err(e) = server::cpu_priority::yield_to_functions() {
+        if let Err(e) = server::ops::cpu_priority::yield_to_functions() {
             eprintln!("vcd-faas: keeping the normal CPU priority: {e}");
         }
     }

@@ -1,40 +1,54 @@
 //! Wires the platform together and serves it.
 
-use crate::async_calls::AsyncCalls;
-use crate::async_queue::BrokerQueue;
-use crate::builder::Builder;
+use crate::build::builder::Builder;
+use crate::build::runtimes::Runtimes;
+use crate::calls::async_broker::BrokerQueue;
+use crate::calls::async_worker::Worker;
+use crate::calls::deferred::AsyncCalls;
+use crate::calls::directory::Directory;
+use crate::calls::dispatch::Dispatcher;
+use crate::calls::gateway::Gateway;
 use crate::config::Config;
-use crate::engine::Engine;
-use crate::gateway::Gateway;
-use crate::pool::Pool;
-use crate::runner::Sandbox;
-use crate::runtimes::Runtimes;
-use crate::service::Service;
-use crate::sessions::Sessions;
-use crate::state::AppState;
+use crate::http::sessions::Sessions;
+use crate::http::state::AppState;
+use crate::ops::links::{BrokerLink, Links};
+use crate::ops::reconciler::{self, Reconciler};
+use crate::platform::{LocalOnly, Service, VcdStatus};
+use crate::run::engine::Engine;
+use crate::run::pool::Pool;
+use crate::run::runner::Sandbox;
 use crate::store::Store;
-use crate::{api, invoke, reconciler};
+use crate::vcd::Vcd;
 use app::model::Language;
-use app::platform::SharedPlatform;
-use app::{shell, App};
-use axum::extract::DefaultBodyLimit;
-use axum::{Router, ServiceExt as _};
+use axum::ServiceExt as _;
 use leptos::config::{Env, LeptosOptions};
-use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use std::time::Duration;
-use tower_http::trace::TraceLayer;
-use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
-/// A platform ready to serve: its front (function calls, then the portal's router), the
-/// service behind it, and the bound listener.
+/// A platform ready to serve: its HTTP front, its state, and the bound listener.
 pub struct Ready {
-    pub front: invoke::Front,
-    pub service: Service,
+    pub front: crate::http::front::Front,
+    pub state: AppState,
     pub listener: tokio::net::TcpListener,
     /// The provider admin's password when it was generated at this start.
     pub generated_admin_password: Option<String>,
+}
+
+/// How `assemble` reaches Docker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Docker {
+    /// Connect and agree on the API version (serving).
+    Connect,
+    /// Do not talk to the engine until a call needs it (tests of the rules, without an engine).
+    Unconnected,
+}
+
+/// The platform's parts wired together, and what `build` starts after its start-up pass.
+pub struct Assembled {
+    pub state: AppState,
+    reconciler: Reconciler,
+    async_calls: Arc<AsyncCalls>,
+    runtimes: Arc<Runtimes>,
 }
 
 pub fn leptos_options(config: &Config) -> LeptosOptions {
@@ -51,8 +65,9 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// Connects everything, runs the start-up reconcile pass and binds the listener.
-pub async fn build(config: Config) -> Result<Ready, String> {
+/// Connects the database (and Docker, when asked), wires every part, and starts what serves
+/// calls: the pool, the builder, the vCD consumers. Nothing here needs a running engine.
+pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data folder {}: {e}", config.data_dir.display()))?;
     let socket_root = std::fs::canonicalize(&config.data_dir)
@@ -63,9 +78,12 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     let url = config.database_url();
     let store = Store::connect(&url).await.map_err(|e| format!("database {}: {e}", redact(&url)))?;
     let installation = store.installation_id().await.map_err(|e| format!("database: {e}"))?;
-    let engine = Engine::connect(config.docker_host.as_deref(), &installation).await.map_err(|e| {
-        format!("cannot reach the Docker engine ({e}); start dockerd or set DOCKER_HOST")
-    })?;
+    let docker_host = config.docker_host.as_deref();
+    let engine = match docker {
+        Docker::Connect => Engine::connect(docker_host, &installation).await,
+        Docker::Unconnected => Engine::unconnected(docker_host, &installation),
+    }
+    .map_err(|e| format!("cannot reach the Docker engine ({e}); start dockerd or set DOCKER_HOST"))?;
 
     let config = Arc::new(config);
     let runtimes = Arc::new(Runtimes::new(config.nodejs_base_image.clone(), config.python_base_image.clone()));
@@ -79,81 +97,82 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     pool.spawn_reaper();
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone());
-    let lookups = Arc::new(crate::service::Lookups::default());
+    let directory = Arc::new(Directory::new(store.clone()));
     let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), metrics, pool, {
-        let lookups = lookups.clone();
+        let directory = directory.clone();
         Arc::new(move |v| {
             tracing::info!(function_id = v.function_id, version = v.version, "version ready");
-            lookups.routes_changed();
+            directory.routes_changed();
         })
     });
     // With AMQP_URL, RabbitMQ queues asynchronous calls; without it, the database does.
     let broker_queue = config.vcd.amqp_url.as_ref().map(|url| BrokerQueue::new(url.0.clone(), &config.async_queue_prefix));
-    let async_calls = AsyncCalls::start(store.clone(), gateway.clone(), broker_queue);
-    let service = Service {
-        store: store.clone(),
-        config: config.clone(),
-        builder,
-        gateway,
-        engine: engine.clone(),
-        async_calls,
-        lookups,
-        vcd: Arc::default(),
-    };
+    let async_calls = Arc::new(AsyncCalls::new(store.clone(), broker_queue));
+    let dispatcher = Dispatcher::new(directory.clone(), store.clone(), gateway.clone(), async_calls.clone(), config.max_body_bytes);
 
+    let vcd = match config.vcd.vcd_url.is_some() || config.vcd.amqp_url.is_some() {
+        true => Some(Arc::new(Vcd::start(&config.vcd, &dispatcher, &store)?)),
+        false => None,
+    };
+    let mut brokers = vec![BrokerLink {
+        name: "RabbitMQ: async calls",
+        state: async_calls.broker.as_ref().map(|b| b.link.clone()).ok_or("AMQP_URL is not set: async calls queue in the database"),
+    }];
+    match &vcd {
+        Some(vcd) => brokers.extend(vcd.broker_links()),
+        None => brokers.push(BrokerLink {
+            name: "RabbitMQ: vCD API calls",
+            state: Err("AMQP_URL is not set: functions are served on the platform's own routes"),
+        }),
+    }
+    let links = Arc::new(Links { engine, store: store.clone(), brokers });
+    let vcd_status: Arc<dyn VcdStatus> = match &vcd {
+        Some(vcd) => vcd.clone(),
+        None => Arc::new(LocalOnly),
+    };
+    let service = Service::new(store.clone(), config.clone(), builder.clone(), dispatcher, directory, links, vcd_status);
+    let reconciler = Reconciler { store: store.clone(), builder, gateway, config: config.clone() };
+    let sessions = Sessions::open(&store.native).await.map_err(|e| format!("session store: {e}"))?;
+    let state = AppState { leptos_options: leptos_options(&config), service, sessions, async_calls: async_calls.clone(), vcd };
+    Ok(Assembled { state, reconciler, async_calls, runtimes })
+}
+
+/// Connects everything, runs the start-up reconcile pass, starts the background work and
+/// binds the listener.
+pub async fn build(config: Config) -> Result<Ready, String> {
+    let Assembled { state, reconciler, async_calls, runtimes } = assemble(config, Docker::Connect).await?;
+    let service = &state.service;
+    let config = service.config().clone();
     let generated_admin_password = service.bootstrap_admin().await.map_err(|e| format!("cannot create admin: {e}"))?;
     let started = crate::store::now_ms();
-    match reconciler::reconcile(&service, started, true).await {
+    match reconciler::reconcile(&reconciler, started, true).await {
         Ok(report) => tracing::info!(?report, "start-up reconcile done"),
         Err(e) => tracing::warn!(error = %e, "start-up reconcile failed; the timer will retry"),
     }
-    reconciler::spawn(service.clone(), Duration::from_secs(config.reconcile_secs.max(1)));
+    let gateway = reconciler.gateway.clone();
+    reconciler::spawn(reconciler, Duration::from_secs(config.reconcile_secs.max(1)));
     // After the start-up pass, so the containers it makes are never taken for orphans.
-    service.gateway.pool().spawn_maintainer(store.clone(), Duration::from_secs(1));
-    service.async_calls.start_consumers(&service.lookups);
-    let vcd = crate::vcd::Vcd::start(&service)?;
-    let _ = service.vcd.set(vcd);
-    prepare_base_images(engine, runtimes);
+    gateway.pool().spawn_maintainer(service.store().clone(), Duration::from_secs(1));
+    // After it too: it requeued the calls a stop interrupted.
+    let worker = Worker::new(async_calls.clone(), service.calls().clone());
+    match async_calls.broker {
+        Some(_) => crate::calls::async_consumers::start(worker, service.calls().directory().subscribe()),
+        None => drop(tokio::spawn(worker.work())),
+    }
+    prepare_base_images(gateway.pool().engine().clone(), runtimes);
+    state.sessions.spawn_cleanup();
 
-    let sessions = Sessions::open(&store.native).await.map_err(|e| format!("session store: {e}"))?;
-    sessions.spawn_cleanup();
-    let session_layer = SessionManagerLayer::new(sessions)
-        .with_name("vcd_faas_session")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(config.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)));
-
-    let leptos_options = leptos_options(&config);
-    let state = AppState { leptos_options: leptos_options.clone(), service: service.clone() };
-    let platform: SharedPlatform = Arc::new(service.clone());
-    let context = move || provide_context(platform.clone());
-    let routes = generate_route_list(App);
-    let router = Router::new()
-        .merge(api::router())
-        .leptos_routes_with_context(&state, routes, context.clone(), {
-            let options = leptos_options.clone();
-            move || shell(options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
-        // The portal's forms are URL-encoded: a Test Function body as large as a route takes
-        // grows by up to three times (the platform then checks its decoded size).
-        .layer(DefaultBodyLimit::max(3 * config.max_body_bytes + 1024 * 1024))
-        .layer(session_layer)
-        .with_state(state)
-        .layer(TraceLayer::new_for_http());
-    let front = invoke::Front::new(service.clone(), router);
-
+    let front = crate::http::front(state.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {} ({e}); set LEPTOS_SITE_ADDR to a free address", config.listen))?;
-    Ok(Ready { front, service, listener, generated_admin_password })
+    Ok(Ready { front, state, listener, generated_admin_password })
 }
 
 /// Builds missing runtime base images in the background so the first function builds fast.
 fn prepare_base_images(engine: Engine, runtimes: Arc<Runtimes>) {
     tokio::spawn(async move {
-        for language in Language::ALL {
+        for &language in Language::ALL {
             let progress = |line: &str| tracing::info!(target: "vcd_faas::base_image", "{}", line.trim_end());
             if let Err(e) = runtimes.ensure_base(&engine, language, &progress).await {
                 tracing::warn!(language = language.as_str(), error = %e, "base image not ready");
@@ -168,7 +187,7 @@ pub async fn prepare_images(config: &Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot reach the Docker engine ({e}); start dockerd or set DOCKER_HOST"))?;
     let runtimes = Runtimes::new(config.nodejs_base_image.clone(), config.python_base_image.clone());
-    for language in Language::ALL {
+    for &language in Language::ALL {
         let progress = |line: &str| print!("  {line}");
         runtimes.ensure_base(&engine, language, &progress).await?;
         println!("{} base image: {}", language.label(), runtimes.base_image(language));
@@ -205,8 +224,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     println!("vcd-faas listening on http://{addr}");
     let served = axum::serve(ready.listener, ready.front.into_make_service()).with_graceful_shutdown(shutdown_signal()).await;
     // Warm containers do not outlive a clean stop (after a crash the reconciler removes them).
-    ready.service.gateway.pool().drain().await;
-    ready.service.gateway.flush_records().await;
+    let gateway = ready.state.service.calls().gateway();
+    gateway.pool().drain().await;
+    gateway.flush_records().await;
     served.map_err(|e| e.to_string())
 }
 

@@ -43,12 +43,12 @@ async fn a_function_that_always_fails_ends_in_the_dead_letters() {
     let waiting = app.wait_for_invocation(&t.dev, &id, |inv| inv["attempts"] == 1 && inv["state"] != "running").await;
     assert_eq!(waiting["state"], "queued", "{waiting}");
     let next = waiting["next_attempt_at"].as_i64().unwrap_or_else(|| panic!("no next_attempt_at: {waiting}"));
-    let first_delay = server::async_calls::retry_delay(1).as_millis() as i64;
+    let first_delay = server::calls::async_worker::retry_delay(1).as_millis() as i64;
     assert!(next >= waiting["started_at"].as_i64().unwrap() + first_delay, "the retry waits after the first attempt: {waiting}");
 
     let inv = app.wait_for_state(&t.dev, &id, &["dead-letter"]).await;
-    assert_eq!(inv["attempts"], server::async_calls::MAX_ATTEMPTS);
-    let backoff = server::async_calls::retry_delay(1) + server::async_calls::retry_delay(2);
+    assert_eq!(inv["attempts"], server::calls::async_worker::MAX_ATTEMPTS);
+    let backoff = server::calls::async_worker::retry_delay(1) + server::calls::async_worker::retry_delay(2);
     assert!(accepted.elapsed() >= backoff, "three attempts took {:?}, less than the {backoff:?} of back-off", accepted.elapsed());
     assert_eq!(inv["next_attempt_at"], Value::Null, "a dead letter waits for nothing");
     assert_eq!(inv["status_code"], 500);

@@ -6,7 +6,7 @@ mod common;
 use common::binary::{free_port, post, Server};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use server::engine::Engine;
+use server::run::engine::Engine;
 use server::store::Store;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -141,6 +141,10 @@ async fn syntax_errors_fail_the_build_with_the_interpreters_message() {
         let verdict = log.lines().last().unwrap();
         assert!(verdict.starts_with("BUILD FAILED: SyntaxError"), "{name} log: {log}");
         assert!(verdict.contains(&format!("({file}, line ")), "{verdict}");
+        // The same reason is a field of its own, without the pointer into the log.
+        let reason = f["build_error"].as_str().unwrap();
+        assert!(reason.starts_with("SyntaxError") && reason.contains(&format!("({file}, line ")), "{f}");
+        assert!(verdict.contains(reason), "{verdict} / {reason}");
         let (status, body) = body_of(app.call(Some(&t.dev), &t.org, name).await).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body["error"].as_str().unwrap().contains("has no version that built: fix its code"), "{body}");
@@ -439,7 +443,7 @@ async fn delete_removes_the_route_at_once_and_the_images_after() {
     let t = app.tenant().await;
     app.deploy(&t.dev, "gone", "nodejs", "module.exports = async () => 'here';").await;
     assert_eq!(app.call(Some(&t.dev), &t.org, "gone").await.status(), StatusCode::OK);
-    let images_before = app.service.engine.list_function_images().await.unwrap();
+    let images_before = app.engine.list_function_images().await.unwrap();
     assert!(images_before.iter().any(|i| i.labels.get("vcd-faas.tenant") == Some(&t.org)));
 
     assert_eq!(app.delete(&t.dev, "/api/v1/functions/gone").await.status(), StatusCode::NO_CONTENT);
@@ -448,7 +452,7 @@ async fn delete_removes_the_route_at_once_and_the_images_after() {
 
     let start = std::time::Instant::now();
     loop {
-        let images = app.service.engine.list_function_images().await.unwrap();
+        let images = app.engine.list_function_images().await.unwrap();
         let left = images.iter().filter(|i| i.labels.get("vcd-faas.tenant") == Some(&t.org)).count();
         let listed = app.get(&t.dev, "/api/v1/functions/gone").await.status();
         if left == 0 && listed == StatusCode::NOT_FOUND {

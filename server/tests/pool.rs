@@ -181,7 +181,7 @@ async fn an_update_under_load_fails_no_call() {
     // After the switch, the old version's containers are drained: every container left runs v2.
     let start = Instant::now();
     loop {
-        let list = app.service.engine.list_function_containers().await.unwrap();
+        let list = app.engine.list_function_containers().await.unwrap();
         let old = list.iter().filter(|c| c.labels.get("vcd-faas.tenant") == Some(&t.org) && c.labels["vcd-faas.version"] == "1").count();
         if old == 0 {
             break;
@@ -198,9 +198,9 @@ async fn a_dead_warm_container_is_replaced() {
     let t = app.tenant().await;
     app.deploy(&t.dev, "fragile", "nodejs", COUNTER).await;
     assert_eq!(app.call(Some(&t.dev), &t.org, "fragile").await.status(), StatusCode::OK);
-    let list = app.service.engine.list_function_containers().await.unwrap();
+    let list = app.engine.list_function_containers().await.unwrap();
     let victim = list.iter().find(|c| c.labels.get("vcd-faas.tenant") == Some(&t.org) && c.running).expect("a warm container");
-    app.service.engine.remove_container(&victim.id).await.unwrap();
+    app.engine.remove_container(&victim.id).await.unwrap();
 
     let r = app.call(Some(&t.dev), &t.org, "fragile").await;
     assert_eq!(r.status(), StatusCode::OK, "the pool never hands out a dead container");
@@ -321,7 +321,7 @@ async fn a_killed_min_instance_is_replaced() {
             running_ids(&app, &t.org, "steady").await.into_iter().next()
         })
         .await;
-    app.service.engine.remove_container(&victim).await.unwrap();
+    app.engine.remove_container(&victim).await.unwrap();
 
     let replacement = app
         .eventually("another min instance running", Duration::from_secs(30), || async {

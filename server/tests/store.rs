@@ -4,11 +4,16 @@
 mod common;
 
 use common::{fresh_database, Db};
-use server::journal::{CallEnd, CallStart, Journal};
+use server::calls::journal::{CallEnd, CallStart, Journal};
+use app::model::{BuildStatus, FunctionStatus, Language, PoolMode, Trigger};
 use server::store::{NewVersion, Settings, Store, Target, TenantRow};
 
-fn settings(public: bool, trigger_type: &'static str, trigger_event: Option<&'static str>) -> Settings<'static> {
-    Settings { public, trigger_type, trigger_event, trigger_successful_only: true, pool_mode: "warm", max_instances: 2, min_instances: 0, concurrency: 1 }
+fn settings(public: bool, trigger: &Trigger) -> Settings<'_> {
+    Settings { public, trigger, pool_mode: PoolMode::Warm, max_instances: 2, min_instances: 0, concurrency: 1 }
+}
+
+fn vm_created() -> Trigger {
+    Trigger::VcdEvent { event: "com/vmware/vcloud/event/vm/create".into(), successful_only: true }
 }
 
 async fn store_on(db: Db, dir: &std::path::Path) -> Store {
@@ -27,8 +32,8 @@ async fn function_with_version(store: &Store) -> (i64, i64) {
         vcd_org_id: None,
     };
     let tenant_id = store.insert_tenant(&tenant).await.unwrap();
-    let v = NewVersion { language: "nodejs", code: "code v1", memory_mb: 128, timeout_ms: 500 };
-    (tenant_id, store.insert_function(tenant_id, "f", &settings(false, "http", None), &v).await.unwrap())
+    let v = NewVersion { language: Language::Nodejs, code: "code v1", memory_mb: 128, timeout_ms: 500 };
+    (tenant_id, store.insert_function(tenant_id, "f", &settings(false, &Trigger::Http), &v).await.unwrap())
 }
 
 async fn builds_switch_versions_and_keep_logs(db: Db) {
@@ -38,12 +43,12 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     let (tenant_id, id) = function_with_version(&store).await;
 
     let v1 = store.version(id, 1).await.unwrap().unwrap();
-    assert_eq!(v1.build_status, "queued");
+    assert_eq!(v1.build_status, BuildStatus::Queued);
     assert_eq!(store.unfinished_builds().await.unwrap().len(), 1);
     assert!(matches!(store.routable("acme", "f").await.unwrap(), Some(Err(_))), "not routable before a build");
 
     store.start_build(v1.id, id).await.unwrap();
-    assert_eq!(store.function_by_id(id).await.unwrap().unwrap().status, "building");
+    assert_eq!(store.function_by_id(id).await.unwrap().unwrap().status, FunctionStatus::Building);
     store.append_build_log(v1.id, "step 1\n").await.unwrap();
     store.append_build_log(v1.id, "step 2\n").await.unwrap();
     store.finish_build_ok(&v1, "img:v1").await.unwrap();
@@ -54,30 +59,31 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     assert!(store.unfinished_builds().await.unwrap().is_empty());
 
     // A failed v2 leaves v1 serving; a v3 that finishes takes over.
-    let v = |code| NewVersion { language: "python", code, memory_mb: 64, timeout_ms: 200 };
-    assert_eq!(store.add_version(id, 1, &settings(true, "vcd-event", Some("com/vmware/vcloud/event/vm/create")), &v("code v2")).await.unwrap(), Some(2));
+    let v = |code| NewVersion { language: Language::Python, code, memory_mb: 64, timeout_ms: 200 };
+    assert_eq!(store.add_version(id, 1, &settings(true, &vm_created()), &v("code v2")).await.unwrap(), Some(2));
     // A change made from v1 after v2 replaced it adds nothing and changes nothing.
-    assert_eq!(store.add_version(id, 1, &settings(false, "http", None), &v("stale")).await.unwrap(), None);
-    assert_eq!(store.function_by_id(id).await.unwrap().unwrap().public, 1);
-    assert_eq!(store.add_version(id, 2, &Settings { pool_mode: "per-call", ..settings(true, "http", None) }, &v("code v3")).await.unwrap(), Some(3));
+    assert_eq!(store.add_version(id, 1, &settings(false, &Trigger::Http), &v("stale")).await.unwrap(), None);
+    assert!(store.function_by_id(id).await.unwrap().unwrap().public);
+    assert_eq!(store.add_version(id, 2, &Settings { pool_mode: PoolMode::PerCall, ..settings(true, &Trigger::Http) }, &v("code v3")).await.unwrap(), Some(3));
     let v2 = store.version(id, 2).await.unwrap().unwrap();
     let v3 = store.version(id, 3).await.unwrap().unwrap();
-    store.finish_build_failed(&v2).await.unwrap();
+    store.finish_build_failed(&v2, "SyntaxError: x (handler.py, line 1)").await.unwrap();
+    assert_eq!(store.version(id, 2).await.unwrap().unwrap().build_error.as_deref(), Some("SyntaxError: x (handler.py, line 1)"));
     let f = store.function_by_id(id).await.unwrap().unwrap();
-    assert_eq!((f.status.as_str(), f.current_version, f.public), ("ready", Some(1), 1));
+    assert_eq!((f.status.as_str(), f.current_version, f.public), ("ready", Some(1), true));
     store.finish_build_ok(&v3, "img:v3").await.unwrap();
     // An older build finishing late never replaces a newer serving version.
     store.finish_build_ok(&v1, "img:v1").await.unwrap();
     let Some(Ok(Target { function, version })) = store.routable("acme", "f").await.unwrap() else { panic!("routable") };
     assert_eq!((function.current_version, version.version, version.language.as_str()), (Some(3), 3, "python"));
-    assert_eq!((function.pool_mode.as_str(), function.max_instances, function.trigger_type.as_str()), ("per-call", 2, "http"));
+    assert_eq!((function.pool_mode.as_str(), function.max_instances, function.trigger.clone()), ("per-call", 2, Trigger::Http));
     assert_eq!(store.tenant_by_id(tenant_id).await.unwrap().unwrap().max_instances, 3);
     let numbers: Vec<i64> = store.versions(id).await.unwrap().iter().map(|v| v.version).collect();
     assert_eq!(numbers, [3, 2, 1]);
 
     // The pool's maintainer sees warm functions with their serving version and capacity only.
     assert!(store.warm_targets().await.unwrap().is_empty(), "a per-call function keeps nothing ahead");
-    let warm = Settings { min_instances: 1, concurrency: 5, ..settings(true, "http", None) };
+    let warm = Settings { min_instances: 1, concurrency: 5, ..settings(true, &Trigger::Http) };
     assert_eq!(store.add_version(id, 3, &warm, &v("code v4")).await.unwrap(), Some(4));
     store.finish_build_ok(&store.version(id, 4).await.unwrap().unwrap(), "img:v4").await.unwrap();
     let targets = store.warm_targets().await.unwrap();
@@ -86,15 +92,15 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     assert_eq!((f.min_instances, f.concurrency, v.version, v.image.as_deref()), (1, 5, 4, Some("img:v4")));
 
     // A first build that fails marks the function failed.
-    let v = NewVersion { language: "nodejs", code: "x", memory_mb: 64, timeout_ms: 100 };
-    let other = store.insert_function(tenant_id, "g", &settings(false, "http", None), &v).await.unwrap();
-    store.finish_build_failed(&store.version(other, 1).await.unwrap().unwrap()).await.unwrap();
-    assert_eq!(store.function_by_id(other).await.unwrap().unwrap().status, "failed");
+    let v = NewVersion { language: Language::Nodejs, code: "x", memory_mb: 64, timeout_ms: 100 };
+    let other = store.insert_function(tenant_id, "g", &settings(false, &Trigger::Http), &v).await.unwrap();
+    store.finish_build_failed(&store.version(other, 1).await.unwrap().unwrap(), "base image unavailable").await.unwrap();
+    assert_eq!(store.function_by_id(other).await.unwrap().unwrap().status, FunctionStatus::Failed);
 
     // Deleting: hidden from routes at once, gone with its versions after the purge.
-    store.set_function_status(id, "deleting").await.unwrap();
+    store.set_function_status(id, FunctionStatus::Deleting).await.unwrap();
     assert!(store.routable("acme", "f").await.unwrap().is_none());
-    assert_eq!(store.functions_with_status("deleting").await.unwrap().len(), 1);
+    assert_eq!(store.functions_with_status(FunctionStatus::Deleting).await.unwrap().len(), 1);
     store.delete_function_row(id).await.unwrap();
     assert!(store.function_by_id(id).await.unwrap().is_none());
     assert!(store.versions(id).await.unwrap().is_empty());

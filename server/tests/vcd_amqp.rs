@@ -66,6 +66,35 @@ async fn api_calls_arrive_over_amqp(db: Db) {
     app.finish().await;
 }
 
+/// One pipeline: the same percent-encoded route reaches the function as the same call whether
+/// it came over HTTP or from vCD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_vcd_calls_reach_the_function_alike() {
+    let names = Names::new();
+    let app = platform(Db::Sqlite, &names).await;
+    let org = org_urn();
+    let t = app.tenant_with(json!({"vcd_org_id": org})).await;
+    app.deploy(&t.dev, "echo", "nodejs", ECHO).await;
+    let cell = FakeCell::connect().await;
+    let rest = "/caf%C3%A9/a%20b/x%2Fy";
+
+    let over_http: Value = app.call(Some(&t.dev), &t.org, &format!("echo{rest}?q=%C3%BC")).await.json().await.unwrap();
+    let uri = format!("/api/org/{}/echo{rest}", t.org);
+    let reply = cell.call(&names, &request("same-path", "GET", &uri, Some("q=%C3%BC"), b"", &org)).await;
+    assert_eq!(reply["statusCode"], 200, "{reply}");
+    let over_vcd: Value = serde_json::from_str(&reply_body(&reply)).unwrap();
+    assert_eq!(over_http["path"], "/café/a b/x/y", "{over_http}");
+    assert_eq!(over_vcd["path"], over_http["path"], "{over_vcd}");
+    assert_eq!(over_vcd["query"], over_http["query"]);
+    assert_eq!(over_http["query"], json!({"q": "ü"}));
+
+    // A route part that is not UTF-8 once decoded is refused alike.
+    let bad = cell.call(&names, &request("bad-path", "GET", &format!("/api/org/{}/echo/%FF", t.org), None, b"", &org)).await;
+    assert_eq!(bad["statusCode"], 400, "{bad}");
+    assert_eq!(app.call(Some(&t.dev), &t.org, "echo/%FF").await.status(), 400);
+    app.finish().await;
+}
+
 async fn event_triggers_run_the_right_tenants_functions(db: Db) {
     let names = Names::new();
     let app = platform(db, &names).await;

@@ -86,7 +86,14 @@ async fn a_broker_restart_under_traffic_loses_no_call() {
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let r = client.get(&url).bearer_auth(&token).send().await;
-                let counter = if r.is_ok_and(|r| r.status() == 200) { &ok } else { &failed };
+                let passed = matches!(&r, Ok(r) if r.status() == 200);
+                if !passed {
+                    match r {
+                        Ok(r) => eprintln!("an HTTP call failed during the restart: {} {}", r.status(), r.text().await.unwrap_or_default()),
+                        Err(e) => eprintln!("an HTTP call failed during the restart: {e}"),
+                    }
+                }
+                let counter = if passed { &ok } else { &failed };
                 counter.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

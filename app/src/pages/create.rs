@@ -1,7 +1,7 @@
 use super::form::{FunctionFields, Initial};
 use crate::api::{my_limits, CreateFunction};
 use crate::components::{error_text, outcome_of, FormMessage, Frame};
-use crate::model::{Language, Trigger};
+use crate::model::{Language, PoolMode, Trigger};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -46,7 +46,7 @@ fn CreateForm(org: String) -> impl IntoView {
                                 code: Language::Nodejs.hello_template().to_string(),
                                 memory_mb: None,
                                 timeout_ms: None,
-                                mode: "warm".into(),
+                                mode: PoolMode::Warm,
                                 max_instances: None,
                                 min_instances: None,
                                 concurrency: None,

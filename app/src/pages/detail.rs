@@ -1,7 +1,7 @@
 use super::form::{FunctionFields, Initial};
 use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, RestoreVersion, TestFunction, UpdateFunction};
 use crate::components::{error_text, format_time, strip_ansi, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
-use crate::model::{Caller, FunctionView, InvocationView, Limits, TestResponse};
+use crate::model::{BuildStatus, Caller, FunctionView, InvocationView, Limits, PoolMode, TestResponse};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -30,7 +30,7 @@ fn Detail(caller: Caller) -> impl IntoView {
     let gone = RwSignal::new(false);
     Effect::new(move |_| {
         // Set only on a change: each set re-makes the panels, and the overview refreshes often.
-        let now_gone = details.with(|d| matches!(d, Some(Err(_))));
+        let now_gone = details.with(|d| matches!(d, Some(Ok(None))));
         if details.with(Option::is_some) && gone.get_untracked() != now_gone {
             gone.set(now_gone);
         }
@@ -39,14 +39,20 @@ fn Detail(caller: Caller) -> impl IntoView {
         <Title text=move || format!("{} · vcd-faas", name()) />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || details.get().map(|r| match r {
-                Ok(d) => view! { <Overview details=d restore /> }.into_any(),
-                Err(e) => {
+                Ok(Some(d)) => view! { <Overview details=d restore /> }.into_any(),
+                Ok(None) => {
                     super::set_status_not_found();
                     view! {
-                    <div class="card"><h1>"Function not found"</h1><p class="alert error">{error_text(&e)}</p>
+                    <div class="card"><h1>"Function not found"</h1>
+                    <p class="alert error">{format!("no function {:?} in org {:?}", name(), org())}</p>
                     <a class="button" href="/">"Back to functions"</a></div>
                 }.into_any()
                 }
+                // Not "not found": the function may well be there; say what went wrong.
+                Err(e) => view! {
+                    <div class="card"><h1>"The function could not be loaded"</h1><p class="alert error">{error_text(&e)}</p>
+                    <p class="hint">"This page tries again every few seconds."</p></div>
+                }.into_any(),
             })}
         </Transition>
         // The panels keep their state (a test result, an open edit form) while the overview above
@@ -58,7 +64,7 @@ fn Detail(caller: Caller) -> impl IntoView {
         {move || (editable && !gone.get()).then(|| view! { <EditPanel org=org() current=exists /> })}
         {move || (editable && !gone.get()).then(|| view! { <DeletePanel org=org() name=name() found=exists /> })}
         <Transition fallback=|| ()>
-            {move || details.get().and_then(|r| r.ok()).map(|d| view! { <Invocations list=d.invocations /> })}
+            {move || details.get().and_then(|r| r.ok().flatten()).map(|d| view! { <Invocations list=d.invocations /> })}
         </Transition>
     }
 }
@@ -67,14 +73,14 @@ fn Detail(caller: Caller) -> impl IntoView {
 fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl IntoView {
     let f = details.function;
     let restore_result = Signal::derive(move || restore.value().get());
-    let failed_build = f.build_status == "failed";
-    let building = matches!(f.build_status.as_str(), "queued" | "building");
+    let failed_build = f.build_status == BuildStatus::Failed;
+    let building = f.build_status.is_pending();
     let serving = f.version.map(|v| format!("v{v}")).unwrap_or_else(|| "none yet".into());
     view! {
         <div class="page-head">
             <div>
                 <p class="breadcrumb"><a href="/">"Functions"</a> " / " {f.org.clone()}</p>
-                <h1>{f.name.clone()} " " <StatusBadge status=f.status.clone() /></h1>
+                <h1>{f.name.clone()} " " <StatusBadge status=f.status.to_string() /></h1>
             </div>
         </div>
         <section class="card overview" aria-label="Overview">
@@ -107,9 +113,9 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
                         <p class="hint">{format!("v{} keeps serving. Fix the code under Edit, or restore a version that built under Versions.", f.version.unwrap_or_default())}</p>
                     })}
                     // What failed first; the log under it has the whole story.
-                    {failed_build.then(|| f.build_log.lines().rev().find_map(|l| l.strip_prefix("BUILD FAILED: ")).map(|why| view! {
-                        <p class="alert error" data-testid="build-error">{strip_ansi(why)}</p>
-                    }))}
+                    {f.build_error.clone().filter(|_| failed_build).map(|why| view! {
+                        <p class="alert error" data-testid="build-error">{why}</p>
+                    })}
                     <pre class="log" data-testid="build-log">{strip_ansi(&f.build_log)}</pre>
                 </div>
             })}
@@ -123,12 +129,12 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
                     <tbody>
                         {details.versions.into_iter().map(|v| {
                             // A version that built, other than the latest, can come back as a new one.
-                            let restorable = v.build_status == "ready" && v.version != f.latest_version;
+                            let restorable = v.build_status == BuildStatus::Ready && v.version != f.latest_version;
                             let (org, name) = (f.org.clone(), f.name.clone());
                             view! {
                             <tr>
                                 <td>{format!("v{}", v.version)} {(Some(v.version) == f.version).then(|| view! { <span class="tag">"serving"</span> })}</td>
-                                <td><StatusBadge status=v.build_status.clone() /></td>
+                                <td><StatusBadge status=v.build_status.to_string() /></td>
                                 <td>{v.language.label()}</td>
                                 <td>{format!("{} MB · {} ms", v.memory_mb, v.timeout_ms)}</td>
                                 <td class="muted">{format_time(v.created_at)}</td>
@@ -279,7 +285,7 @@ fn EditForm(
         code: f.code.clone(),
         memory_mb: Some(f.memory_mb),
         timeout_ms: Some(f.timeout_ms),
-        mode: f.mode.clone(),
+        mode: f.mode,
         max_instances: Some(f.max_instances),
         min_instances: Some(f.min_instances),
         concurrency: Some(f.concurrency),
@@ -398,7 +404,7 @@ fn registration_label(state: &str) -> &'static str {
 /// "warm · 1–4 containers · 1 call each": how the function's containers are kept.
 fn containers_fact(f: &FunctionView) -> String {
     let calls = if f.concurrency == 1 { "1 call each".to_string() } else { format!("{} calls each", f.concurrency) };
-    if f.mode == "warm" && f.min_instances > 0 {
+    if f.mode == PoolMode::Warm && f.min_instances > 0 {
         format!("{} · {}–{} containers · {calls}", f.mode, f.min_instances, f.max_instances)
     } else {
         format!("{} · up to {} · {calls}", f.mode, f.max_instances)

@@ -2,7 +2,7 @@
 
 use crate::api::FormOutcome;
 use crate::components::{CodeEditor, FieldMsg};
-use crate::model::{route_of, validate_name, Language, Limits, Trigger, MAX_CONCURRENCY};
+use crate::model::{route_of, validate_name, Language, Limits, PoolMode, Trigger, MAX_CONCURRENCY};
 use leptos::prelude::*;
 
 /// Common vCD notification types offered for event triggers; any other type may be typed.
@@ -22,7 +22,7 @@ pub struct Initial {
     pub code: String,
     pub memory_mb: Option<i64>,
     pub timeout_ms: Option<i64>,
-    pub mode: String,
+    pub mode: PoolMode,
     pub max_instances: Option<i64>,
     pub min_instances: Option<i64>,
     pub concurrency: Option<i64>,
@@ -81,7 +81,7 @@ pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limi
             <div class="field">
                 <label for="fn-language">"Language"</label>
                 <select id="fn-language" name="form[language]" on:change=change_language>
-                    {Language::ALL.into_iter().map(|l| view! {
+                    {Language::ALL.iter().copied().map(|l| view! {
                         <option value=l.as_str() selected=move || language.get() == l>{l.label()}</option>
                     }).collect_view()}
                 </select>
@@ -130,8 +130,8 @@ pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limi
             <div class="field">
                 <label for="fn-mode">"Containers"</label>
                 <select id="fn-mode" name="form[mode]">
-                    <option value="warm" selected=initial.mode != "per-call">"Warm: reused between calls (fast)"</option>
-                    <option value="per-call" selected=initial.mode == "per-call">"Per call: a fresh container every call"</option>
+                    <option value="warm" selected=initial.mode == PoolMode::Warm>"Warm: reused between calls (fast)"</option>
+                    <option value="per-call" selected=initial.mode == PoolMode::PerCall>"Per call: a fresh container every call"</option>
                 </select>
                 <FieldMsg outcome field="mode" />
             </div>

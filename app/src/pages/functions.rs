@@ -1,25 +1,13 @@
 use crate::api::list_functions;
-use crate::components::{error_text, format_time, use_ticker, Frame, StatusBadge};
+use crate::components::{error_text, format_time, use_ticker, StatusBadge};
 use crate::model::FunctionView;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use std::time::Duration;
 
+/// A tenant user's functions.
 #[component]
-pub fn HomePage() -> impl IntoView {
-    view! {
-        <Frame page=|caller| {
-            if caller.is_provider() {
-                view! { <super::provider::Dashboard /> }.into_any()
-            } else {
-                view! { <FunctionList /> }.into_any()
-            }
-        } />
-    }
-}
-
-#[component]
-fn FunctionList() -> impl IntoView {
+pub fn FunctionList() -> impl IntoView {
     let tick = use_ticker(Duration::from_secs(2));
     let functions = Resource::new(move || tick.get(), |_| list_functions());
     view! {
@@ -63,7 +51,7 @@ pub fn FunctionTable(functions: Vec<FunctionView>, show_org: bool) -> impl IntoV
                 <tbody>
                     {functions.into_iter().map(|f| {
                         let href = format!("/functions/{}/{}", f.org, f.name);
-                        let status = f.status.clone();
+                        let status = f.status.to_string();
                         view! {
                             <tr data-function=f.name.clone()>
                                 {show_org.then(|| view! { <td>{f.org.clone()}</td> })}

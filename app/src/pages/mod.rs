@@ -2,6 +2,7 @@ pub mod create;
 pub mod detail;
 pub mod form;
 pub mod functions;
+pub mod home;
 pub mod login;
 pub mod provider;
 pub mod tokens;

@@ -1,7 +1,7 @@
 use super::functions::FunctionTable;
 use crate::api::{list_functions, list_tenants, service_links, CreateTenant, FormOutcome, UpdateTenant};
 use crate::components::{error_text, outcome_of, use_ticker, FieldMsg, FormMessage, Frame};
-use crate::model::{ServiceLink, TenantView, STATUSES};
+use crate::model::{FunctionStatus, ServiceLink, TenantView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use std::time::Duration;
@@ -18,8 +18,8 @@ pub fn Dashboard() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || match (functions.get(), tenants.get()) {
                 (Some(Ok(functions)), Some(Ok(tenants))) => {
-                    let count = |s: &str| functions.iter().filter(|f| f.status == s).count();
-                    let stats = STATUSES.iter().map(|s| (s.to_string(), count(s))).collect::<Vec<_>>();
+                    let count = |s: FunctionStatus| functions.iter().filter(|f| f.status == s).count();
+                    let stats = FunctionStatus::ALL.iter().map(|&s| (s.to_string(), count(s))).collect::<Vec<_>>();
                     Some(view! {
                         <div class="stats">
                             <div class="stat"><span class="value">{tenants.len()}</span><span class="label">"tenants"</span></div>

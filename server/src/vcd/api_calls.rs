@@ -7,16 +7,16 @@
 use super::amqp_util::header_text;
 use crate::amqp::{self as broker, LinkState};
 use super::messages::{org_uuid, parse_request, ApiReply, ApiRequest, SecurityContext};
+use crate::calls::dispatch::{Call, Credentials, Delivery, Dispatcher};
+use crate::calls::request::{parse_route, CallRequest, CallResponse, CallTrigger};
 use crate::config::VcdConfig;
-use crate::gateway::CallRequest;
-use crate::service::Service;
 use futures_util::StreamExt;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 /// Answers remembered for redeliveries.
 const REMEMBERED_ANSWERS: usize = 10_000;
@@ -25,24 +25,15 @@ const REMEMBERED_ANSWERS: usize = 10_000;
 const DROPPED_HEADERS: [&str; 4] = ["authorization", "x-vcloud-authorization", "cookie", "content-length"];
 
 pub struct ApiCalls {
-    service: Service,
+    dispatcher: Dispatcher,
     settings: VcdConfig,
     answers: Answers,
-    /// Per function: calls from vCD let into its pool at once. A backlog taken from the broker
-    /// (up to the prefetch) waits here instead of overflowing the pool's queue into 429s.
-    admissions: Mutex<HashMap<i64, (usize, Arc<Semaphore>)>>,
     pub link: Arc<LinkState>,
 }
 
 impl ApiCalls {
-    pub fn start(service: Service, settings: VcdConfig, url: String) -> Arc<ApiCalls> {
-        let calls = Arc::new(ApiCalls {
-            service,
-            settings,
-            answers: Answers::default(),
-            admissions: Mutex::default(),
-            link: Arc::default(),
-        });
+    pub fn start(dispatcher: Dispatcher, settings: VcdConfig, url: String) -> Arc<ApiCalls> {
+        let calls = Arc::new(ApiCalls { dispatcher, settings, answers: Answers::default(), link: Arc::default() });
         let consumer = calls.clone();
         broker::supervise(url, "vcd-faas api calls", calls.link.clone(), move |connection| {
             let consumer = consumer.clone();
@@ -146,39 +137,11 @@ impl ApiCalls {
     /// Runs the call the request asks for and says how it went.
     async fn answer(&self, request: ApiRequest, context: SecurityContext, body: Vec<u8>) -> ApiReply {
         let id = request.id.as_str();
-        let route = crate::invoke::call_route(&request.request_uri);
-        let Some((org, name, path)) = route.map(|(org, name, rest)| (org.to_string(), name.to_string(), rest.to_string())) else {
-            return ApiReply::error(id, 404, &format!("no function at {}: routes are /api/org/{{org}}/{{name}}", request.request_uri));
+        let (function, path) = match parse_route(&request.request_uri) {
+            Some(Ok(route)) => route,
+            Some(Err(rejection)) => return reply(id, rejection.into_response()),
+            None => return ApiReply::error(id, 404, &format!("no function at {}: routes are /api/org/{{org}}/{{name}}", request.request_uri)),
         };
-        let not_found = || ApiReply::error(id, 404, &format!("no function {name:?} in org {org:?}"));
-        let service = &self.service;
-        // The caller's vCD organisation must be the function's tenant; anything else is told
-        // exactly what a missing function is told.
-        let tenant = match service.store.tenant_by_vcd_org(&org_uuid(&context.org)).await {
-            Ok(tenant) => tenant,
-            Err(e) => {
-                tracing::error!(error = %e, "database error");
-                return ApiReply::error(id, 500, "internal error");
-            }
-        };
-        if tenant.is_none_or(|t| t.slug != org) {
-            return not_found();
-        }
-        let target = match service.routable(&org, &name).await {
-            Ok(Some(Ok(target))) => target,
-            Ok(Some(Err(f))) => {
-                return ApiReply::error(id, 503, &format!("function {name:?} has no ready version yet (status {})", f.status))
-            }
-            Ok(None) => return not_found(),
-            Err(e) => {
-                tracing::error!(error = %e, "database error");
-                return ApiReply::error(id, 500, "internal error");
-            }
-        };
-        let limit = service.config.max_body_bytes;
-        if body.len() > limit {
-            return ApiReply::error(id, 413, &format!("request body is over the {limit}-byte limit"));
-        }
         let mut headers: Vec<(String, String)> = request
             .header_pairs()
             .into_iter()
@@ -187,55 +150,36 @@ impl ApiCalls {
         // The function may want to know who called; vCD vouches for both.
         headers.push(("x-vcd-org".into(), context.org.clone()));
         headers.push(("x-vcd-user".into(), context.user.clone()));
-        let wants_async = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-invoke-type") && v.eq_ignore_ascii_case("async"));
-        let call = CallRequest {
-            method: request.method.to_ascii_uppercase(),
-            path,
-            query: request.query_string.clone().unwrap_or_default(),
-            headers,
-            body: body.into(),
-            trigger: "vcd",
+        let call = Call {
+            function,
+            request: CallRequest {
+                method: request.method.to_ascii_uppercase(),
+                path,
+                query: request.query_string.clone().unwrap_or_default(),
+                headers,
+                body: body.into(),
+                trigger: CallTrigger::Vcd,
+            },
+            credentials: Credentials::VcdOrg(org_uuid(&context.org)),
+            delivery: Delivery::AsAsked,
         };
-        if wants_async {
-            return match service.async_calls.accept(&target, &call).await {
-                Ok(invocation) => {
-                    let body = serde_json::json!({"invocation_id": invocation, "status": format!("/api/v1/invocations/{invocation}")});
-                    let headers = BTreeMap::from([("Content-Type".to_string(), "application/json".into())]);
-                    ApiReply::new(id, 202, headers, body.to_string().as_bytes())
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot queue async call");
-                    ApiReply::error(id, 503, "the call could not be queued; try again")
-                }
-            };
-        }
-        let admission = self.admission(&target.function);
-        let wait = std::time::Duration::from_millis(target.version.timeout_ms.max(0) as u64);
-        let Ok(Ok(_admitted)) = tokio::time::timeout(wait, admission.acquire_owned()).await else {
-            return ApiReply::error(id, 429, "the function is busy: all its instances are serving; retry shortly");
+        let answer = match self.dispatcher.dispatch(call).await {
+            Ok(dispatched) => dispatched.into_response(),
+            Err(rejection) => rejection.into_response(),
         };
-        let answer = service.gateway.invoke(target, call).await;
-        let headers = answer
-            .headers
-            .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("transfer-encoding"))
-            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
-            .collect();
-        ApiReply::new(id, answer.status, headers, &answer.body)
+        reply(id, answer)
     }
 }
 
-impl ApiCalls {
-    /// The function's admission gate: as many calls as its instances and their queues hold.
-    fn admission(&self, f: &crate::store::FunctionRow) -> Arc<Semaphore> {
-        let size = (f.max_instances.max(1) * f.concurrency.max(1)) as usize * self.service.config.queue_per_instance.max(1);
-        let mut admissions = self.admissions.lock().unwrap();
-        let entry = admissions.entry(f.id).or_insert_with(|| (size, Arc::new(Semaphore::new(size))));
-        if entry.0 != size {
-            *entry = (size, Arc::new(Semaphore::new(size)));
-        }
-        entry.1.clone()
-    }
+/// A call's answer as vCD's reply message.
+fn reply(id: &str, answer: CallResponse) -> ApiReply {
+    let headers = answer
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("transfer-encoding"))
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+        .collect();
+    ApiReply::new(id, answer.status, headers, &answer.body)
 }
 
 /// The replies of recent requests by `id`: a request runs once, however often it arrives.

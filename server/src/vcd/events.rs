@@ -8,9 +8,10 @@
 use super::amqp_util::header_text;
 use crate::amqp::{self as broker, LinkState};
 use super::messages::{binding_key, org_uuid, Notification};
+use crate::calls::dispatch::{Call, Credentials, Delivery, Dispatched, Dispatcher};
+use crate::calls::request::{CallRequest, CallTrigger, FunctionRef};
 use crate::config::VcdConfig;
-use crate::gateway::CallRequest;
-use crate::service::{trigger_of, Service};
+use crate::store::Store;
 use app::model::Trigger;
 use futures_util::StreamExt;
 use lapin::options::*;
@@ -21,14 +22,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Events {
-    service: Service,
+    dispatcher: Dispatcher,
+    store: Store,
     settings: VcdConfig,
     pub link: Arc<LinkState>,
 }
 
 impl Events {
-    pub fn start(service: Service, settings: VcdConfig, url: String) -> Arc<Events> {
-        let events = Arc::new(Events { service, settings, link: Arc::default() });
+    pub fn start(dispatcher: Dispatcher, store: Store, settings: VcdConfig, url: String) -> Arc<Events> {
+        let events = Arc::new(Events { dispatcher, store, settings, link: Arc::default() });
         let consumer = events.clone();
         broker::supervise(url, "vcd-faas events", events.link.clone(), move |connection| {
             let consumer = consumer.clone();
@@ -48,7 +50,7 @@ impl Events {
     async fn session(self: Arc<Self>, connection: Connection) -> Result<(), String> {
         let queue = self.settings.vcd_events_queue.as_str();
         // Functions changed: their event triggers may need other bindings.
-        let mut triggers_changed = self.service.lookups.subscribe();
+        let mut triggers_changed = self.dispatcher.directory().subscribe();
         let channel = connection.create_channel().await.map_err(broker::step("open a channel"))?;
         // vCD declares this exchange; declaring it the same way lets the platform start first.
         let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
@@ -81,16 +83,16 @@ impl Events {
 
     /// Binds the keys that current triggers need and unbinds those bound before and no longer needed.
     async fn sync_bindings(&self, channel: &Channel) -> Result<(), String> {
-        let functions = self.service.store.event_functions(None).await.map_err(|e| format!("database: {e}"))?;
+        let functions = self.store.event_functions(None).await.map_err(|e| format!("database: {e}"))?;
         let wanted: BTreeSet<String> = functions
             .iter()
-            .filter_map(|f| match trigger_of(f) {
-                Trigger::VcdEvent { event, successful_only } => Some(binding_key(&event, successful_only)),
+            .filter_map(|f| match &f.trigger {
+                Trigger::VcdEvent { event, successful_only } => Some(binding_key(event, *successful_only)),
                 Trigger::Http => None,
             })
             .collect();
         let key = self.bindings_setting();
-        let bound: BTreeSet<String> = match self.service.store.setting(&key).await {
+        let bound: BTreeSet<String> = match self.store.setting(&key).await {
             Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_default(),
             Ok(None) => BTreeSet::new(),
             Err(e) => return Err(format!("database: {e}")),
@@ -111,7 +113,7 @@ impl Events {
         }
         if wanted != bound {
             let json = serde_json::to_string(&wanted).expect("json");
-            self.service.store.set_setting(&key, &json).await.map_err(|e| format!("database: {e}"))?;
+            self.store.set_setting(&key, &json).await.map_err(|e| format!("database: {e}"))?;
             tracing::info!(bindings = ?wanted, "event bindings updated");
         }
         Ok(())
@@ -149,39 +151,44 @@ impl Events {
 
     /// Queues one run per matching function of the event's tenant; returns how many were new.
     async fn dispatch(&self, notification: &Notification, org: &str, body: &[u8]) -> Result<usize, String> {
-        let store = &self.service.store;
         if org.is_empty() {
             return Ok(0);
         }
-        let Some(tenant) = store.tenant_by_vcd_org(&org_uuid(org)).await.map_err(|e| e.to_string())? else {
+        let Some(tenant) = self.store.tenant_by_vcd_org(&org_uuid(org)).await.map_err(|e| e.to_string())? else {
             return Ok(0);
         };
         let succeeded = notification.operation_success.unwrap_or(true);
         let event_id = if notification.event_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { notification.event_id.clone() };
         let mut queued = 0;
-        for function in store.event_functions(Some(tenant.id)).await.map_err(|e| e.to_string())? {
-            let Trigger::VcdEvent { event, successful_only } = trigger_of(&function) else { continue };
-            if event.trim_matches('/') != notification.kind.trim_matches('/') || (successful_only && !succeeded) {
+        for function in self.store.event_functions(Some(tenant.id)).await.map_err(|e| e.to_string())? {
+            let Trigger::VcdEvent { event, successful_only } = &function.trigger else { continue };
+            if event.trim_matches('/') != notification.kind.trim_matches('/') || (*successful_only && !succeeded) {
                 continue;
             }
-            let Ok(Some(Ok(target))) = self.service.routable(&function.org, &function.name).await else {
-                tracing::info!(function = function.name, org = function.org, "event for a function without a ready version skipped");
-                continue;
-            };
-            let call = CallRequest {
-                method: "POST".into(),
-                path: String::new(),
-                query: String::new(),
-                headers: vec![
-                    ("content-type".into(), "application/json".into()),
-                    ("x-vcd-event-type".into(), notification.kind.clone()),
-                ],
-                body: bytes::Bytes::copy_from_slice(body),
-                trigger: "event",
-            };
             let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{event_id}/{}", function.id).as_bytes()).to_string();
-            if self.service.async_calls.enqueue(&id, &target, "event", &call).await.map_err(|e| e.to_string())? {
-                queued += 1;
+            let call = Call {
+                function: FunctionRef::new(function.org.clone(), function.name.clone()),
+                request: CallRequest {
+                    method: "POST".into(),
+                    headers: vec![
+                        ("content-type".into(), "application/json".into()),
+                        ("x-vcd-event-type".into(), notification.kind.clone()),
+                    ],
+                    body: bytes::Bytes::copy_from_slice(body),
+                    trigger: CallTrigger::Event,
+                    ..Default::default()
+                },
+                // The function is of the tenant whose org the event names.
+                credentials: Credentials::Platform,
+                delivery: Delivery::Deferred(id),
+            };
+            match self.dispatcher.dispatch(call).await {
+                Ok(Dispatched::Queued { new, .. }) => queued += new as usize,
+                Ok(Dispatched::Answered(_)) => {}
+                Err(rejection) if !rejection.platform_fault => {
+                    tracing::info!(function = function.name, org = function.org, reason = rejection.message, "event for a function that cannot run skipped");
+                }
+                Err(rejection) => return Err(rejection.message),
             }
         }
         Ok(queued)

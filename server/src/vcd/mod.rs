@@ -12,9 +12,11 @@ pub mod rest;
 pub mod xml;
 
 use crate::amqp as broker;
+use crate::calls::dispatch::Dispatcher;
 use crate::config::VcdConfig;
-use crate::service::Service;
-use crate::store::FunctionRow;
+use crate::ops::links::BrokerLink;
+use crate::platform::{LocalOnly, VcdStatus};
+use crate::store::{FunctionRow, Store};
 use app::model::Registration;
 use lapin::options::ExchangeDeclareOptions;
 use lapin::types::FieldTable;
@@ -30,28 +32,39 @@ pub struct Vcd {
 impl Vcd {
     /// Starts what the settings ask for. `VCD_URL` needs `AMQP_URL`: vCD would publish calls
     /// to a broker nobody consumes from.
-    pub fn start(service: &Service) -> Result<Vcd, String> {
-        let settings = service.config.vcd.clone();
+    pub fn start(settings: &VcdConfig, dispatcher: &Dispatcher, store: &Store) -> Result<Vcd, String> {
         let amqp_url = settings.amqp_url.as_ref().map(|s| s.0.clone());
         if settings.vcd_url.is_some() && amqp_url.is_none() {
             return Err("VCD_URL is set but AMQP_URL is not: set AMQP_URL to the RabbitMQ that vCD uses".into());
         }
         let registrar = match settings.vcd_url {
             Some(_) => {
-                let registrar = Arc::new(registration::Registrar::new(service.clone(), settings.clone())?);
-                registrar.clone().spawn(service.lookups.subscribe());
+                let registrar = Arc::new(registration::Registrar::new(store.clone(), settings.clone())?);
+                registrar.clone().spawn(dispatcher.directory().subscribe());
                 Some(registrar)
             }
             None => None,
         };
         let (api_calls, events) = match amqp_url {
             Some(url) => (
-                Some(api_calls::ApiCalls::start(service.clone(), settings.clone(), url.clone())),
-                Some(events::Events::start(service.clone(), settings, url)),
+                Some(api_calls::ApiCalls::start(dispatcher.clone(), settings.clone(), url.clone())),
+                Some(events::Events::start(dispatcher.clone(), store.clone(), settings.clone(), url)),
             ),
             None => (None, None),
         };
         Ok(Vcd { registrar, api_calls, events })
+    }
+
+    /// The broker links the provider's dashboard shows.
+    pub fn broker_links(&self) -> Vec<BrokerLink> {
+        let mut links = vec![BrokerLink {
+            name: "RabbitMQ: vCD API calls",
+            state: self.api_calls.as_ref().map(|c| c.link.clone()).ok_or("AMQP_URL is not set: functions are served on the platform's own routes"),
+        }];
+        if let Some(events) = &self.events {
+            links.push(BrokerLink { name: "RabbitMQ: vCD events", state: Ok(events.link.clone()) });
+        }
+        links
     }
 
     /// Prometheus lines: whether each AMQP consumer is connected to the broker.
@@ -69,17 +82,16 @@ impl Vcd {
         out
     }
 
-    /// A function's state in vCD, for the portal and the API.
-    pub fn registration(&self, f: &FunctionRow) -> Registration {
-        match &self.registrar {
-            Some(registrar) => registrar.state_of(f),
-            None => local_only(),
-        }
-    }
 }
 
-pub fn local_only() -> Registration {
-    Registration::new("local", "served by the platform's own route; no vCD is configured (VCD_URL)")
+impl VcdStatus for Vcd {
+    /// A function's state in vCD, for the portal and the API.
+    fn registration(&self, f: &FunctionRow) -> Registration {
+        match &self.registrar {
+            Some(registrar) => registrar.state_of(f),
+            None => LocalOnly.registration(f),
+        }
+    }
 }
 
 /// Declares the extension's exchange (direct, durable): vCD publishes API calls to it and

@@ -7,9 +7,8 @@
 use super::rest::VcdClient;
 use super::xml::{self, ServiceSpec};
 use crate::config::VcdConfig;
-use crate::service::Service;
-use crate::store::{now_ms, FunctionRow};
-use app::model::Registration;
+use crate::store::{now_ms, FunctionRow, Store};
+use app::model::{Registration, Trigger};
 use reqwest::Method;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -24,7 +23,7 @@ const FILTER_TYPE: &str = "application/vnd.vmware.admin.apiFilter+xml";
 
 pub struct Registrar {
     extension: ExtensionService,
-    service: Service,
+    store: Store,
     /// Per function: its state in vCD as last seen.
     states: Mutex<HashMap<i64, Registration>>,
 }
@@ -52,12 +51,12 @@ fn regex_escape(text: &str) -> String {
 
 /// Functions that get a filter: ready, called over HTTP, not being deleted.
 fn wants_filter(f: &FunctionRow) -> bool {
-    f.current_version.is_some() && f.trigger_type == "http" && f.status != "deleting"
+    f.current_version.is_some() && f.trigger == Trigger::Http && !f.is_deleting()
 }
 
 impl Registrar {
-    pub fn new(service: Service, settings: VcdConfig) -> Result<Registrar, String> {
-        Ok(Registrar { extension: ExtensionService::new(settings)?, service, states: Mutex::default() })
+    pub fn new(store: Store, settings: VcdConfig) -> Result<Registrar, String> {
+        Ok(Registrar { extension: ExtensionService::new(settings)?, store, states: Mutex::default() })
     }
 
     /// Keeps vCD in step: a pass at start, after every change of functions, every minute,
@@ -89,7 +88,7 @@ impl Registrar {
 
     /// What the portal shows for a function.
     pub fn state_of(&self, f: &FunctionRow) -> Registration {
-        if f.trigger_type != "http" {
+        if f.trigger != Trigger::Http {
             return Registration::new("local", "event-triggered: vCD calls it through notifications, not an API filter");
         }
         if let Some(state) = self.states.lock().unwrap().get(&f.id) {
@@ -113,7 +112,7 @@ impl Registrar {
 
     /// One reconcile pass: service present and enabled, filters equal to ready functions.
     pub async fn pass(&self) -> Result<(), String> {
-        let functions = self.service.store.list_functions(None).await.map_err(|e| format!("database: {e}"))?;
+        let functions = self.store.list_functions(None).await.map_err(|e| format!("database: {e}"))?;
         let wanted: BTreeMap<String, &FunctionRow> =
             functions.iter().filter(|f| wants_filter(f)).map(|f| (url_pattern(&f.org, &f.name), f)).collect();
         {

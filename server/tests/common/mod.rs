@@ -3,12 +3,13 @@
 #![allow(dead_code)]
 pub mod amqp;
 pub mod binary;
+pub mod offline;
 pub mod sim;
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use server::config::Config;
-use server::service::Service;
+use server::platform::Service;
 use std::time::{Duration, Instant};
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
@@ -47,6 +48,7 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub service: Service,
+    pub engine: server::run::engine::Engine,
     pub dir: tempfile::TempDir,
     pub admin_token: String,
     server: tokio::task::JoinHandle<()>,
@@ -76,7 +78,9 @@ impl TestApp {
             axum::serve(ready.listener, axum::ServiceExt::into_make_service(ready.front)).await.unwrap();
         });
         let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
-        let mut app = TestApp { base, client, service: ready.service, dir, admin_token: String::new(), server };
+        let service = ready.state.service.clone();
+        let engine = service.calls().gateway().pool().engine().clone();
+        let mut app = TestApp { base, client, service, engine, dir, admin_token: String::new(), server };
         app.admin_token = app.token("provider", "admin", ADMIN_PASSWORD).await;
         app
     }
@@ -193,8 +197,8 @@ impl TestApp {
     }
 
     /// Every container of this platform present for a function, running or only created.
-    pub async fn all_containers_of(&self, org: &str, name: &str) -> Vec<server::engine::ContainerSummary> {
-        let list = self.service.engine.list_function_containers().await.unwrap();
+    pub async fn all_containers_of(&self, org: &str, name: &str) -> Vec<server::run::engine::ContainerSummary> {
+        let list = self.engine.list_function_containers().await.unwrap();
         list.into_iter()
             .filter(|c| c.labels.get("vcd-faas.tenant").map(String::as_str) == Some(org))
             .filter(|c| c.labels.get("vcd-faas.function").map(String::as_str) == Some(name))
@@ -263,11 +267,11 @@ pub async fn json_of(r: Response) -> (StatusCode, Value) {
 impl TestApp {
     /// Deletes every function this platform made, with their containers and images.
     pub async fn finish(self) {
-        let store = &self.service.store;
+        let store = self.service.store();
         for f in store.list_functions(None).await.unwrap() {
             // As a delete does: marked deleting, so the pool stops keeping containers ahead for it.
-            store.set_function_status(f.id, "deleting").await.unwrap();
-            self.service.gateway.pool().forget(f.id);
+            store.set_function_status(f.id, app::model::FunctionStatus::Deleting).await.unwrap();
+            self.service.calls().gateway().pool().forget(f.id);
             // A container of the last call may still be on its way out: try a few times.
             for _ in 0..10 {
                 if self.service.purge_function(&f).await {

@@ -81,13 +81,21 @@ pub struct ContainerEnd {
 
 impl Engine {
     /// Connects to `DOCKER_HOST` (or the local socket) and agrees on an API version with it.
+    /// Connects to the engine and agrees on the API version.
     pub async fn connect(docker_host: Option<&str>, installation: &str) -> Result<Engine, EngineError> {
+        let engine = Engine::unconnected(docker_host, installation)?;
+        let docker = engine.docker.negotiate_version().await.map_err(fail("version"))?;
+        Ok(Engine { docker, ..engine })
+    }
+
+    /// A client that has not talked to the engine yet (nothing is sent until a call needs it):
+    /// what tests of the platform's rules use where no engine runs.
+    pub fn unconnected(docker_host: Option<&str>, installation: &str) -> Result<Engine, EngineError> {
         let docker = match docker_host {
             Some(host) if !host.is_empty() => Docker::connect_with_host(host),
             _ => Docker::connect_with_local_defaults(),
         }
         .map_err(fail("connect"))?;
-        let docker = docker.negotiate_version().await.map_err(fail("version"))?;
         Ok(Engine { docker, installation: installation.to_string() })
     }
 

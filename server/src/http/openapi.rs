@@ -58,7 +58,7 @@ fn single_invocation_properties() -> serde_json::Map<String, Value> {
 /// How a function's containers are kept; in the function's input, update and view alike.
 fn pool_properties() -> serde_json::Map<String, Value> {
     let properties = json!({
-        "mode": {"type": "string", "enum": app::model::POOL_MODES,
+        "mode": {"type": "string", "enum": app::model::PoolMode::ALL,
                  "description": "warm (default): containers are reused and kept for an idle time; per-call: a fresh container every call"},
         "max_instances": {"type": "integer", "minimum": 1, "description": "containers serving the function at once (up to the tenant's limit)"},
         "min_instances": {"type": "integer", "minimum": 0,
@@ -162,7 +162,7 @@ pub fn document() -> Value {
                     "trigger": schema("Trigger")}},
                 "Function": {"type": "object", "properties": {
                     "name": {"type": "string"}, "org": {"type": "string"}, "language": {"type": "string"}, "route": {"type": "string"},
-                    "status": {"type": "string", "enum": app::model::STATUSES},
+                    "status": {"type": "string", "enum": app::model::FunctionStatus::ALL},
                     "version": {"type": "integer", "nullable": true, "description": "the serving version"},
                     "latest_version": {"type": "integer"},
                     "build_status": {"type": "string", "enum": ["queued", "building", "ready", "failed"]},

@@ -1,15 +1,15 @@
 //! Language runtimes: their base images, the shim that serves user code inside a container,
 //! and the build context (Dockerfile + shim + code) of a function version.
 
-use crate::engine::{Engine, EngineError, LABEL_RUNTIME};
+use crate::run::engine::{Engine, EngineError, LABEL_RUNTIME};
 use app::model::Language;
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::Mutex;
 
-const NODE_SHIM: &str = include_str!("../../runtime/nodejs/shim.js");
-const PYTHON_SHIM: &str = include_str!("../../runtime/python/shim.py");
+const NODE_SHIM: &str = include_str!("../../../runtime/nodejs/shim.js");
+const PYTHON_SHIM: &str = include_str!("../../../runtime/python/shim.py");
 
 /// The uid functions run as; never root.
 pub const FUNCTION_UID: u32 = 10001;

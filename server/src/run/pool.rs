@@ -8,31 +8,16 @@
 //! a call beyond that waits for a free place until its deadline. The pool knows every container
 //! it owns (spare, starting, serving or idle), so the reconciler removes only strangers.
 
-use crate::engine::Engine;
-use crate::runner::{self, CallError, Instance, Sandbox};
+use crate::run::engine::Engine;
+use crate::run::runner::{self, CallError, Instance, Sandbox};
 use crate::store::{Store, Target};
+pub use app::model::PoolMode;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolMode {
-    Warm,
-    PerCall,
-}
-
-impl PoolMode {
-    pub fn parse(s: &str) -> Option<PoolMode> {
-        match s {
-            "warm" => Some(PoolMode::Warm),
-            "per-call" => Some(PoolMode::PerCall),
-            _ => None,
-        }
-    }
-}
 
 pub struct Lease {
     pub instance: Arc<Instance>,
@@ -94,6 +79,21 @@ struct Slot {
     /// place it can use frees. Registered under the lock, so no wake-up is lost between
     /// deciding to wait and waiting.
     waiters: VecDeque<(i64, oneshot::Sender<()>)>,
+    /// Calls that found no room in the line but wait for it rather than being refused (a
+    /// source that bounds its own backlog: vCD's broker). Woken one at a time as the line
+    /// shortens or a place frees, so they never crowd out callers who would be let in.
+    overflow: VecDeque<oneshot::Sender<()>>,
+}
+
+/// How a call comes to `Slot::decide`.
+#[derive(Clone, Copy, Default)]
+struct Arrival {
+    /// It waited in the line and was woken.
+    queued: bool,
+    /// It waited for room in a full line and was woken.
+    overflowed: bool,
+    /// It waits for room when the line is full instead of being refused.
+    waits_when_full: bool,
 }
 
 impl Slot {
@@ -108,6 +108,7 @@ impl Slot {
             waiting: 0,
             changed: watch::channel(0).0,
             waiters: VecDeque::new(),
+            overflow: VecDeque::new(),
         }
     }
 
@@ -126,6 +127,23 @@ impl Slot {
                 continue;
             }
             let (_, waiter) = self.waiters.remove(at).expect("in range");
+            if waiter.send(()).is_ok() {
+                return;
+            }
+        }
+        // Nobody in line could use it: the pool is less busy, which a call waiting for room
+        // may need (see `place`).
+        self.line_shortened();
+    }
+
+    /// Calls being served now, in all containers.
+    fn busy(&self) -> usize {
+        self.containers.iter().map(|c| c.calls).sum()
+    }
+
+    /// The line is shorter by one: the longest waiting call for room in it may try again.
+    fn line_shortened(&mut self) {
+        while let Some(waiter) = self.overflow.pop_front() {
             if waiter.send(()).is_ok() {
                 return;
             }
@@ -169,7 +187,16 @@ impl Slot {
     /// What a call of `version` gets now; reserves its place unless it must wait. A `queued`
     /// call was waiting already: it keeps its place in the queue, so calls that arrived while
     /// every waiter was woken cannot push it out.
-    fn decide(&mut self, version: i64, mode: PoolMode, limits: Capacity, key: u64, queued: bool) -> Decision {
+    fn decide(&mut self, version: i64, mode: PoolMode, limits: Capacity, key: u64, arrival: Arrival) -> Decision {
+        let decision = self.place(version, mode, limits, key, arrival);
+        if arrival.queued && !matches!(decision, Decision::Wait(_)) {
+            self.line_shortened();
+        }
+        decision
+    }
+
+    fn place(&mut self, version: i64, mode: PoolMode, limits: Capacity, key: u64, arrival: Arrival) -> Decision {
+        let queued = arrival.queued;
         if queued {
             self.waiting -= 1;
         }
@@ -206,7 +233,15 @@ impl Slot {
             let spare = self.spare.take_if(|s| s.version == version).map(|s| s.instance);
             return Decision::Start { key, spare };
         }
-        if queued || self.waiting < limits.queue {
+        let room_in_line = if arrival.waits_when_full && !queued {
+            // A source that waits when the line is full leaves the line's last places to
+            // callers who would be refused: it joins only while every call in the pool, serving
+            // or waiting, would fit in the line.
+            self.busy() + self.waiting < limits.queue
+        } else {
+            self.waiting < limits.queue
+        };
+        if queued || room_in_line {
             self.waiting += 1;
             let (wake, woken) = oneshot::channel();
             // A call woken but beaten to the place by a newcomer stays first in line.
@@ -216,6 +251,16 @@ impl Slot {
                 self.waiters.push_back((version, wake));
             }
             return Decision::Wait(woken);
+        }
+        if arrival.waits_when_full {
+            let (wake, woken) = oneshot::channel();
+            // Woken but beaten to the room by a newcomer: still the first to wait for it.
+            if arrival.overflowed {
+                self.overflow.push_front(wake);
+            } else {
+                self.overflow.push_back(wake);
+            }
+            return Decision::WaitForRoom(woken);
         }
         Decision::Full
     }
@@ -236,6 +281,8 @@ enum Decision {
     /// A new container (reserved as `key`), from the spare when there is one.
     Start { key: u64, spare: Option<Instance> },
     Wait(oneshot::Receiver<()>),
+    /// The line is full; wait until it has room (see `Slot::overflow`).
+    WaitForRoom(oneshot::Receiver<()>),
     Full,
 }
 
@@ -276,13 +323,15 @@ impl Pool {
 
     /// A container for one call of the target's version, waiting for a free place until
     /// `deadline` when the function is at its `max_instances` × `concurrency`.
-    pub async fn acquire(self: &Arc<Self>, target: &Target, deadline: Instant) -> Result<Lease, CallError> {
+    /// `waits_when_full`: a call that finds the function's line full waits in it all the same
+    /// (a source that bounds what it hands over itself) instead of being refused.
+    pub async fn acquire(self: &Arc<Self>, target: &Target, deadline: Instant, waits_when_full: bool) -> Result<Lease, CallError> {
         let f = &target.function;
-        let mode = PoolMode::parse(&f.pool_mode).unwrap_or(PoolMode::Warm);
+        let mode = f.pool_mode;
         let version = target.version.version;
         let limits = capacity(target, self.queue_per_instance);
         let lease = |key, instance, cold| Lease { instance, cold, function_id: f.id, container: key, mode };
-        let mut queued = false;
+        let (mut queued, mut overflowed) = (false, false);
         loop {
             let key = self.next_key.fetch_add(1, Ordering::Relaxed);
             let (decision, retired) = {
@@ -291,7 +340,8 @@ impl Pool {
                 // A slot made anew (the function was forgotten meanwhile) has no queue to leave.
                 queued &= slot.waiting > 0;
                 let retired = slot.advance(version);
-                (slot.decide(version, mode, limits, key, queued), retired)
+                let arrival = Arrival { queued, overflowed, waits_when_full };
+                (slot.decide(version, mode, limits, key, arrival), retired)
             };
             for instance in retired {
                 self.discard_shared(instance);
@@ -338,11 +388,18 @@ impl Pool {
                 },
                 Decision::Full => return Err(CallError::AtCapacity(limits.instances)),
                 Decision::Wait(woken) => {
-                    queued = true;
+                    (queued, overflowed) = (true, false);
                     if tokio::time::timeout_at(deadline, woken).await.is_err() {
                         if let Some(slot) = self.slots.lock().unwrap().get_mut(&f.id) {
                             slot.waiting = slot.waiting.saturating_sub(1);
+                            slot.line_shortened();
                         }
+                        return Err(CallError::AtCapacity(limits.instances));
+                    }
+                }
+                Decision::WaitForRoom(woken) => {
+                    overflowed = true;
+                    if tokio::time::timeout_at(deadline, woken).await.is_err() {
                         return Err(CallError::AtCapacity(limits.instances));
                     }
                 }
@@ -652,7 +709,7 @@ impl Pool {
     /// find them warm while the old containers finish theirs. Returns how many serve.
     pub async fn prepare(self: &Arc<Self>, target: &Target) -> usize {
         let f = &target.function;
-        if PoolMode::parse(&f.pool_mode) != Some(PoolMode::Warm) {
+        if f.pool_mode != PoolMode::Warm {
             return 0;
         }
         let version = target.version.version;
@@ -816,4 +873,43 @@ fn capacity(target: &Target, queue_per_instance: usize) -> Capacity {
     let instances = f.max_instances.max(1) as usize;
     let per_container = f.concurrency.clamp(1, app::model::MAX_CONCURRENCY) as usize;
     Capacity { instances, per_container, queue: instances * per_container * queue_per_instance }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_PLACE_ONE_IN_LINE: Capacity = Capacity { instances: 1, per_container: 1, queue: 1 };
+
+    fn arrive(slot: &mut Slot, key: u64, arrival: Arrival) -> Decision {
+        slot.decide(1, PoolMode::Warm, ONE_PLACE_ONE_IN_LINE, key, arrival)
+    }
+
+    #[test]
+    fn a_call_that_waits_when_full_leaves_the_line_to_callers_who_would_be_refused() {
+        let mut slot = Slot::new("acme", "hello");
+        assert!(matches!(arrive(&mut slot, 1, Arrival::default()), Decision::Start { .. }));
+        let from_vcd = Arrival { waits_when_full: true, ..Default::default() };
+        let Decision::WaitForRoom(mut room) = arrive(&mut slot, 2, from_vcd) else { panic!("a vCD call waits for room") };
+        assert_eq!(slot.waiting, 0, "it is not in the line");
+        let Decision::Wait(_in_line) = arrive(&mut slot, 3, Arrival::default()) else { panic!("an HTTP call still gets the place in line") };
+        assert!(matches!(arrive(&mut slot, 4, Arrival::default()), Decision::Full), "the next one is refused (429)");
+
+        // The first call ends: the one in line takes its place; the vCD call tries again and
+        // waits on, since the pool is as busy as before.
+        slot.containers[0].calls = 0;
+        slot.place_freed(Some(1));
+        assert!(room.try_recv().is_err(), "the call in line goes first");
+        let woken = Arrival { queued: true, ..Default::default() };
+        assert!(matches!(arrive(&mut slot, 5, woken), Decision::Join { .. }));
+        assert!(room.try_recv().is_ok(), "the line shortened: the call waiting for room is told");
+        let retry = Arrival { overflowed: true, waits_when_full: true, ..Default::default() };
+        let Decision::WaitForRoom(mut room) = arrive(&mut slot, 6, retry) else { panic!("still no room") };
+
+        // That call ends too, and nobody is in line: the vCD call gets the place.
+        slot.containers[0].calls = 0;
+        slot.place_freed(Some(1));
+        assert!(room.try_recv().is_ok());
+        assert!(matches!(arrive(&mut slot, 7, retry), Decision::Join { .. }));
+    }
 }

@@ -12,7 +12,8 @@
 //! and takes what gathered meanwhile at once: woken for every entry, it cost each call two task
 //! switches on the server's busiest thread.
 
-use crate::store::{now_ms, DbResult, Dialect, Store, Target};
+pub use crate::store::{CallEnd, CallStart};
+use crate::store::{now_ms, DbResult, Dialect, Store, StoreError};
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -37,52 +38,6 @@ const BACKLOG: usize = 16 * 1024;
 pub fn new_call_id() -> String {
     let random: [u8; 10] = rand::random();
     uuid::Builder::from_unix_timestamp_millis(now_ms() as u64, &random).into_uuid().to_string()
-}
-
-/// A call as it starts.
-#[derive(Clone, Debug)]
-pub struct CallStart {
-    pub id: String,
-    pub function_id: i64,
-    pub tenant_id: i64,
-    pub version: i64,
-    pub trigger: &'static str,
-    pub method: String,
-    pub path: String,
-    pub started_at: i64,
-}
-
-impl CallStart {
-    pub fn new(id: String, target: &Target, trigger: &'static str, method: &str, path: String) -> CallStart {
-        CallStart {
-            id,
-            function_id: target.function.id,
-            tenant_id: target.function.tenant_id,
-            version: target.version.version,
-            trigger,
-            method: method.to_string(),
-            path,
-            started_at: now_ms(),
-        }
-    }
-}
-
-/// How a call ended.
-#[derive(Clone, Debug)]
-pub struct CallEnd {
-    pub id: String,
-    pub status_code: u16,
-    pub duration_us: i64,
-    pub cold: bool,
-    pub logs: String,
-    pub error: Option<String>,
-}
-
-impl CallEnd {
-    /// The record's state once the call ended.
-    pub fn state(&self) -> &'static str {
-        if self.error.is_some() { "failed" } else { "done" }
-    }
 }
 
 enum Entry {
@@ -416,7 +371,7 @@ async fn write_batch(store: &Store, rows: &[Row<'_>], results: &[Outcome<'_>]) -
         let json = serde_json::to_string(results).expect("call results serialize");
         sqlx::query(update).bind(json).execute(&mut *tx).await?;
     }
-    tx.commit().await
+    tx.commit().await.map_err(StoreError::from)
 }
 
 /// Inserts `rows` in statements of `SQLITE_ROWS_PER_INSERT` rows and one for the rest.

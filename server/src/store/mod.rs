@@ -2,13 +2,19 @@
 //! One set of queries serves SQLite and PostgreSQL through sqlx's `Any` driver; both dialects
 //! accept `$n` placeholders and `RETURNING`.
 
-use crate::journal::CallEnd;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, FromRow};
+use app::model::{BuildStatus, FunctionStatus, Language, PoolMode, Role, Trigger};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, FromRow, Row};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub type DbResult<T> = Result<T, sqlx::Error>;
+mod call_records;
+mod error;
+pub use call_records::{CallEnd, CallStart};
+pub use error::{StoreError, Unique};
+
+pub type DbResult<T> = Result<T, StoreError>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
@@ -52,26 +58,37 @@ pub struct UserRow {
     pub tenant_id: Option<i64>,
     pub username: String,
     pub password_hash: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub created_at: i64,
     /// Tenant slug, or `provider`.
     pub org: String,
 }
 
-#[derive(Clone, Debug, FromRow)]
+impl From<UserRow> for app::model::Caller {
+    fn from(user: UserRow) -> Self {
+        app::model::Caller {
+            user_id: user.id,
+            role: user.role,
+            tenant_id: user.tenant_id,
+            org: user.org,
+            username: user.username,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct FunctionRow {
     pub id: i64,
     pub tenant_id: i64,
     pub org: String,
     pub name: String,
-    pub status: String,
-    pub public: i64,
-    pub trigger_type: String,
-    pub trigger_event: Option<String>,
-    pub trigger_successful_only: i64,
+    pub status: FunctionStatus,
+    pub public: bool,
+    pub trigger: Trigger,
     pub current_version: Option<i64>,
     pub latest_version: i64,
-    pub pool_mode: String,
+    pub pool_mode: PoolMode,
     pub max_instances: i64,
     /// Containers kept running while idle (warm mode).
     pub min_instances: i64,
@@ -81,17 +98,62 @@ pub struct FunctionRow {
     pub updated_at: i64,
 }
 
+impl FunctionRow {
+    /// Being deleted: it serves nothing and takes no new version.
+    pub fn is_deleting(&self) -> bool {
+        self.status == FunctionStatus::Deleting
+    }
+}
+
+/// The columns of `FUNCTION_COLUMNS` as typed values: the trigger from its three columns, the
+/// 0/1 flags as booleans.
+impl<'r> FromRow<'r, AnyRow> for FunctionRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        let event: Option<String> = row.try_get("trigger_event")?;
+        let trigger = match (row.try_get::<String, _>("trigger_type")?.as_str(), event) {
+            ("vcd-event", Some(event)) => Trigger::VcdEvent { event, successful_only: row.try_get::<i64, _>("trigger_successful_only")? != 0 },
+            _ => Trigger::Http,
+        };
+        Ok(FunctionRow {
+            id: row.try_get("id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            org: row.try_get("org")?,
+            name: row.try_get("name")?,
+            status: typed(row, "status")?,
+            public: row.try_get::<i64, _>("public")? != 0,
+            trigger,
+            current_version: row.try_get("current_version")?,
+            latest_version: row.try_get("latest_version")?,
+            pool_mode: typed(row, "pool_mode")?,
+            max_instances: row.try_get("max_instances")?,
+            min_instances: row.try_get("min_instances")?,
+            concurrency: row.try_get("concurrency")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// A text column read as one of the domain's string enums.
+fn typed<T: TryFrom<String, Error = String>>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error> {
+    T::try_from(row.try_get::<String, _>(column)?).map_err(|e| sqlx::Error::ColumnDecode { index: column.into(), source: e.into() })
+}
+
 #[derive(Clone, Debug, FromRow)]
 pub struct VersionRow {
     pub id: i64,
     pub function_id: i64,
     pub version: i64,
-    pub language: String,
+    #[sqlx(try_from = "String")]
+    pub language: Language,
     pub code: String,
     pub memory_mb: i64,
     pub timeout_ms: i64,
-    pub build_status: String,
+    #[sqlx(try_from = "String")]
+    pub build_status: BuildStatus,
     pub build_log: String,
+    /// Why it did not build (see `builder.rs`).
+    pub build_error: Option<String>,
     pub image: Option<String>,
     pub created_at: i64,
     pub built_at: Option<i64>,
@@ -129,6 +191,25 @@ pub struct TokenRow {
     pub last_used_at: Option<i64>,
 }
 
+/// The trigger as stored: type, event type, successful operations only.
+fn trigger_columns(trigger: &Trigger) -> (&str, Option<&str>, bool) {
+    match trigger {
+        Trigger::Http => ("http", None, true),
+        Trigger::VcdEvent { event, successful_only } => ("vcd-event", Some(event.as_str()), *successful_only),
+    }
+}
+
+/// A queued call taken for running: its function's route, its stored request, and which
+/// attempt this is (1 for the first).
+#[derive(Clone, Debug, FromRow)]
+pub struct Claimed {
+    pub id: String,
+    pub org: String,
+    pub name: String,
+    pub request: String,
+    pub attempt: i64,
+}
+
 /// A function together with what it needs to run: its tenant and serving version.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -139,17 +220,15 @@ pub struct Target {
 /// Function-level settings that take effect at once, not with the next version.
 pub struct Settings<'a> {
     pub public: bool,
-    pub trigger_type: &'a str,
-    pub trigger_event: Option<&'a str>,
-    pub trigger_successful_only: bool,
-    pub pool_mode: &'a str,
+    pub trigger: &'a Trigger,
+    pub pool_mode: PoolMode,
     pub max_instances: i64,
     pub min_instances: i64,
     pub concurrency: i64,
 }
 
 pub struct NewVersion<'a> {
-    pub language: &'a str,
+    pub language: Language,
     pub code: &'a str,
     pub memory_mb: i64,
     pub timeout_ms: i64,
@@ -158,7 +237,7 @@ pub struct NewVersion<'a> {
 const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
      f.trigger_event, f.trigger_successful_only, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.min_instances, f.concurrency, f.created_at, f.updated_at";
 const VERSION_COLUMNS: &str = "id, function_id, version, language, code, memory_mb, timeout_ms, build_status, \
-     build_log, image, created_at, built_at";
+     build_log, build_error, image, created_at, built_at";
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.created_at, \
      COALESCE(t.slug, 'provider') AS org";
 const INVOCATION_COLUMNS: &str = "i.id, i.function_id, f.name AS function_name, i.version, i.trigger_kind, i.method, \
@@ -181,9 +260,9 @@ impl Store {
             sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
             (Dialect::Sqlite, NativePool::Sqlite(pool))
         } else {
-            return Err(sqlx::Error::Configuration(
+            return Err(StoreError::Database(sqlx::Error::Configuration(
                 format!("DATABASE_URL must start with sqlite: or postgres: (got {url:?})").into(),
-            ));
+            )));
         };
         let max = if dialect == Dialect::Sqlite { 4 } else { 16 };
         let sqlite = dialect == Dialect::Sqlite;
@@ -206,7 +285,8 @@ impl Store {
 
     /// Whether the database answers a query.
     pub async fn ping(&self) -> DbResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The id of this installation, made at first start; labels on Docker objects carry it so
@@ -217,7 +297,7 @@ impl Store {
             .bind(&fresh)
             .execute(&self.pool)
             .await?;
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'installation_id'").fetch_one(&self.pool).await
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'installation_id'").fetch_one(&self.pool).await.map_err(StoreError::from)
     }
 
     // ---- tenants ----
@@ -236,7 +316,7 @@ impl Store {
         .bind(now_ms())
         .bind(t.max_instances)
         .fetch_one(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     pub async fn update_tenant(&self, t: &TenantRow) -> DbResult<()> {
@@ -262,7 +342,7 @@ impl Store {
         )
         .bind(slug)
         .fetch_optional(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     /// The tenant that a vCD organisation (`urn:vcloud:org:<uuid>`, any case) belongs to.
@@ -273,7 +353,7 @@ impl Store {
         )
         .bind(format!("urn:vcloud:org:{}", org_uuid.to_ascii_lowercase()))
         .fetch_optional(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     pub async fn tenant_by_id(&self, id: i64) -> DbResult<Option<TenantRow>> {
@@ -282,7 +362,7 @@ impl Store {
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     pub async fn list_tenants(&self) -> DbResult<Vec<(TenantRow, i64, i64)>> {
@@ -305,17 +385,17 @@ impl Store {
 
     // ---- users and tokens ----
 
-    pub async fn insert_user(&self, tenant_id: Option<i64>, username: &str, password_hash: &str, role: &str) -> DbResult<i64> {
+    pub async fn insert_user(&self, tenant_id: Option<i64>, username: &str, password_hash: &str, role: Role) -> DbResult<i64> {
         sqlx::query_scalar(
             "INSERT INTO users (tenant_id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(tenant_id)
         .bind(username)
         .bind(password_hash)
-        .bind(role)
+        .bind(role.as_str())
         .bind(now_ms())
         .fetch_one(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     pub async fn user_by_login(&self, tenant_id: Option<i64>, username: &str) -> DbResult<Option<UserRow>> {
@@ -326,7 +406,7 @@ impl Store {
         .bind(tenant_id.unwrap_or(0))
         .bind(username)
         .fetch_optional(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     pub async fn user_by_id(&self, id: i64) -> DbResult<Option<UserRow>> {
@@ -335,7 +415,7 @@ impl Store {
         ))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     /// Users of one tenant, or every user when `tenant_id` is `None`.
@@ -344,7 +424,7 @@ impl Store {
             "SELECT {USER_COLUMNS} FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id \
              WHERE ($1 = 0 OR u.tenant_id = $1) ORDER BY org, u.username"
         );
-        sqlx::query_as(&sql).bind(tenant_id.unwrap_or(0)).fetch_all(&self.pool).await
+        sqlx::query_as(&sql).bind(tenant_id.unwrap_or(0)).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     pub async fn insert_token(&self, user_id: i64, name: &str, token_hash: &str) -> DbResult<i64> {
@@ -356,7 +436,7 @@ impl Store {
         .bind(token_hash)
         .bind(now_ms())
         .fetch_one(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     /// The user owning a token. Marks the token used, at most once a minute: every call
@@ -376,7 +456,7 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         }
-        self.user_by_id(user_id).await
+        self.user_by_id(user_id).await.map_err(StoreError::from)
     }
 
     pub async fn list_tokens(&self, user_id: i64) -> DbResult<Vec<TokenRow>> {
@@ -385,7 +465,7 @@ impl Store {
         )
         .bind(user_id)
         .fetch_all(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     /// Deletes a token of this user; false when there is none.
@@ -404,7 +484,7 @@ impl Store {
         sqlx::query_scalar("SELECT COUNT(*) FROM functions WHERE tenant_id = $1")
             .bind(tenant_id)
             .fetch_one(&self.pool)
-            .await
+            .await.map_err(StoreError::from)
     }
 
     /// Creates a function with its first version, queued for building, in one transaction.
@@ -416,6 +496,7 @@ impl Store {
         v: &NewVersion<'_>,
     ) -> DbResult<i64> {
         let now = now_ms();
+        let (trigger_type, trigger_event, successful_only) = trigger_columns(settings.trigger);
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO functions (tenant_id, name, status, public, trigger_type, trigger_event, latest_version, created_at, updated_at, \
@@ -425,14 +506,14 @@ impl Store {
         .bind(tenant_id)
         .bind(name)
         .bind(settings.public as i64)
-        .bind(settings.trigger_type)
-        .bind(settings.trigger_event)
+        .bind(trigger_type)
+        .bind(trigger_event)
         .bind(now)
-        .bind(settings.pool_mode)
+        .bind(settings.pool_mode.as_str())
         .bind(settings.max_instances)
         .bind(settings.min_instances)
         .bind(settings.concurrency)
-        .bind(settings.trigger_successful_only as i64)
+        .bind(successful_only as i64)
         .fetch_one(&mut *tx)
         .await?;
         insert_version(&mut tx, id, 1, v, now).await?;
@@ -451,6 +532,7 @@ impl Store {
         v: &NewVersion<'_>,
     ) -> DbResult<Option<i64>> {
         let now = now_ms();
+        let (trigger_type, trigger_event, successful_only) = trigger_columns(settings.trigger);
         let mut tx = self.pool.begin().await?;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE functions SET latest_version = latest_version + 1, public = $1, trigger_type = $2, trigger_event = $3, \
@@ -459,15 +541,15 @@ impl Store {
              WHERE id = $5 AND latest_version = $11 RETURNING latest_version",
         )
         .bind(settings.public as i64)
-        .bind(settings.trigger_type)
-        .bind(settings.trigger_event)
+        .bind(trigger_type)
+        .bind(trigger_event)
         .bind(now)
         .bind(function_id)
-        .bind(settings.pool_mode)
+        .bind(settings.pool_mode.as_str())
         .bind(settings.max_instances)
         .bind(settings.min_instances)
         .bind(settings.concurrency)
-        .bind(settings.trigger_successful_only as i64)
+        .bind(successful_only as i64)
         .bind(based_on)
         .fetch_optional(&mut *tx)
         .await?;
@@ -484,7 +566,7 @@ impl Store {
         .bind(tenant_id)
         .bind(name)
         .fetch_optional(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     pub async fn function_by_id(&self, id: i64) -> DbResult<Option<FunctionRow>> {
@@ -493,7 +575,7 @@ impl Store {
         ))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     /// Functions of one tenant, or of all tenants when `tenant_id` is `None`.
@@ -504,7 +586,7 @@ impl Store {
         ))
         .bind(tenant_id.unwrap_or(0))
         .fetch_all(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     /// Functions triggered by vCD events, of one tenant or of all when `tenant_id` is `None`.
@@ -515,12 +597,12 @@ impl Store {
         ))
         .bind(tenant_id.unwrap_or(0))
         .fetch_all(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     /// A setting kept by the platform itself (see the `settings` table).
     pub async fn setting(&self, key: &str) -> DbResult<Option<String>> {
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     pub async fn set_setting(&self, key: &str, value: &str) -> DbResult<()> {
@@ -532,18 +614,18 @@ impl Store {
         Ok(())
     }
 
-    pub async fn functions_with_status(&self, status: &str) -> DbResult<Vec<FunctionRow>> {
+    pub async fn functions_with_status(&self, status: FunctionStatus) -> DbResult<Vec<FunctionRow>> {
         sqlx::query_as(&format!(
             "SELECT {FUNCTION_COLUMNS} FROM functions f JOIN tenants t ON t.id = f.tenant_id WHERE f.status = $1"
         ))
-        .bind(status)
+        .bind(status.as_str())
         .fetch_all(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
-    pub async fn set_function_status(&self, id: i64, status: &str) -> DbResult<()> {
+    pub async fn set_function_status(&self, id: i64, status: FunctionStatus) -> DbResult<()> {
         sqlx::query("UPDATE functions SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)
@@ -561,21 +643,21 @@ impl Store {
             .bind(function_id)
             .bind(version)
             .fetch_optional(&self.pool)
-            .await
+            .await.map_err(StoreError::from)
     }
 
     pub async fn version_by_id(&self, id: i64) -> DbResult<Option<VersionRow>> {
         sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM function_versions WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await
+            .await.map_err(StoreError::from)
     }
 
     pub async fn versions(&self, function_id: i64) -> DbResult<Vec<VersionRow>> {
         sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM function_versions WHERE function_id = $1 ORDER BY version DESC"))
             .bind(function_id)
             .fetch_all(&self.pool)
-            .await
+            .await.map_err(StoreError::from)
     }
 
     /// Versions waiting for a build or whose build was cut off (by a crash, say).
@@ -586,7 +668,7 @@ impl Store {
             VERSION_COLUMNS.replace(", ", ", v.")
         ))
         .fetch_all(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     pub async fn start_build(&self, version_id: i64, function_id: i64) -> DbResult<()> {
@@ -629,15 +711,16 @@ impl Store {
         .bind(v.function_id)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        tx.commit().await.map_err(StoreError::from)
     }
 
     /// Marks a build failed; the function stays `ready` when an older version serves.
-    pub async fn finish_build_failed(&self, v: &VersionRow) -> DbResult<()> {
+    pub async fn finish_build_failed(&self, v: &VersionRow, reason: &str) -> DbResult<()> {
         let now = now_ms();
-        sqlx::query("UPDATE function_versions SET build_status = 'failed', built_at = $1 WHERE id = $2")
+        sqlx::query("UPDATE function_versions SET build_status = 'failed', build_error = $3, built_at = $1 WHERE id = $2")
             .bind(now)
             .bind(v.id)
+            .bind(reason)
             .execute(&self.pool)
             .await?;
         sqlx::query(
@@ -661,7 +744,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(function) = function else { return Ok(None) };
-        if function.status == "deleting" {
+        if function.is_deleting() {
             return Ok(None);
         }
         let Some(current) = function.current_version else { return Ok(Some(Err(function))) };
@@ -735,8 +818,8 @@ impl Store {
         Ok(())
     }
 
-    /// Takes up to `limit` queued calls for running: (id, function id, request, attempt).
-    pub async fn claim_queued(&self, limit: i64) -> DbResult<Vec<(String, i64, String, i64)>> {
+    /// Takes up to `limit` queued calls for running.
+    pub async fn claim_queued(&self, limit: i64) -> DbResult<Vec<Claimed>> {
         let queued: Vec<String> =
             sqlx::query_scalar("SELECT id FROM invocations WHERE state = 'queued' AND retry_at <= $1 ORDER BY started_at LIMIT $2")
                 .bind(now_ms())
@@ -745,18 +828,17 @@ impl Store {
                 .await?;
         let mut claimed = Vec::new();
         for id in queued {
-            if let Some((function_id, request, attempt)) = self.claim_invocation(&id).await? {
-                claimed.push((id, function_id, request, attempt));
+            if let Some(call) = self.claim_invocation(&id).await? {
+                claimed.push(call);
             }
         }
         Ok(claimed)
     }
 
-    /// Takes one queued call for running (the broker delivered it): (function id, request,
-    /// attempt). None when the call is not queued — done, running or unknown — so a
-    /// redelivered message never runs a call twice; None too for a retry whose time has not
-    /// come (the sweeper publishes it then).
-    pub async fn claim_invocation(&self, id: &str) -> DbResult<Option<(i64, String, i64)>> {
+    /// Takes one queued call for running (the broker delivered it). None when the call is not
+    /// queued — done, running or unknown — so a redelivered message never runs a call twice;
+    /// None too for a retry whose time has not come (the sweeper publishes it then).
+    pub async fn claim_invocation(&self, id: &str) -> DbResult<Option<Claimed>> {
         let claimed = sqlx::query(
             "UPDATE invocations SET state = 'running', attempts = attempts + 1 WHERE id = $1 AND state = 'queued' AND retry_at <= $2",
         )
@@ -767,10 +849,13 @@ impl Store {
         if claimed.rows_affected() != 1 {
             return Ok(None);
         }
-        sqlx::query_as("SELECT function_id, request, attempts FROM invocations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
+        Ok(sqlx::query_as(
+            "SELECT i.id, t.slug AS org, f.name, i.request, i.attempts AS attempt FROM invocations i \
+             JOIN functions f ON f.id = i.function_id JOIN tenants t ON t.id = f.tenant_id WHERE i.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// The broker confirmed the message of the call's attempt after `attempts`; unconfirmed
@@ -801,7 +886,7 @@ impl Store {
         .bind(accepted_before)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     /// Ends the queued calls of a function whose queue is gone (the function was deleted).
@@ -854,7 +939,7 @@ impl Store {
         sqlx::query_as(&format!("SELECT {INVOCATION_COLUMNS} FROM invocations i JOIN functions f ON f.id = i.function_id WHERE i.id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await
+            .await.map_err(StoreError::from)
     }
 
     pub async fn list_invocations(&self, function_id: i64, limit: i64) -> DbResult<Vec<InvocationRow>> {
@@ -865,7 +950,7 @@ impl Store {
         .bind(function_id)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
+        .await.map_err(StoreError::from)
     }
 
     /// Deletes the finished call records of a function started before `before` (ms) or older
@@ -932,7 +1017,7 @@ async fn insert_version(
     )
     .bind(function_id)
     .bind(version)
-    .bind(v.language)
+    .bind(v.language.as_str())
     .bind(v.code)
     .bind(v.memory_mb)
     .bind(v.timeout_ms)
@@ -940,12 +1025,4 @@ async fn insert_version(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// True when the error is a unique-constraint violation (a duplicate name, say).
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => db.is_unique_violation(),
-        _ => false,
-    }
 }

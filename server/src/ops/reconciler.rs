@@ -2,11 +2,25 @@
 //! that were cut off, finishes deletions, fails calls a crash interrupted, and removes
 //! labelled containers and images that nothing owns. Also prunes old call records.
 
-use crate::engine::{LABEL_FUNCTION, LABEL_TENANT, LABEL_VERSION};
-use crate::service::Service;
-use crate::store::now_ms;
+use crate::build::builder::Builder;
+use crate::calls::gateway::Gateway;
+use crate::config::Config;
+use crate::run::engine::{LABEL_FUNCTION, LABEL_TENANT, LABEL_VERSION};
+use crate::store::{now_ms, Store};
+use app::model::FunctionStatus;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// What a pass works on.
+#[derive(Clone)]
+pub struct Reconciler {
+    pub store: Store,
+    pub builder: Builder,
+    /// The pool's containers and the call records.
+    pub gateway: Gateway,
+    pub config: Arc<Config>,
+}
 
 /// Things younger than this may belong to work that has just begun.
 const GRACE_SECS: i64 = 120;
@@ -23,60 +37,61 @@ pub struct Report {
 
 /// One pass. `at_start` is true on the first pass after the server starts: then every labelled
 /// container made before `started_at_ms` is an orphan.
-pub async fn reconcile(service: &Service, started_at_ms: i64, at_start: bool) -> Result<Report, String> {
-    let store = &service.store;
+pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -> Result<Report, String> {
+    let engine = parts.gateway.pool().engine();
+    let store = &parts.store;
     let mut report = Report::default();
     if at_start {
         report.calls_failed = store.fail_interrupted_invocations(started_at_ms).await.map_err(|e| e.to_string())?;
     }
     for v in store.unfinished_builds().await.map_err(|e| e.to_string())? {
-        if !service.builder.is_building(v.id) {
-            service.builder.enqueue(v.id);
+        if !parts.builder.is_building(v.id) {
+            parts.builder.enqueue(v.id);
             report.builds_resumed += 1;
         }
     }
-    for f in store.functions_with_status("deleting").await.map_err(|e| e.to_string())? {
-        if service.purge_function(&f).await {
+    for f in store.functions_with_status(FunctionStatus::Deleting).await.map_err(|e| e.to_string())? {
+        if super::purge::purge_function(store, &parts.gateway, &f).await {
             report.deletions_finished += 1;
         }
     }
 
     let now_secs = now_ms() / 1000;
-    let pool = service.gateway.pool();
-    for c in service.engine.list_function_containers().await.map_err(|e| e.to_string())? {
+    let pool = parts.gateway.pool();
+    for c in engine.list_function_containers().await.map_err(|e| e.to_string())? {
         // At start, containers from before this process are orphans; the pool may already be
         // creating its own, which it records as owned only once Docker has answered.
         let stale = (at_start && c.created < started_at_ms / 1000) || now_secs - c.created > GRACE_SECS;
         if stale && !pool.owns(&c.id) {
             tracing::info!(container = %c.name, "removing orphan container");
-            if service.engine.remove_container(&c.id).await.is_ok() {
+            if engine.remove_container(&c.id).await.is_ok() {
                 report.containers_removed += 1;
             }
-            let _ = std::fs::remove_dir_all(service.config.socket_dir().join(&c.name));
+            let _ = std::fs::remove_dir_all(parts.config.socket_dir().join(&c.name));
         }
     }
 
     // Images: only each function's serving version and versions still building are kept.
     let mut keep: HashSet<(String, String, String)> = HashSet::new();
-    let records_before = now_ms() - service.config.record_days as i64 * 86_400_000;
+    let records_before = now_ms() - parts.config.record_days as i64 * 86_400_000;
     for f in store.list_functions(None).await.map_err(|e| e.to_string())? {
-        if f.status == "deleting" {
+        if f.is_deleting() {
             continue;
         }
         report.records_pruned +=
-            store.prune_invocations(f.id, records_before, service.config.records_per_function).await.map_err(|e| e.to_string())?;
+            store.prune_invocations(f.id, records_before, parts.config.records_per_function).await.map_err(|e| e.to_string())?;
         for v in store.versions(f.id).await.map_err(|e| e.to_string())? {
-            if Some(v.version) == f.current_version || matches!(v.build_status.as_str(), "queued" | "building") {
+            if Some(v.version) == f.current_version || v.build_status.is_pending() {
                 keep.insert((f.org.clone(), f.name.clone(), v.version.to_string()));
             }
         }
     }
-    for image in service.engine.list_function_images().await.map_err(|e| e.to_string())? {
+    for image in engine.list_function_images().await.map_err(|e| e.to_string())? {
         let key = |l: &str| image.labels.get(l).cloned().unwrap_or_default();
         let owner = (key(LABEL_TENANT), key(LABEL_FUNCTION), key(LABEL_VERSION));
         if !keep.contains(&owner) && (at_start || now_secs - image.created > GRACE_SECS) {
             tracing::info!(image = %image.id, tags = ?image.tags, "removing image no version owns");
-            if service.engine.remove_image(&image.id).await.is_ok() {
+            if engine.remove_image(&image.id).await.is_ok() {
                 report.images_removed += 1;
             }
         }
@@ -85,12 +100,12 @@ pub async fn reconcile(service: &Service, started_at_ms: i64, at_start: bool) ->
 }
 
 /// Runs a pass at start-up and then every `interval`.
-pub fn spawn(service: Service, interval: Duration) {
+pub fn spawn(parts: Reconciler, interval: Duration) {
     let started_at = now_ms();
     tokio::spawn(async move {
         let mut at_start = true;
         loop {
-            match reconcile(&service, started_at, at_start).await {
+            match reconcile(&parts, started_at, at_start).await {
                 Ok(report) if report != Report::default() => tracing::info!(?report, "reconciled"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "reconcile pass failed; retrying later"),

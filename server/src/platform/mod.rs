@@ -3,98 +3,67 @@
 //! functions (create → build → serve → update → delete).
 
 use crate::auth;
-use crate::builder::Builder;
+use crate::build::builder::Builder;
+use crate::calls::dispatch::{Call, Credentials, Delivery, Dispatcher};
+use crate::calls::directory::Directory;
+use crate::calls::request::{CallRequest, CallTrigger, FunctionRef};
 use crate::config::Config;
-use crate::engine::{Engine, LABEL_FUNCTION, LABEL_TENANT};
-use crate::gateway::{CallRequest, Gateway};
-use crate::cache::TtlCache;
-use crate::store::{is_unique_violation, FunctionRow, NewVersion, Settings, Store, Target, TenantRow, UserRow, VersionRow};
-
-/// Containers a function may run at once when it does not say.
-const DEFAULT_MAX_INSTANCES: i64 = 4;
+use crate::ops::links::Links;
+use crate::store::{FunctionRow, NewVersion, Settings, Store, StoreError, TenantRow, Unique, VersionRow};
 use app::model::*;
 use app::platform::{Platform, PlatformError, TenantInput, UserInput};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::Arc;
 
+/// Containers a function may run at once when it does not say.
+const DEFAULT_MAX_INSTANCES: i64 = 4;
+
+/// What the platform shows of vCD: each function's state there. The vCD integration provides
+/// it when it runs (`vcd::Vcd`); without one, every function is served locally.
+pub trait VcdStatus: Send + Sync {
+    fn registration(&self, f: &FunctionRow) -> Registration;
+}
+
+/// No vCD is configured.
+pub struct LocalOnly;
+
+impl VcdStatus for LocalOnly {
+    fn registration(&self, _: &FunctionRow) -> Registration {
+        Registration::new("local", "served by the platform's own route; no vCD is configured (VCD_URL)")
+    }
+}
+
 #[derive(Clone)]
 pub struct Service {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub builder: Builder,
-    pub gateway: Gateway,
-    pub engine: Engine,
-    pub async_calls: Arc<crate::async_calls::AsyncCalls>,
-    pub lookups: Arc<Lookups>,
-    /// The vCD integration, set once at start-up (it needs the service itself).
-    pub vcd: Arc<std::sync::OnceLock<crate::vcd::Vcd>>,
-}
-
-/// What the call path looks up on every call, kept for a second (see `cache.rs`).
-pub struct Lookups {
-    /// Shared, not copied per call: a version carries its code and build log.
-    routes: TtlCache<(String, String), Option<std::result::Result<Arc<Target>, FunctionRow>>>,
-    callers: TtlCache<String, Option<Caller>>,
-    /// Counts changes to functions, for whoever follows them (vCD filters and event bindings).
-    changes: tokio::sync::watch::Sender<u64>,
-}
-
-impl Default for Lookups {
-    fn default() -> Self {
-        let ttl = std::time::Duration::from_secs(1);
-        Lookups { routes: TtlCache::new(ttl), callers: TtlCache::new(ttl), changes: tokio::sync::watch::Sender::new(0) }
-    }
-}
-
-impl Lookups {
-    /// Forgets every route, after any change to a function (new version, delete, settings).
-    pub fn routes_changed(&self) {
-        self.routes.clear();
-        self.changes.send_modify(|n| *n += 1);
-    }
-
-    /// Tells of every later change to functions.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.changes.subscribe()
-    }
+    store: Store,
+    config: Arc<Config>,
+    builder: Builder,
+    /// The call pipeline: Test Function calls go through it like every other call.
+    calls: Dispatcher,
+    directory: Arc<Directory>,
+    links: Arc<Links>,
+    vcd: Arc<dyn VcdStatus>,
 }
 
 type Result<T> = std::result::Result<T, PlatformError>;
 
-fn db(e: sqlx::Error) -> PlatformError {
-    tracing::error!(error = %e, "database error");
-    PlatformError::internal(e)
-}
-
-fn caller_of(user: UserRow) -> Caller {
-    Caller {
-        user_id: user.id,
-        role: Role::parse(&user.role).unwrap_or(Role::Developer),
-        tenant_id: user.tenant_id,
-        org: user.org,
-        username: user.username,
+impl From<StoreError> for PlatformError {
+    fn from(e: StoreError) -> PlatformError {
+        tracing::error!(error = %e, "database error");
+        PlatformError::internal(e)
     }
 }
 
 /// The mode and instance bounds a function will have once the spec is applied.
 fn capacity_of<'a>(spec: &'a FunctionSpec, limits: &Limits, stored: Option<&'a FunctionRow>) -> (&'a str, i64, i64) {
-    let mode = spec.mode.as_deref().or(stored.map(|f| f.pool_mode.as_str())).unwrap_or("warm");
+    let mode = spec.mode.as_deref().or(stored.map(|f| f.pool_mode.as_str())).unwrap_or(PoolMode::Warm.as_str());
     let min = spec.min_instances.or(stored.map(|f| f.min_instances)).unwrap_or(0);
     let max = spec
         .max_instances
         .or(stored.map(|f| f.max_instances))
         .unwrap_or(DEFAULT_MAX_INSTANCES.min(limits.max_instances));
     (mode, min, max)
-}
-
-/// Why a function that has no serving version cannot be called, and what to do.
-pub fn not_servable(f: &FunctionRow) -> String {
-    if f.status == "failed" {
-        format!("function {:?} has no version that built: fix its code and save a new version (its build log says what failed)", f.name)
-    } else {
-        format!("function {:?} has no ready version yet (status {}); try again when it is ready", f.name, f.status)
-    }
 }
 
 /// An update made from a version that is no longer the latest would undo the newer one.
@@ -126,32 +95,29 @@ fn kept_over_limits(spec: &FunctionSpec, limits: &Limits, f: &FunctionRow, lates
     errors
 }
 
+/// The language of a spec that passed validation.
+fn language_of(spec: &FunctionSpec) -> Result<Language> {
+    Language::parse(&spec.language).ok_or_else(|| PlatformError::invalid("language", format!("unknown language {:?}", spec.language)))
+}
+
+/// The mode of a spec that passed validation, if it gives one.
+fn mode_of(spec: &FunctionSpec) -> Result<Option<PoolMode>> {
+    spec.mode.as_deref().map(|m| PoolMode::parse(m).ok_or_else(|| PlatformError::invalid("mode", format!("unknown mode {m:?}")))).transpose()
+}
+
+fn vcd_org_taken() -> PlatformError {
+    PlatformError::taken("vcd_org_id", "another tenant already has that vCD org id: each vCD org maps to one tenant")
+}
+
 fn function_not_found(org: &str, name: &str) -> PlatformError {
     PlatformError::not_found(format!("no function {name:?} in org {org:?}"))
-}
-
-pub fn trigger_of(f: &FunctionRow) -> Trigger {
-    match (f.trigger_type.as_str(), &f.trigger_event) {
-        ("vcd-event", Some(event)) => {
-            Trigger::VcdEvent { event: event.clone(), successful_only: f.trigger_successful_only != 0 }
-        }
-        _ => Trigger::Http,
-    }
-}
-
-/// The trigger as stored: type, event type, successful operations only.
-fn trigger_columns(trigger: &Trigger) -> (&str, Option<&str>, bool) {
-    match trigger {
-        Trigger::Http => ("http", None, true),
-        Trigger::VcdEvent { event, successful_only } => ("vcd-event", Some(event.as_str()), *successful_only),
-    }
 }
 
 fn version_view(v: &VersionRow) -> VersionView {
     VersionView {
         version: v.version,
-        language: Language::parse(&v.language).unwrap_or(Language::Nodejs),
-        build_status: v.build_status.clone(),
+        language: v.language,
+        build_status: v.build_status,
         memory_mb: v.memory_mb,
         timeout_ms: v.timeout_ms,
         created_at: v.created_at,
@@ -179,8 +145,33 @@ fn tenant_view(t: TenantRow, function_count: i64, user_count: i64) -> TenantView
 }
 
 impl Service {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        builder: Builder,
+        calls: Dispatcher,
+        directory: Arc<Directory>,
+        links: Arc<Links>,
+        vcd: Arc<dyn VcdStatus>,
+    ) -> Service {
+        Service { store, config, builder, calls, directory, links, vcd }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// The call pipeline.
+    pub fn calls(&self) -> &Dispatcher {
+        &self.calls
+    }
+
     /// Creates the provider admin on first start; returns the generated password, if any.
-    pub async fn bootstrap_admin(&self) -> std::result::Result<Option<String>, sqlx::Error> {
+    pub async fn bootstrap_admin(&self) -> std::result::Result<Option<String>, StoreError> {
         if self.store.user_by_login(None, "admin").await?.is_some() {
             return Ok(None);
         }
@@ -188,37 +179,20 @@ impl Service {
             Some(secret) => (secret.0.clone(), false),
             None => (auth::new_secret(12), true),
         };
-        self.store.insert_user(None, "admin", &auth::hash_password_async(&password).await, Role::Provider.as_str()).await?;
+        self.store.insert_user(None, "admin", &auth::hash_password_async(&password).await, Role::Provider).await?;
         Ok(generated.then_some(password))
     }
 
     /// The caller behind a bearer token.
     pub async fn caller_by_token(&self, token: &str) -> Result<Option<Caller>> {
-        let hash = auth::token_hash(token);
-        if let Some(caller) = self.lookups.callers.get(&hash) {
-            return Ok(caller);
-        }
-        let caller = self.store.user_by_token(&hash).await.map_err(db)?.map(caller_of);
-        self.lookups.callers.put(hash, caller.clone());
-        Ok(caller)
-    }
-
-    /// The function behind a route with its serving version (see `Store::routable`).
-    pub async fn routable(&self, org: &str, name: &str) -> std::result::Result<Option<std::result::Result<Arc<Target>, FunctionRow>>, sqlx::Error> {
-        let key = (org.to_string(), name.to_string());
-        if let Some(found) = self.lookups.routes.get(&key) {
-            return Ok(found);
-        }
-        let found = self.store.routable(org, name).await?.map(|found| found.map(Arc::new));
-        self.lookups.routes.put(key, found.clone());
-        Ok(found)
+        Ok(self.directory.caller_by_token(token).await?)
     }
 
     /// The tenant `org` as seen by the caller: another tenant's is "not found", like a
     /// tenant that does not exist, so names of other tenants never leak.
     async fn tenant_for(&self, caller: &Caller, org: &str) -> Result<TenantRow> {
         let visible = caller.is_provider() || caller.org == org;
-        let tenant = if visible { self.store.tenant_by_slug(org).await.map_err(db)? } else { None };
+        let tenant = if visible { self.store.tenant_by_slug(org).await? } else { None };
         tenant.ok_or_else(|| PlatformError::not_found(format!("no org {org:?}")))
     }
 
@@ -227,27 +201,28 @@ impl Service {
         self.store
             .function_by_name(tenant.id, name)
             .await
-            .map_err(db)?
+            ?
             .ok_or_else(|| function_not_found(org, name))
     }
 
     async fn view(&self, f: FunctionRow) -> Result<FunctionView> {
-        let latest = self.store.version(f.id, f.latest_version).await.map_err(db)?.ok_or_else(|| {
+        let latest = self.store.version(f.id, f.latest_version).await?.ok_or_else(|| {
             PlatformError::internal(format!("function {} has no version {}", f.id, f.latest_version))
         })?;
         Ok(FunctionView {
             route: route_of(&f.org, &f.name),
-            language: Language::parse(&latest.language).unwrap_or(Language::Nodejs),
+            language: latest.language,
             version: f.current_version,
             latest_version: f.latest_version,
-            build_status: latest.build_status.clone(),
+            build_status: latest.build_status,
+            build_error: latest.build_error.clone(),
             build_log: latest.build_log.clone(),
             memory_mb: latest.memory_mb,
             timeout_ms: latest.timeout_ms,
-            public: f.public != 0,
-            trigger: trigger_of(&f),
+            public: f.public,
+            trigger: f.trigger.clone(),
             registration: self.registration_of(&f),
-            mode: f.pool_mode.clone(),
+            mode: f.pool_mode,
             max_instances: f.max_instances,
             min_instances: f.min_instances,
             concurrency: f.concurrency,
@@ -261,10 +236,7 @@ impl Service {
     }
 
     fn registration_of(&self, f: &FunctionRow) -> Registration {
-        match self.vcd.get() {
-            Some(vcd) => vcd.registration(f),
-            None => crate::vcd::local_only(),
-        }
+        self.vcd.registration(f)
     }
 
     fn limits_of(&self, tenant: &TenantRow) -> Limits {
@@ -295,47 +267,9 @@ impl Service {
         }
     }
 
-    /// Removes every container and image of a function, then its rows. Anything that fails
-    /// stays for the reconciler's next pass.
+    /// Removes every container and image of a function, then its rows (see `ops::purge`).
     pub async fn purge_function(&self, f: &FunctionRow) -> bool {
-        let mut clean = true;
-        match self.engine.list_function_containers().await {
-            Ok(containers) => {
-                for c in containers.iter().filter(|c| owned_by(&c.labels, f)) {
-                    if let Err(e) = self.engine.remove_container(&c.id).await {
-                        tracing::warn!(container = %c.name, error = %e, "cannot remove container of deleted function");
-                        clean = false;
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list containers");
-                clean = false;
-            }
-        }
-        match self.engine.list_function_images().await {
-            Ok(images) => {
-                for i in images.iter().filter(|i| owned_by(&i.labels, f)) {
-                    if let Err(e) = self.engine.remove_image(&i.id).await {
-                        tracing::warn!(image = %i.id, error = %e, "cannot remove image of deleted function");
-                        clean = false;
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list images");
-                clean = false;
-            }
-        }
-        if clean {
-            // Calls that ended during the deletion are written first, then go with the rest.
-            self.gateway.flush_records().await;
-            if let Err(e) = self.store.delete_function_row(f.id).await {
-                tracing::warn!(error = %e, "cannot delete function row; the reconciler will retry");
-                clean = false;
-            }
-        }
-        clean
+        crate::ops::purge::purge_function(&self.store, self.calls.gateway(), f).await
     }
 
     async fn validate_tenant_input(&self, input: &TenantInput, creating: bool) -> Result<()> {
@@ -394,8 +328,8 @@ impl Service {
 
     /// An invocation of the caller's tenant, with its answer when it has one.
     pub async fn invocation_for(&self, caller: &Caller, id: &str) -> Result<serde_json::Value> {
-        self.gateway.flush_records().await;
-        let row = self.store.invocation(id).await.map_err(db)?;
+        self.calls.gateway().flush_records().await;
+        let row = self.store.invocation(id).await?;
         let row = row
             .filter(|r| caller.is_provider() || caller.tenant_id == Some(r.tenant_id))
             .ok_or_else(|| PlatformError::not_found(format!("no invocation {id:?}")))?;
@@ -421,10 +355,6 @@ impl Service {
 
 }
 
-fn owned_by(labels: &std::collections::HashMap<String, String>, f: &FunctionRow) -> bool {
-    labels.get(LABEL_TENANT) == Some(&f.org) && labels.get(LABEL_FUNCTION) == Some(&f.name)
-}
-
 #[async_trait]
 impl Platform for Service {
     async fn authenticate(&self, org: &str, username: &str, password: &str) -> Result<Caller> {
@@ -432,7 +362,7 @@ impl Platform for Service {
         let tenant_id = if org == "provider" {
             None
         } else {
-            match self.store.tenant_by_slug(org).await.map_err(db)? {
+            match self.store.tenant_by_slug(org).await? {
                 Some(t) => Some(t.id),
                 None => {
                     auth::verify_password_async(password, None).await;
@@ -440,16 +370,16 @@ impl Platform for Service {
                 }
             }
         };
-        let user = self.store.user_by_login(tenant_id, username).await.map_err(db)?;
+        let user = self.store.user_by_login(tenant_id, username).await?;
         let valid = auth::verify_password_async(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
         match user {
-            Some(user) if valid => Ok(caller_of(user)),
+            Some(user) if valid => Ok(Caller::from(user)),
             _ => Err(rejected()),
         }
     }
 
     async fn caller_by_user_id(&self, user_id: i64) -> Result<Option<Caller>> {
-        Ok(self.store.user_by_id(user_id).await.map_err(db)?.map(caller_of))
+        Ok(self.store.user_by_id(user_id).await?.map(Caller::from))
     }
 
     async fn limits(&self, caller: &Caller, org: &str) -> Result<Limits> {
@@ -459,7 +389,7 @@ impl Platform for Service {
 
     async fn list_functions(&self, caller: &Caller) -> Result<Vec<FunctionView>> {
         let scope = if caller.is_provider() { None } else { caller.tenant_id };
-        let rows = self.store.list_functions(scope).await.map_err(db)?;
+        let rows = self.store.list_functions(scope).await?;
         let mut out = Vec::with_capacity(rows.len());
         for f in rows {
             out.push(self.view(f).await?);
@@ -474,19 +404,19 @@ impl Platform for Service {
 
     async fn list_versions(&self, caller: &Caller, org: &str, name: &str) -> Result<Vec<VersionView>> {
         let f = self.function_for(caller, org, name).await?;
-        Ok(self.store.versions(f.id).await.map_err(db)?.iter().map(version_view).collect())
+        Ok(self.store.versions(f.id).await?.iter().map(version_view).collect())
     }
 
     async fn get_version(&self, caller: &Caller, org: &str, name: &str, version: i64) -> Result<VersionDetail> {
         let f = self.function_for(caller, org, name).await?;
-        let v = self.store.version(f.id, version).await.map_err(db)?;
+        let v = self.store.version(f.id, version).await?;
         let v = v.ok_or_else(|| PlatformError::not_found(format!("function {name:?} has no version {version}")))?;
         Ok(VersionDetail { version: version_view(&v), code: v.code, build_log: v.build_log })
     }
 
     async fn restore_version(&self, caller: &Caller, org: &str, name: &str, version: i64) -> Result<FunctionView> {
         let earlier = self.get_version(caller, org, name, version).await?;
-        if earlier.version.build_status != "ready" {
+        if earlier.version.build_status != BuildStatus::Ready {
             return Err(PlatformError::Conflict(format!(
                 "version {version} did not build ({}); restore a version that built",
                 earlier.version.build_status
@@ -517,33 +447,30 @@ impl Platform for Service {
         let tenant = self.tenant_for(caller, &caller.org).await?;
         let limits = self.limits_of(&tenant);
         self.check_spec(&spec, &limits, None)?;
-        if let Some(existing) = self.store.function_by_name(tenant.id, &spec.name).await.map_err(db)? {
-            return Err(PlatformError::Conflict(if existing.status == "deleting" {
-                format!("function {:?} is still being deleted; try again in a moment", spec.name)
+        if let Some(existing) = self.store.function_by_name(tenant.id, &spec.name).await? {
+            return Err(if existing.is_deleting() {
+                PlatformError::Conflict(format!("function {:?} is still being deleted; try again in a moment", spec.name))
             } else {
-                format!("a function named {:?} already exists in org {:?}", spec.name, tenant.slug)
-            }));
+                PlatformError::taken("name", format!("a function named {:?} already exists in org {:?}", spec.name, tenant.slug))
+            });
         }
-        if self.store.count_functions(tenant.id).await.map_err(db)? >= tenant.max_functions {
+        if self.store.count_functions(tenant.id).await? >= tenant.max_functions {
             return Err(PlatformError::OverLimit(vec![FieldError::new(
                 "name",
                 format!("org {:?} has reached its limit of {} functions", tenant.slug, tenant.max_functions),
             )]));
         }
         let version = NewVersion {
-            language: &spec.language,
+            language: language_of(&spec)?,
             code: &spec.code,
             memory_mb: spec.memory_mb.unwrap_or(limits.default_memory_mb),
             timeout_ms: spec.timeout_ms.unwrap_or(limits.default_timeout_ms),
         };
         let trigger = spec.trigger.clone().unwrap_or_default();
-        let (trigger_type, trigger_event, trigger_successful_only) = trigger_columns(&trigger);
         let settings = Settings {
             public: spec.public.unwrap_or(false),
-            trigger_type,
-            trigger_event,
-            trigger_successful_only,
-            pool_mode: spec.mode.as_deref().unwrap_or("warm"),
+            trigger: &trigger,
+            pool_mode: mode_of(&spec)?.unwrap_or(PoolMode::Warm),
             max_instances: spec.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES.min(limits.max_instances)),
             min_instances: spec.min_instances.unwrap_or(0),
             concurrency: spec.concurrency.unwrap_or(1),
@@ -551,24 +478,21 @@ impl Platform for Service {
         let id = match self.store.insert_function(tenant.id, &spec.name, &settings, &version).await
         {
             Ok(id) => id,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(PlatformError::Conflict(format!(
-                    "a function named {:?} already exists in org {:?}",
-                    spec.name, tenant.slug
-                )))
+            Err(StoreError::Duplicate(Unique::FunctionName)) => {
+                return Err(PlatformError::taken("name", format!("a function named {:?} already exists in org {:?}", spec.name, tenant.slug)))
             }
-            Err(e) => return Err(db(e)),
+            Err(e) => return Err(e.into()),
         };
-        let f = self.store.function_by_id(id).await.map_err(db)?.ok_or_else(|| PlatformError::internal("vanished"))?;
-        let v = self.store.version(id, 1).await.map_err(db)?.ok_or_else(|| PlatformError::internal("no v1"))?;
+        let f = self.store.function_by_id(id).await?.ok_or_else(|| PlatformError::internal("vanished"))?;
+        let v = self.store.version(id, 1).await?.ok_or_else(|| PlatformError::internal("no v1"))?;
         self.builder.enqueue(v.id);
-        self.lookups.routes_changed();
+        self.directory.routes_changed();
         self.view(f).await
     }
 
     async fn update_function(&self, caller: &Caller, org: &str, name: &str, spec: FunctionSpec) -> Result<FunctionView> {
         let f = self.function_for(caller, org, name).await?;
-        if f.status == "deleting" {
+        if f.is_deleting() {
             return Err(function_not_found(org, name));
         }
         if let Some(expected) = spec.expected_version {
@@ -579,50 +503,47 @@ impl Platform for Service {
         let tenant = self.tenant_for(caller, org).await?;
         let limits = self.limits_of(&tenant);
         self.check_spec(&spec, &limits, Some(&f))?;
-        let latest = self.store.version(f.id, f.latest_version).await.map_err(db)?;
+        let latest = self.store.version(f.id, f.latest_version).await?;
         let kept = kept_over_limits(&spec, &limits, &f, latest.as_ref());
         if !kept.is_empty() {
             return Err(PlatformError::OverLimit(kept));
         }
         let version = NewVersion {
-            language: &spec.language,
+            language: language_of(&spec)?,
             code: &spec.code,
             memory_mb: spec.memory_mb.or(latest.as_ref().map(|v| v.memory_mb)).unwrap_or(limits.default_memory_mb),
             timeout_ms: spec.timeout_ms.or(latest.as_ref().map(|v| v.timeout_ms)).unwrap_or(limits.default_timeout_ms),
         };
-        let trigger = spec.trigger.clone().unwrap_or_else(|| trigger_of(&f));
-        let (trigger_type, trigger_event, trigger_successful_only) = trigger_columns(&trigger);
+        let trigger = spec.trigger.clone().unwrap_or_else(|| f.trigger.clone());
         let settings = Settings {
-            public: spec.public.unwrap_or(f.public != 0),
-            trigger_type,
-            trigger_event,
-            trigger_successful_only,
-            pool_mode: spec.mode.as_deref().unwrap_or(&f.pool_mode),
+            public: spec.public.unwrap_or(f.public),
+            trigger: &trigger,
+            pool_mode: mode_of(&spec)?.unwrap_or(f.pool_mode),
             max_instances: spec.max_instances.unwrap_or(f.max_instances),
             min_instances: spec.min_instances.unwrap_or(f.min_instances),
             concurrency: spec.concurrency.unwrap_or(f.concurrency),
         };
-        let Some(number) = self.store.add_version(f.id, f.latest_version, &settings, &version).await.map_err(db)? else {
-            let now = self.store.function_by_id(f.id).await.map_err(db)?.map_or(f.latest_version, |f| f.latest_version);
+        let Some(number) = self.store.add_version(f.id, f.latest_version, &settings, &version).await? else {
+            let now = self.store.function_by_id(f.id).await?.map_or(f.latest_version, |f| f.latest_version);
             return Err(changed_since(name, f.latest_version, now));
         };
-        if let Some(v) = self.store.version(f.id, number).await.map_err(db)? {
+        if let Some(v) = self.store.version(f.id, number).await? {
             self.builder.enqueue(v.id);
         }
-        self.lookups.routes_changed();
-        let f = self.store.function_by_id(f.id).await.map_err(db)?.ok_or_else(|| function_not_found(org, name))?;
+        self.directory.routes_changed();
+        let f = self.store.function_by_id(f.id).await?.ok_or_else(|| function_not_found(org, name))?;
         self.view(f).await
     }
 
     async fn delete_function(&self, caller: &Caller, org: &str, name: &str) -> Result<()> {
         let f = self.function_for(caller, org, name).await?;
-        if f.status == "deleting" {
+        if f.is_deleting() {
             return Err(function_not_found(org, name));
         }
         // The route answers 404 from here on; containers and images go in the background.
-        self.store.set_function_status(f.id, "deleting").await.map_err(db)?;
-        self.lookups.routes_changed();
-        self.gateway.pool().forget(f.id);
+        self.store.set_function_status(f.id, FunctionStatus::Deleting).await?;
+        self.directory.routes_changed();
+        self.calls.gateway().pool().forget(f.id);
         let this = self.clone();
         tokio::spawn(async move {
             // A container of the last call may still be on its way out: try a few times.
@@ -638,8 +559,8 @@ impl Platform for Service {
 
     async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64) -> Result<Vec<InvocationView>> {
         let f = self.function_for(caller, org, name).await?;
-        self.gateway.flush_records().await;
-        let rows = self.store.list_invocations(f.id, limit.clamp(1, 500)).await.map_err(db)?;
+        self.calls.gateway().flush_records().await;
+        let rows = self.store.list_invocations(f.id, limit.clamp(1, 500)).await?;
         Ok(rows
             .into_iter()
             .map(|i| InvocationView {
@@ -661,11 +582,6 @@ impl Platform for Service {
 
     async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse> {
         let f = self.function_for(caller, org, name).await?;
-        let target = match self.store.routable(&f.org, &f.name).await.map_err(db)? {
-            Some(Ok(target)) => target,
-            Some(Err(f)) => return Err(PlatformError::Unavailable(not_servable(&f))),
-            None => return Err(function_not_found(org, name)),
-        };
         let method = request.method.trim().to_ascii_uppercase();
         let method = if method.is_empty() { "GET".to_string() } else { method };
         if http::Method::from_bytes(method.as_bytes()).is_err() {
@@ -683,20 +599,26 @@ impl Platform for Service {
         }
         let path = request.path.trim();
         let path = if path.is_empty() || path.starts_with('/') { path.to_string() } else { format!("/{path}") };
-        let response = self
-            .gateway
-            .invoke(
-                Arc::new(target),
-                CallRequest {
-                    method,
-                    path,
-                    query: request.query.trim().trim_start_matches('?').to_string(),
-                    headers,
-                    body: Bytes::from(request.body),
-                    trigger: "test",
-                },
-            )
-            .await;
+        let call = Call {
+            function: FunctionRef::new(f.org, f.name),
+            request: CallRequest {
+                method,
+                path,
+                query: request.query.trim().trim_start_matches('?').to_string(),
+                headers,
+                body: Bytes::from(request.body),
+                trigger: CallTrigger::Test,
+            },
+            credentials: Credentials::User(caller.clone()),
+            // The panel shows the answer: the test runs now whatever its headers ask.
+            delivery: Delivery::Now,
+        };
+        let response = match self.calls.dispatch(call).await {
+            Ok(dispatched) => dispatched.into_response(),
+            Err(rejection) if rejection.status == 404 => return Err(PlatformError::not_found(rejection.message)),
+            Err(rejection) if rejection.status == 503 && !rejection.platform_fault => return Err(PlatformError::Unavailable(rejection.message)),
+            Err(rejection) => rejection.into_response(),
+        };
         // The panel shows text; binary answers are described rather than shown garbled.
         let body = match String::from_utf8(response.body.to_vec()) {
             Ok(text) => text,
@@ -714,9 +636,9 @@ impl Platform for Service {
 
     async fn list_tenants(&self, caller: &Caller) -> Result<Vec<TenantView>> {
         Self::require_provider(caller)?;
-        let rows = self.store.list_tenants().await.map_err(db)?;
-        let figures = self.gateway.metrics().tenant_figures();
-        let gauges = self.gateway.pool().gauges();
+        let rows = self.store.list_tenants().await?;
+        let figures = self.calls.gateway().metrics().tenant_figures();
+        let gauges = self.calls.gateway().pool().gauges();
         Ok(rows
             .into_iter()
             .map(|(t, f, u)| {
@@ -732,7 +654,7 @@ impl Platform for Service {
 
     async fn service_links(&self, caller: &Caller) -> Result<Vec<ServiceLink>> {
         Self::require_provider(caller)?;
-        Ok(crate::links::service_links(self).await)
+        Ok(self.links.check().await)
     }
 
     async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView> {
@@ -750,11 +672,11 @@ impl Platform for Service {
         };
         match self.store.insert_tenant(&row).await {
             Ok(id) => Ok(tenant_view(TenantRow { id, ..row }, 0, 0)),
-            Err(e) if is_unique_violation(&e) => Err(PlatformError::Conflict(format!(
-                "a tenant named {:?} or with that vCD org id already exists",
-                input.name
-            ))),
-            Err(e) => Err(db(e)),
+            Err(StoreError::Duplicate(Unique::TenantName)) => {
+                Err(PlatformError::taken("name", format!("a tenant named {:?} already exists", input.name)))
+            }
+            Err(StoreError::Duplicate(Unique::VcdOrgId)) => Err(vcd_org_taken()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -774,13 +696,11 @@ impl Platform for Service {
         }
         match self.store.update_tenant(&t).await {
             Ok(()) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(PlatformError::Conflict("another tenant already has that vCD org id".into()))
-            }
-            Err(e) => return Err(db(e)),
+            Err(StoreError::Duplicate(Unique::VcdOrgId)) => return Err(vcd_org_taken()),
+            Err(e) => return Err(e.into()),
         }
-        let functions = self.store.count_functions(t.id).await.map_err(db)?;
-        let users = self.store.list_users(Some(t.id)).await.map_err(db)?.len() as i64;
+        let functions = self.store.count_functions(t.id).await?;
+        let users = self.store.list_users(Some(t.id)).await?.len() as i64;
         Ok(tenant_view(t, functions, users))
     }
 
@@ -790,11 +710,11 @@ impl Platform for Service {
             Role::Admin => caller.tenant_id,
             Role::Developer => return Err(PlatformError::Forbidden("only admins may list users".into())),
         };
-        let rows = self.store.list_users(scope).await.map_err(db)?;
+        let rows = self.store.list_users(scope).await?;
         Ok(rows
             .into_iter()
             .map(|u| UserView {
-                role: Role::parse(&u.role).unwrap_or(Role::Developer),
+                role: u.role,
                 username: u.username,
                 org: u.org,
                 created_at: u.created_at,
@@ -825,18 +745,17 @@ impl Platform for Service {
             return Err(PlatformError::Invalid(errors));
         }
         let role = role.expect("checked above");
-        match self.store.insert_user(Some(tenant.id), &input.username, &auth::hash_password_async(&input.password).await, role.as_str()).await {
+        match self.store.insert_user(Some(tenant.id), &input.username, &auth::hash_password_async(&input.password).await, role).await {
             Ok(_) => Ok(UserView { username: input.username, org: tenant.slug, role, created_at: crate::store::now_ms() }),
-            Err(e) if is_unique_violation(&e) => Err(PlatformError::Conflict(format!(
-                "org {:?} already has a user named {:?}",
-                tenant.slug, input.username
-            ))),
-            Err(e) => Err(db(e)),
+            Err(StoreError::Duplicate(Unique::Username)) => {
+                Err(PlatformError::taken("username", format!("org {:?} already has a user named {:?}", tenant.slug, input.username)))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
     async fn list_tokens(&self, caller: &Caller) -> Result<Vec<TokenView>> {
-        let rows = self.store.list_tokens(caller.user_id).await.map_err(db)?;
+        let rows = self.store.list_tokens(caller.user_id).await?;
         Ok(rows
             .into_iter()
             .map(|t| TokenView { id: t.id, name: t.name, created_at: t.created_at, last_used_at: t.last_used_at })
@@ -849,13 +768,13 @@ impl Platform for Service {
             return Err(PlatformError::invalid("name", "give the token a name of 1–100 characters, e.g. \"ci pipeline\""));
         }
         let token = auth::new_token();
-        let id = self.store.insert_token(caller.user_id, name, &auth::token_hash(&token)).await.map_err(db)?;
+        let id = self.store.insert_token(caller.user_id, name, &auth::token_hash(&token)).await?;
         Ok((TokenView { id, name: name.to_string(), created_at: crate::store::now_ms(), last_used_at: None }, token))
     }
 
     async fn revoke_token(&self, caller: &Caller, id: i64) -> Result<()> {
-        if self.store.delete_token(caller.user_id, id).await.map_err(db)? {
-            self.lookups.callers.clear();
+        if self.store.delete_token(caller.user_id, id).await? {
+            self.directory.callers_changed();
             Ok(())
         } else {
             Err(PlatformError::not_found(format!("no token {id}")))

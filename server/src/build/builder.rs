@@ -1,13 +1,13 @@
 //! Builds function versions into images in the background. The database is the queue: a
 //! version is `queued` until built, so a build cut off by a crash is found and resumed.
 
-use crate::engine::Engine;
+use crate::run::engine::Engine;
 use crate::metrics::Metrics;
-use crate::pool::Pool;
-use crate::runner::image_tag;
-use crate::runtimes::{build_context, Runtimes};
-use crate::store::{Store, Target, VersionRow};
-use app::model::Language;
+use crate::run::pool::Pool;
+use crate::run::runner::image_tag;
+use crate::build::runtimes::{build_context, Runtimes};
+use crate::store::{Store, StoreError, Target, VersionRow};
+use app::model::BuildStatus;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Semaphore};
@@ -80,16 +80,16 @@ struct Tools<'a> {
 }
 
 #[tracing::instrument(skip(tools, on_ready))]
-async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) -> Result<(), sqlx::Error> {
+async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) -> Result<(), StoreError> {
     let Tools { store, engine, runtimes, metrics, pool } = tools;
     let Some(v) = store.version_by_id(version_id).await? else { return Ok(()) };
     let Some(function) = store.function_by_id(v.function_id).await? else { return Ok(()) };
-    if function.status == "deleting" || !matches!(v.build_status.as_str(), "queued" | "building") {
+    if function.is_deleting() || !v.build_status.is_pending() {
         return Ok(());
     }
     store.start_build(v.id, v.function_id).await?;
     let started = std::time::Instant::now();
-    let language = Language::parse(&v.language).unwrap_or(Language::Nodejs);
+    let language = v.language;
     let tag = image_tag(&function.org, &function.name, v.version);
 
     // Log lines are collected here and written to the database as they come.
@@ -105,15 +105,15 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
 
     append(&format!("building {} v{} ({})\n", function.name, v.version, language.label()));
     let base_ready = runtimes.ensure_base(engine, language, &append).await;
-    let result = match base_ready {
-        Err(e) => Err(format!("base image unavailable: {e}")),
+    let result: Result<(), BuildFailure> = match base_ready {
+        Err(e) => Err(format!("base image unavailable: {e}").into()),
         Ok(()) => match build_context(
             language,
             runtimes.base_image(language),
             &v.code,
             &engine.labels(&function.org, &function.name, v.version),
         ) {
-            Err(e) => Err(format!("cannot make build context: {e}")),
+            Err(e) => Err(format!("cannot make build context: {e}").into()),
             Ok(context) => {
                 // The build's own output, kept to name the interpreter's error at the end.
                 let mut output = String::new();
@@ -126,7 +126,7 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
                 match engine.build(context, &tag, &mut sink).await {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(message)) => Err(explain_build_error(&message, &output)),
-                    Err(e) => Err(format!("container engine failed: {e}")),
+                    Err(e) => Err(format!("container engine failed: {e}").into()),
                 }
             }
         },
@@ -142,10 +142,10 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
             store.finish_build_ok(&v, &tag).await?;
             on_ready(&v);
         }
-        Err(message) => {
-            append(&format!("BUILD FAILED: {message}\n"));
+        Err(failure) => {
+            append(&format!("BUILD FAILED: {}\n", failure.log_line()));
             flush(store, v.id, &log).await?;
-            store.finish_build_failed(&v).await?;
+            store.finish_build_failed(&v, &failure.reason).await?;
         }
     }
     Ok(())
@@ -153,13 +153,13 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
 
 /// Starts the new version's containers before calls switch to it, as many as serve the old
 /// one now, so an update under load makes no call wait for a container start.
-async fn prepare_switch(store: &Store, pool: &Arc<Pool>, v: &VersionRow, tag: &str, append: &impl Fn(&str)) -> Result<(), sqlx::Error> {
+async fn prepare_switch(store: &Store, pool: &Arc<Pool>, v: &VersionRow, tag: &str, append: &impl Fn(&str)) -> Result<(), StoreError> {
     // Read again: its instance settings may have changed, or it may be deleted, during the build.
     let Some(function) = store.function_by_id(v.function_id).await? else { return Ok(()) };
-    if function.status == "deleting" {
+    if function.is_deleting() {
         return Ok(());
     }
-    let version = VersionRow { image: Some(tag.to_string()), build_status: "ready".into(), ..v.clone() };
+    let version = VersionRow { image: Some(tag.to_string()), build_status: BuildStatus::Ready, ..v.clone() };
     let started = std::time::Instant::now();
     let serving = pool.prepare(&Target { function, version }).await;
     if serving > 0 {
@@ -169,14 +169,34 @@ async fn prepare_switch(store: &Store, pool: &Arc<Pool>, v: &VersionRow, tag: &s
     Ok(())
 }
 
-fn explain_build_error(message: &str, output: &str) -> String {
+/// Why a build failed: the reason kept with the version, and whether the build's output
+/// (the log above the verdict) has the interpreter's whole message.
+struct BuildFailure {
+    reason: String,
+    in_output: bool,
+}
+
+impl BuildFailure {
+    fn log_line(&self) -> String {
+        match self.in_output {
+            true => format!("{} (the interpreter's whole message is above)", self.reason),
+            false => self.reason.clone(),
+        }
+    }
+}
+
+impl From<String> for BuildFailure {
+    fn from(reason: String) -> BuildFailure {
+        BuildFailure { reason, in_output: false }
+    }
+}
+
+fn explain_build_error(message: &str, output: &str) -> BuildFailure {
     if !message.contains("returned a non-zero code") {
-        return message.to_string();
+        return message.to_string().into();
     }
-    match interpreter_error(output) {
-        Some(error) => format!("{error} (the interpreter's whole message is above)"),
-        None => "the code has an error (see the interpreter's message above)".to_string(),
-    }
+    let reason = interpreter_error(output).unwrap_or_else(|| "the code has an error (see the interpreter's message)".to_string());
+    BuildFailure { reason, in_output: true }
 }
 
 /// The interpreter's error in a failed check of the handler, with where it is:
@@ -208,7 +228,7 @@ fn spawn_log_flusher(store: Store, version_id: i64, log: Arc<Mutex<String>>) -> 
     })
 }
 
-async fn flush(store: &Store, version_id: i64, log: &Mutex<String>) -> Result<(), sqlx::Error> {
+async fn flush(store: &Store, version_id: i64, log: &Mutex<String>) -> Result<(), StoreError> {
     let text = std::mem::take(&mut *log.lock().unwrap());
     if !text.is_empty() {
         store.append_build_log(version_id, &text).await?;

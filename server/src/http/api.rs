@@ -1,7 +1,7 @@
 //! The REST API under `/api/v1`, for scripts, CI pipelines and a CLI. Bearer-token auth; every
 //! error is `{"error": "<what to fix>"}` (plus `fields` for input errors).
 
-use crate::state::AppState;
+use crate::http::state::AppState;
 use app::model::*;
 use app::platform::{Platform, PlatformError, TenantInput, UserInput};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -56,7 +56,7 @@ pub fn status_of(e: &PlatformError) -> StatusCode {
         PlatformError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         PlatformError::Forbidden(_) => StatusCode::FORBIDDEN,
         PlatformError::NotFound(_) => StatusCode::NOT_FOUND,
-        PlatformError::Conflict(_) => StatusCode::CONFLICT,
+        PlatformError::Conflict(_) | PlatformError::Taken(_) => StatusCode::CONFLICT,
         PlatformError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         PlatformError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -332,18 +332,15 @@ async fn metrics(State(state): State<AppState>, ApiCaller(caller): ApiCaller) ->
     if !caller.is_provider() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "metrics are for the provider admin"));
     }
-    let gateway = &state.service.gateway;
+    let gateway = state.service.calls().gateway();
     let mut text = gateway.metrics().render(&gateway.pool().gauges());
-    if let Some(vcd) = state.service.vcd.get() {
+    if let Some(vcd) = &state.vcd {
         text.push_str(&vcd.render_metrics());
     }
-    if let Some(broker) = &state.service.async_calls.broker {
-        let functions = state.service.store.list_functions(None).await.map_err(|e| {
-            tracing::error!(error = %e, "database error");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        })?;
+    if let Some(broker) = &state.async_calls.broker {
+        let functions = state.service.store().list_functions(None).await.map_err(PlatformError::from)?;
         let served: Vec<(String, String)> =
-            functions.into_iter().filter(|f| f.current_version.is_some() && f.status != "deleting").map(|f| (f.org, f.name)).collect();
+            functions.into_iter().filter(|f| f.current_version.is_some() && !f.is_deleting()).map(|f| (f.org, f.name)).collect();
         text.push_str(&crate::metrics::render_async_depths(&broker.depths(&served).await));
     }
     Ok(([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
@@ -362,5 +359,5 @@ async fn get_invocation(
 }
 
 async fn openapi() -> Json<serde_json::Value> {
-    Json(crate::openapi::document())
+    Json(crate::http::openapi::document())
 }

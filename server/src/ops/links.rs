@@ -2,39 +2,49 @@
 //! dashboard and `GET /api/v1/links` show.
 
 use crate::amqp::LinkState;
-use crate::service::Service;
-use crate::store::Dialect;
+use crate::run::engine::Engine;
+use crate::store::{Dialect, Store};
 use app::model::ServiceLink;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest wait for the engine or the database to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
-pub async fn service_links(service: &Service) -> Vec<ServiceLink> {
-    let engine = answers(service.engine.ping()).await;
-    let database = answers(service.store.ping()).await;
-    let database_name = match service.store.dialect {
-        Dialect::Sqlite => "SQLite",
-        Dialect::Postgres => "PostgreSQL",
-    };
-    let mut links = vec![
-        link("Docker engine", engine, "runs the function containers"),
-        link(&format!("Database ({database_name})"), database, "functions, versions, call records, async calls"),
-    ];
-    links.push(match &service.async_calls.broker {
-        Some(broker) => broker_link("RabbitMQ: async calls", &broker.link),
-        None => off("RabbitMQ: async calls", "AMQP_URL is not set: async calls queue in the database"),
-    });
-    let vcd = service.vcd.get();
-    match vcd.and_then(|v| v.api_calls.as_ref()) {
-        Some(api_calls) => links.push(broker_link("RabbitMQ: vCD API calls", &api_calls.link)),
-        None => links.push(off("RabbitMQ: vCD API calls", "AMQP_URL is not set: functions are served on the platform's own routes")),
+/// A broker link the platform keeps, or why it keeps none.
+pub struct BrokerLink {
+    pub name: &'static str,
+    pub state: Result<Arc<LinkState>, &'static str>,
+}
+
+/// Everything the platform depends on, to be checked when asked.
+pub struct Links {
+    pub engine: Engine,
+    pub store: Store,
+    pub brokers: Vec<BrokerLink>,
+}
+
+impl Links {
+    pub async fn check(&self) -> Vec<ServiceLink> {
+        let engine = answers(self.engine.ping()).await;
+        let database = answers(self.store.ping()).await;
+        let database_name = match self.store.dialect {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgres => "PostgreSQL",
+        };
+        let mut links = vec![
+            link("Docker engine", engine, "runs the function containers"),
+            link(&format!("Database ({database_name})"), database, "functions, versions, call records, async calls"),
+        ];
+        for broker in &self.brokers {
+            links.push(match &broker.state {
+                Ok(state) => broker_link(broker.name, state),
+                Err(why) => off(broker.name, why),
+            });
+        }
+        links
     }
-    if let Some(events) = vcd.and_then(|v| v.events.as_ref()) {
-        links.push(broker_link("RabbitMQ: vCD events", &events.link));
-    }
-    links
 }
 
 /// Ok, or why it did not answer in time.

@@ -1,10 +1,10 @@
 //! One function container: create it sandboxed, start it, talk to its runtime over a unix
 //! socket in a host folder (containers have no network), and remove it.
 
-use crate::engine::{ContainerSpec, Engine, EngineError};
-use crate::runtimes::FUNCTION_UID;
+use crate::run::engine::{ContainerSpec, Engine, EngineError};
+use crate::build::runtimes::FUNCTION_UID;
 use crate::store::Target;
-use crate::shim_connection::{ExchangeError, ShimConnection};
+use crate::run::shim_connection::{ExchangeError, ShimConnection};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -121,13 +121,6 @@ pub struct Context<'a> {
 
 pub fn image_tag(org: &str, function: &str, version: i64) -> String {
     format!("vcd-faas/{org}/{function}:v{version}")
-}
-
-/// Creates and starts a sandboxed container of the target's version.
-pub async fn start(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Result<Instance, CallError> {
-    let instance = create(engine, sandbox, target).await?;
-    start_created(engine, &instance).await?;
-    Ok(instance)
 }
 
 /// Creates a sandboxed container of the target's version without starting it: the slow half

@@ -1,14 +1,15 @@
-//! The gateway: one call of a function, whatever brought it (HTTP route, portal test, later
-//! AMQP). Takes a container from the pool, forwards the request with the call's deadline,
+//! The gateway: the last step of the pipeline, one call of a function that was resolved and
+//! let in. Takes a container from the pool, forwards the request with the call's deadline,
 //! returns the function's answer and records the invocation.
 
-use crate::journal::{CallEnd, CallStart, Journal};
+use super::body;
+use super::journal::{CallEnd, CallStart, Journal};
+use super::request::{CallRequest, CallResponse};
+use super::run_to_end::RunToEnd;
 use crate::metrics::Metrics;
-use crate::pool::Pool;
-use crate::run_to_end::RunToEnd;
-use crate::runner::{self, CallError, Context, Envelope, Event, Instance};
+use crate::run::pool::Pool;
+use crate::run::runner::{self, CallError, Context, Envelope, Event, Instance};
 use crate::store::{now_ms, Store, Target};
-use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use std::borrow::Cow;
@@ -21,36 +22,6 @@ use tokio::time::Instant;
 /// Most bytes of a call's logs kept in its record: the runtimes keep 64 Ki characters and say
 /// what they left out, so a log they cut is kept whole here unless its characters are wide.
 const LOG_KEPT_BYTES: usize = 65 * 1024;
-
-#[derive(Clone, Debug, Default)]
-pub struct CallRequest {
-    pub method: String,
-    /// What follows the function's route, starting with `/` (or empty).
-    pub path: String,
-    pub query: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-    /// `http`, `test` or `event`.
-    pub trigger: &'static str,
-}
-
-impl CallRequest {
-    /// The path as recorded and passed to the function: `/` when empty.
-    pub fn route_path(&self) -> String {
-        if self.path.is_empty() { "/".to_string() } else { self.path.clone() }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct CallResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-    pub cold: bool,
-    pub duration: Duration,
-    pub logs: String,
-    pub invocation_id: String,
-}
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -94,8 +65,8 @@ impl Gateway {
     pub async fn invoke(&self, target: Arc<Target>, request: CallRequest) -> CallResponse {
         let gateway = self.clone();
         let call = RunToEnd::new(async move {
-            let id = crate::journal::new_call_id();
-            let start = CallStart::new(id.clone(), &target, request.trigger, &request.method, request.route_path());
+            let id = crate::calls::journal::new_call_id();
+            let start = CallStart::new(id.clone(), &target, request.trigger.as_str(), &request.method, request.route_path());
             gateway.journal.started(start).await;
             let (response, end) = gateway.execute(&target, &request, id).await;
             gateway.journal.ended(end).await;
@@ -105,7 +76,7 @@ impl Gateway {
             Ok(response) => response,
             Err(_) => {
                 tracing::error!("a call panicked");
-                json_response(500, serde_json::json!({"error": "internal error"}), String::new())
+                CallResponse::json(500, serde_json::json!({"error": "internal error"}), String::new())
             }
         }
     }
@@ -172,7 +143,7 @@ impl Gateway {
         let v = &target.version;
         let timeout = Duration::from_millis(v.timeout_ms as u64);
         for _ in 0..2 {
-            let lease = match self.pool.acquire(target, started + timeout).await {
+            let lease = match self.pool.acquire(target, started + timeout, request.trigger.waits_when_full()).await {
                 Ok(lease) => lease,
                 Err(e) => return (Err((e, String::new())), true),
             };
@@ -215,10 +186,7 @@ impl Gateway {
 /// What the runtime gets, made when the call is sent: its deadline starts then.
 fn envelope(target: &Target, request: &CallRequest, id: &str) -> Bytes {
     let path = request.route_path();
-    let (body, is_base64_encoded) = match std::str::from_utf8(&request.body) {
-        Ok(text) => (Cow::Borrowed(text), false),
-        Err(_) => (Cow::Owned(base64::engine::general_purpose::STANDARD.encode(&request.body)), true),
-    };
+    let (body, is_base64_encoded) = body::text_or_base64(&request.body);
     let headers: HashMap<Cow<str>, &str> = request
         .headers
         .iter()
@@ -261,14 +229,14 @@ fn from_reply(reply: runner::ShimReply, id: &str) -> CallResponse {
             "error": format!("the function raised an exception: {error}"),
             "requestId": id,
         });
-        return json_response(500, body, reply.logs);
+        return CallResponse::json(500, body, reply.logs);
     }
     let body = if reply.is_base64_encoded {
-        match base64::engine::general_purpose::STANDARD.decode(reply.body.as_bytes()) {
+        match body::decode(&reply.body) {
             Ok(bytes) => Bytes::from(bytes),
             Err(_) => {
                 let body = serde_json::json!({"error": "the function returned a body marked base64 that is not base64"});
-                return json_response(502, body, reply.logs);
+                return CallResponse::json(502, body, reply.logs);
             }
         }
     } else {
@@ -283,7 +251,7 @@ fn from_reply(reply: runner::ShimReply, id: &str) -> CallResponse {
             !HOP_HEADERS.contains(&k.as_ref()) && !k.starts_with("x-vcd-faas-")
         })
         .collect();
-    CallResponse { status, headers, body, cold: false, duration: Duration::ZERO, logs: reply.logs, invocation_id: id.into() }
+    CallResponse { status, headers, body, cold: false, duration: Duration::ZERO, logs: reply.logs }
 }
 
 fn from_error(error: &CallError, logs: String, id: &str, function: &str) -> CallResponse {
@@ -304,23 +272,11 @@ fn from_error(error: &CallError, logs: String, id: &str, function: &str) -> Call
         }
         other => other.to_string(),
     };
-    let mut response = json_response(status, serde_json::json!({"error": message, "requestId": id}), logs);
+    let mut response = CallResponse::json(status, serde_json::json!({"error": message, "requestId": id}), logs);
     if status == 429 || status == 503 {
         response.headers.push(("retry-after".into(), "1".into()));
     }
     response
-}
-
-fn json_response(status: u16, body: serde_json::Value, logs: String) -> CallResponse {
-    CallResponse {
-        status,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: Bytes::from(body.to_string()),
-        cold: false,
-        duration: Duration::ZERO,
-        logs,
-        invocation_id: String::new(),
-    }
 }
 
 fn error_text(response: &CallResponse) -> String {

@@ -1,0 +1,6 @@
+//! Running functions: the Docker engine, containers, the warm pool, the runtime connection.
+
+pub mod engine;
+pub mod pool;
+pub mod runner;
+pub mod shim_connection;
