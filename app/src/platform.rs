@@ -1,17 +1,22 @@
-//! The port the portal needs from the server (implemented in the `server` crate). Server
-//! functions and the REST API both go through it, so they share every rule.
+//! The port the portal needs from the server (implemented in the `server` crate), in parts by
+//! area. Server functions and the REST API both go through it, so they share every rule.
 
 use crate::model::*;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// Who the caller is, and what it may use.
 #[async_trait]
-pub trait Platform: Send + Sync + 'static {
+pub trait Access: Send + Sync {
     async fn authenticate(&self, org: &str, username: &str, password: &str) -> Result<Caller, PlatformError>;
     async fn caller_by_user_id(&self, user_id: i64) -> Result<Option<Caller>, PlatformError>;
     async fn limits(&self, caller: &Caller, org: &str) -> Result<Limits, PlatformError>;
+}
 
+/// A tenant's functions and their versions.
+#[async_trait]
+pub trait Functions: Send + Sync {
     async fn list_functions(&self, caller: &Caller) -> Result<Vec<FunctionView>, PlatformError>;
     async fn get_function(&self, caller: &Caller, org: &str, name: &str) -> Result<FunctionView, PlatformError>;
     async fn list_versions(&self, caller: &Caller, org: &str, name: &str) -> Result<Vec<VersionView>, PlatformError>;
@@ -22,21 +27,44 @@ pub trait Platform: Send + Sync + 'static {
     async fn create_function(&self, caller: &Caller, spec: FunctionSpec) -> Result<FunctionView, PlatformError>;
     async fn update_function(&self, caller: &Caller, org: &str, name: &str, spec: FunctionSpec) -> Result<FunctionView, PlatformError>;
     async fn delete_function(&self, caller: &Caller, org: &str, name: &str) -> Result<(), PlatformError>;
+}
+
+/// A function's calls as its owner sees them.
+#[async_trait]
+pub trait Invocations: Send + Sync {
     async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64) -> Result<Vec<InvocationView>, PlatformError>;
     async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse, PlatformError>;
+}
 
+/// Tenants and the services behind the platform: the provider's.
+#[async_trait]
+pub trait Tenants: Send + Sync {
     async fn list_tenants(&self, caller: &Caller) -> Result<Vec<TenantView>, PlatformError>;
     /// The services the platform depends on and whether each answers (provider only).
     async fn service_links(&self, caller: &Caller) -> Result<Vec<ServiceLink>, PlatformError>;
     async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView, PlatformError>;
     async fn update_tenant(&self, caller: &Caller, org: &str, input: TenantInput) -> Result<TenantView, PlatformError>;
+}
+
+/// Users of a tenant and their API tokens.
+#[async_trait]
+pub trait Users: Send + Sync {
     async fn list_users(&self, caller: &Caller) -> Result<Vec<UserView>, PlatformError>;
     async fn create_user(&self, caller: &Caller, org: &str, input: UserInput) -> Result<UserView, PlatformError>;
-
     async fn list_tokens(&self, caller: &Caller) -> Result<Vec<TokenView>, PlatformError>;
     /// Returns the token's secret, shown once.
     async fn create_token(&self, caller: &Caller, name: &str) -> Result<(TokenView, String), PlatformError>;
     async fn revoke_token(&self, caller: &Caller, id: i64) -> Result<(), PlatformError>;
+}
+
+/// Everything the portal and the REST API need, in parts by area.
+pub trait Platform: Access + Functions + Invocations + Tenants + Users + 'static {}
+
+impl<T: Access + Functions + Invocations + Tenants + Users + 'static> Platform for T {}
+
+/// The parts' traits, for calling the platform's methods: `use app::platform::parts::*`.
+pub mod parts {
+    pub use super::{Access, Functions, Invocations, Tenants, Users};
 }
 
 pub type SharedPlatform = Arc<dyn Platform>;

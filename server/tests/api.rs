@@ -304,7 +304,7 @@ async fn openapi_describes_the_api(db: Db) {
 }
 
 async fn tokens_can_be_listed_and_revoked(db: Db) {
-    use app::platform::Platform;
+    use app::platform::parts::*;
     let app = TestApp::spawn(db).await;
     let t = app.tenant().await;
     let caller = app.service.caller_by_token(&t.dev).await.unwrap().unwrap();

@@ -3,7 +3,8 @@
 
 use crate::http::state::AppState;
 use app::model::*;
-use app::platform::{Platform, PlatformError, TenantInput, UserInput};
+use app::platform::parts::*;
+use app::platform::{PlatformError, TenantInput, UserInput};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{request::Parts, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,0 +1,161 @@
+//! Tenants and their limits: the provider's side.
+
+use super::{Result, Service};
+use crate::store::{StoreError, TenantRow, Unique};
+use app::model::*;
+use app::platform::{PlatformError, TenantInput, Tenants};
+use async_trait::async_trait;
+
+fn vcd_org_taken() -> PlatformError {
+    PlatformError::taken("vcd_org_id", "another tenant already has that vCD org id: each vCD org maps to one tenant")
+}
+
+fn tenant_view(t: TenantRow, function_count: i64, user_count: i64) -> TenantView {
+    TenantView {
+        name: t.slug,
+        display_name: t.display_name,
+        max_functions: t.max_functions,
+        max_memory_mb: t.max_memory_mb,
+        max_timeout_ms: t.max_timeout_ms,
+        max_instances: t.max_instances,
+        vcd_org_id: t.vcd_org_id,
+        function_count,
+        user_count,
+        calls: 0,
+        errors: 0,
+        cold_starts: 0,
+        mean_ms: 0.0,
+        containers: 0,
+    }
+}
+
+impl Service {
+    pub(super) fn limits_of(&self, tenant: &TenantRow) -> Limits {
+        Limits {
+            max_memory_mb: tenant.max_memory_mb,
+            max_timeout_ms: tenant.max_timeout_ms,
+            max_instances: tenant.max_instances,
+            default_memory_mb: self.config.default_memory_mb.min(tenant.max_memory_mb),
+            default_timeout_ms: self.config.default_timeout_ms.min(tenant.max_timeout_ms),
+        }
+    }
+
+    pub(super) async fn validate_tenant_input(&self, input: &TenantInput, creating: bool) -> Result<()> {
+        let mut errors = Vec::new();
+        if creating {
+            if let Err(e) = validate_name("tenant name", &input.name) {
+                errors.push(FieldError::new("name", e));
+            } else if input.name == "provider" {
+                errors.push(FieldError::new("name", "\"provider\" is reserved for the provider admin"));
+            }
+        }
+        if let Some(d) = &input.display_name {
+            if d.chars().count() > 200 {
+                errors.push(FieldError::new("display_name", "display name must be at most 200 characters"));
+            } else if d.chars().any(char::is_control) {
+                errors.push(FieldError::new("display_name", "display name must be one line of text, without control characters"));
+            }
+        }
+        let checks = [
+            ("max_functions", input.max_functions, 1, 10_000),
+            ("max_memory_mb", input.max_memory_mb, 64, self.config.max_memory_mb),
+            ("max_timeout_ms", input.max_timeout_ms, 100, self.config.max_timeout_ms),
+            ("max_instances", input.max_instances, 1, 1000),
+        ];
+        for (field, value, min, max) in checks {
+            if let Some(v) = value {
+                if v < min || v > max {
+                    errors.push(FieldError::new(field, format!("{field} must be between {min} and {max}")));
+                }
+            }
+        }
+        // Empty clears it; anything else is the org's id as vCD writes it in its messages.
+        if let Some(id) = input.vcd_org_id.as_deref().filter(|id| !id.is_empty()) {
+            let uuid = id.strip_prefix("urn:vcloud:org:").map(uuid::Uuid::parse_str);
+            if !matches!(uuid, Some(Ok(_))) {
+                errors.push(FieldError::new(
+                    "vcd_org_id",
+                    format!("vCD org id must be urn:vcloud:org:<uuid>, e.g. urn:vcloud:org:0b5c7e52-3a51-4bd5-9f1c-1a2b3c4d5e6f (got {id:?})"),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(PlatformError::Invalid(errors))
+        }
+    }
+}
+
+#[async_trait]
+impl Tenants for Service {
+    async fn list_tenants(&self, caller: &Caller) -> Result<Vec<TenantView>> {
+        Self::require_provider(caller)?;
+        let rows = self.store.list_tenants().await?;
+        let figures = self.calls.gateway().metrics().tenant_figures();
+        let gauges = self.calls.gateway().pool().gauges();
+        Ok(rows
+            .into_iter()
+            .map(|(t, f, u)| {
+                let mut view = tenant_view(t, f, u);
+                if let Some(fig) = figures.get(&view.name) {
+                    (view.calls, view.errors, view.cold_starts, view.mean_ms) = (fig.calls, fig.errors, fig.cold_starts, fig.mean_ms);
+                }
+                view.containers = gauges.iter().filter(|g| g.tenant == view.name).map(|g| (g.busy + g.idle) as u64).sum();
+                view
+            })
+            .collect())
+    }
+
+    async fn service_links(&self, caller: &Caller) -> Result<Vec<ServiceLink>> {
+        Self::require_provider(caller)?;
+        Ok(self.links.check().await)
+    }
+
+    async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView> {
+        Self::require_provider(caller)?;
+        self.validate_tenant_input(&input, true).await?;
+        let row = TenantRow {
+            id: 0,
+            slug: input.name.clone(),
+            display_name: input.display_name.clone().filter(|d| !d.trim().is_empty()).unwrap_or_else(|| input.name.clone()),
+            max_functions: input.max_functions.unwrap_or(self.config.default_max_functions),
+            max_memory_mb: input.max_memory_mb.unwrap_or(self.config.max_memory_mb),
+            max_timeout_ms: input.max_timeout_ms.unwrap_or(self.config.max_timeout_ms),
+            max_instances: input.max_instances.unwrap_or(self.config.default_max_instances),
+            vcd_org_id: input.vcd_org_id.clone().filter(|v| !v.is_empty()),
+        };
+        match self.store.insert_tenant(&row).await {
+            Ok(id) => Ok(tenant_view(TenantRow { id, ..row }, 0, 0)),
+            Err(StoreError::Duplicate(Unique::TenantName)) => {
+                Err(PlatformError::taken("name", format!("a tenant named {:?} already exists", input.name)))
+            }
+            Err(StoreError::Duplicate(Unique::VcdOrgId)) => Err(vcd_org_taken()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn update_tenant(&self, caller: &Caller, org: &str, input: TenantInput) -> Result<TenantView> {
+        Self::require_provider(caller)?;
+        self.validate_tenant_input(&input, false).await?;
+        let mut t = self.tenant_for(caller, org).await?;
+        if let Some(d) = input.display_name.filter(|d| !d.trim().is_empty()) {
+            t.display_name = d;
+        }
+        t.max_functions = input.max_functions.unwrap_or(t.max_functions);
+        t.max_memory_mb = input.max_memory_mb.unwrap_or(t.max_memory_mb);
+        t.max_timeout_ms = input.max_timeout_ms.unwrap_or(t.max_timeout_ms);
+        t.max_instances = input.max_instances.unwrap_or(t.max_instances);
+        if let Some(v) = input.vcd_org_id {
+            t.vcd_org_id = (!v.is_empty()).then_some(v);
+        }
+        match self.store.update_tenant(&t).await {
+            Ok(()) => {}
+            Err(StoreError::Duplicate(Unique::VcdOrgId)) => return Err(vcd_org_taken()),
+            Err(e) => return Err(e.into()),
+        }
+        let functions = self.store.count_functions(t.id).await?;
+        let users = self.store.list_users(Some(t.id)).await?.len() as i64;
+        Ok(tenant_view(t, functions, users))
+    }
+}

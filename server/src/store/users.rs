@@ -1,0 +1,137 @@
+//! Users of the provider and of tenants, and their API tokens.
+
+use super::{now_ms, DbResult, Store, StoreError};
+use app::model::Role;
+use sqlx::FromRow;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub tenant_id: Option<i64>,
+    pub username: String,
+    pub password_hash: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub created_at: i64,
+    /// Tenant slug, or `provider`.
+    pub org: String,
+}
+
+impl From<UserRow> for app::model::Caller {
+    fn from(user: UserRow) -> Self {
+        app::model::Caller {
+            user_id: user.id,
+            role: user.role,
+            tenant_id: user.tenant_id,
+            org: user.org,
+            username: user.username,
+        }
+    }
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+pub(super) const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password_hash, u.role, u.created_at, \
+     COALESCE(t.slug, 'provider') AS org";
+
+impl Store {
+    pub async fn insert_user(&self, tenant_id: Option<i64>, username: &str, password_hash: &str, role: Role) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO users (tenant_id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await.map_err(StoreError::from)
+    }
+
+    pub async fn user_by_login(&self, tenant_id: Option<i64>, username: &str) -> DbResult<Option<UserRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id \
+             WHERE COALESCE(u.tenant_id, 0) = $1 AND u.username = $2"
+        ))
+        .bind(tenant_id.unwrap_or(0))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await.map_err(StoreError::from)
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> DbResult<Option<UserRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await.map_err(StoreError::from)
+    }
+
+    /// Users of one tenant, or every user when `tenant_id` is `None`.
+    pub async fn list_users(&self, tenant_id: Option<i64>) -> DbResult<Vec<UserRow>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id \
+             WHERE ($1 = 0 OR u.tenant_id = $1) ORDER BY org, u.username"
+        );
+        sqlx::query_as(&sql).bind(tenant_id.unwrap_or(0)).fetch_all(&self.pool).await.map_err(StoreError::from)
+    }
+
+    pub async fn insert_token(&self, user_id: i64, name: &str, token_hash: &str) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await.map_err(StoreError::from)
+    }
+
+    /// The user owning a token. Marks the token used, at most once a minute: every call
+    /// presents a token, and a write per call would cost the call path more than the call.
+    pub async fn user_by_token(&self, token_hash: &str) -> DbResult<Option<UserRow>> {
+        let found: Option<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT user_id, last_used_at FROM api_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((user_id, last_used_at)) = found else { return Ok(None) };
+        let now = now_ms();
+        if last_used_at.is_none_or(|t| now - t > 60_000) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+        }
+        self.user_by_id(user_id).await.map_err(StoreError::from)
+    }
+
+    pub async fn list_tokens(&self, user_id: i64) -> DbResult<Vec<TokenRow>> {
+        sqlx::query_as(
+            "SELECT id, user_id, name, created_at, last_used_at FROM api_tokens WHERE user_id = $1 ORDER BY id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await.map_err(StoreError::from)
+    }
+
+    /// Deletes a token of this user; false when there is none.
+    pub async fn delete_token(&self, user_id: i64, id: i64) -> DbResult<bool> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
