@@ -130,7 +130,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
         Some(vcd) => vcd.clone(),
         None => Arc::new(LocalOnly),
     };
-    let service = Service::new(store.clone(), config.clone(), builder.clone(), dispatcher, directory, links, vcd_status);
+    let service = Service::new(store.clone(), config.clone(), builder.clone(), dispatcher, links, vcd_status);
     let reconciler = Reconciler { store: store.clone(), builder, gateway, config: config.clone() };
     let sessions = Sessions::open(&store.native).await.map_err(|e| format!("session store: {e}"))?;
     let state = AppState { leptos_options: leptos_options(&config), service, sessions, async_calls: async_calls.clone(), vcd };

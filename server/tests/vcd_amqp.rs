@@ -19,6 +19,26 @@ async fn platform(db: Db, names: &Names) -> TestApp {
     app
 }
 
+/// A platform on SQLite with one tenant mapped to a vCD org, its `echo` function ready, and
+/// vCD's side of the broker.
+struct EchoInOneOrg {
+    names: Names,
+    app: TestApp,
+    t: common::Tenant,
+    org: String,
+    cell: FakeCell,
+}
+
+async fn echo_in_one_org() -> EchoInOneOrg {
+    let names = Names::new();
+    let app = platform(Db::Sqlite, &names).await;
+    let org = org_urn();
+    let t = app.tenant_with(json!({"vcd_org_id": org})).await;
+    app.deploy(&t.dev, "echo", "nodejs", ECHO).await;
+    let cell = FakeCell::connect().await;
+    EchoInOneOrg { names, app, t, org, cell }
+}
+
 async fn api_calls_arrive_over_amqp(db: Db) {
     let names = Names::new();
     let app = platform(db, &names).await;
@@ -70,12 +90,7 @@ async fn api_calls_arrive_over_amqp(db: Db) {
 /// it came over HTTP or from vCD.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_and_vcd_calls_reach_the_function_alike() {
-    let names = Names::new();
-    let app = platform(Db::Sqlite, &names).await;
-    let org = org_urn();
-    let t = app.tenant_with(json!({"vcd_org_id": org})).await;
-    app.deploy(&t.dev, "echo", "nodejs", ECHO).await;
-    let cell = FakeCell::connect().await;
+    let EchoInOneOrg { names, app, t, org, cell } = echo_in_one_org().await;
     let rest = "/caf%C3%A9/a%20b/x%2Fy";
 
     let over_http: Value = app.call(Some(&t.dev), &t.org, &format!("echo{rest}?q=%C3%BC")).await.json().await.unwrap();
@@ -160,12 +175,7 @@ on_both_databases!(api_calls_arrive_over_amqp, event_triggers_run_the_right_tena
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_messages_are_answered_or_dead_lettered() {
-    let names = Names::new();
-    let app = platform(Db::Sqlite, &names).await;
-    let org = org_urn();
-    let t = app.tenant_with(json!({"vcd_org_id": org})).await;
-    app.deploy(&t.dev, "echo", "nodejs", ECHO).await;
-    let cell = FakeCell::connect().await;
+    let EchoInOneOrg { names, app, t, org, cell } = echo_in_one_org().await;
 
     let cases: [(&str, &[u8], &str); 4] = [
         ("not-json", b"this is not json", "not JSON"),

@@ -28,7 +28,7 @@ impl Service {
 
     /// The caller behind a bearer token.
     pub async fn caller_by_token(&self, token: &str) -> Result<Option<Caller>> {
-        Ok(self.directory.caller_by_token(token).await?)
+        Ok(self.calls.directory().caller_by_token(token).await?)
     }
 
     /// The tenant `org` as seen by the caller: another tenant's is "not found", like a

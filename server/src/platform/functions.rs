@@ -233,7 +233,7 @@ impl Functions for Service {
         let f = self.store.function_by_id(id).await?.ok_or_else(|| PlatformError::internal("vanished"))?;
         let v = self.store.version(id, 1).await?.ok_or_else(|| PlatformError::internal("no v1"))?;
         self.builder.enqueue(v.id);
-        self.directory.routes_changed();
+        self.calls.directory().routes_changed();
         self.view(f).await
     }
 
@@ -277,7 +277,7 @@ impl Functions for Service {
         if let Some(v) = self.store.version(f.id, number).await? {
             self.builder.enqueue(v.id);
         }
-        self.directory.routes_changed();
+        self.calls.directory().routes_changed();
         let f = self.store.function_by_id(f.id).await?.ok_or_else(|| function_not_found(org, name))?;
         self.view(f).await
     }
@@ -289,7 +289,7 @@ impl Functions for Service {
         }
         // The route answers 404 from here on; containers and images go in the background.
         self.store.set_function_status(f.id, FunctionStatus::Deleting).await?;
-        self.directory.routes_changed();
+        self.calls.directory().routes_changed();
         self.calls.gateway().pool().forget(f.id);
         let this = self.clone();
         tokio::spawn(async move {

@@ -4,7 +4,6 @@
 
 use crate::build::builder::Builder;
 use crate::calls::dispatch::Dispatcher;
-use crate::calls::directory::Directory;
 use crate::config::Config;
 use crate::ops::links::Links;
 use crate::store::{FunctionRow, Store, StoreError};
@@ -40,7 +39,6 @@ pub struct Service {
     builder: Builder,
     /// The call pipeline: Test Function calls go through it like every other call.
     calls: Dispatcher,
-    directory: Arc<Directory>,
     links: Arc<Links>,
     vcd: Arc<dyn VcdStatus>,
 }
@@ -55,16 +53,8 @@ impl From<StoreError> for PlatformError {
 }
 
 impl Service {
-    pub fn new(
-        store: Store,
-        config: Arc<Config>,
-        builder: Builder,
-        calls: Dispatcher,
-        directory: Arc<Directory>,
-        links: Arc<Links>,
-        vcd: Arc<dyn VcdStatus>,
-    ) -> Service {
-        Service { store, config, builder, calls, directory, links, vcd }
+    pub fn new(store: Store, config: Arc<Config>, builder: Builder, calls: Dispatcher, links: Arc<Links>, vcd: Arc<dyn VcdStatus>) -> Service {
+        Service { store, config, builder, calls, links, vcd }
     }
 
     pub fn store(&self) -> &Store {

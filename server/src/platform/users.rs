@@ -79,7 +79,7 @@ impl Users for Service {
 
     async fn revoke_token(&self, caller: &Caller, id: i64) -> Result<()> {
         if self.store.delete_token(caller.user_id, id).await? {
-            self.directory.callers_changed();
+            self.calls.directory().callers_changed();
             Ok(())
         } else {
             Err(PlatformError::not_found(format!("no token {id}")))
