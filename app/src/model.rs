@@ -402,6 +402,38 @@ pub fn validate_name(kind: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A function's name or a tenant's name as it stands in routes (`/api/org/{tenant}/{function}`):
+/// only `parse` makes one, so a `Name` is always valid.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(String);
+
+impl Name {
+    /// `kind` names it in the error, e.g. "function name".
+    pub fn parse(kind: &str, text: &str) -> Result<Name, String> {
+        validate_name(kind, text)?;
+        Ok(Name(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A login name within an org: only `parse` makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(text: &str) -> Result<Username, String> {
+        validate_username(text)?;
+        Ok(Username(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Usernames: 1–64 of letters, digits, `.`, `_`, `-`, `@`.
 pub fn validate_username(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 {
@@ -542,6 +574,10 @@ mod tests {
         assert!(validate_name("name", "../etc").is_err());
         assert!(validate_name("name", &"a".repeat(64)).unwrap_err().contains("at most 63"));
         assert!(validate_name("name", &"a".repeat(63)).is_ok());
+        assert_eq!(Name::parse("function name", "hello-2").unwrap().as_str(), "hello-2");
+        assert!(Name::parse("function name", "Hello").unwrap_err().starts_with("function name may contain only lowercase"));
+        assert!(Username::parse("ada.l@example").is_ok());
+        assert!(Username::parse("").is_err());
     }
 
     #[test]

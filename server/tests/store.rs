@@ -5,7 +5,7 @@ mod common;
 
 use common::{fresh_database, Db};
 use server::calls::journal::{CallEnd, CallStart, Journal};
-use app::model::{BuildStatus, FunctionStatus, Language, PoolMode, Trigger};
+use app::model::{BuildStatus, FunctionStatus, Language, Name, PoolMode, Trigger};
 use server::store::{NewVersion, Settings, Store, Target, TenantRow};
 
 fn settings(public: bool, trigger: &Trigger) -> Settings<'_> {
@@ -33,7 +33,7 @@ async fn function_with_version(store: &Store) -> (i64, i64) {
     };
     let tenant_id = store.insert_tenant(&tenant).await.unwrap();
     let v = NewVersion { language: Language::Nodejs, code: "code v1", memory_mb: 128, timeout_ms: 500 };
-    (tenant_id, store.insert_function(tenant_id, "f", &settings(false, &Trigger::Http), &v).await.unwrap())
+    (tenant_id, store.insert_function(tenant_id, &Name::parse("name", "f").unwrap(), &settings(false, &Trigger::Http), &v).await.unwrap())
 }
 
 async fn builds_switch_versions_and_keep_logs(db: Db) {
@@ -93,7 +93,7 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
 
     // A first build that fails marks the function failed.
     let v = NewVersion { language: Language::Nodejs, code: "x", memory_mb: 64, timeout_ms: 100 };
-    let other = store.insert_function(tenant_id, "g", &settings(false, &Trigger::Http), &v).await.unwrap();
+    let other = store.insert_function(tenant_id, &Name::parse("name", "g").unwrap(), &settings(false, &Trigger::Http), &v).await.unwrap();
     store.finish_build_failed(&store.version(other, 1).await.unwrap().unwrap(), "base image unavailable").await.unwrap();
     assert_eq!(store.function_by_id(other).await.unwrap().unwrap().status, FunctionStatus::Failed);
 

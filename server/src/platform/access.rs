@@ -22,7 +22,8 @@ impl Service {
             Some(secret) => (secret.0.clone(), false),
             None => (auth::new_secret(12), true),
         };
-        self.store.insert_user(None, "admin", &auth::hash_password_async(&password).await, Role::Provider).await?;
+        let admin = Username::parse("admin").expect("a valid username");
+        self.store.insert_user(None, &admin, &auth::hash_password_async(&password).await, Role::Provider).await?;
         Ok(generated.then_some(password))
     }
 

@@ -222,7 +222,8 @@ impl Functions for Service {
             min_instances: spec.min_instances.unwrap_or(0),
             concurrency: spec.concurrency.unwrap_or(1),
         };
-        let id = match self.store.insert_function(tenant.id, &spec.name, &settings, &version).await
+        let name = Name::parse("name", &spec.name).map_err(|e| PlatformError::invalid("name", e))?;
+        let id = match self.store.insert_function(tenant.id, &name, &settings, &version).await
         {
             Ok(id) => id,
             Err(StoreError::Duplicate(Unique::FunctionName)) => {

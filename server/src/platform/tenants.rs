@@ -43,7 +43,7 @@ impl Service {
     pub(super) async fn validate_tenant_input(&self, input: &TenantInput, creating: bool) -> Result<()> {
         let mut errors = Vec::new();
         if creating {
-            if let Err(e) = validate_name("tenant name", &input.name) {
+            if let Err(e) = Name::parse("tenant name", &input.name) {
                 errors.push(FieldError::new("name", e));
             } else if input.name == "provider" {
                 errors.push(FieldError::new("name", "\"provider\" is reserved for the provider admin"));

@@ -33,9 +33,7 @@ impl Users for Service {
             return Err(PlatformError::Forbidden("only the provider or a tenant admin may add users".into()));
         }
         let mut errors = Vec::new();
-        if let Err(e) = validate_username(&input.username) {
-            errors.push(FieldError::new("username", e));
-        }
+        let username = Username::parse(&input.username).map_err(|e| errors.push(FieldError::new("username", e))).ok();
         if let Err(e) = validate_password(&input.password) {
             errors.push(FieldError::new("password", e));
         }
@@ -49,8 +47,8 @@ impl Users for Service {
         if !errors.is_empty() {
             return Err(PlatformError::Invalid(errors));
         }
-        let role = role.expect("checked above");
-        match self.store.insert_user(Some(tenant.id), &input.username, &auth::hash_password_async(&input.password).await, role).await {
+        let (Some(role), Some(username)) = (role, username) else { unreachable!("errors were returned above") };
+        match self.store.insert_user(Some(tenant.id), &username, &auth::hash_password_async(&input.password).await, role).await {
             Ok(_) => Ok(UserView { username: input.username, org: tenant.slug, role, created_at: crate::store::now_ms() }),
             Err(StoreError::Duplicate(Unique::Username)) => {
                 Err(PlatformError::taken("username", format!("org {:?} already has a user named {:?}", tenant.slug, input.username)))

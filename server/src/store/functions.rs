@@ -1,7 +1,7 @@
 //! Functions, their versions and builds, and the platform's settings.
 
 use super::{now_ms, typed, DbResult, Store, StoreError};
-use app::model::{BuildStatus, FunctionStatus, Language, PoolMode, Trigger};
+use app::model::{BuildStatus, FunctionStatus, Language, Name, PoolMode, Trigger};
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
@@ -132,7 +132,7 @@ impl Store {
     pub async fn insert_function(
         &self,
         tenant_id: i64,
-        name: &str,
+        name: &Name,
         settings: &Settings<'_>,
         v: &NewVersion<'_>,
     ) -> DbResult<i64> {
@@ -145,7 +145,7 @@ impl Store {
              VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(tenant_id)
-        .bind(name)
+        .bind(name.as_str())
         .bind(settings.public as i64)
         .bind(trigger_type)
         .bind(trigger_event)

@@ -1,7 +1,7 @@
 //! Users of the provider and of tenants, and their API tokens.
 
 use super::{now_ms, DbResult, Store, StoreError};
-use app::model::Role;
+use app::model::{Role, Username};
 use sqlx::FromRow;
 
 #[derive(Clone, Debug, FromRow)]
@@ -42,12 +42,12 @@ pub(super) const USER_COLUMNS: &str = "u.id, u.tenant_id, u.username, u.password
      COALESCE(t.slug, 'provider') AS org";
 
 impl Store {
-    pub async fn insert_user(&self, tenant_id: Option<i64>, username: &str, password_hash: &str, role: Role) -> DbResult<i64> {
+    pub async fn insert_user(&self, tenant_id: Option<i64>, username: &Username, password_hash: &str, role: Role) -> DbResult<i64> {
         sqlx::query_scalar(
             "INSERT INTO users (tenant_id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(tenant_id)
-        .bind(username)
+        .bind(username.as_str())
         .bind(password_hash)
         .bind(role.as_str())
         .bind(now_ms())
