@@ -42,7 +42,12 @@ mod backend {
 
     pub const USER_KEY: &str = "user_id";
 
+    /// A platform error as the server function's answer, with the status of its kind (a wrong
+    /// password is 401, not 500).
     pub fn fail(e: PlatformError) -> ServerFnError {
+        if let (Some(response), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(e.status())) {
+            response.set_status(status);
+        }
         ServerFnError::new(e.to_string())
     }
 

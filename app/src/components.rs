@@ -77,7 +77,7 @@ fn TopBar(caller: Caller, logout: ServerAction<Logout>) -> impl IntoView {
 }
 
 /// Marks the page once the client has taken over, so tests and styles can tell.
-fn mark_hydrated() {
+pub fn mark_hydrated() {
     Effect::new(|_| {
         #[cfg(feature = "hydrate")]
         if let Some(body) = document().body() {

@@ -119,6 +119,19 @@ impl PlatformError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         PlatformError::Internal(cause.to_string())
     }
+    /// The HTTP status that tells this kind of failure: the REST API's and the portal's.
+    pub fn status(&self) -> u16 {
+        match self {
+            PlatformError::Invalid(_) => 400,
+            PlatformError::OverLimit(_) => 422,
+            PlatformError::Unauthorized(_) => 401,
+            PlatformError::Forbidden(_) => 403,
+            PlatformError::NotFound(_) => 404,
+            PlatformError::Conflict(_) | PlatformError::Taken(_) => 409,
+            PlatformError::Unavailable(_) => 503,
+            PlatformError::Internal(_) => 500,
+        }
+    }
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
             PlatformError::Invalid(e) | PlatformError::OverLimit(e) => e,

@@ -6,6 +6,7 @@ use leptos_router::components::A;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
+    crate::components::mark_hydrated();
     let error = move || login.value().get().and_then(|r| r.err()).map(|e| crate::components::error_text(&e));
     view! {
         <Title text="Sign in · vcd-faas" />

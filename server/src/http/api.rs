@@ -50,26 +50,13 @@ impl ApiError {
     }
 }
 
-pub fn status_of(e: &PlatformError) -> StatusCode {
-    match e {
-        PlatformError::Invalid(_) => StatusCode::BAD_REQUEST,
-        PlatformError::OverLimit(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        PlatformError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-        PlatformError::Forbidden(_) => StatusCode::FORBIDDEN,
-        PlatformError::NotFound(_) => StatusCode::NOT_FOUND,
-        PlatformError::Conflict(_) | PlatformError::Taken(_) => StatusCode::CONFLICT,
-        PlatformError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        PlatformError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 impl From<PlatformError> for ApiError {
     fn from(e: PlatformError) -> ApiError {
         let mut body = json!({ "error": e.to_string() });
         if !e.field_errors().is_empty() {
             body["fields"] = json!(e.field_errors());
         }
-        ApiError { status: status_of(&e), body }
+        ApiError { status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body }
     }
 }
 
