@@ -119,6 +119,17 @@ string_enum! {
     }
 }
 
+impl Role {
+    /// As people read it: the same words in the users list and in the picker.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Provider => "Provider admin",
+            Role::Admin => "Tenant admin",
+            Role::Developer => "Developer",
+        }
+    }
+}
+
 impl Language {
     pub fn label(self) -> &'static str {
         match self {

@@ -1,6 +1,6 @@
 use crate::api::{list_tenants, list_users, CreateUser};
 use crate::components::{error_text, format_time, outcome_of, FieldMsg, FormMessage, Frame};
-use crate::model::Caller;
+use crate::model::{Caller, Role};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -18,6 +18,14 @@ fn Users(caller: Caller) -> impl IntoView {
     let outcome = outcome_of(create);
     let result = Signal::derive(move || create.value().get());
     let own_org = caller.org.clone();
+    // After a user is added the form is emptied: a password left in it could be sent again.
+    let form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        let added = create.value().with(|r| matches!(r, Some(Ok(o)) if o.errors.is_empty() && o.error.is_none()));
+        if let (true, Some(form)) = (added, form.get()) {
+            form.reset();
+        }
+    });
     view! {
         <Title text="Users · vcd-faas" />
         <div class="page-head"><h1>"Users"</h1></div>
@@ -29,7 +37,7 @@ fn Users(caller: Caller) -> impl IntoView {
                             <thead><tr><th>"Org"</th><th>"Username"</th><th>"Role"</th><th>"Created"</th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|u| view! {
-                                    <tr><td>{u.org}</td><td>{u.username}</td><td>{u.role.as_str()}</td><td class="muted">{format_time(u.created_at)}</td></tr>
+                                    <tr><td>{u.org}</td><td>{u.username}</td><td data-role=u.role.as_str()>{u.role.label()}</td><td class="muted">{format_time(u.created_at)}</td></tr>
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -40,7 +48,7 @@ fn Users(caller: Caller) -> impl IntoView {
         </Transition>
         <section class="card">
             <h2>"Add a user"</h2>
-            <ActionForm action=create attr:class="form" attr:novalidate=true>
+            <ActionForm action=create node_ref=form attr:class="form" attr:novalidate=true>
                 <FormMessage result />
                 <div class="row">
                     <div class="field">
@@ -72,8 +80,7 @@ fn Users(caller: Caller) -> impl IntoView {
                     <div class="field">
                         <label for="u-role">"Role"</label>
                         <select id="u-role" name="role">
-                            <option value="developer">"Developer"</option>
-                            <option value="admin">"Tenant admin"</option>
+                            {[Role::Developer, Role::Admin].map(|r| view! { <option value=r.as_str()>{r.label()}</option> })}
                         </select>
                         <FieldMsg outcome field="role" />
                     </div>
