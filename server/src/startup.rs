@@ -110,10 +110,8 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     let async_calls = Arc::new(AsyncCalls::new(store.clone(), broker_queue));
     let dispatcher = Dispatcher::new(directory.clone(), store.clone(), gateway.clone(), async_calls.clone(), config.max_body_bytes);
 
-    let vcd = match config.vcd.vcd_url.is_some() || config.vcd.amqp_url.is_some() {
-        true => Some(Arc::new(Vcd::start(&config.vcd, &dispatcher, &store)?)),
-        false => None,
-    };
+    let vcd_configured = config.vcd.vcd_url.is_some() || config.vcd.amqp_url.is_some();
+    let vcd = if vcd_configured { Some(Arc::new(Vcd::start(&config.vcd, &dispatcher, &store)?)) } else { None };
     let mut brokers = vec![BrokerLink {
         name: "RabbitMQ: async calls",
         state: async_calls.broker.as_ref().map(|b| b.link.clone()).ok_or("AMQP_URL is not set: async calls queue in the database"),

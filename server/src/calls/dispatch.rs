@@ -7,8 +7,7 @@ use super::directory::{Directory, Found};
 use super::gateway::Gateway;
 use super::request::{CallRequest, CallResponse, CallTrigger, FunctionRef, Rejection};
 use crate::store::{FunctionRow, Store};
-use app::model::FunctionStatus;
-use app::model::Caller;
+use app::model::{Caller, FunctionStatus};
 use std::sync::Arc;
 
 /// Who is calling, as far as the source can tell.
@@ -96,15 +95,12 @@ impl Dispatcher {
         }
         let defer_as = match delivery {
             Delivery::Recorded(id) => return Ok(Dispatched::Answered(self.gateway.run(&target, &request, id).await)),
-            Delivery::Now => return Ok(Dispatched::Answered(self.gateway.invoke(target, request).await)),
-            Delivery::AsAsked if !request.asks_async() => {
-                return Ok(Dispatched::Answered(self.gateway.invoke(target, request).await));
-            }
-            Delivery::AsAsked => {
+            Delivery::Deferred(id) => id,
+            Delivery::AsAsked if request.asks_async() => {
                 request.trigger = CallTrigger::Async;
                 crate::calls::journal::new_call_id()
             }
-            Delivery::Deferred(id) => id,
+            Delivery::Now | Delivery::AsAsked => return Ok(Dispatched::Answered(self.gateway.invoke(target, request).await)),
         };
         match self.deferred.enqueue(&defer_as, &target, &request).await {
             Ok(new) => Ok(Dispatched::Queued { id: defer_as, new }),
@@ -119,10 +115,7 @@ impl Dispatcher {
     /// the function's tenant (or the provider). A caller of another tenant is told exactly what
     /// a missing function is told, so names of other tenants never leak.
     async fn authorize(&self, function: &FunctionRef, found: &Found, credentials: Credentials) -> Result<(), Rejection> {
-        let public = match found {
-            Ok(target) => target.function.public,
-            Err(f) => f.public,
-        };
+        let public = found.as_ref().map_or_else(|f| f.public, |target| target.function.public);
         let caller = match credentials {
             Credentials::Platform => return Ok(()),
             // vCD's callers are users of vCD orgs: their org must be the function's tenant,
