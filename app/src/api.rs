@@ -167,10 +167,21 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
         },
         _ => crate::model::Trigger::Http,
     };
+    let files = match form.files.trim() {
+        "" => None,
+        json => match serde_json::from_str::<FileTree>(json) {
+            Ok(tree) => Some(tree),
+            Err(e) => {
+                errors.push(FieldError::new("files", format!("the files could not be read ({e}); reload the page")));
+                None
+            }
+        },
+    };
     let spec = FunctionSpec {
         name: form.name.trim().to_string(),
         language: form.language,
         code: form.code,
+        files,
         memory_mb,
         timeout_ms,
         mode: Some(form.mode).filter(|m| !m.is_empty()),
@@ -208,7 +219,12 @@ async fn with_spec_errors(
 pub struct FunctionForm {
     pub name: String,
     pub language: String,
+    #[serde(default)]
     pub code: String,
+    /// The whole tree as a JSON object of path → content (the editor's file tabs); when
+    /// given, `code` is left empty.
+    #[serde(default)]
+    pub files: String,
     #[serde(default)]
     pub memory_mb: String,
     #[serde(default)]

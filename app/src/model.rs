@@ -1,6 +1,8 @@
 //! Types shared by the portal, the REST API and the platform, plus the validation rules both
 //! sides use, so the browser and the server can never disagree about what is valid.
 
+pub use crate::files::FileTree;
+use crate::files::validate_tree;
 use serde::{Deserialize, Serialize};
 
 /// Who is asking. Built by the server from a session or a bearer token, never by the client.
@@ -191,7 +193,10 @@ pub struct FunctionView {
     pub min_instances: i64,
     /// Calls one container serves at once.
     pub concurrency: i64,
+    /// The latest version's entry file (`files` holds it too).
     pub code: String,
+    /// The latest version's files by relative path.
+    pub files: FileTree,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -250,7 +255,9 @@ pub struct VersionView {
 pub struct VersionDetail {
     #[serde(flatten)]
     pub version: VersionView,
+    /// The entry file.
     pub code: String,
+    pub files: FileTree,
     pub build_log: String,
 }
 
@@ -323,6 +330,8 @@ pub struct Limits {
     pub max_instances: i64,
     pub default_memory_mb: i64,
     pub default_timeout_ms: i64,
+    /// The most bytes a function's files may have, unpacked.
+    pub max_files_bytes: usize,
 }
 
 /// A function as submitted by the create or edit form, or the REST API.
@@ -330,7 +339,12 @@ pub struct Limits {
 pub struct FunctionSpec {
     pub name: String,
     pub language: String,
+    /// The entry file alone: shorthand for `files` of one file.
+    #[serde(default)]
     pub code: String,
+    /// The whole tree; give this or `code`, not both.
+    #[serde(default)]
+    pub files: Option<FileTree>,
     pub memory_mb: Option<i64>,
     pub timeout_ms: Option<i64>,
     pub public: Option<bool>,
@@ -348,6 +362,16 @@ pub struct FunctionSpec {
     pub expected_version: Option<i64>,
 }
 
+impl FunctionSpec {
+    /// The files the spec gives: `files`, or `code` as the entry file alone.
+    pub fn tree(&self, language: Language) -> FileTree {
+        match &self.files {
+            Some(files) => files.clone(),
+            None => FileTree::from([(language.entry_file().to_string(), self.code.clone())]),
+        }
+    }
+}
+
 /// Most calls one container may serve at once: beyond this a runtime's single process and
 /// its memory limit make more containers the better answer.
 pub const MAX_CONCURRENCY: i64 = 100;
@@ -360,8 +384,8 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: &str, message: impl Into<String>) -> Self {
-        FieldError { field: field.to_string(), message: message.into() }
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
     }
 }
 
@@ -491,13 +515,23 @@ pub fn validate_spec(spec: &FunctionSpec, limits: &Limits, creating: bool) -> Ve
             format!("unknown language {:?}: use \"nodejs\" or \"python\"", spec.language),
         ));
     }
-    if spec.code.trim().is_empty() {
-        errors.push(FieldError::new("code", "code is empty: write the function's handler"));
-    } else if spec.code.len() > MAX_CODE_BYTES {
-        errors.push(FieldError::new(
+    match (&spec.files, Language::parse(&spec.language)) {
+        (Some(_), _) if !spec.code.is_empty() => errors.push(FieldError::new(
             "code",
-            format!("code is {} bytes; the maximum is {MAX_CODE_BYTES}", spec.code.len()),
-        ));
+            "give the entry file either as code or inside files, not both",
+        )),
+        (Some(files), Some(language)) => errors.extend(validate_tree(language, files, limits.max_files_bytes)),
+        (Some(_), None) => {}
+        // An update that gives neither keeps the files it has.
+        (None, _) if spec.code.trim().is_empty() && !creating => {}
+        (None, _) if spec.code.trim().is_empty() => {
+            errors.push(FieldError::new("code", "code is empty: write the function's handler"))
+        }
+        (None, _) if spec.code.len() > MAX_CODE_BYTES => errors.push(FieldError::new(
+            "code",
+            format!("code is {} bytes; the maximum is {MAX_CODE_BYTES}: put larger code in several files", spec.code.len()),
+        )),
+        (None, _) => {}
     }
     if let Some(m) = spec.memory_mb {
         if m < 64 || m > limits.max_memory_mb {
@@ -593,7 +627,7 @@ mod tests {
 
     #[test]
     fn spec_errors_name_their_field() {
-        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000 };
+        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000, max_files_bytes: crate::files::DEFAULT_MAX_TREE_BYTES };
         let spec = FunctionSpec {
             name: "ok".into(),
             language: "cobol".into(),
@@ -608,7 +642,7 @@ mod tests {
 
     #[test]
     fn pool_capacity_is_checked_at_its_fields() {
-        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000 };
+        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000, max_files_bytes: crate::files::DEFAULT_MAX_TREE_BYTES };
         let spec = |min, concurrency| FunctionSpec {
             name: "ok".into(),
             language: "nodejs".into(),
@@ -633,7 +667,7 @@ mod tests {
 
     #[test]
     fn templates_are_valid_specs() {
-        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000 };
+        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000, max_files_bytes: crate::files::DEFAULT_MAX_TREE_BYTES };
         for &lang in Language::ALL {
             let spec = FunctionSpec {
                 name: "hello".into(),

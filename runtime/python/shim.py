@@ -21,6 +21,11 @@ from http.server import BaseHTTPRequestHandler
 SOCKET = os.environ.get("FAAS_SOCKET", "/run/faas/sock")
 MAX_LOG = 64 * 1024
 
+# The function's own modules (`from lib import util`) come first, as a script's folder does;
+# its installed packages after the standard library, as site-packages do.
+sys.path.insert(0, "/app")
+sys.path.append("/opt/faas/deps")
+
 load_error = None
 handle = None
 try:

@@ -59,6 +59,32 @@ pub struct Config {
     #[arg(long, env = "VCD_FAAS_MAX_BODY_BYTES", default_value_t = 6 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Most megabytes a function's files may have, unpacked (JSON or zip).
+    #[arg(long, env = "VCD_FAAS_MAX_FILES_MB", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_files_mb: u64,
+
+    /// npm registry dependencies are installed from (a mirror such as verdaccio, Nexus or
+    /// Artifactory); unset: npm's own default. The install step may reach this host only.
+    #[arg(long, env = "VCD_FAAS_NPM_REGISTRY")]
+    pub npm_registry: Option<String>,
+
+    /// Python package index (PEP 503 "simple" URL) requirements are installed from; unset:
+    /// pip's own default. The install step may reach this host only.
+    #[arg(long, env = "VCD_FAAS_PIP_INDEX_URL")]
+    pub pip_index_url: Option<String>,
+
+    /// Longest a dependency install may take, in seconds.
+    #[arg(long, env = "VCD_FAAS_BUILD_TIMEOUT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..))]
+    pub build_timeout_secs: u64,
+
+    /// Memory a dependency install may use, in MB.
+    #[arg(long, env = "VCD_FAAS_BUILD_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(i64).range(128..))]
+    pub build_memory_mb: i64,
+
+    /// Most megabytes a dependency install may write (its installed packages).
+    #[arg(long, env = "VCD_FAAS_BUILD_OUTPUT_MB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    pub build_output_mb: u64,
+
     /// Base image of Node.js functions; built locally from Debian packages when absent.
     #[arg(long, env = "VCD_FAAS_NODEJS_BASE_IMAGE", default_value = "vcd-faas/runtime-nodejs:bookworm")]
     pub nodejs_base_image: String,
@@ -205,6 +231,10 @@ impl Config {
             Some(url) => url.clone(),
             None => format!("sqlite://{}/vcd-faas.db", self.data_dir.display()),
         }
+    }
+
+    pub fn max_files_bytes(&self) -> usize {
+        self.max_files_mb as usize * 1024 * 1024
     }
 
     pub fn socket_dir(&self) -> PathBuf {

@@ -1,6 +1,7 @@
 //! Wires the platform together and serves it.
 
 use crate::build::builder::Builder;
+use crate::build::deps::{InstallSettings, Installer};
 use crate::build::runtimes::Runtimes;
 use crate::calls::async_broker::BrokerQueue;
 use crate::calls::async_worker::Worker;
@@ -98,7 +99,8 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone());
     let directory = Arc::new(Directory::new(store.clone()));
-    let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), metrics, pool, {
+    let installer = Arc::new(Installer::new(install_settings(&config)));
+    let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), installer, metrics, pool, {
         let directory = directory.clone();
         Arc::new(move |v| {
             tracing::info!(function_id = v.function_id, version = v.version, "version ready");
@@ -179,7 +181,19 @@ fn prepare_base_images(engine: Engine, runtimes: Arc<Runtimes>) {
     });
 }
 
-/// Makes sure every language's base image exists, printing progress.
+fn install_settings(config: &Config) -> InstallSettings {
+    InstallSettings {
+        npm_registry: config.npm_registry.clone(),
+        pip_index_url: config.pip_index_url.clone(),
+        timeout: Duration::from_secs(config.build_timeout_secs),
+        memory_mb: config.build_memory_mb,
+        output_bytes: config.build_output_mb * 1024 * 1024,
+        work_root: config.data_dir.join("installs"),
+    }
+}
+
+/// Makes sure every language's base image, and the image its dependency installs run in,
+/// exists, printing progress.
 pub async fn prepare_images(config: &Config) -> Result<(), String> {
     let engine = Engine::connect(config.docker_host.as_deref(), "")
         .await
@@ -188,7 +202,8 @@ pub async fn prepare_images(config: &Config) -> Result<(), String> {
     for &language in Language::ALL {
         let progress = |line: &str| print!("  {line}");
         runtimes.ensure_base(&engine, language, &progress).await?;
-        println!("{} base image: {}", language.label(), runtimes.base_image(language));
+        runtimes.ensure_builder(&engine, language, &progress).await?;
+        println!("{} base image: {}, install image: {}", language.label(), runtimes.base_image(language), runtimes.builder_image(language));
     }
     Ok(())
 }

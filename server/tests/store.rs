@@ -5,7 +5,7 @@ mod common;
 
 use common::{fresh_database, Db};
 use server::calls::journal::{CallEnd, CallStart, Journal};
-use app::model::{BuildStatus, FunctionStatus, Language, Name, PoolMode, Trigger};
+use app::model::{BuildStatus, FileTree, FunctionStatus, Language, Name, PoolMode, Trigger};
 use server::store::{NewVersion, Settings, Store, Target, TenantRow};
 
 fn settings(public: bool, trigger: &Trigger) -> Settings<'_> {
@@ -32,8 +32,13 @@ async fn function_with_version(store: &Store) -> (i64, i64) {
         vcd_org_id: None,
     };
     let tenant_id = store.insert_tenant(&tenant).await.unwrap();
-    let v = NewVersion { language: Language::Nodejs, code: "code v1", memory_mb: 128, timeout_ms: 500 };
+    let files = tree(&[("handler.js", "code v1"), ("lib/util.js", "exports.x = 1")]);
+    let v = NewVersion { language: Language::Nodejs, files: &files, memory_mb: 128, timeout_ms: 500 };
     (tenant_id, store.insert_function(tenant_id, &Name::parse("name", "f").unwrap(), &settings(false, &Trigger::Http), &v).await.unwrap())
+}
+
+fn tree(entries: &[(&str, &str)]) -> FileTree {
+    entries.iter().map(|(path, content)| (path.to_string(), content.to_string())).collect()
 }
 
 async fn builds_switch_versions_and_keep_logs(db: Db) {
@@ -44,6 +49,7 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
 
     let v1 = store.version(id, 1).await.unwrap().unwrap();
     assert_eq!(v1.build_status, BuildStatus::Queued);
+    assert_eq!((v1.code.as_str(), v1.files()), ("code v1", tree(&[("handler.js", "code v1"), ("lib/util.js", "exports.x = 1")])));
     assert_eq!(store.unfinished_builds().await.unwrap().len(), 1);
     assert!(matches!(store.routable("acme", "f").await.unwrap(), Some(Err(_))), "not routable before a build");
 
@@ -59,12 +65,14 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     assert!(store.unfinished_builds().await.unwrap().is_empty());
 
     // A failed v2 leaves v1 serving; a v3 that finishes takes over.
-    let v = |code| NewVersion { language: Language::Python, code, memory_mb: 64, timeout_ms: 200 };
-    assert_eq!(store.add_version(id, 1, &settings(true, &vm_created()), &v("code v2")).await.unwrap(), Some(2));
+    let (v2_files, stale, v3_files, v4_files) =
+        (tree(&[("handler.py", "code v2")]), tree(&[("handler.py", "stale")]), tree(&[("handler.py", "code v3")]), tree(&[("handler.py", "code v4")]));
+    let v = |files| NewVersion { language: Language::Python, files, memory_mb: 64, timeout_ms: 200 };
+    assert_eq!(store.add_version(id, 1, &settings(true, &vm_created()), &v(&v2_files)).await.unwrap(), Some(2));
     // A change made from v1 after v2 replaced it adds nothing and changes nothing.
-    assert_eq!(store.add_version(id, 1, &settings(false, &Trigger::Http), &v("stale")).await.unwrap(), None);
+    assert_eq!(store.add_version(id, 1, &settings(false, &Trigger::Http), &v(&stale)).await.unwrap(), None);
     assert!(store.function_by_id(id).await.unwrap().unwrap().public);
-    assert_eq!(store.add_version(id, 2, &Settings { pool_mode: PoolMode::PerCall, ..settings(true, &Trigger::Http) }, &v("code v3")).await.unwrap(), Some(3));
+    assert_eq!(store.add_version(id, 2, &Settings { pool_mode: PoolMode::PerCall, ..settings(true, &Trigger::Http) }, &v(&v3_files)).await.unwrap(), Some(3));
     let v2 = store.version(id, 2).await.unwrap().unwrap();
     let v3 = store.version(id, 3).await.unwrap().unwrap();
     store.finish_build_failed(&v2, "SyntaxError: x (handler.py, line 1)").await.unwrap();
@@ -84,7 +92,7 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     // The pool's maintainer sees warm functions with their serving version and capacity only.
     assert!(store.warm_targets().await.unwrap().is_empty(), "a per-call function keeps nothing ahead");
     let warm = Settings { min_instances: 1, concurrency: 5, ..settings(true, &Trigger::Http) };
-    assert_eq!(store.add_version(id, 3, &warm, &v("code v4")).await.unwrap(), Some(4));
+    assert_eq!(store.add_version(id, 3, &warm, &v(&v4_files)).await.unwrap(), Some(4));
     store.finish_build_ok(&store.version(id, 4).await.unwrap().unwrap(), "img:v4").await.unwrap();
     let targets = store.warm_targets().await.unwrap();
     assert_eq!(targets.len(), 1);
@@ -92,7 +100,8 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     assert_eq!((f.min_instances, f.concurrency, v.version, v.image.as_deref()), (1, 5, 4, Some("img:v4")));
 
     // A first build that fails marks the function failed.
-    let v = NewVersion { language: Language::Nodejs, code: "x", memory_mb: 64, timeout_ms: 100 };
+    let x = tree(&[("handler.js", "x")]);
+    let v = NewVersion { language: Language::Nodejs, files: &x, memory_mb: 64, timeout_ms: 100 };
     let other = store.insert_function(tenant_id, &Name::parse("name", "g").unwrap(), &settings(false, &Trigger::Http), &v).await.unwrap();
     store.finish_build_failed(&store.version(other, 1).await.unwrap().unwrap(), "base image unavailable").await.unwrap();
     assert_eq!(store.function_by_id(other).await.unwrap().unwrap().status, FunctionStatus::Failed);

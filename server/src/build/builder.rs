@@ -5,6 +5,8 @@ use crate::run::engine::Engine;
 use crate::metrics::Metrics;
 use crate::run::pool::Pool;
 use crate::run::runner::image_tag;
+use crate::build::deps::{Installer, Manifest};
+use crate::build::failure::BuildFailure;
 use crate::build::runtimes::{build_context, Runtimes};
 use crate::store::{Store, StoreError, Target, VersionRow};
 use app::model::BuildStatus;
@@ -27,7 +29,7 @@ pub struct Builder {
 pub type OnReady = Arc<dyn Fn(&VersionRow) + Send + Sync>;
 
 impl Builder {
-    pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, metrics: Arc<Metrics>, pool: Arc<Pool>, on_ready: OnReady) -> Builder {
+    pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, installer: Arc<Installer>, metrics: Arc<Metrics>, pool: Arc<Pool>, on_ready: OnReady) -> Builder {
         let (queue, mut jobs) = mpsc::unbounded_channel::<i64>();
         let in_progress: Arc<Mutex<HashSet<i64>>> = Arc::default();
         let builder = Builder { queue, in_progress: in_progress.clone() };
@@ -38,17 +40,18 @@ impl Builder {
                     continue; // already being built
                 }
                 let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-                let (store, engine, runtimes, in_progress, on_ready, metrics, pool) = (
+                let (store, engine, runtimes, installer, in_progress, on_ready, metrics, pool) = (
                     store.clone(),
                     engine.clone(),
                     runtimes.clone(),
+                    installer.clone(),
                     in_progress.clone(),
                     on_ready.clone(),
                     metrics.clone(),
                     pool.clone(),
                 );
                 tokio::spawn(async move {
-                    let tools = Tools { store: &store, engine: &engine, runtimes: &runtimes, metrics: &metrics, pool: &pool };
+                    let tools = Tools { store: &store, engine: &engine, runtimes: &runtimes, installer: &installer, metrics: &metrics, pool: &pool };
                     if let Err(e) = build_version(tools, version_id, &on_ready).await {
                         tracing::error!(version_id, error = %e, "build bookkeeping failed; the reconciler will retry");
                     }
@@ -75,13 +78,14 @@ struct Tools<'a> {
     store: &'a Store,
     engine: &'a Engine,
     runtimes: &'a Runtimes,
+    installer: &'a Installer,
     metrics: &'a Metrics,
     pool: &'a Arc<Pool>,
 }
 
 #[tracing::instrument(skip(tools, on_ready))]
 async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) -> Result<(), StoreError> {
-    let Tools { store, engine, runtimes, metrics, pool } = tools;
+    let Tools { store, engine, runtimes, installer, metrics, pool } = tools;
     let Some(v) = store.version_by_id(version_id).await? else { return Ok(()) };
     let Some(function) = store.function_by_id(v.function_id).await? else { return Ok(()) };
     if function.is_deleting() || !v.build_status.is_pending() {
@@ -91,6 +95,7 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
     let started = std::time::Instant::now();
     let language = v.language;
     let tag = image_tag(&function.org, &function.name, v.version);
+    let files = v.files();
 
     // Log lines are collected here and written to the database as they come.
     let log = Arc::new(Mutex::new(String::new()));
@@ -103,34 +108,35 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
     };
     let flusher = spawn_log_flusher(store.clone(), v.id, log.clone());
 
-    append(&format!("building {} v{} ({})\n", function.name, v.version, language.label()));
-    let base_ready = runtimes.ensure_base(engine, language, &append).await;
-    let result: Result<(), BuildFailure> = match base_ready {
-        Err(e) => Err(format!("base image unavailable: {e}").into()),
-        Ok(()) => match build_context(
-            language,
-            runtimes.base_image(language),
-            &v.code,
-            &engine.labels(&function.org, &function.name, v.version),
-        ) {
-            Err(e) => Err(format!("cannot make build context: {e}").into()),
-            Ok(context) => {
-                // The build's own output, kept to name the interpreter's error at the end.
-                let mut output = String::new();
-                let mut sink = |text: &str| {
-                    if output.len() < MAX_BUILD_LOG {
-                        output.push_str(text);
-                    }
-                    append(text)
-                };
-                match engine.build(context, &tag, &mut sink).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(message)) => Err(explain_build_error(&message, &output)),
-                    Err(e) => Err(format!("container engine failed: {e}").into()),
-                }
+    append(&format!("building {} v{} ({}, {} file(s))\n", function.name, v.version, language.label(), files.len()));
+    let result: Result<(), BuildFailure> = async {
+        runtimes.ensure_base(engine, language, &append).await.map_err(|e| format!("base image unavailable: {e}"))?;
+        let from = match Manifest::of(language, &files) {
+            None => runtimes.base_image(language).to_string(),
+            Some(manifest) => {
+                let installing = std::time::Instant::now();
+                let image = installer.image_for(engine, runtimes, &manifest, &append).await?;
+                append(&format!("dependencies ready in {} ms\n", installing.elapsed().as_millis()));
+                image
             }
-        },
-    };
+        };
+        let labels = engine.labels(&function.org, &function.name, v.version);
+        let context = build_context(language, &from, &files, &labels).map_err(|e| format!("cannot make build context: {e}"))?;
+        // The build's own output, kept to name the interpreter's error at the end.
+        let mut output = String::new();
+        let mut sink = |text: &str| {
+            if output.len() < MAX_BUILD_LOG {
+                output.push_str(text);
+            }
+            append(text)
+        };
+        match engine.build(context, &tag, &mut sink).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(explain_build_error(&message, &output)),
+            Err(e) => Err(format!("container engine failed: {e}").into()),
+        }
+    }
+    .await;
     flusher.abort();
     metrics.record_build(language.as_str(), result.is_ok(), started.elapsed());
     match result {
@@ -169,41 +175,20 @@ async fn prepare_switch(store: &Store, pool: &Arc<Pool>, v: &VersionRow, tag: &s
     Ok(())
 }
 
-/// Why a build failed: the reason kept with the version, and whether the build's output
-/// (the log above the verdict) has the interpreter's whole message.
-struct BuildFailure {
-    reason: String,
-    in_output: bool,
-}
-
-impl BuildFailure {
-    fn log_line(&self) -> String {
-        match self.in_output {
-            true => format!("{} (the interpreter's whole message is above)", self.reason),
-            false => self.reason.clone(),
-        }
-    }
-}
-
-impl From<String> for BuildFailure {
-    fn from(reason: String) -> BuildFailure {
-        BuildFailure { reason, in_output: false }
-    }
-}
-
 fn explain_build_error(message: &str, output: &str) -> BuildFailure {
     if !message.contains("returned a non-zero code") {
         return message.to_string().into();
     }
     let reason = interpreter_error(output).unwrap_or_else(|| "the code has an error (see the interpreter's message)".to_string());
-    BuildFailure { reason, in_output: true }
+    BuildFailure::with_output(reason)
 }
 
 /// The interpreter's error in a failed check of the handler, with where it is:
-/// `SyntaxError: Unexpected token ';' (handler.js, line 2)`.
+/// `SyntaxError: Unexpected token ';' (lib/util.js, line 2)`.
 fn interpreter_error(output: &str) -> Option<String> {
     let error = regex::Regex::new(r"^\s*([A-Z][A-Za-z]*(?:Error|Exception)(?::.*)?)$").expect("valid pattern");
-    let place = regex::Regex::new(r#"(handler\.(?:js|py))(?::|", line )(\d+)"#).expect("valid pattern");
+    // Node.js names the file by its path in the image, the Python check by its path in the tree.
+    let place = regex::Regex::new(r#"(?:^|/app/|File ")([\w.-][\w./-]*\.(?:js|cjs|mjs|py))(?::|", line )(\d+)"#).expect("valid pattern");
     // Docker colours the build step's error output.
     let plain = regex::Regex::new(r"\x1b\[[0-9;]*m").expect("valid pattern").replace_all(output, "");
     let lines: Vec<&str> = plain.lines().collect();

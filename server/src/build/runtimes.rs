@@ -2,6 +2,7 @@
 //! and the build context (Dockerfile + shim + code) of a function version.
 
 use crate::run::engine::{Engine, EngineError, LABEL_RUNTIME};
+use app::files::FileTree;
 use app::model::Language;
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -33,22 +34,33 @@ impl Runtimes {
         }
     }
 
+    /// The image dependency installs run in: the base image's Debian with the package manager.
+    pub fn builder_image(&self, language: Language) -> &'static str {
+        match language {
+            Language::Nodejs => "vcd-faas/builder-nodejs:bookworm",
+            Language::Python => "vcd-faas/builder-python:bookworm",
+        }
+    }
+
     /// Makes sure the base image of a language exists: built locally from Debian packages
     /// when it is one of ours (`vcd-faas/…`), pulled otherwise.
-    pub async fn ensure_base(
-        &self,
-        engine: &Engine,
-        language: Language,
-        progress: &(dyn Fn(&str) + Sync),
-    ) -> Result<(), String> {
+    pub async fn ensure_base(&self, engine: &Engine, language: Language, progress: &(dyn Fn(&str) + Sync)) -> Result<(), String> {
+        self.ensure(engine, self.base_image(language), language, ImageRole::Runtime, progress).await
+    }
+
+    /// Makes sure the image dependency installs run in exists (built once, about two minutes).
+    pub async fn ensure_builder(&self, engine: &Engine, language: Language, progress: &(dyn Fn(&str) + Sync)) -> Result<(), String> {
+        self.ensure(engine, self.builder_image(language), language, ImageRole::Builder, progress).await
+    }
+
+    async fn ensure(&self, engine: &Engine, image: &str, language: Language, role: ImageRole, progress: &(dyn Fn(&str) + Sync)) -> Result<(), String> {
         let _guard = self.ensure_lock.lock().await;
-        let image = self.base_image(language);
         if engine.image_exists(image).await.map_err(|e| e.to_string())? {
             return Ok(());
         }
         if image.starts_with("vcd-faas/") {
-            progress(&format!("building base image {image} from Debian packages (first time only, about a minute)\n"));
-            build_debian_base(engine, image, language, progress).await
+            progress(&format!("building image {image} from Debian packages (first time only, a minute or two)\n"));
+            build_debian_image(engine, image, language, role, progress).await
         } else {
             progress(&format!("pulling base image {image}\n"));
             engine.pull(image, progress).await.map_err(|e| e.to_string())
@@ -56,24 +68,36 @@ impl Runtimes {
     }
 }
 
-fn debian_packages(language: Language) -> &'static str {
-    match language {
-        Language::Nodejs => "nodejs",
-        Language::Python => "python3",
+/// What a locally built image is for.
+#[derive(Clone, Copy)]
+enum ImageRole {
+    /// Function images start from it: the interpreter only.
+    Runtime,
+    /// Dependency installs run in it: the interpreter and its package manager.
+    Builder,
+}
+
+fn debian_packages(language: Language, role: ImageRole) -> &'static str {
+    match (language, role) {
+        (Language::Nodejs, ImageRole::Runtime) => "nodejs",
+        (Language::Python, ImageRole::Runtime) => "python3",
+        (Language::Nodejs, ImageRole::Builder) => "nodejs,npm",
+        (Language::Python, ImageRole::Builder) => "python3,python3-pip",
     }
 }
 
 /// `mmdebstrap` of Debian bookworm with the language's interpreter, streamed into `docker import`.
-async fn build_debian_base(
+async fn build_debian_image(
     engine: &Engine,
     image: &str,
     language: Language,
+    role: ImageRole,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), String> {
     let mut child = tokio::process::Command::new("mmdebstrap")
         .args([
             "--variant=essential",
-            &format!("--include={}", debian_packages(language)),
+            &format!("--include={}", debian_packages(language, role)),
             "--dpkgopt=path-exclude=/usr/share/doc/*",
             "--dpkgopt=path-exclude=/usr/share/man/*",
             "--dpkgopt=path-exclude=/usr/share/locale/*",
@@ -101,10 +125,11 @@ async fn build_debian_base(
             Err(e) => Some((Err(e), out)),
         }
     });
-    let changes = vec![
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        format!("LABEL {LABEL_RUNTIME}={}", language.as_str()),
-    ];
+    let mut changes = vec!["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    // Only runtime images carry the runtime label (see `LABEL_RUNTIME`); both are kept.
+    if let ImageRole::Runtime = role {
+        changes.push(format!("LABEL {LABEL_RUNTIME}={}", language.as_str()));
+    }
     let import = engine.import_rootfs(image, body, changes);
     let log = async {
         let mut lines = BufReader::new(stderr).lines();
@@ -128,19 +153,20 @@ async fn build_debian_base(
     Ok(())
 }
 
-/// The Dockerfile of a function version. The syntax check runs at build time so a mistake
-/// fails the build with the interpreter's own message.
-pub fn dockerfile(language: Language, base: &str, labels: &BTreeMap<String, String>) -> String {
-    let (files, check, cmd) = match language {
+/// The Dockerfile of a function version, built on `from` (the base image, or the image of its
+/// installed dependencies). The syntax check of every source file runs at build time, so a
+/// mistake fails the build with the interpreter's own message and the file and line.
+pub fn dockerfile(language: Language, from: &str, labels: &BTreeMap<String, String>) -> String {
+    let (shim, check, cmd) = match language {
         Language::Nodejs => (
-            "shim.js handler.js",
-            r#"["node", "--check", "/app/handler.js"]"#,
-            r#"["node", "/app/shim.js"]"#,
+            "shim.js",
+            r#"["sh", "-c", "find /app -path /app/node_modules -prune -o -type f \\( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' \\) -print0 | xargs -0 -r -n 1 node --check"]"#,
+            r#"["node", "/opt/faas/shim.js"]"#,
         ),
         Language::Python => (
-            "shim.py handler.py",
-            r#"["python3", "-c", "import ast,sys; ast.parse(open('/app/handler.py').read(), 'handler.py')"]"#,
-            r#"["python3", "-u", "/app/shim.py"]"#,
+            "shim.py",
+            r#"["python3", "-c", "import ast, pathlib; [ast.parse(p.read_bytes(), str(p.relative_to('/app'))) for p in sorted(pathlib.Path('/app').rglob('*.py'))]"]"#,
+            r#"["python3", "-u", "/opt/faas/shim.py"]"#,
         ),
     };
     // One LABEL line: every instruction is a build step, and steps are what a build waits on.
@@ -150,36 +176,36 @@ pub fn dockerfile(language: Language, base: &str, labels: &BTreeMap<String, Stri
     // ("failed to get digest … no such file or directory").
     let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k:?}={v:?}")).collect();
     format!(
-        "FROM {base}\n\
+        "FROM {from}\n\
          LABEL {}\n\
-         COPY {files} /app/\n\
+         COPY {shim} /opt/faas/\n\
+         COPY app/ /app/\n\
          RUN {check}\n\
          ENV FAAS_SOCKET=/run/faas/sock PYTHONDONTWRITEBYTECODE=1 NODE_ENV=production HOME=/tmp\n\
+         WORKDIR /app\n\
          USER {FUNCTION_UID}:{FUNCTION_UID}\n\
          CMD {cmd}\n",
         labels.join(" ")
     )
 }
 
-/// The build context as a tar archive made in memory.
-pub fn build_context(
-    language: Language,
-    base: &str,
-    code: &str,
-    labels: &BTreeMap<String, String>,
-) -> std::io::Result<Vec<u8>> {
-    let (shim_name, shim, handler_name) = match language {
-        Language::Nodejs => ("shim.js", NODE_SHIM, "handler.js"),
-        Language::Python => ("shim.py", PYTHON_SHIM, "handler.py"),
+/// The build context as a tar archive made in memory: Dockerfile, shim, and the function's
+/// files under `app/`.
+pub fn build_context(language: Language, from: &str, files: &FileTree, labels: &BTreeMap<String, String>) -> std::io::Result<Vec<u8>> {
+    let (shim_name, shim) = match language {
+        Language::Nodejs => ("shim.js", NODE_SHIM),
+        Language::Python => ("shim.py", PYTHON_SHIM),
     };
+    let dockerfile = dockerfile(language, from, labels);
+    let own = files.iter().map(|(path, content)| (format!("app/{path}"), content.as_str()));
     let mut tar = tar::Builder::new(Vec::new());
-    for (name, content) in [("Dockerfile", dockerfile(language, base, labels).as_str()), (shim_name, shim), (handler_name, code)] {
+    for (name, content) in [("Dockerfile".to_string(), dockerfile.as_str()), (shim_name.to_string(), shim)].into_iter().chain(own) {
         let mut header = tar::Header::new_gnu();
         header.set_size(content.len() as u64);
         header.set_mode(0o644);
         header.set_mtime(0);
         header.set_cksum();
-        tar.append_data(&mut header, name, content.as_bytes())?;
+        tar.append_data(&mut header, &name, content.as_bytes())?;
     }
     tar.into_inner()
 }
@@ -190,11 +216,12 @@ mod tests {
 
     #[test]
     fn context_holds_dockerfile_shim_and_code() {
-        let tar = build_context(Language::Python, "base:1", "def handle(e, c): return 1\n", &BTreeMap::new()).unwrap();
+        let files = FileTree::from([("handler.py".to_string(), "def handle(e, c): return 1\n".to_string()), ("lib/util.py".to_string(), "X = 1\n".to_string())]);
+        let tar = build_context(Language::Python, "base:1", &files, &BTreeMap::new()).unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
         let names: Vec<String> =
             archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
-        assert_eq!(names, ["Dockerfile", "shim.py", "handler.py"]);
+        assert_eq!(names, ["Dockerfile", "shim.py", "app/handler.py", "app/lib/util.py"]);
     }
 
     #[test]
@@ -203,7 +230,7 @@ mod tests {
         let text = dockerfile(Language::Nodejs, "base:1", &labels);
         assert!(text.starts_with("FROM base:1\n"));
         assert!(text.contains("LABEL \"vcd-faas.tenant\"=\"acme\"\n"));
-        assert!(text.contains("node\", \"--check\""));
+        assert!(text.contains("node --check"));
         assert!(text.contains("USER 10001:10001"));
     }
 

@@ -14,8 +14,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-/// Largest JSON body the API reads (code is at most 256 KiB; escaping may double it).
-const MAX_JSON_BYTES: usize = 2 * 1024 * 1024;
+/// Largest JSON body the API reads: a function's files at the provider's limit, escaped
+/// (which may double them), or 2 MB, whichever is more.
+fn max_json_bytes(state: &AppState) -> usize {
+    (2 * state.service.config().max_files_bytes() + 1024 * 1024).max(2 * 1024 * 1024)
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/users", get(list_users))
         .route("/api/v1/functions", get(list_functions).post(create_function))
         .route("/api/v1/functions/{name}", get(get_function).put(update_function).delete(delete_function))
+        .route("/api/v1/functions/{name}/code", put(upload_code))
         .route("/api/v1/functions/{name}/versions", get(list_versions))
         .route("/api/v1/functions/{name}/versions/{version}", get(get_version))
         .route("/api/v1/functions/{name}/versions/{version}/restore", post(restore_version))
@@ -102,10 +106,11 @@ pub struct JsonBody<T>(pub T);
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES).await.map_err(|_| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is over {MAX_JSON_BYTES} bytes"))
-        })?;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = max_json_bytes(state);
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is over {limit} bytes")))?;
         if bytes.is_empty() {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "request body is empty: send a JSON object"));
         }
@@ -217,7 +222,10 @@ async fn get_function(
 #[derive(Deserialize)]
 struct FunctionPatch {
     language: Option<String>,
+    /// The entry file; the other files stay as they are.
     code: Option<String>,
+    /// The whole tree, replacing the stored one.
+    files: Option<FileTree>,
     memory_mb: Option<i64>,
     timeout_ms: Option<i64>,
     public: Option<bool>,
@@ -242,7 +250,8 @@ async fn update_function(
     let spec = FunctionSpec {
         name: name.clone(),
         language: patch.language.unwrap_or_else(|| current.language.as_str().to_string()),
-        code: patch.code.unwrap_or(current.code),
+        code: patch.code.unwrap_or_default(),
+        files: patch.files,
         memory_mb: patch.memory_mb,
         timeout_ms: patch.timeout_ms,
         public: patch.public,
@@ -254,6 +263,41 @@ async fn update_function(
         // What the patch leaves out comes from `current`: a newer version appearing meanwhile
         // must refuse the update, not be undone by it.
         expected_version: patch.expected_version.or(Some(current.latest_version)),
+    };
+    let view = state.service.update_function(&caller, org, &name, spec).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+/// A new version from a zip archive of the function's files; its other settings stay.
+async fn upload_code(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(name): Path<String>,
+    Query(q): Query<OrgQuery>,
+    request: Request,
+) -> ApiResult<Response> {
+    let content_type = request.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !content_type.starts_with("application/zip") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("send the files as a zip archive with content-type: application/zip (got {content_type:?}); JSON goes to PUT /api/v1/functions/{name}"),
+        ));
+    }
+    let max = state.service.config().max_files_bytes();
+    // A zip is at most a little larger than what it holds.
+    let limit = max + max / 10 + 64 * 1024;
+    let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the archive is over {} bytes; a function's files may be {} unpacked", limit, app::files::human_bytes(max)))
+    })?;
+    let files = crate::platform::archive::read_zip(&bytes, max).map_err(PlatformError::Invalid)?;
+    let org = q.org(&caller);
+    let current = state.service.get_function(&caller, org, &name).await?;
+    let spec = FunctionSpec {
+        name: name.clone(),
+        language: current.language.as_str().to_string(),
+        files: Some(files),
+        expected_version: Some(current.latest_version),
+        ..Default::default()
     };
     let view = state.service.update_function(&caller, org, &name, spec).await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())

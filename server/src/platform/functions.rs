@@ -4,6 +4,7 @@
 use super::access::function_not_found;
 use super::{Result, Service};
 use crate::store::{FunctionRow, NewVersion, Settings, StoreError, Unique, VersionRow};
+use app::files::validate_tree;
 use app::model::*;
 use app::platform::{Functions, PlatformError};
 use async_trait::async_trait;
@@ -61,6 +62,27 @@ fn mode_of(spec: &FunctionSpec) -> Result<Option<PoolMode>> {
     spec.mode.as_deref().map(|m| PoolMode::parse(m).ok_or_else(|| PlatformError::invalid("mode", format!("unknown mode {m:?}")))).transpose()
 }
 
+/// The files of an update: `files` replace the tree; `code` alone replaces the entry file and
+/// keeps the others; neither keeps the tree as it is.
+fn updated_files(spec: &FunctionSpec, language: Language, latest: Option<&VersionRow>, limits: &Limits) -> Result<FileTree> {
+    if let Some(files) = &spec.files {
+        return Ok(files.clone());
+    }
+    let mut files = latest.map(VersionRow::files).unwrap_or_default();
+    if latest.is_some_and(|v| v.language != language) {
+        // Another language has another entry file: the old one would be left behind unused.
+        files.remove(latest.map_or("", |v| v.language.entry_file()));
+    }
+    if !spec.code.trim().is_empty() {
+        files.insert(language.entry_file().to_string(), spec.code.clone());
+    }
+    let errors = validate_tree(language, &files, limits.max_files_bytes);
+    if !errors.is_empty() {
+        return Err(PlatformError::Invalid(errors));
+    }
+    Ok(files)
+}
+
 fn version_view(v: &VersionRow) -> VersionView {
     VersionView {
         version: v.version,
@@ -95,6 +117,7 @@ impl Service {
             max_instances: f.max_instances,
             min_instances: f.min_instances,
             concurrency: f.concurrency,
+            files: latest.files(),
             code: latest.code,
             created_at: f.created_at,
             updated_at: f.updated_at,
@@ -158,7 +181,7 @@ impl Functions for Service {
         let f = self.function_for(caller, org, name).await?;
         let v = self.store.version(f.id, version).await?;
         let v = v.ok_or_else(|| PlatformError::not_found(format!("function {name:?} has no version {version}")))?;
-        Ok(VersionDetail { version: version_view(&v), code: v.code, build_log: v.build_log })
+        Ok(VersionDetail { version: version_view(&v), files: v.files(), code: v.code, build_log: v.build_log })
     }
 
     async fn restore_version(&self, caller: &Caller, org: &str, name: &str, version: i64) -> Result<FunctionView> {
@@ -173,7 +196,7 @@ impl Functions for Service {
         let spec = FunctionSpec {
             name: name.to_string(),
             language: earlier.version.language.as_str().to_string(),
-            code: earlier.code,
+            files: Some(earlier.files),
             memory_mb: Some(earlier.version.memory_mb),
             timeout_ms: Some(earlier.version.timeout_ms),
             expected_version: Some(f.latest_version),
@@ -207,9 +230,11 @@ impl Functions for Service {
                 format!("org {:?} has reached its limit of {} functions", tenant.slug, tenant.max_functions),
             )]));
         }
+        let language = language_of(&spec)?;
+        let files = spec.tree(language);
         let version = NewVersion {
-            language: language_of(&spec)?,
-            code: &spec.code,
+            language,
+            files: &files,
             memory_mb: spec.memory_mb.unwrap_or(limits.default_memory_mb),
             timeout_ms: spec.timeout_ms.unwrap_or(limits.default_timeout_ms),
         };
@@ -256,9 +281,11 @@ impl Functions for Service {
         if !kept.is_empty() {
             return Err(PlatformError::OverLimit(kept));
         }
+        let language = language_of(&spec)?;
+        let files = updated_files(&spec, language, latest.as_ref(), &limits)?;
         let version = NewVersion {
-            language: language_of(&spec)?,
-            code: &spec.code,
+            language,
+            files: &files,
             memory_mb: spec.memory_mb.or(latest.as_ref().map(|v| v.memory_mb)).unwrap_or(limits.default_memory_mb),
             timeout_ms: spec.timeout_ms.or(latest.as_ref().map(|v| v.timeout_ms)).unwrap_or(limits.default_timeout_ms),
         };

@@ -12,6 +12,7 @@ use app::platform::PlatformError;
 use std::sync::Arc;
 
 mod access;
+pub mod archive;
 mod functions;
 mod invocations;
 mod tenants;

@@ -37,6 +37,7 @@ impl Service {
             max_instances: tenant.max_instances,
             default_memory_mb: self.config.default_memory_mb.min(tenant.max_memory_mb),
             default_timeout_ms: self.config.default_timeout_ms.min(tenant.max_timeout_ms),
+            max_files_bytes: self.config.max_files_bytes(),
         }
     }
 

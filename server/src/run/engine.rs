@@ -32,14 +32,14 @@ impl EngineError {
     }
 }
 
-fn fail(call: &'static str) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+pub(super) fn fail(call: &'static str) -> impl FnOnce(bollard::errors::Error) -> EngineError {
     move |source| EngineError { call, source }
 }
 
 #[derive(Clone)]
 pub struct Engine {
-    docker: Docker,
-    installation: String,
+    pub(super) docker: Docker,
+    pub(super) installation: String,
 }
 
 /// What a function container needs to be created.
@@ -100,6 +100,11 @@ impl Engine {
     }
 
     /// The labels every container and image of a function version carries.
+    /// The installation this engine's containers and images belong to.
+    pub fn installation(&self) -> &str {
+        &self.installation
+    }
+
     pub fn labels(&self, org: &str, function: &str, version: i64) -> BTreeMap<String, String> {
         BTreeMap::from([
             (LABEL_INSTALLATION.to_string(), self.installation.clone()),

@@ -1,7 +1,7 @@
 //! Functions, their versions and builds, and the platform's settings.
 
 use super::{now_ms, typed, DbResult, Store, StoreError};
-use app::model::{BuildStatus, FunctionStatus, Language, Name, PoolMode, Trigger};
+use app::model::{BuildStatus, FileTree, FunctionStatus, Language, Name, PoolMode, Trigger};
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
@@ -69,7 +69,11 @@ pub struct VersionRow {
     pub version: i64,
     #[sqlx(try_from = "String")]
     pub language: Language,
+    /// The entry file.
     pub code: String,
+    /// All files as a JSON object; `None` for versions from before functions had several files.
+    #[sqlx(rename = "files")]
+    pub files_json: Option<String>,
     pub memory_mb: i64,
     pub timeout_ms: i64,
     #[sqlx(try_from = "String")]
@@ -80,6 +84,16 @@ pub struct VersionRow {
     pub image: Option<String>,
     pub created_at: i64,
     pub built_at: Option<i64>,
+}
+
+impl VersionRow {
+    /// The version's files by relative path (a version from before several files: its entry file).
+    pub fn files(&self) -> FileTree {
+        self.files_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_else(|| FileTree::from([(self.language.entry_file().to_string(), self.code.clone())]))
+    }
 }
 
 /// A function together with what it needs to run: its tenant and serving version.
@@ -101,7 +115,7 @@ pub struct Settings<'a> {
 
 pub struct NewVersion<'a> {
     pub language: Language,
-    pub code: &'a str,
+    pub files: &'a FileTree,
     pub memory_mb: i64,
     pub timeout_ms: i64,
 }
@@ -117,7 +131,7 @@ fn trigger_columns(trigger: &Trigger) -> (&str, Option<&str>, bool) {
 pub(super) const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
      f.trigger_event, f.trigger_successful_only, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.min_instances, f.concurrency, f.created_at, f.updated_at";
 
-pub(super) const VERSION_COLUMNS: &str = "id, function_id, version, language, code, memory_mb, timeout_ms, build_status, \
+pub(super) const VERSION_COLUMNS: &str = "id, function_id, version, language, code, files, memory_mb, timeout_ms, build_status, \
      build_log, build_error, image, created_at, built_at";
 
 impl Store {
@@ -426,13 +440,14 @@ async fn insert_version(
     now: i64,
 ) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO function_versions (function_id, version, language, code, memory_mb, timeout_ms, build_status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7)",
+        "INSERT INTO function_versions (function_id, version, language, code, files, memory_mb, timeout_ms, build_status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)",
     )
     .bind(function_id)
     .bind(version)
     .bind(v.language.as_str())
-    .bind(v.code)
+    .bind(v.files.get(v.language.entry_file()).map(String::as_str).unwrap_or_default())
+    .bind(serde_json::to_string(v.files).expect("a map of strings serializes"))
     .bind(v.memory_mb)
     .bind(v.timeout_ms)
     .bind(now)
