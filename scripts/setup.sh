@@ -72,4 +72,10 @@ if [ $FOR_TESTS = 1 ]; then
     (cd end2end && npm ci --no-audit --no-fund)
   fi
   echo "Playwright $(cd end2end && npx playwright --version)"
+
+  step "Checking verdaccio (the npm registry dependency tests start on 127.0.0.1)"
+  if [ ! -x tools/verdaccio/node_modules/.bin/verdaccio ]; then
+    (cd tools/verdaccio && npm ci --no-audit --no-fund)
+  fi
+  echo "verdaccio $(tools/verdaccio/node_modules/.bin/verdaccio --version)"
 fi

@@ -28,11 +28,15 @@ printf '\n==> End-to-end tests (Playwright, Chromium)\n'
 data_dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export VCD_FAAS_ADMIN_PASSWORD="e2e-admin-$(date +%s)"
-VCD_FAAS_DATA_DIR="$data_dir" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
+# The portal installs dependencies from a registry of the test's own, holding one package.
+registry_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+registry=$(tools/verdaccio/serve.sh "$data_dir/registry" "$registry_port" end2end/fixtures/e2e-greet)
+VCD_FAAS_DATA_DIR="$data_dir" LEPTOS_SITE_ADDR="127.0.0.1:$port" VCD_FAAS_NPM_REGISTRY="$registry" \
   "$TARGET_DIR/debug/vcd-faas" >"$data_dir/server.log" 2>&1 &
 server_pid=$!
 cleanup() {
   kill "$server_pid" 2>/dev/null || true
+  kill "$(cat "$data_dir/registry/pid" 2>/dev/null)" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   rm -rf "$data_dir" "$results"
 }
