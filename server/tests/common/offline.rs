@@ -53,6 +53,21 @@ impl OfflineApp {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// One request with a body of the given content type.
+    pub async fn send_bytes(&self, method: &str, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.front.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
     pub async fn token(&self, org: &str, username: &str, password: &str) -> String {
         let (status, body) =
             self.send("POST", "/api/v1/tokens", None, Some(json!({"org": org, "username": username, "password": password}))).await;
