@@ -66,6 +66,20 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
 fi
 echo "cargo-leptos $(cargo leptos --version | awk '{print $2}'), $(wasm-bindgen --version)"
 
+step "Checking the code editor bundle (CodeMirror 6 from npm, into public/editor/)"
+have npm || apt_install nodejs npm
+bundle=public/editor/editor.js
+# Rebuilt when missing or older than anything it is made from; cargo-leptos copies public/ into the site.
+if [ ! -f "$bundle" ] || [ -n "$(find editor/src editor/package.json editor/package-lock.json -newer "$bundle" | head -n1)" ]; then
+  if [ ! -f editor/node_modules/.package-lock.json ] || [ editor/package-lock.json -nt editor/node_modules/.package-lock.json ]; then
+    echo "installing the editor's npm packages"
+    (cd editor && npm ci --no-audit --no-fund)
+  fi
+  echo "bundling $bundle"
+  (cd editor && npm run --silent build)
+fi
+echo "editor bundle: $(du -k "$bundle" | cut -f1) KB"
+
 if [ $FOR_TESTS = 1 ]; then
   step "Checking Playwright (end-to-end tests drive Debian's Chromium)"
   if [ ! -d end2end/node_modules/@playwright/test ]; then
