@@ -287,12 +287,12 @@ async fn openapi_describes_the_api(db: Db) {
     assert_eq!(r.status(), StatusCode::OK);
     let doc: serde_json::Value = r.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.0.3");
-    for path in ["/api/v1/tokens", "/api/v1/tenants", "/api/v1/functions", "/api/v1/functions/{name}", "/api/v1/functions/{name}/invocations"] {
+    for path in ["/api/v1/tokens", "/api/v1/tenants", "/api/v1/functions", "/api/v1/functions/{name}", "/api/v1/functions/{name}/code", "/api/v1/functions/{name}/invocations"] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
     assert_eq!(doc["components"]["schemas"]["Function"]["properties"]["status"]["enum"], json!(["initializing", "building", "ready", "failed", "deleting"]));
     for schema in ["FunctionInput", "FunctionUpdate", "Function"] {
-        for field in ["mode", "max_instances", "min_instances", "concurrency"] {
+        for field in ["mode", "max_instances", "min_instances", "concurrency", "files"] {
             assert!(doc["components"]["schemas"][schema]["properties"][field].is_object(), "{schema}.{field} documented");
         }
     }

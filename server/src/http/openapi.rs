@@ -150,14 +150,20 @@ pub fn document() -> Value {
                     "state": {"type": "string", "enum": ["local", "pending", "registered", "failed"]},
                     "detail": {"type": "string"},
                     "next_retry_at": {"type": "integer", "nullable": true, "description": "ms since the epoch"}}},
-                "FunctionInput": {"type": "object", "required": ["name", "language", "code"], "properties": {
+                "FileTree": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": app::files::MAX_FILES,
+                    "description": "relative path → text content; the entry file handler.js (Node.js) or handler.py (Python) at the root; \
+                                    package.json / requirements.txt declare dependencies installed at build time"},
+                "FunctionInput": {"type": "object", "required": ["name", "language"], "properties": {
                     "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"},
                     "language": {"type": "string", "enum": ["nodejs", "python"]},
-                    "code": {"type": "string", "maxLength": app::model::MAX_CODE_BYTES},
+                    "code": {"type": "string", "maxLength": app::model::MAX_CODE_BYTES, "description": "the entry file alone; give this or files"},
+                    "files": schema("FileTree"),
                     "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "public": {"type": "boolean"},
                     "trigger": schema("Trigger")}},
                 "FunctionUpdate": {"type": "object", "properties": {
-                    "language": {"type": "string", "enum": ["nodejs", "python"]}, "code": {"type": "string"},
+                    "language": {"type": "string", "enum": ["nodejs", "python"]},
+                    "code": {"type": "string", "description": "replaces the entry file; the other files stay"},
+                    "files": {"$ref": "#/components/schemas/FileTree", "description": "replaces the whole tree"},
                     "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "public": {"type": "boolean"},
                     "trigger": schema("Trigger")}},
                 "Function": {"type": "object", "properties": {
@@ -168,7 +174,8 @@ pub fn document() -> Value {
                     "build_status": {"type": "string", "enum": ["queued", "building", "ready", "failed"]},
                     "build_log": {"type": "string"}, "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"},
                     "public": {"type": "boolean"}, "trigger": schema("Trigger"), "registration": schema("Registration"),
-                    "code": {"type": "string"}, "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}},
+                    "build_error": {"type": "string", "nullable": true, "description": "why the latest version did not build: the interpreter's or package manager's error, with file and line when it has them"},
+                    "code": {"type": "string"}, "files": schema("FileTree"), "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}},
                 "Version": {"type": "object", "properties": {
                     "version": {"type": "integer"}, "language": {"type": "string"}, "build_status": {"type": "string"},
                     "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"}, "created_at": {"type": "integer"},
@@ -192,10 +199,15 @@ pub fn document() -> Value {
                         instead of undoing it (left out: the version the fields left out are taken from)"});
     let version_param = json!({"name": "version", "in": "path", "required": true, "schema": {"type": "integer"}});
     let version_detail = json!({"allOf": [{"$ref": "#/components/schemas/Version"}, {"type": "object", "properties": {
-        "code": {"type": "string"}, "build_log": {"type": "string"}}}]});
+        "code": {"type": "string"}, "files": schema("FileTree"), "build_log": {"type": "string"}}}]});
     doc["paths"]["/api/v1/functions/{name}/versions/{version}"] = json!({"get": {"summary": "One version with its code and build log",
         "parameters": [name_param.clone(), version_param.clone(), org_query.clone()],
         "responses": with_errors(ok("200", version_detail), &["400", "401", "404"])}});
+    doc["paths"]["/api/v1/functions/{name}/code"] = json!({"put": {
+        "summary": "A new version from a zip archive of the function's files (other settings stay); a zip of one folder is read as its contents",
+        "parameters": [name_param.clone(), org_query.clone()],
+        "requestBody": {"required": true, "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": with_errors(ok("202", schema("Function")), &["400", "401", "404", "409", "413", "415", "422"])}});
     doc["paths"]["/api/v1/functions/{name}/versions/{version}/restore"] = json!({"post": {
         "summary": "Build a new version from an earlier one that built (its language, code and limits; other settings stay)",
         "parameters": [name_param, version_param, org_query],
