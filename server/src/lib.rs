@@ -8,6 +8,8 @@
 //! - `vcd`: VMware Cloud Director (registration, API calls and events over AMQP);
 //! - `ops`: the reconciler, purging deleted functions, service links, CPU priority;
 //! - leaves: `config`, `auth` (passwords, tokens), `metrics`, `cache`, `amqp` (broker links).
+// The OpenAPI document (`http/openapi.rs`) is one `json!` literal, deeper than the default limit.
+#![recursion_limit = "256"]
 
 pub mod amqp;
 pub mod auth;

@@ -99,7 +99,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone());
     let directory = Arc::new(Directory::new(store.clone()));
-    let installer = Arc::new(Installer::new(install_settings(&config)));
+    let installer = Arc::new(Installer::new(install_settings(&config), runtimes.clone()));
     let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), installer, metrics, pool, {
         let directory = directory.clone();
         Arc::new(move |v| {
@@ -131,7 +131,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
         None => Arc::new(LocalOnly),
     };
     let service = Service::new(store.clone(), config.clone(), builder.clone(), dispatcher, links, vcd_status);
-    let reconciler = Reconciler { store: store.clone(), builder, gateway, config: config.clone() };
+    let reconciler = service.reconciler();
     let sessions = Sessions::open(&store.native).await.map_err(|e| format!("session store: {e}"))?;
     let state = AppState { leptos_options: leptos_options(&config), service, sessions, async_calls: async_calls.clone(), vcd };
     Ok(Assembled { state, reconciler, async_calls, runtimes })

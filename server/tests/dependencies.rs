@@ -70,6 +70,11 @@ async fn node_packages_install_from_the_registry_and_code_only_changes_reuse_the
     println!("code-only change after a dependency build, submit to ready: {} ms", took.as_millis());
     assert!(f["build_log"].as_str().unwrap().contains("reusing vcd-faas/deps-nodejs:"), "{}", f["build_log"]);
     assert_eq!(answer(&app, &t.dev, &t.org, "greeter?name=bo").await["rows"], 4);
+    // The same change to a function without dependencies, for comparison.
+    app.create_with(&t.dev, json!({"name": "plain", "language": "nodejs", "code": "module.exports = async () => 1;"})).await;
+    app.wait_ready(&t.dev, "plain").await;
+    let (_, plain) = update_and_time(&app, &t.dev, "plain", json!({"code": "module.exports = async () => 2;"})).await;
+    println!("the same change to a function without dependencies: {} ms", plain.as_millis());
 
     // Another function, another tenant even, with the same manifest shares the install.
     let other = app.tenant().await;
@@ -77,6 +82,29 @@ async fn node_packages_install_from_the_registry_and_code_only_changes_reuse_the
     let twin = app.wait_ready(&other.dev, "twin").await;
     assert!(twin["build_log"].as_str().unwrap().contains("reusing vcd-faas/deps-nodejs:"), "{}", twin["build_log"]);
     assert_eq!(answer(&app, &other.dev, &other.org, "twin?name=cy").await["message"], "HELLO, CY, FROM GREET-LIB");
+
+    // The installed packages stay while a version uses them, and go with the last one.
+    let deps_image = deps_image_of(&twin);
+    let reconcile = || async { server::ops::reconciler::reconcile(&app.service.reconciler(), 0, true).await.unwrap() };
+    reconcile().await;
+    assert!(app.engine.image_exists(&deps_image).await.unwrap(), "{deps_image} is in use");
+    for (token, name) in [(&t.dev, "greeter"), (&other.dev, "twin")] {
+        assert_eq!(app.delete(token, &format!("/api/v1/functions/{name}")).await.status(), 204);
+    }
+    let function_images_left = || async {
+        let images = app.engine.list_function_images().await.unwrap();
+        images.iter().all(|i| !["greeter", "twin"].contains(&i.labels.get("vcd-faas.function").map_or("", String::as_str))).then_some(())
+    };
+    app.eventually("the deleted functions' images are gone", Duration::from_secs(60), function_images_left).await;
+    reconcile().await;
+    assert!(!app.engine.image_exists(&deps_image).await.unwrap(), "{deps_image} outlived the functions that used it");
+}
+
+/// The dependency image a build used, as its log names it.
+fn deps_image_of(f: &Value) -> String {
+    let log = f["build_log"].as_str().unwrap();
+    let at = log.find("vcd-faas/deps-").expect("the log names the dependency image");
+    log[at..].split_whitespace().next().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,6 +113,8 @@ async fn refused_trees_are_answered_at_the_file_and_lose_nothing(db: Db) {
         (zip_of(&[("handler.py", b"x"), ("blob.bin", &[0xff, 0x00, 0xfe])]), "files/blob.bin", "not UTF-8 text"),
         (zip_of(&[("../../evil.py", b"x"), ("handler.py", b"x")]), "files/../../evil.py", "\"..\" segment"),
         (b"PK\x03\x04 not really".to_vec(), "files", "not a zip archive"),
+        // Made with Python's zipfile, which writes a second entry of the same name.
+        (include_bytes!("fixtures/duplicate-path.zip").to_vec(), "files", "the same path more than once (2 entries, 1 distinct paths)"),
     ];
     for (archive, field, message) in archives {
         let (status, body) = app.send_bytes("PUT", "/api/v1/functions/kept/code", &t.dev, "application/zip", archive).await;

@@ -23,6 +23,7 @@ const MAX_BUILD_LOG: usize = 64 * 1024;
 pub struct Builder {
     queue: mpsc::UnboundedSender<i64>,
     in_progress: Arc<Mutex<HashSet<i64>>>,
+    installer: Arc<Installer>,
 }
 
 /// What happens when a version finished building (route registration hooks in here).
@@ -32,7 +33,7 @@ impl Builder {
     pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, installer: Arc<Installer>, metrics: Arc<Metrics>, pool: Arc<Pool>, on_ready: OnReady) -> Builder {
         let (queue, mut jobs) = mpsc::unbounded_channel::<i64>();
         let in_progress: Arc<Mutex<HashSet<i64>>> = Arc::default();
-        let builder = Builder { queue, in_progress: in_progress.clone() };
+        let builder = Builder { queue, in_progress: in_progress.clone(), installer: installer.clone() };
         tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(PARALLEL_BUILDS));
             while let Some(version_id) = jobs.recv().await {
@@ -65,6 +66,11 @@ impl Builder {
 
     pub fn enqueue(&self, version_id: i64) {
         let _ = self.queue.send(version_id);
+    }
+
+    /// Dependency installs, which name their images (the reconciler keeps the ones in use).
+    pub fn installer(&self) -> &Installer {
+        &self.installer
     }
 
     pub fn is_building(&self, version_id: i64) -> bool {
@@ -115,7 +121,7 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
             None => runtimes.base_image(language).to_string(),
             Some(manifest) => {
                 let installing = std::time::Instant::now();
-                let image = installer.image_for(engine, runtimes, &manifest, &append).await?;
+                let image = installer.image_for(engine, &manifest, &append).await?;
                 append(&format!("dependencies ready in {} ms\n", installing.elapsed().as_millis()));
                 image
             }

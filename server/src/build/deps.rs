@@ -22,6 +22,9 @@ const PYTHON_RELAY: &str = include_str!("../../../runtime/python/relay.py");
 
 /// Changes whenever how an install is made changes, so older installs are not reused.
 const RECIPE: &str = "deps-1";
+/// Dependency images are named `vcd-faas/deps-<language>:<key>` and labelled with this.
+const DEPS_IMAGE: &str = "vcd-faas/deps";
+pub const LABEL_DEPS: &str = "vcd-faas.deps";
 /// Where a language's installed packages go in the function image.
 pub const PYTHON_DEPS_DIR: &str = "/opt/faas/deps";
 /// The forwarder's port inside the install container.
@@ -71,6 +74,7 @@ fn declares_npm_dependencies(package_json: &str) -> bool {
 
 pub struct Installer {
     settings: InstallSettings,
+    runtimes: Arc<Runtimes>,
     /// One install per key at a time: a second build with the same manifest waits and reuses it.
     in_progress: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The package manager's own default sources, asked once, when the provider set none.
@@ -78,8 +82,14 @@ pub struct Installer {
 }
 
 impl Installer {
-    pub fn new(settings: InstallSettings) -> Installer {
-        Installer { settings, in_progress: Mutex::default(), default_sources: tokio::sync::Mutex::default() }
+    pub fn new(settings: InstallSettings, runtimes: Arc<Runtimes>) -> Installer {
+        Installer { settings, runtimes, in_progress: Mutex::default(), default_sources: tokio::sync::Mutex::default() }
+    }
+
+    /// The image a manifest's packages are, or will be, installed in.
+    pub fn image_name(&self, manifest: &Manifest<'_>) -> String {
+        let key = self.key(self.runtimes.base_image(manifest.language), manifest);
+        format!("{DEPS_IMAGE}-{}:{}", manifest.language.as_str(), &key[..16])
     }
 
     fn source_url(&self, language: Language) -> Option<&str> {
@@ -91,16 +101,10 @@ impl Installer {
 
     /// The image with the manifest's dependencies installed on the language's base image:
     /// made now, or found from an earlier build with the same manifest.
-    pub async fn image_for(
-        &self,
-        engine: &Engine,
-        runtimes: &Runtimes,
-        manifest: &Manifest<'_>,
-        progress: &(dyn Fn(&str) + Sync),
-    ) -> Result<String, BuildFailure> {
-        let language = manifest.language;
+    pub async fn image_for(&self, engine: &Engine, manifest: &Manifest<'_>, progress: &(dyn Fn(&str) + Sync)) -> Result<String, BuildFailure> {
+        let (language, runtimes) = (manifest.language, &*self.runtimes);
         let key = self.key(runtimes.base_image(language), manifest);
-        let tag = format!("vcd-faas/deps-{}:{}", language.as_str(), &key[..16]);
+        let tag = self.image_name(manifest);
         let lock = self.in_progress.lock().unwrap().entry(key.clone()).or_default().clone();
         let _one_at_a_time = lock.lock().await;
         if engine.image_exists(&tag).await.map_err(|e| e.to_string())? {
@@ -304,7 +308,7 @@ fn installed_folder(language: Language) -> &'static str {
 }
 
 fn engine_labels(engine: &Engine, tag: &str) -> Vec<(String, String)> {
-    vec![("vcd-faas.deps".to_string(), tag.to_string()), (LABEL_INSTALLATION.to_string(), engine.installation().to_string())]
+    vec![(LABEL_DEPS.to_string(), tag.to_string()), (LABEL_INSTALLATION.to_string(), engine.installation().to_string())]
 }
 
 fn shell_quote(text: &str) -> String {

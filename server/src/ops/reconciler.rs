@@ -2,6 +2,7 @@
 //! that were cut off, finishes deletions, fails calls a crash interrupted, and removes
 //! labelled containers and images that nothing owns. Also prunes old call records.
 
+use crate::build::deps::{Manifest, LABEL_DEPS};
 use crate::build::builder::Builder;
 use crate::calls::gateway::Gateway;
 use crate::config::Config;
@@ -71,8 +72,10 @@ pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -
         }
     }
 
-    // Images: only each function's serving version and versions still building are kept.
+    // Images: only each function's serving version and versions still building are kept, with
+    // the dependency images they start from.
     let mut keep: HashSet<(String, String, String)> = HashSet::new();
+    let mut keep_deps: HashSet<String> = HashSet::new();
     let records_before = now_ms() - parts.config.record_days as i64 * 86_400_000;
     for f in store.list_functions(None).await.map_err(|e| e.to_string())? {
         if f.is_deleting() {
@@ -83,6 +86,9 @@ pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -
         for v in store.versions(f.id).await.map_err(|e| e.to_string())? {
             if Some(v.version) == f.current_version || v.build_status.is_pending() {
                 keep.insert((f.org.clone(), f.name.clone(), v.version.to_string()));
+                if let Some(manifest) = Manifest::of(v.language, &v.files()) {
+                    keep_deps.insert(parts.builder.installer().image_name(&manifest));
+                }
             }
         }
     }
@@ -91,6 +97,16 @@ pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -
         let owner = (key(LABEL_TENANT), key(LABEL_FUNCTION), key(LABEL_VERSION));
         if !keep.contains(&owner) && (at_start || now_secs - image.created > GRACE_SECS) {
             tracing::info!(image = %image.id, tags = ?image.tags, "removing image no version owns");
+            if engine.remove_image(&image.id).await.is_ok() {
+                report.images_removed += 1;
+            }
+        }
+    }
+    for image in engine.list_images_labelled(LABEL_DEPS).await.map_err(|e| e.to_string())? {
+        let in_use = image.tags.iter().any(|tag| keep_deps.contains(tag));
+        if !in_use && (at_start || now_secs - image.created > GRACE_SECS) {
+            tracing::info!(image = %image.id, tags = ?image.tags, "removing dependency image no version uses");
+            // The engine refuses while any image still starts from it.
             if engine.remove_image(&image.id).await.is_ok() {
                 report.images_removed += 1;
             }

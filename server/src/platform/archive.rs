@@ -17,6 +17,12 @@ pub fn read_zip(bytes: &[u8], max_bytes: usize) -> Result<FileTree, Vec<FieldErr
     let refuse = |message: String| vec![FieldError::new("files", message)];
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| refuse(format!("not a zip archive ({e}): upload a .zip of the function's folder")))?;
+    if let Some(entries) = central_directory_entries(bytes).filter(|&n| n > archive.len()) {
+        return Err(refuse(format!(
+            "the archive holds the same path more than once ({entries} entries, {} distinct paths): zip each file once",
+            archive.len()
+        )));
+    }
     if archive.len() > 4 * MAX_FILES {
         return Err(refuse(format!("the archive has {} entries; a function may have at most {MAX_FILES} files", archive.len())));
     }
@@ -68,6 +74,18 @@ pub fn read_zip(bytes: &[u8], max_bytes: usize) -> Result<FileTree, Vec<FieldErr
         return Err(errors);
     }
     Ok(strip_single_folder(files))
+}
+
+/// The entry count the archive's end record states. The zip reader keeps one entry per name,
+/// so a larger count means a path is in it twice, and which copy counts would be a guess.
+fn central_directory_entries(bytes: &[u8]) -> Option<usize> {
+    const END_RECORD: &[u8] = b"PK\x05\x06";
+    // The end record is the last 22 bytes plus a comment of up to 64 KB.
+    let from = bytes.len().saturating_sub(22 + 65_535);
+    let at = bytes[from..].windows(4).rposition(|w| w == END_RECORD)? + from;
+    let total = u16::from_le_bytes(bytes.get(at + 10..at + 12)?.try_into().ok()?);
+    // 0xFFFF: the count is in the zip64 record instead.
+    (total != u16::MAX).then_some(total as usize)
 }
 
 /// `folder/a`, `folder/b` → `a`, `b`: when every file is inside one top folder.

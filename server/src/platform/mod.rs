@@ -6,6 +6,7 @@ use crate::build::builder::Builder;
 use crate::calls::dispatch::Dispatcher;
 use crate::config::Config;
 use crate::ops::links::Links;
+use crate::ops::reconciler::Reconciler;
 use crate::store::{FunctionRow, Store, StoreError};
 use app::model::*;
 use app::platform::PlatformError;
@@ -69,5 +70,10 @@ impl Service {
     /// The call pipeline.
     pub fn calls(&self) -> &Dispatcher {
         &self.calls
+    }
+
+    /// What a reconciler pass works on (the one started at start-up is made from the same parts).
+    pub fn reconciler(&self) -> Reconciler {
+        Reconciler { store: self.store.clone(), builder: self.builder.clone(), gateway: self.calls.gateway().clone(), config: self.config.clone() }
     }
 }

@@ -321,6 +321,14 @@ impl Engine {
             .collect())
     }
 
+    /// This installation's images that carry `label`, whatever its value.
+    pub async fn list_images_labelled(&self, label: &str) -> Result<Vec<ImageSummary>, EngineError> {
+        let labels = vec![label.to_string(), format!("{LABEL_INSTALLATION}={}", self.installation)];
+        let options = ListImagesOptions { filters: Some(HashMap::from([("label".to_string(), labels)])), ..Default::default() };
+        let list = self.docker.list_images(Some(options)).await.map_err(fail("list images"))?;
+        Ok(list.into_iter().map(|i| ImageSummary { id: i.id, tags: i.repo_tags, created: i.created, labels: i.labels }).collect())
+    }
+
     pub async fn remove_image(&self, image: &str) -> Result<(), EngineError> {
         let options = RemoveImageOptions { force: true, noprune: false, ..Default::default() };
         match self.docker.remove_image(image, Some(options), None).await {
