@@ -309,3 +309,27 @@ async fn installs_are_held_to_the_providers_time_and_size_limits() {
         assert!(f["build_error"].as_str().unwrap().contains(wanted), "{name}: {}", f["build_error"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_over_the_memory_limit_says_so() {
+    let hungry = NpmPackage {
+        files: &[(
+            "package.json",
+            r#"{"name": "hungry-thing", "version": "1.0.0", "scripts": {"install": "node -e \"const kept = []; for (;;) kept.push(Buffer.alloc(16e6, 1))\""}}"#,
+        )],
+    };
+    let registry = NpmRegistry::start(&[hungry]);
+    let url = registry.url.clone();
+    let app = TestApp::spawn_with(Db::Sqlite, move |c| {
+        c.npm_registry = Some(url);
+        c.build_memory_mb = 256;
+    })
+    .await;
+    let t = app.tenant().await;
+    let files = json!({"handler.js": "module.exports = async () => 1;\n", "package.json": "{\"dependencies\": {\"hungry-thing\": \"1.0.0\"}}"});
+    app.create_with(&t.dev, json!({"name": "hungry", "language": "nodejs", "files": files})).await;
+    let f = app.wait_built(&t.dev, "hungry").await;
+    assert_eq!(f["status"], "failed", "{}", f["build_log"]);
+    let error = f["build_error"].as_str().unwrap();
+    assert!(error.contains("needed more than 256 MB of memory, the provider's limit (VCD_FAAS_BUILD_MEMORY_MB)"), "{error}\n{}", f["build_log"]);
+}
