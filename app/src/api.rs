@@ -145,6 +145,13 @@ pub async fn get_function(org: String, name: String) -> Result<FunctionView, Ser
     platform.get_function(&caller, &org, &name).await.map_err(backend::fail)
 }
 
+/// One version with its files, for the function page's file viewer and comparison.
+#[server]
+pub async fn version_files(org: String, name: String, version: i64) -> Result<VersionDetail, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.get_version(&caller, &org, &name, version).await.map_err(backend::fail)
+}
+
 #[server]
 pub async fn my_limits() -> Result<Limits, ServerFnError> {
     let (platform, caller) = backend::caller().await?;

@@ -1,5 +1,5 @@
-//! Pieces every page uses: the frame with navigation, status badges, the code editor, field
-//! errors and a polling ticker for live data.
+//! Pieces every page uses: the frame with navigation, status badges, field errors and a polling
+//! ticker for live data.
 
 use crate::api::{whoami, FormOutcome, Logout};
 use crate::model::Caller;
@@ -138,58 +138,6 @@ where
     ServerAction<I>: Copy,
 {
     Signal::derive(move || action.value().get().and_then(|r| r.ok()))
-}
-
-/// A code editor: monospace, line numbers, Tab indents (Esc then Tab leaves the field).
-#[component]
-pub fn CodeEditor(name: &'static str, value: RwSignal<String>, #[prop(optional)] id: &'static str) -> impl IntoView {
-    let line_count = move || value.with(|v| v.split('\n').count().max(1));
-    let escape_pressed = RwSignal::new(false);
-    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
-        let key = ev.key();
-        if key == "Escape" {
-            escape_pressed.set(true);
-            return;
-        }
-        if key != "Tab" || ev.shift_key() || escape_pressed.get_untracked() {
-            escape_pressed.set(false);
-            return;
-        }
-        ev.prevent_default();
-        #[cfg(feature = "hydrate")]
-        {
-            let area: web_sys::HtmlTextAreaElement = event_target(&ev);
-            let start = area.selection_start().ok().flatten().unwrap_or(0);
-            let end = area.selection_end().ok().flatten().unwrap_or(start);
-            let _ = area.set_range_text_with_start_and_end_and_mode("  ", start, end, "end");
-            value.set(area.value());
-        }
-    };
-    view! {
-        <div class="editor">
-            <pre class="gutter" aria-hidden="true">
-                {move || (1..=line_count()).map(|n| n.to_string()).collect::<Vec<_>>().join("\n")}
-            </pre>
-            <textarea
-                name=name
-                id=id
-                class="code"
-                spellcheck="false"
-                autocapitalize="off"
-                autocomplete="off"
-                wrap="off"
-                aria-label="Code"
-                aria-describedby="editor-help"
-                rows=move || line_count() + 1
-                prop:value=move || value.get()
-                on:input=move |ev| value.set(event_target_value(&ev))
-                on:keydown=on_keydown
-            >
-                {value.get_untracked()}
-            </textarea>
-        </div>
-        <p class="hint" id="editor-help">"Tab indents; press Esc then Tab to move to the next field."</p>
-    }
 }
 
 /// The message of a failed server call, without the "error running server function:" prefix

@@ -1,5 +1,7 @@
 //! The vcd-faas portal: Leptos pages (SSR + hydration), server functions, shared types, and
 //! the `Platform` port the server implements.
+// The function page's view types nest deeper than rustc's default limit allows.
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod components;
@@ -23,6 +25,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                // The code editor (CodeMirror, bundled from editor/): run before the app hydrates.
+                <script defer src="/editor/editor.js"></script>
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />

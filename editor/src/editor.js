@@ -83,7 +83,8 @@ function mount(element, options = {}) {
   const onChange = options.onChange;
   const extensions = (lang, name) => [
     options.readOnly ? readOnlySetup() : editingSetup(),
-    oneDark, portalTheme, errorLineField,
+    // The portal's theme first: earlier extensions take precedence.
+    portalTheme, oneDark, errorLineField,
     language.of(languageSupport(lang)),
     label.of(EditorView.contentAttributes.of({ "aria-label": name || "Code" })),
     EditorView.updateListener.of((update) => {
@@ -141,7 +142,7 @@ function mount(element, options = {}) {
  * element is narrow or `options.unified` says so. Unchanged stretches are folded away.
  */
 function mergeView(element, a, b, options = {}) {
-  const shared = [readOnlySetup(), oneDark, portalTheme, languageSupport(options.language), EditorView.editable.of(false)];
+  const shared = [readOnlySetup(), portalTheme, oneDark, languageSupport(options.language), EditorView.editable.of(false)];
   const collapseUnchanged = { margin: 3, minSize: 6 };
   const unified = options.unified ?? element.clientWidth < 720;
   if (unified) {

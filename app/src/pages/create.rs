@@ -1,4 +1,5 @@
 use super::form::{FunctionFields, Initial};
+use super::tree_edit::template_tree;
 use crate::api::{my_limits, CreateFunction};
 use crate::components::{error_text, outcome_of, FormMessage, Frame};
 use crate::model::{Language, PoolMode, Trigger};
@@ -30,6 +31,7 @@ fn CreateForm(org: String) -> impl IntoView {
     let limits = Resource::new(|| (), |_| my_limits());
     let outcome = outcome_of(create);
     let result = Signal::derive(move || create.value().get());
+    let pending = Signal::derive(move || create.pending().get());
     view! {
         <Title text="New function · vcd-faas" />
         <div class="page-head"><h1>"New function"</h1></div>
@@ -40,10 +42,11 @@ fn CreateForm(org: String) -> impl IntoView {
                     Ok(limits) => view! {
                         <ActionForm action=create attr:class="card form" attr:novalidate=true>
                             <FormMessage result />
-                            <FunctionFields org editing=false limits outcome initial=Initial {
+                            <FunctionFields org editing=false limits outcome pending initial=Initial {
                                 name: String::new(),
                                 language: Language::Nodejs,
-                                code: Language::Nodejs.hello_template().to_string(),
+                                files: template_tree(Language::Nodejs),
+                                build_error: None,
                                 memory_mb: None,
                                 timeout_ms: None,
                                 mode: PoolMode::Warm,

@@ -1,4 +1,5 @@
 use super::form::{FunctionFields, Initial};
+use super::version_files::{VersionChoice, VersionFiles};
 use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, RestoreVersion, TestFunction, UpdateFunction};
 use crate::components::{error_text, format_time, strip_ansi, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
 use crate::model::{BuildStatus, Caller, FunctionView, InvocationView, Limits, PoolMode, TestResponse};
@@ -35,6 +36,27 @@ fn Detail(caller: Caller) -> impl IntoView {
             gone.set(now_gone);
         }
     });
+    // For the Files section, which keeps its pickers while the overview refreshes: it reads
+    // these, which change only when a version or its build does.
+    let versions = Memo::new(move |_| {
+        details.with(|d| match d {
+            Some(Ok(Some(d))) => d.versions.iter().map(|v| VersionChoice { version: v.version, build_status: v.build_status }).collect(),
+            _ => Vec::new(),
+        })
+    });
+    let latest_failure = Memo::new(move |_| {
+        details.with(|d| match d {
+            Some(Ok(Some(d))) if d.function.build_status == BuildStatus::Failed => {
+                d.function.build_error.clone().map(|why| (d.function.latest_version, why))
+            }
+            _ => None,
+        })
+    });
+    let has_versions = Memo::new(move |_| !versions.with(Vec::is_empty));
+    // The section is drawn in the browser only (it is all pickers and editors), so the server's
+    // page and the hydrated one agree.
+    let in_browser = RwSignal::new(false);
+    Effect::new(move |_| in_browser.set(true));
     view! {
         <Title text=move || format!("{} · vcd-faas", name()) />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -60,6 +82,9 @@ fn Detail(caller: Caller) -> impl IntoView {
         // the caller may see.
         // A function deleted meanwhile (in another tab, by the API) loses its panels at the next
         // refresh of the overview.
+        {move || (in_browser.get() && has_versions.get() && !gone.get()).then(|| view! {
+            <VersionFiles org=org() name=name() versions latest_failure />
+        })}
         {move || (!gone.get()).then(|| view! { <TestPanel org=org() name=name() found=exists /> })}
         {move || (editable && !gone.get()).then(|| view! { <EditPanel org=org() current=exists /> })}
         {move || (editable && !gone.get()).then(|| view! { <DeletePanel org=org() name=name() found=exists /> })}
@@ -282,7 +307,9 @@ fn EditForm(
     let initial = Initial {
         name: f.name.clone(),
         language: f.language,
-        code: f.code.clone(),
+        files: f.files.clone(),
+        // The tree the form starts from is the latest version's, which this error is about.
+        build_error: f.build_error.clone().filter(|_| f.build_status == BuildStatus::Failed),
         memory_mb: Some(f.memory_mb),
         timeout_ms: Some(f.timeout_ms),
         mode: f.mode,
@@ -306,7 +333,7 @@ fn EditForm(
             <input type="hidden" name="org" value=org.clone() />
             <input type="hidden" name="form[expected_version]" value=move || based_on.get().to_string() />
             <FormMessage result />
-            <FunctionFields org editing=true initial limits outcome />
+            <FunctionFields org editing=true initial limits outcome pending=Signal::derive(move || update.pending().get()) />
             <button type="submit" class="button primary" disabled=move || update.pending().get()>
                 {move || if update.pending().get() { "Saving…" } else { "Save new version" }}
             </button>

@@ -1,7 +1,11 @@
 //! The fields of a function, shared by the create and edit forms.
 
+use super::editor::FilesEditor;
+use super::tree_edit::switch_language;
+use super::unsaved::warn_before_leaving;
 use crate::api::FormOutcome;
-use crate::components::{CodeEditor, FieldMsg};
+use crate::components::FieldMsg;
+use crate::files::FileTree;
 use crate::model::{route_of, validate_name, Language, Limits, PoolMode, Trigger, MAX_CONCURRENCY};
 use leptos::prelude::*;
 
@@ -19,7 +23,9 @@ pub const COMMON_EVENTS: [(&str, &str); 6] = [
 pub struct Initial {
     pub name: String,
     pub language: Language,
-    pub code: String,
+    pub files: FileTree,
+    /// Why the latest version did not build, when it did not: its line is marked in its tab.
+    pub build_error: Option<String>,
     pub memory_mb: Option<i64>,
     pub timeout_ms: Option<i64>,
     pub mode: PoolMode,
@@ -31,10 +37,31 @@ pub struct Initial {
 }
 
 #[component]
-pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limits, outcome: Signal<Option<FormOutcome>>) -> impl IntoView {
+pub fn FunctionFields(
+    org: String,
+    editing: bool,
+    initial: Initial,
+    limits: Limits,
+    outcome: Signal<Option<FormOutcome>>,
+    /// The form is being submitted: leaving then is the form's own doing, not a loss.
+    pending: Signal<bool>,
+) -> impl IntoView {
     let name = RwSignal::new(initial.name.clone());
     let language = RwSignal::new(initial.language);
-    let code = RwSignal::new(initial.code.clone());
+    let files = RwSignal::new(initial.files.clone());
+    // What the server holds: unsaved changes are what differs from it, or any field typed in.
+    let saved_files = StoredValue::new(initial.files.clone());
+    let touched = RwSignal::new(false);
+    Effect::new(move |_| {
+        if outcome.with(|o| o.as_ref().is_some_and(|o| o.errors.is_empty() && o.error.is_none())) {
+            saved_files.set_value(files.get_untracked());
+            touched.set(false);
+        }
+    });
+    let dirty = Signal::derive(move || {
+        !pending.get() && (touched.get() || files.with(|f| saved_files.with_value(|saved| saved != f)))
+    });
+    warn_before_leaving(dirty);
     let (trigger_kind, event, successful_only) = match &initial.trigger {
         Trigger::Http => ("http".to_string(), String::new(), true),
         Trigger::VcdEvent { event, successful_only } => ("vcd-event".to_string(), event.clone(), *successful_only),
@@ -51,13 +78,11 @@ pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limi
     let change_language = move |ev| {
         let next = Language::parse(&event_target_value(&ev)).unwrap_or(Language::Nodejs);
         let previous = language.get_untracked();
-        // Swap the template only while the code is still the untouched template.
-        if code.with_untracked(|c| c.trim().is_empty() || c == previous.hello_template()) {
-            code.set(next.hello_template().to_string());
-        }
+        files.set(switch_language(&files.get_untracked(), previous, next));
         language.set(next);
     };
     view! {
+        <div class="function-fields" on:input=move |_| touched.set(true) on:change=move |_| touched.set(true)>
         <div class="field">
             <label for="fn-name">"Name"</label>
             {if editing {
@@ -167,13 +192,13 @@ pub fn FunctionFields(org: String, editing: bool, initial: Initial, limits: Limi
             <label for="fn-public">"Public: anyone may call the route without a token"</label>
         </div>
         <div class="field">
-            <label for="fn-code">"Code"</label>
+            <p class="field-label">"Files"</p>
             <p class="hint">{move || match language.get() {
-                Language::Nodejs => "module.exports = async (event, context) => result",
-                Language::Python => "def handle(event, context): return result",
+                Language::Nodejs => "handler.js: module.exports = async (event, context) => result; other files are loaded with require(\"./lib/util\"), packages from package.json",
+                Language::Python => "handler.py: def handle(event, context): return result; other modules are imported as usual, packages from requirements.txt",
             }}</p>
-            <CodeEditor name="form[code]" value=code id="fn-code" />
-            <FieldMsg outcome field="code" />
+            <FilesEditor files language outcome max_bytes=limits.max_files_bytes build_error=initial.build_error.clone() />
         </div>
-    }
+        </div>
+    }.into_any()
 }

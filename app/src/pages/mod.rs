@@ -1,12 +1,19 @@
+mod code_view;
 pub mod create;
 pub mod detail;
+mod editor;
+#[cfg(feature = "hydrate")]
+mod editor_js;
 pub mod form;
 pub mod functions;
 pub mod home;
 pub mod login;
 pub mod provider;
 pub mod tokens;
+pub mod tree_edit;
+mod unsaved;
 pub mod users;
+mod version_files;
 
 use leptos::prelude::*;
 
