@@ -56,6 +56,32 @@ pub struct ContainerSpec<'a> {
     pub tmp_mb: i64,
 }
 
+/// What a container may use.
+pub struct Limits {
+    pub memory_mb: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: i64,
+}
+
+/// The sandbox every container of the platform runs in: no network, a read-only root, no
+/// capabilities, no privilege gain, the limits, a size-capped `/tmp` and the given mounts.
+pub(super) fn locked_down(limits: &Limits, tmp_options: String, binds: Vec<String>) -> HostConfig {
+    let memory = limits.memory_mb * 1024 * 1024;
+    HostConfig {
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        nano_cpus: Some(limits.nano_cpus),
+        pids_limit: Some(limits.pids_limit),
+        network_mode: Some("none".into()),
+        readonly_rootfs: Some(true),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        tmpfs: Some(HashMap::from([("/tmp".to_string(), tmp_options)])),
+        binds: Some(binds),
+        ..Default::default()
+    }
+}
+
 /// A container as the reconciler sees it.
 pub struct ContainerSummary {
     pub id: String,
@@ -206,27 +232,15 @@ impl Engine {
     }
 
     pub async fn create_container(&self, spec: &ContainerSpec<'_>) -> Result<String, EngineError> {
-        let memory = spec.memory_mb * 1024 * 1024;
+        let limits = Limits { memory_mb: spec.memory_mb, nano_cpus: spec.nano_cpus, pids_limit: spec.pids_limit };
+        let tmp = format!("rw,noexec,nosuid,nodev,size={}m", spec.tmp_mb);
         let host_config = HostConfig {
-            memory: Some(memory),
-            memory_swap: Some(memory),
-            nano_cpus: Some(spec.nano_cpus),
-            pids_limit: Some(spec.pids_limit),
-            network_mode: Some("none".into()),
-            readonly_rootfs: Some(true),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges".into()]),
-            tmpfs: Some(HashMap::from([(
-                "/tmp".to_string(),
-                format!("rw,noexec,nosuid,nodev,size={}m", spec.tmp_mb),
-            )])),
-            binds: Some(vec![format!("{}:/run/faas", spec.socket_dir)]),
             // A chatty function must not fill the host's disk: its output is kept up to 2 MB.
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
                 config: Some(HashMap::from([("max-size".to_string(), "1m".to_string()), ("max-file".to_string(), "2".to_string())])),
             }),
-            ..Default::default()
+            ..locked_down(&limits, tmp, vec![format!("{}:/run/faas", spec.socket_dir)])
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.into()),

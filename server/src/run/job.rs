@@ -1,8 +1,8 @@
 //! Containers that run one job to its end, such as a dependency install: locked down like a
 //! function container, with their output streamed as it comes and a deadline.
 
-use super::engine::{fail, Engine, EngineError, LABEL_INSTALLATION};
-use bollard::models::{ContainerCreateBody, HostConfig};
+use super::engine::{fail, locked_down, Engine, EngineError, Limits, LABEL_INSTALLATION};
+use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptions, LogsOptions, WaitContainerOptions};
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -38,20 +38,9 @@ pub enum JobEnd {
 impl Engine {
     /// Runs a job container to its end and removes it; each piece of output goes to `output`.
     pub async fn run_job(&self, spec: &JobSpec<'_>, output: &mut (dyn FnMut(&str) + Send)) -> Result<JobEnd, EngineError> {
-        let memory = spec.memory_mb * 1024 * 1024;
-        let host_config = HostConfig {
-            memory: Some(memory),
-            memory_swap: Some(memory),
-            nano_cpus: Some(spec.nano_cpus),
-            pids_limit: Some(spec.pids_limit),
-            network_mode: Some("none".into()),
-            readonly_rootfs: Some(true),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges".into()]),
-            tmpfs: Some(HashMap::from([("/tmp".to_string(), format!("rw,nosuid,nodev,size={}m", spec.tmp_mb))])),
-            binds: Some(spec.binds.clone()),
-            ..Default::default()
-        };
+        let limits = Limits { memory_mb: spec.memory_mb, nano_cpus: spec.nano_cpus, pids_limit: spec.pids_limit };
+        // Unlike a function's, a job's /tmp may hold programs (packages build there).
+        let host_config = locked_down(&limits, format!("rw,nosuid,nodev,size={}m", spec.tmp_mb), spec.binds.clone());
         let labels = HashMap::from([
             (LABEL_JOB.to_string(), spec.kind.to_string()),
             (LABEL_INSTALLATION.to_string(), self.installation.clone()),
