@@ -131,7 +131,13 @@ async fn syntax_errors_fail_the_build_with_the_interpreters_message() {
     let t = app.tenant().await;
     app.create(&t.dev, "broken-js", "nodejs", "module.exports = async (event => {\n  return 1;\n};\n").await;
     app.create(&t.dev, "broken-py", "python", "def handle(event, context)\n    return 1\n").await;
-    for (name, file) in [("broken-js", "handler.js"), ("broken-py", "handler.py")] {
+    // A mistake in another file of the tree is named at that file and line.
+    let js_tree = json!({"handler.js": "module.exports = require('./lib/util');\n", "lib/util.js": "// helpers\nexports.x = (;\n"});
+    app.create_with(&t.dev, json!({"name": "broken-lib-js", "language": "nodejs", "files": js_tree})).await;
+    let py_tree = json!({"handler.py": "from lib import util\n", "lib/__init__.py": "", "lib/util.py": "X = 1\n\ndef f(:\n"});
+    app.create_with(&t.dev, json!({"name": "broken-lib-py", "language": "python", "files": py_tree})).await;
+    let cases = [("broken-js", "(handler.js, line "), ("broken-py", "(handler.py, line "), ("broken-lib-js", "(lib/util.js, line 2)"), ("broken-lib-py", "(lib/util.py, line 3)")];
+    for (name, place) in cases {
         let f = app.wait_built(&t.dev, name).await;
         assert_eq!(f["status"], "failed");
         assert_eq!(f["build_status"], "failed");
@@ -140,10 +146,10 @@ async fn syntax_errors_fail_the_build_with_the_interpreters_message() {
         // The last line names the error and where it is.
         let verdict = log.lines().last().unwrap();
         assert!(verdict.starts_with("BUILD FAILED: SyntaxError"), "{name} log: {log}");
-        assert!(verdict.contains(&format!("({file}, line ")), "{verdict}");
+        assert!(verdict.contains(place), "{verdict}");
         // The same reason is a field of its own, without the pointer into the log.
         let reason = f["build_error"].as_str().unwrap();
-        assert!(reason.starts_with("SyntaxError") && reason.contains(&format!("({file}, line ")), "{f}");
+        assert!(reason.starts_with("SyntaxError") && reason.contains(place), "{f}");
         assert!(verdict.contains(reason), "{verdict} / {reason}");
         let (status, body) = body_of(app.call(Some(&t.dev), &t.org, name).await).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
