@@ -493,3 +493,26 @@ async fn the_portals_hello_templates_work_as_written() {
     }
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_settings_alone_serves_without_a_rebuild() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    app.deploy(&t.dev, "steady", "python", "def handle(event, context):\n    return {'version': context['version']}\n").await;
+    let r = app.put(&t.dev, "/api/v1/functions/steady", json!({"memory_mb": 96, "timeout_ms": 2000, "mode": "per-call"})).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let f = app.wait_until(&t.dev, "steady", Duration::from_secs(60), |f| f["version"] == 2).await;
+    let log = f["build_log"].as_str().unwrap();
+    assert!(log.contains("files unchanged since v1: its image serves this version too (no rebuild)"), "{log}");
+    assert!(!log.contains("Step 1/"), "nothing was built: {log}");
+    assert_eq!(f["memory_mb"], 96);
+    let (status, body) = body_of(app.call(Some(&t.dev), &t.org, "steady").await).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"version": 2})));
+
+    // The image v2 serves from is kept although v1, whose build made it, no longer serves:
+    // per call, each call starts a container of it.
+    server::ops::reconciler::reconcile(&app.service.reconciler(), 0, true).await.unwrap();
+    let (status, body) = body_of(app.call(Some(&t.dev), &t.org, "steady").await).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"version": 2})));
+    app.finish().await;
+}

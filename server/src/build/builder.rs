@@ -116,6 +116,13 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
 
     append(&format!("building {} v{} ({}, {} file(s))\n", function.name, v.version, language.label(), files.len()));
     let result: Result<(), BuildFailure> = async {
+        if let Some(earlier) = unchanged_since(store, engine, &v, &files).await {
+            // Only settings changed: the image of a version with the same files serves as it is.
+            let image = earlier.image.as_deref().unwrap_or_default();
+            engine.tag_image(image, &tag).await.map_err(|e| e.to_string())?;
+            append(&format!("files unchanged since v{}: its image serves this version too (no rebuild)\n", earlier.version));
+            return Ok(());
+        }
         runtimes.ensure_base(engine, language, &append).await.map_err(|e| format!("base image unavailable: {e}"))?;
         let from = match Manifest::of(language, &files) {
             None => runtimes.base_image(language).to_string(),
@@ -161,6 +168,16 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
         }
     }
     Ok(())
+}
+
+/// The newest earlier version with the same language and files whose image is still there.
+async fn unchanged_since(store: &Store, engine: &Engine, v: &VersionRow, files: &app::model::FileTree) -> Option<VersionRow> {
+    let versions = store.versions(v.function_id).await.ok()?;
+    let earlier = versions.into_iter().find(|e| {
+        e.version < v.version && e.build_status == BuildStatus::Ready && e.language == v.language && e.image.is_some()
+    })?;
+    let same = &earlier.files() == files && engine.image_exists(earlier.image.as_deref()?).await.unwrap_or(false);
+    same.then_some(earlier)
 }
 
 /// Starts the new version's containers before calls switch to it, as many as serve the old

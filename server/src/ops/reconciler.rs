@@ -75,6 +75,8 @@ pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -
     // Images: only each function's serving version and versions still building are kept, with
     // the dependency images they start from.
     let mut keep: HashSet<(String, String, String)> = HashSet::new();
+    // A version whose files did not change serves from an earlier version's image, by its own tag.
+    let mut keep_tags: HashSet<String> = HashSet::new();
     let mut keep_deps: HashSet<String> = HashSet::new();
     let records_before = now_ms() - parts.config.record_days as i64 * 86_400_000;
     for f in store.list_functions(None).await.map_err(|e| e.to_string())? {
@@ -86,6 +88,7 @@ pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -
         for v in store.versions(f.id).await.map_err(|e| e.to_string())? {
             if Some(v.version) == f.current_version || v.build_status.is_pending() {
                 keep.insert((f.org.clone(), f.name.clone(), v.version.to_string()));
+                keep_tags.extend(v.image.clone());
                 if let Some(manifest) = Manifest::of(v.language, &v.files()) {
                     keep_deps.insert(parts.builder.installer().image_name(&manifest));
                 }
@@ -95,7 +98,8 @@ pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -
     for image in engine.list_function_images().await.map_err(|e| e.to_string())? {
         let key = |l: &str| image.labels.get(l).cloned().unwrap_or_default();
         let owner = (key(LABEL_TENANT), key(LABEL_FUNCTION), key(LABEL_VERSION));
-        if !keep.contains(&owner) && (at_start || now_secs - image.created > GRACE_SECS) {
+        let tagged = image.tags.iter().any(|tag| keep_tags.contains(tag));
+        if !keep.contains(&owner) && !tagged && (at_start || now_secs - image.created > GRACE_SECS) {
             tracing::info!(image = %image.id, tags = ?image.tags, "removing image no version owns");
             if engine.remove_image(&image.id).await.is_ok() {
                 report.images_removed += 1;

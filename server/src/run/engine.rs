@@ -4,7 +4,7 @@
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
-    ListImagesOptions, LogsOptions, RemoveContainerOptions, RemoveImageOptions,
+    ListImagesOptions, LogsOptions, RemoveContainerOptions, RemoveImageOptions, TagImageOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -333,6 +333,13 @@ impl Engine {
             .into_iter()
             .map(|i| ImageSummary { id: i.id, tags: i.repo_tags, created: i.created, labels: i.labels })
             .collect())
+    }
+
+    /// Gives an image a second name (`repo:tag`), as `docker tag` does.
+    pub async fn tag_image(&self, image: &str, name: &str) -> Result<(), EngineError> {
+        let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
+        let options = TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) };
+        self.docker.tag_image(image, Some(options)).await.map_err(fail("tag image"))
     }
 
     /// This installation's images that carry `label`, whatever its value.
