@@ -1,19 +1,18 @@
 // What a developer sees when something is wrong: invalid fields, code that does not compile,
 // and another tenant's function.
 import { expectCall, tokenFor } from "../lib/api";
-import { expect, open, signIn, statusBadge, test, waitForStatus } from "./support";
+import { expect, expectEditorText, fileTab, open, setEditorText, signIn, statusBadge, test, waitForStatus } from "./support";
 
 test("invalid input is reported at its field and the typed code is kept", async ({ page, state }) => {
   await signIn(page, state.tenant);
   await open(page, "/functions/new");
 
-  const code = page.locator("#fn-code");
   const typed = [
     "// my own handler, not the template",
     "module.exports = async (event) => ({ kept: true, path: event.path });",
     "",
   ].join("\n");
-  await code.fill(typed);
+  await setEditorText(page, typed);
   await page.locator("#fn-name").fill("Bad_Name");
   // The form already hints while typing…
   await expect(page.locator(".field-hint")).toContainText("lowercase");
@@ -24,7 +23,7 @@ test("invalid input is reported at its field and the typed code is kept", async 
   await expect(nameError).toBeVisible();
   await expect(nameError).toContainText("lowercase");
   await expect(page).toHaveURL(/\/functions\/new$/);
-  await expect(code).toHaveValue(typed);
+  await expectEditorText(page, typed);
   await expect(page.locator("#fn-name")).toHaveValue("Bad_Name");
   await expect(page.getByRole("alert").filter({ hasText: "Please fix the fields marked below." })).toBeVisible();
   // Said once, at the field: the typing hint does not repeat the server's message.
@@ -36,7 +35,7 @@ test("invalid input is reported at its field and the typed code is kept", async 
   await page.getByRole("button", { name: "Create function" }).click();
   await expect(page.locator(".field-error[data-field=memory_mb]")).toBeVisible();
   await expect(page.locator(".field-error[data-field=name]")).toHaveCount(0);
-  await expect(code).toHaveValue(typed);
+  await expectEditorText(page, typed);
   await expect(page).toHaveURL(/\/functions\/new$/);
 
   // Nothing was created.
@@ -50,9 +49,7 @@ test("a syntax error fails the build with the interpreter's message", async ({ p
   await signIn(page, state.tenant);
   await open(page, "/functions/new");
   await page.locator("#fn-name").fill(name);
-  await page.locator("#fn-code").fill(
-    ["module.exports = async (event, context) => {", "  return { message: 'oops' ;", "};", ""].join("\n"),
-  );
+  await setEditorText(page, ["module.exports = async (event, context) => {", "  return { message: 'oops' ;", "};", ""].join("\n"));
   await page.getByRole("button", { name: "Create function" }).click();
   await expect(page).toHaveURL(new RegExp(`/functions/${state.tenant.org}/${name}$`));
 
@@ -67,6 +64,13 @@ test("a syntax error fails the build with the interpreter's message", async ({ p
   // No terminal colour codes leak into the page.
   expect(await log.textContent()).not.toContain("\u001b");
   await expect(page.locator("[data-testid=serving-version]")).toHaveText("none yet");
+
+  // The Edit form opens at the failing file with its line marked and the error above it.
+  const edit = page.getByRole("region", { name: "Edit function" });
+  await edit.locator("summary").click();
+  await expect(fileTab(edit, "handler.js")).toHaveAttribute("aria-selected", "true");
+  await expect(edit.locator("[data-testid=build-error-at]")).toContainText("failed at line 2");
+  await expect(edit.locator(".cm-line[data-error-line]")).toHaveText("  return { message: 'oops' ;");
 });
 
 test("a user of another tenant cannot see the function", async ({ page, state, newUser }) => {

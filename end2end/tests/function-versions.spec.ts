@@ -1,7 +1,7 @@
 // Two people change one function: an Edit form opened before someone else's save is refused
 // rather than undoing that save, and a broken version is undone by restoring one that built.
 import { call, expectCall, tokenFor } from "../lib/api";
-import { expect, open, signIn, statusBadge, test, testFunction, waitForStatus } from "./support";
+import { expect, expectEditorText, open, signIn, statusBadge, test, testFunction, waitForStatus } from "./support";
 
 test("a stale edit is refused and a version that built can be restored", async ({ page, state }) => {
   const { org } = state.tenant;
@@ -15,7 +15,7 @@ test("a stale edit is refused and a version that built can be restored", async (
 
   const edit = page.getByRole("region", { name: "Edit function" });
   await edit.locator("summary").click();
-  await expect(edit.locator("#fn-code")).toHaveValue(v1);
+  await expectEditorText(edit, v1);
 
   await test.step("someone else saves a broken v2 while the form holds v1", async () => {
     const update = await call("PUT", `/api/v1/functions/${name}`, { token, json: { code: "module.exports = async () => {\n" } });
@@ -44,7 +44,7 @@ test("a stale edit is refused and a version that built can be restored", async (
     // The form was made anew from v3: the timeout typed into the stale form is gone.
     const form = page.getByRole("region", { name: "Edit function" });
     await expect(form.locator("#fn-timeout")).toHaveValue("10000");
-    await expect(form.locator("#fn-code")).toHaveValue(v1);
+    await expectEditorText(form, v1);
   });
 
   await test.step("the form, now made from v3, saves v4", async () => {

@@ -108,3 +108,30 @@ export async function testFunction(page: Page, query: string): Promise<Locator> 
   await expect(button).toBeEnabled({ timeout: 60_000 });
   return panel.locator("[data-testid=test-result]");
 }
+
+/** Where a form or section shows a file's code (CodeMirror, mounted once the page hydrated). */
+function editorHost(scope: Page | Locator): Locator {
+  return scope.locator(".code-view.mounted .code-host").first();
+}
+
+/** The text of the file open in `scope`'s editor, read from the editor itself. */
+export async function editorText(scope: Page | Locator): Promise<string> {
+  return editorHost(scope).evaluate((el: any) => el.vcdFaasEditor.getDoc() as string);
+}
+
+/** Waits until the open file's text is `want` (or matches it). */
+export async function expectEditorText(scope: Page | Locator, want: string | RegExp): Promise<void> {
+  const poll = expect.poll(() => editorText(scope), { timeout: 30_000 });
+  await (typeof want === "string" ? poll.toBe(want) : poll.toMatch(want));
+}
+
+/** Replaces the open file's text through the editor's content element, as a paste would. */
+export async function setEditorText(scope: Page | Locator, text: string): Promise<void> {
+  await editorHost(scope).locator(".cm-content").fill(text);
+  await expectEditorText(scope, text);
+}
+
+/** The tab of one file in `scope`. */
+export function fileTab(scope: Page | Locator, path: string): Locator {
+  return scope.getByRole("tab", { name: path, exact: true });
+}

@@ -46,7 +46,6 @@ fn CreateForm(org: String) -> impl IntoView {
                                 name: String::new(),
                                 language: Language::Nodejs,
                                 files: template_tree(Language::Nodejs),
-                                build_error: None,
                                 memory_mb: None,
                                 timeout_ms: None,
                                 mode: PoolMode::Warm,

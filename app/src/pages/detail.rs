@@ -86,7 +86,7 @@ fn Detail(caller: Caller) -> impl IntoView {
             <VersionFiles org=org() name=name() versions latest_failure />
         })}
         {move || (!gone.get()).then(|| view! { <TestPanel org=org() name=name() found=exists /> })}
-        {move || (editable && !gone.get()).then(|| view! { <EditPanel org=org() current=exists /> })}
+        {move || (editable && !gone.get()).then(|| view! { <EditPanel org=org() current=exists latest_failure /> })}
         {move || (editable && !gone.get()).then(|| view! { <DeletePanel org=org() name=name() found=exists /> })}
         <Transition fallback=|| ()>
             {move || details.get().and_then(|r| r.ok().flatten()).map(|d| view! { <Invocations list=d.invocations /> })}
@@ -259,7 +259,7 @@ fn TestResult(response: TestResponse) -> impl IntoView {
 }
 
 #[component]
-fn EditPanel(org: String, current: Found) -> impl IntoView {
+fn EditPanel(org: String, current: Found, latest_failure: Memo<Option<(i64, String)>>) -> impl IntoView {
     let update = ServerAction::<UpdateFunction>::new();
     let limits = Resource::new(|| (), |_| my_limits());
     let outcome = outcome_of(update);
@@ -275,7 +275,7 @@ fn EditPanel(org: String, current: Found) -> impl IntoView {
                         let org = org.clone();
                         view! {
                             <For each=move || [(f.clone(), limits.clone())] key=|(f, _)| f.latest_version
-                                children=move |(f, limits)| view! { <EditForm org=org.clone() f limits update outcome result /> } />
+                                children=move |(f, limits)| view! { <EditForm org=org.clone() f limits update outcome result latest_failure /> } />
                         }.into_any()
                     }
                     // Not there, or not the caller's: the page says so above.
@@ -303,13 +303,12 @@ fn EditForm(
     update: ServerAction<UpdateFunction>,
     outcome: Signal<Option<crate::api::FormOutcome>>,
     result: Signal<Option<Result<crate::api::FormOutcome, ServerFnError>>>,
+    latest_failure: Memo<Option<(i64, String)>>,
 ) -> impl IntoView {
     let initial = Initial {
         name: f.name.clone(),
         language: f.language,
         files: f.files.clone(),
-        // The tree the form starts from is the latest version's, which this error is about.
-        build_error: f.build_error.clone().filter(|_| f.build_status == BuildStatus::Failed),
         memory_mb: Some(f.memory_mb),
         timeout_ms: Some(f.timeout_ms),
         mode: f.mode,
@@ -333,7 +332,8 @@ fn EditForm(
             <input type="hidden" name="org" value=org.clone() />
             <input type="hidden" name="form[expected_version]" value=move || based_on.get().to_string() />
             <FormMessage result />
-            <FunctionFields org editing=true initial limits outcome pending=Signal::derive(move || update.pending().get()) />
+            <FunctionFields org editing=true initial limits outcome pending=Signal::derive(move || update.pending().get())
+                build_error=Signal::derive(move || latest_failure.get().filter(|(v, _)| *v == based_on.get()).map(|(_, why)| why)) />
             <button type="submit" class="button primary" disabled=move || update.pending().get()>
                 {move || if update.pending().get() { "Saving…" } else { "Save new version" }}
             </button>

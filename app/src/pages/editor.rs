@@ -26,16 +26,20 @@ pub fn FilesEditor(
     #[prop(into)] language: Signal<Language>,
     outcome: Signal<Option<FormOutcome>>,
     max_bytes: usize,
-    /// The latest build's error when it failed: its file's tab marks the line.
-    build_error: Option<String>,
+    /// Why the version these files are from did not build, when it did not: its file's tab
+    /// marks the line. It may arrive while the form is open (a save that fails to build).
+    build_error: Signal<Option<String>>,
 ) -> impl IntoView {
-    let build_place = build_error.as_deref().and_then(error_place);
-    let first_tab = build_place
-        .as_ref()
-        .map(|(path, _)| path.clone())
-        .filter(|path| files.with_untracked(|f| f.contains_key(path)))
-        .unwrap_or_else(|| language.get_untracked().entry_file().to_string());
-    let selected = RwSignal::new(first_tab);
+    let build_place = Memo::new(move |_| build_error.with(|why| why.as_deref().and_then(error_place)));
+    let selected = RwSignal::new(language.get_untracked().entry_file().to_string());
+    // A failed build opens its file, now or when the failure comes in.
+    Effect::new(move |_| {
+        if let Some((path, _)) = build_place.get() {
+            if files.with_untracked(|f| f.contains_key(&path)) {
+                selected.set(path);
+            }
+        }
+    });
     // The open tab always exists: after a delete, an upload or a language switch it falls back
     // to the entry file, or the first file.
     let open_tab = Memo::new(move |_| {
@@ -84,10 +88,7 @@ pub fn FilesEditor(
             }
         });
     });
-    let error_line = Signal::derive({
-        let build_place = build_place.clone();
-        move || build_place.as_ref().filter(|(path, _)| *path == open_tab.get()).map(|(_, line)| *line)
-    });
+    let error_line = Signal::derive(move || build_place.get().filter(|(path, _)| *path == open_tab.get()).map(|(_, line)| line));
     let files_json = Memo::new(move |_| files.with(|f| serde_json::to_string(f).unwrap_or_default()));
     // Before hydration a single file goes as `form[code]` from the textarea; after, the tabs' tree.
     let single_file = files.with_untracked(|f| f.len() == 1);
@@ -120,14 +121,10 @@ pub fn FilesEditor(
                     view! { <p class="field-hint" data-field=field>{message}</p> }.into_any()
                 })
             }}
-            {build_place.clone().map(|(path, line)| {
-                let why = build_error.clone().unwrap_or_default();
-                let shown_here = move || open_tab.get() == path;
-                view! {
-                    <p class="alert error build-error-here" class:hidden=move || !shown_here() data-testid="build-error-at">
-                        {format!("The last build failed at line {line}: {why}")}
-                    </p>
-                }
+            {move || build_place.get().filter(|(path, _)| *path == open_tab.get()).map(|(_, line)| view! {
+                <p class="alert error build-error-here" data-testid="build-error-at">
+                    {format!("The last build failed at line {line}: {}", build_error.get().unwrap_or_default())}
+                </p>
             })}
             {move || files.with(|f| f.is_empty()).then(|| view! {
                 <p class="muted empty-tree">"No files. Add the entry file with New file, or upload a zip."</p>

@@ -24,8 +24,6 @@ pub struct Initial {
     pub name: String,
     pub language: Language,
     pub files: FileTree,
-    /// Why the latest version did not build, when it did not: its line is marked in its tab.
-    pub build_error: Option<String>,
     pub memory_mb: Option<i64>,
     pub timeout_ms: Option<i64>,
     pub mode: PoolMode,
@@ -45,6 +43,9 @@ pub fn FunctionFields(
     outcome: Signal<Option<FormOutcome>>,
     /// The form is being submitted: leaving then is the form's own doing, not a loss.
     pending: Signal<bool>,
+    /// Why the version the form holds did not build, when it did not: its line is marked.
+    #[prop(into, optional)]
+    build_error: Signal<Option<String>>,
 ) -> impl IntoView {
     let name = RwSignal::new(initial.name.clone());
     let language = RwSignal::new(initial.language);
@@ -197,7 +198,7 @@ pub fn FunctionFields(
                 Language::Nodejs => "handler.js: module.exports = async (event, context) => result; other files are loaded with require(\"./lib/util\"), packages from package.json",
                 Language::Python => "handler.py: def handle(event, context): return result; other modules are imported as usual, packages from requirements.txt",
             }}</p>
-            <FilesEditor files language outcome max_bytes=limits.max_files_bytes build_error=initial.build_error.clone() />
+            <FilesEditor files language outcome max_bytes=limits.max_files_bytes build_error />
         </div>
         </div>
     }.into_any()
