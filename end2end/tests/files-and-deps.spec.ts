@@ -154,6 +154,15 @@ test("a zip of a folder loads into the tabs, a link in a zip is refused, and lea
     await expect(page.getByRole("tablist", { name: "Files" }).getByRole("tab")).toHaveText(["handler.js", "lib/greeting.js"]);
   });
 
+  await test.step("closing the tab with unsaved changes asks first", async () => {
+    const dialog = page.waitForEvent("dialog");
+    await page.close({ runBeforeUnload: true });
+    const asked = await dialog;
+    expect(asked.type()).toBe("beforeunload");
+    await asked.dismiss();
+    expect(page.isClosed()).toBe(false);
+  });
+
   await test.step("following a link with unsaved changes asks first", async () => {
     const functionsLink = page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Functions" });
     const questions: string[] = [];
@@ -170,4 +179,26 @@ test("a zip of a folder loads into the tabs, a link in a zip is refused, and lea
     await hydrated(page);
     await expect(page.getByRole("heading", { level: 1, name: "Functions" })).toBeVisible();
   });
+});
+
+test("before hydration the form is a textarea that creates the function", async ({ page, state, pageErrors }) => {
+  const { org } = state.tenant;
+  const name = `plain-${Date.now().toString(36)}`;
+  await signIn(page, state.tenant);
+  // The page as the server sends it, before the app's code takes over: the wasm never arrives.
+  await page.route("**/pkg/*.wasm", (route) => route.abort());
+  await page.goto("/functions/new");
+  const code = page.locator("textarea#fn-code");
+  await expect(code).toBeVisible();
+  await expect(code).toHaveAttribute("name", "form[code]");
+  await expect(code).toHaveValue(/module\.exports = async \(event, context\) =>/);
+  await expect(page.locator(".cm-editor")).toHaveCount(0);
+  await page.locator("#fn-name").fill(name);
+  await code.fill("module.exports = async () => 'made before hydration';\n");
+  await page.getByRole("button", { name: "Create function" }).click();
+  await expect(page).toHaveURL(new RegExp(`/functions/${org}/${name}$`));
+  await expect(page.getByRole("heading", { level: 1 })).toContainText(name);
+  // The wasm held back is the pages' only error: the fixture fails the test on any other.
+  const others = pageErrors.filter((e) => !e.includes("TypeError: Failed to fetch"));
+  pageErrors.splice(0, pageErrors.length, ...others);
 });

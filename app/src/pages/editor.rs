@@ -32,6 +32,14 @@ pub fn FilesEditor(
 ) -> impl IntoView {
     let build_place = Memo::new(move |_| build_error.with(|why| why.as_deref().and_then(error_place)));
     let selected = RwSignal::new(language.get_untracked().entry_file().to_string());
+    // Another language opens its entry file.
+    Effect::new(move |previous: Option<Language>| {
+        let now = language.get();
+        if previous.is_some_and(|p| p != now) {
+            selected.set(now.entry_file().to_string());
+        }
+        now
+    });
     // A failed build opens its file, now or when the failure comes in.
     Effect::new(move |_| {
         if let Some((path, _)) = build_place.get() {
@@ -297,7 +305,8 @@ fn FileActions(files: RwSignal<FileTree>, selected: RwSignal<String>, open_tab: 
                 Some(view! {
                     <div class="file-dialog" role="group" aria-label=group_label>
                         <label for="file-path">{label}</label>
-                        <input id="file-path" autocomplete="off" spellcheck="false" placeholder="lib/util.js" node_ref=path_input
+                        <input id="file-path" autocomplete="off" spellcheck="false" node_ref=path_input
+                            placeholder=move || match language.get() { Language::Nodejs => "lib/util.js", Language::Python => "lib/util.py" }
                             prop:value=move || typed.get()
                             on:input=move |ev| typed.set(event_target_value(&ev))
                             on:keydown=move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
