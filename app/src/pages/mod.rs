@@ -4,6 +4,7 @@ pub mod detail;
 mod editor;
 #[cfg(feature = "hydrate")]
 mod editor_js;
+mod file_actions;
 pub mod form;
 pub mod functions;
 pub mod home;

@@ -77,6 +77,11 @@ pub fn tree_bytes(files: &FileTree) -> usize {
     files.iter().map(|(path, content)| path.len() + content.len()).sum()
 }
 
+/// "1 file", "3 files".
+pub fn files_count(n: usize) -> String {
+    if n == 1 { "1 file".into() } else { format!("{n} files") }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
     Added,
@@ -178,6 +183,7 @@ mod tests {
         assert_eq!(files, tree(&[("handler.js", "h"), ("lib/b.js", "content")]));
         assert!(is_entry("handler.js", Language::Nodejs) && !is_entry("handler.js", Language::Python));
         assert_eq!(tree_bytes(&files), "handler.js".len() + 1 + "lib/b.js".len() + 7);
+        assert_eq!((files_count(1).as_str(), files_count(2).as_str()), ("1 file", "2 files"));
     }
 
     #[test]
