@@ -20,7 +20,9 @@ pub fn CodeView(
     #[prop(into, optional)]
     error_line: Signal<Option<u32>>,
     /// The textarea's form field before hydration, for a form that works without JavaScript.
-    #[prop(optional)]
+    /// Without one, the textarea cannot be edited until the page hydrates (its text would not
+    /// be sent).
+    #[prop(default = None)]
     fallback_name: Option<&'static str>,
     #[prop(optional)] id: Option<&'static str>,
 ) -> impl IntoView {
@@ -38,7 +40,7 @@ pub fn CodeView(
                 class="code-fallback"
                 id=id
                 name=move || fallback_name.filter(|_| !hydrated.get())
-                readonly=on_edit.is_none()
+                readonly=move || on_edit.is_none() || (fallback_name.is_none() && !hydrated.get())
                 spellcheck="false"
                 autocapitalize="off"
                 autocomplete="off"

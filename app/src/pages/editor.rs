@@ -131,7 +131,7 @@ pub fn FilesEditor(
             })}
             <div role="tabpanel" aria-label=move || format!("Code of {}", open_tab.get()) class:hidden=move || files.with(|f| f.is_empty())>
                 <CodeView path=open_tab text=text_of_open on_edit error_line id="fn-code"
-                    fallback_name="form[code]" />
+                    fallback_name=single_file.then_some("form[code]") />
             </div>
             </div>
             <p class="hint" id="editor-help">
