@@ -24,6 +24,9 @@ printf '\n==> Unit and integration tests\n'
 cargo test -p app --features ssr 2>&1 | tee "$results/cargo-app.log"
 cargo test -p server 2>&1 | tee "$results/cargo-server.log"
 
+printf '\n==> The editor bundle'"'"'s own tests (its zip reader)\n'
+(cd editor && npm test) 2>&1 | tee "$results/editor.log"
+
 printf '\n==> End-to-end tests (Playwright, Chromium)\n'
 data_dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -59,6 +62,12 @@ passed = failed = 0
 for log in results.glob("cargo-*.log"):
     for p, f in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", log.read_text()):
         passed, failed = passed + int(p), failed + int(f)
+editor = (results / "editor.log").read_text()
+for key, count in re.findall(r"^# (pass|fail) (\d+)$", editor, re.M):
+    if key == "pass":
+        passed += int(count)
+    else:
+        failed += int(count)
 # The import-circle check counts as one test.
 if (results / "cycles.status").read_text().strip() == "0":
     passed += 1

@@ -187,8 +187,11 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
     let spec = FunctionSpec {
         name: form.name.trim().to_string(),
         language: form.language,
-        code: form.code,
+        // A textarea submits CRLF line endings (HTML forms do): files keep Unix ones.
+        code: form.code.replace("\r\n", "\n"),
         files,
+        env: None,
+        secrets: None,
         memory_mb,
         timeout_ms,
         mode: Some(form.mode).filter(|m| !m.is_empty()),
@@ -213,7 +216,7 @@ async fn with_spec_errors(
     creating: bool,
 ) -> FormOutcome {
     if let Ok(limits) = platform.limits(caller, &caller.org).await {
-        for e in crate::model::validate_spec(spec, &limits, creating) {
+        for e in crate::validation::validate_spec(spec, &limits, creating) {
             if !errors.iter().any(|known| known.field == e.field) {
                 errors.push(e);
             }

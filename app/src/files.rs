@@ -3,10 +3,9 @@
 //! and the server check a tree with the same code.
 
 use crate::model::{FieldError, Language};
-use std::collections::BTreeMap;
 
 /// Relative path → content. Ordered, so a tree reads and compares the same everywhere.
-pub type FileTree = BTreeMap<String, String>;
+pub use crate::model::FileTree;
 
 /// Most files in one version.
 pub const MAX_FILES: usize = 500;

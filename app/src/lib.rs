@@ -5,9 +5,11 @@
 
 pub mod api;
 pub mod components;
+pub mod env;
 pub mod files;
 pub mod model;
 pub mod pages;
+pub mod validation;
 #[cfg(feature = "ssr")]
 pub mod platform;
 

@@ -35,14 +35,29 @@ console.log = console.info = console.debug = capture(process.stdout);
 console.error = console.warn = capture(process.stderr);
 
 let handler;
-try {
-  handler = require("/app/handler.js");
-  if (handler && typeof handler !== "function" && typeof handler.handler === "function") handler = handler.handler;
-  if (typeof handler !== "function") throw new Error("handler.js must export a function: module.exports = async (event, context) => result");
-} catch (e) {
-  // Serve the load error on every call rather than dying, so callers see why.
-  const message = (e && e.stack) || String(e);
-  handler = async () => { throw Object.assign(new Error(message), { loadError: true }); };
+function loadHandler() {
+  try {
+    handler = require("/app/handler.js");
+    if (handler && typeof handler !== "function" && typeof handler.handler === "function") handler = handler.handler;
+    if (typeof handler !== "function") throw new Error("handler.js must export a function: module.exports = async (event, context) => result");
+  } catch (e) {
+    // Serve the load error on every call rather than dying, so callers see why.
+    const message = (e && e.stack) || String(e);
+    handler = async () => { throw Object.assign(new Error(message), { loadError: true }); };
+  }
+}
+
+// A function with configuration gets it with each call (secrets never are container
+// environment); it is loaded at its first call, once that is set, so module-level reads of
+// process.env see it. Others are loaded now, before the socket opens.
+const ENV_BY_CALL = process.env.FAAS_ENV_BY_CALL === "1";
+let appliedEnv = [];
+if (!ENV_BY_CALL) loadHandler();
+
+function applyEnv(env) {
+  for (const name of appliedEnv) if (!(name in env)) delete process.env[name];
+  Object.assign(process.env, env);
+  appliedEnv = Object.keys(env);
 }
 
 function toReply(result) {
@@ -78,6 +93,10 @@ function invoke(envelope) {
 
 async function run(envelope, log) {
   const { event, context } = envelope;
+  if (ENV_BY_CALL) {
+    applyEnv(envelope.env || {});
+    if (!handler) loadHandler();
+  }
   if (event.isBase64Encoded) event.body = Buffer.from(event.body, "base64");
   delete event.isBase64Encoded;
   // An exception the handler's own callbacks throw outside its promise fails the call too.

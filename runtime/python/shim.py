@@ -28,15 +28,37 @@ sys.path.append("/opt/faas/deps")
 
 load_error = None
 handle = None
-try:
-    spec = importlib.util.spec_from_file_location("handler", "/app/handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handle = getattr(module, "handle", None) or getattr(module, "handler", None)
-    if not callable(handle):
-        raise TypeError("handler.py must define: def handle(event, context): return result")
-except Exception:  # serve the load error on every call rather than dying
-    load_error = traceback.format_exc()
+loaded = threading.Lock()
+
+
+def load_handler():
+    global handle, load_error
+    try:
+        spec = importlib.util.spec_from_file_location("handler", "/app/handler.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        handle = getattr(module, "handle", None) or getattr(module, "handler", None)
+        if not callable(handle):
+            raise TypeError("handler.py must define: def handle(event, context): return result")
+    except Exception:  # serve the load error on every call rather than dying
+        load_error = traceback.format_exc()
+
+
+# A function with configuration gets it with each call (secrets never are container
+# environment); it is loaded at its first call, once that is set, so module-level reads of
+# os.environ see it. Others are loaded now, before the socket opens.
+ENV_BY_CALL = os.environ.get("FAAS_ENV_BY_CALL") == "1"
+applied_env = set()
+if not ENV_BY_CALL:
+    load_handler()
+
+
+def apply_env(env):
+    for name in applied_env - env.keys():
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    applied_env.clear()
+    applied_env.update(env.keys())
 
 
 # The log buffer of the call running in this thread (None outside a call).
@@ -99,6 +121,11 @@ def log_of(buffer):
 
 def invoke(envelope):
     event, context = envelope["event"], envelope["context"]
+    if ENV_BY_CALL:
+        with loaded:
+            apply_env(envelope.get("env") or {})
+            if handle is None and load_error is None:
+                load_handler()
     if event.pop("isBase64Encoded", False):
         event["body"] = base64.b64decode(event["body"])
     buffer = current.buffer = io.StringIO()

@@ -27,6 +27,11 @@ pub struct Config {
     #[arg(long, env = "VCD_FAAS_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<Secret>,
 
+    /// The key functions' secrets are sealed with: 32 bytes in base64. Unset: the key file
+    /// `secret.key` in the data folder, made on the first start.
+    #[arg(long, env = "VCD_FAAS_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+
     /// Folder with the compiled portal assets (set by cargo-leptos).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,

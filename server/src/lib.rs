@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod ops;
 pub mod platform;
 pub mod run;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod vcd;

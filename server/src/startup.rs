@@ -18,6 +18,7 @@ use crate::platform::{LocalOnly, Service, VcdStatus};
 use crate::run::engine::Engine;
 use crate::run::pool::Pool;
 use crate::run::runner::Sandbox;
+use crate::secrets::{KeySource, SecretKey};
 use crate::store::Store;
 use crate::vcd::Vcd;
 use app::model::Language;
@@ -79,6 +80,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     let url = config.database_url();
     let store = Store::connect(&url).await.map_err(|e| format!("database {}: {e}", redact(&url)))?;
     let installation = store.installation_id().await.map_err(|e| format!("database: {e}"))?;
+    let secret_key = secret_key(&config, &store).await?;
     let docker_host = config.docker_host.as_deref();
     let engine = match docker {
         Docker::Connect => Engine::connect(docker_host, &installation).await,
@@ -97,7 +99,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     let pool = Arc::new(Pool::new(engine.clone(), sandbox, Duration::from_secs(config.idle_secs), config.queue_per_instance.max(1)));
     pool.spawn_reaper();
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone());
+    let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone(), secret_key.clone());
     let directory = Arc::new(Directory::new(store.clone()));
     let installer = Arc::new(Installer::new(install_settings(&config), runtimes.clone()));
     let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), installer, metrics, pool, {
@@ -130,7 +132,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
         Some(vcd) => vcd.clone(),
         None => Arc::new(LocalOnly),
     };
-    let service = Service::new(store.clone(), config.clone(), builder.clone(), dispatcher, links, vcd_status);
+    let service = Service::new(store.clone(), config.clone(), builder.clone(), dispatcher, links, vcd_status, secret_key);
     let reconciler = service.reconciler();
     let sessions = Sessions::open(&store.native).await.map_err(|e| format!("session store: {e}"))?;
     let state = AppState { leptos_options: leptos_options(&config), service, sessions, async_calls: async_calls.clone(), vcd };
@@ -179,6 +181,22 @@ fn prepare_base_images(engine: Engine, runtimes: Arc<Runtimes>) {
             }
         }
     });
+}
+
+/// The key of functions' secrets, checked against the database's check value (made now when
+/// the database has none).
+async fn secret_key(config: &Config, store: &Store) -> Result<SecretKey, String> {
+    let check = store.secret_key_check().await.map_err(|e| format!("database: {e}"))?;
+    let setting = config.secret_key.as_ref().map(|s| s.0.as_str());
+    let (key, source) = SecretKey::load(setting, &config.data_dir, check.is_none())?;
+    match check {
+        Some(check) => key.verify(&check)?,
+        None => store.set_secret_key_check(&key.check_value()).await.map_err(|e| format!("database: {e}"))?,
+    }
+    if let KeySource::Created(path) = source {
+        tracing::info!(path = %path.display(), "made the key functions' secrets are sealed with: back it up with the database");
+    }
+    Ok(key)
 }
 
 fn install_settings(config: &Config) -> InstallSettings {

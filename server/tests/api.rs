@@ -52,7 +52,8 @@ async fn malformed_requests_get_clear_errors(db: Db) {
     assert!(body["error"].as_str().unwrap().contains("empty"));
 
     // On its own connection: the server answers 413 before reading the body, then closes it.
-    let huge = "x".repeat(3 * 1024 * 1024);
+    // Over twice the 10 MB of files a function may have (escaping may double JSON).
+    let huge = "x".repeat(22 * 1024 * 1024);
     let one_off = reqwest::Client::new();
     let r = one_off.post(app.url("/api/v1/functions")).bearer_auth(&t.dev).json(&json!({"name": "big", "language": "nodejs", "code": huge})).send().await.unwrap();
     let (status, body) = json_of(r).await;
@@ -292,7 +293,7 @@ async fn openapi_describes_the_api(db: Db) {
     }
     assert_eq!(doc["components"]["schemas"]["Function"]["properties"]["status"]["enum"], json!(["initializing", "building", "ready", "failed", "deleting"]));
     for schema in ["FunctionInput", "FunctionUpdate", "Function"] {
-        for field in ["mode", "max_instances", "min_instances", "concurrency", "files"] {
+        for field in ["mode", "max_instances", "min_instances", "concurrency", "files", "env", "secrets"] {
             assert!(doc["components"]["schemas"][schema]["properties"][field].is_object(), "{schema}.{field} documented");
         }
     }

@@ -5,11 +5,11 @@ mod common;
 
 use common::{fresh_database, Db};
 use server::calls::journal::{CallEnd, CallStart, Journal};
-use app::model::{BuildStatus, FileTree, FunctionStatus, Language, Name, PoolMode, Trigger};
+use app::model::{BuildStatus, EnvVars, FileTree, FunctionStatus, Language, Name, PoolMode, Trigger};
 use server::store::{NewVersion, Settings, Store, Target, TenantRow};
 
 fn settings(public: bool, trigger: &Trigger) -> Settings<'_> {
-    Settings { public, trigger, pool_mode: PoolMode::Warm, max_instances: 2, min_instances: 0, concurrency: 1 }
+    Settings { public, trigger, sealed_secrets: None, pool_mode: PoolMode::Warm, max_instances: 2, min_instances: 0, concurrency: 1 }
 }
 
 fn vm_created() -> Trigger {
@@ -33,7 +33,8 @@ async fn function_with_version(store: &Store) -> (i64, i64) {
     };
     let tenant_id = store.insert_tenant(&tenant).await.unwrap();
     let files = tree(&[("handler.js", "code v1"), ("lib/util.js", "exports.x = 1")]);
-    let v = NewVersion { language: Language::Nodejs, files: &files, memory_mb: 128, timeout_ms: 500 };
+    let env = tree(&[("API_URL", "http://cmdb")]);
+    let v = NewVersion { language: Language::Nodejs, files: &files, env: &env, secret_names: &[], memory_mb: 128, timeout_ms: 500 };
     (tenant_id, store.insert_function(tenant_id, &Name::parse("name", "f").unwrap(), &settings(false, &Trigger::Http), &v).await.unwrap())
 }
 
@@ -50,6 +51,7 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     let v1 = store.version(id, 1).await.unwrap().unwrap();
     assert_eq!(v1.build_status, BuildStatus::Queued);
     assert_eq!((v1.code.as_str(), v1.files()), ("code v1", tree(&[("handler.js", "code v1"), ("lib/util.js", "exports.x = 1")])));
+    assert_eq!((v1.env(), v1.secret_names()), (tree(&[("API_URL", "http://cmdb")]), vec![]));
     assert_eq!(store.unfinished_builds().await.unwrap().len(), 1);
     assert!(matches!(store.routable("acme", "f").await.unwrap(), Some(Err(_))), "not routable before a build");
 
@@ -65,15 +67,17 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     assert!(store.unfinished_builds().await.unwrap().is_empty());
 
     // A failed v2 leaves v1 serving; a v3 that finishes takes over.
+    let (no_env, names) = (EnvVars::new(), ["TOKEN".to_string()]);
     let (v2_files, stale, v3_files, v4_files) =
         (tree(&[("handler.py", "code v2")]), tree(&[("handler.py", "stale")]), tree(&[("handler.py", "code v3")]), tree(&[("handler.py", "code v4")]));
-    let v = |files| NewVersion { language: Language::Python, files, memory_mb: 64, timeout_ms: 200 };
+    let v = |files| NewVersion { language: Language::Python, files, env: &no_env, secret_names: &names, memory_mb: 64, timeout_ms: 200 };
     assert_eq!(store.add_version(id, 1, &settings(true, &vm_created()), &v(&v2_files)).await.unwrap(), Some(2));
     // A change made from v1 after v2 replaced it adds nothing and changes nothing.
     assert_eq!(store.add_version(id, 1, &settings(false, &Trigger::Http), &v(&stale)).await.unwrap(), None);
     assert!(store.function_by_id(id).await.unwrap().unwrap().public);
     assert_eq!(store.add_version(id, 2, &Settings { pool_mode: PoolMode::PerCall, ..settings(true, &Trigger::Http) }, &v(&v3_files)).await.unwrap(), Some(3));
     let v2 = store.version(id, 2).await.unwrap().unwrap();
+    assert_eq!(v2.secret_names(), ["TOKEN"], "a version keeps the names of its secrets");
     let v3 = store.version(id, 3).await.unwrap().unwrap();
     store.finish_build_failed(&v2, "SyntaxError: x (handler.py, line 1)").await.unwrap();
     assert_eq!(store.version(id, 2).await.unwrap().unwrap().build_error.as_deref(), Some("SyntaxError: x (handler.py, line 1)"));
@@ -101,7 +105,7 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
 
     // A first build that fails marks the function failed.
     let x = tree(&[("handler.js", "x")]);
-    let v = NewVersion { language: Language::Nodejs, files: &x, memory_mb: 64, timeout_ms: 100 };
+    let v = NewVersion { language: Language::Nodejs, files: &x, env: &no_env, secret_names: &[], memory_mb: 64, timeout_ms: 100 };
     let other = store.insert_function(tenant_id, &Name::parse("name", "g").unwrap(), &settings(false, &Trigger::Http), &v).await.unwrap();
     store.finish_build_failed(&store.version(other, 1).await.unwrap().unwrap(), "base image unavailable").await.unwrap();
     assert_eq!(store.function_by_id(other).await.unwrap().unwrap().status, FunctionStatus::Failed);

@@ -2,6 +2,8 @@
 //! let in. Takes a container from the pool, forwards the request with the call's deadline,
 //! returns the function's answer and records the invocation.
 
+use crate::secrets::SecretKey;
+use app::model::EnvVars;
 use super::body;
 use super::journal::{CallEnd, CallStart, Journal};
 use super::request::{CallRequest, CallResponse};
@@ -29,6 +31,8 @@ pub struct Gateway {
     journal: Journal,
     pool: Arc<Pool>,
     metrics: Arc<Metrics>,
+    /// Opens the functions' secrets, which go to the runtime with each call.
+    secret_key: SecretKey,
 }
 
 /// Headers that describe one hop, never forwarded.
@@ -45,9 +49,21 @@ const HOP_HEADERS: [&str; 9] = [
 ];
 
 impl Gateway {
-    pub fn new(store: Store, pool: Arc<Pool>, metrics: Arc<Metrics>) -> Gateway {
+    pub fn new(store: Store, pool: Arc<Pool>, metrics: Arc<Metrics>, secret_key: SecretKey) -> Gateway {
         let journal = Journal::start(store.clone());
-        Gateway { store, journal, pool, metrics }
+        Gateway { store, journal, pool, metrics, secret_key }
+    }
+
+    /// What the function sees as its environment: the version's variables and the function's
+    /// secrets; `None` when it has neither.
+    fn configuration_of(&self, target: &Target) -> Result<Option<EnvVars>, CallError> {
+        let mut env = target.version.env();
+        if let Some(sealed) = &target.function.sealed_secrets {
+            let opened = self.secret_key.open(sealed, &target.function.secrets_context()).map_err(CallError::Io)?;
+            let secrets: EnvVars = serde_json::from_slice(&opened).map_err(|e| CallError::Io(format!("sealed secrets: {e}")))?;
+            env.extend(secrets);
+        }
+        Ok((!env.is_empty()).then_some(env))
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -142,6 +158,10 @@ impl Gateway {
         let output_since_start = |instance: Arc<Instance>| async move { engine.logs_since(&instance.id, started_ms, 50).await };
         let v = &target.version;
         let timeout = Duration::from_millis(v.timeout_ms as u64);
+        let env = match self.configuration_of(target) {
+            Ok(env) => env,
+            Err(e) => return (Err((e, String::new())), false),
+        };
         for _ in 0..2 {
             let lease = match self.pool.acquire(target, started + timeout, request.trigger.waits_when_full()).await {
                 Ok(lease) => lease,
@@ -156,7 +176,7 @@ impl Gateway {
                 }
             }
             let deadline = Instant::now() + timeout;
-            let envelope = envelope(target, request, id);
+            let envelope = envelope(target, request, id, env.as_ref());
             let result = runner::call(engine, &lease.instance, &envelope, deadline, v.timeout_ms, v.memory_mb).await;
             match result {
                 Err(CallError::Stale) => {
@@ -184,7 +204,7 @@ impl Gateway {
 }
 
 /// What the runtime gets, made when the call is sent: its deadline starts then.
-fn envelope(target: &Target, request: &CallRequest, id: &str) -> Bytes {
+fn envelope(target: &Target, request: &CallRequest, id: &str, env: Option<&EnvVars>) -> Bytes {
     let path = request.route_path();
     let (body, is_base64_encoded) = body::text_or_base64(&request.body);
     let headers: HashMap<Cow<str>, &str> = request
@@ -210,6 +230,7 @@ fn envelope(target: &Target, request: &CallRequest, id: &str) -> Bytes {
             request_id: id,
             deadline: now_ms() + target.version.timeout_ms,
         },
+        env,
     };
     Bytes::from(serde_json::to_vec(&envelope).expect("envelope serializes"))
 }

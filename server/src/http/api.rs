@@ -226,6 +226,10 @@ struct FunctionPatch {
     code: Option<String>,
     /// The whole tree, replacing the stored one.
     files: Option<FileTree>,
+    /// All plain variables, replacing the stored ones.
+    env: Option<EnvVars>,
+    /// Secrets to set (a value) or remove (null); others stay.
+    secrets: Option<SecretsChange>,
     memory_mb: Option<i64>,
     timeout_ms: Option<i64>,
     public: Option<bool>,
@@ -252,6 +256,8 @@ async fn update_function(
         language: patch.language.unwrap_or_else(|| current.language.as_str().to_string()),
         code: patch.code.unwrap_or_default(),
         files: patch.files,
+        env: patch.env,
+        secrets: patch.secrets,
         memory_mb: patch.memory_mb,
         timeout_ms: patch.timeout_ms,
         public: patch.public,

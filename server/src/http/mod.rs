@@ -37,8 +37,9 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         // The portal's forms are URL-encoded: a Test Function body as large as a route takes
-        // grows by up to three times (the platform then checks its decoded size).
-        .layer(DefaultBodyLimit::max(3 * config.max_body_bytes + 1024 * 1024))
+        // grows by up to three times, a function's files (JSON in a form field) by up to four
+        // (a newline is `%5Cn`); the platform then checks the decoded sizes.
+        .layer(DefaultBodyLimit::max((3 * config.max_body_bytes).max(4 * config.max_files_bytes()) + 1024 * 1024))
         .layer(session_layer)
         .with_state(state)
         .layer(TraceLayer::new_for_http())

@@ -194,6 +194,17 @@ pub fn document() -> Value {
             properties.extend(pool_properties());
         }
     }
+    let env = json!({"type": "object", "additionalProperties": {"type": "string", "maxLength": app::env::MAX_VALUE_BYTES},
+        "maxProperties": app::env::MAX_VARS, "description": "plain environment variables, names [A-Z_][A-Z0-9_]* not starting with VCD_FAAS_"});
+    let secrets_in = json!({"type": "object", "additionalProperties": {"type": "string", "nullable": true},
+        "description": "secrets to set (a value) or remove (null); write-only, left out: kept"});
+    for schema in ["FunctionInput", "FunctionUpdate"] {
+        doc["components"]["schemas"][schema]["properties"]["env"] = env.clone();
+        doc["components"]["schemas"][schema]["properties"]["secrets"] = secrets_in.clone();
+    }
+    doc["components"]["schemas"]["Function"]["properties"]["env"] = env;
+    doc["components"]["schemas"]["Function"]["properties"]["secrets"] =
+        json!({"type": "array", "items": {"type": "string"}, "description": "the secrets' names; values are never shown"});
     doc["components"]["schemas"]["FunctionUpdate"]["properties"]["expected_version"] = json!({"type": "integer",
         "description": "the latest version this change was made from; when the function has a newer one the update is refused with 409 \
                         instead of undoing it (left out: the version the fields left out are taken from)"});

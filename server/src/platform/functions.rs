@@ -5,6 +5,7 @@ use super::access::function_not_found;
 use super::{Result, Service};
 use crate::store::{FunctionRow, NewVersion, Settings, StoreError, Unique, VersionRow};
 use app::files::validate_tree;
+use app::validation::validate_spec;
 use app::model::*;
 use app::platform::{Functions, PlatformError};
 use async_trait::async_trait;
@@ -118,6 +119,8 @@ impl Service {
             min_instances: f.min_instances,
             concurrency: f.concurrency,
             files: latest.files(),
+            env: latest.env(),
+            secrets: latest.secret_names(),
             code: latest.code,
             created_at: f.created_at,
             updated_at: f.updated_at,
@@ -181,7 +184,7 @@ impl Functions for Service {
         let f = self.function_for(caller, org, name).await?;
         let v = self.store.version(f.id, version).await?;
         let v = v.ok_or_else(|| PlatformError::not_found(format!("function {name:?} has no version {version}")))?;
-        Ok(VersionDetail { version: version_view(&v), files: v.files(), code: v.code, build_log: v.build_log })
+        Ok(VersionDetail { version: version_view(&v), files: v.files(), env: v.env(), secrets: v.secret_names(), code: v.code, build_log: v.build_log })
     }
 
     async fn restore_version(&self, caller: &Caller, org: &str, name: &str, version: i64) -> Result<FunctionView> {
@@ -197,6 +200,7 @@ impl Functions for Service {
             name: name.to_string(),
             language: earlier.version.language.as_str().to_string(),
             files: Some(earlier.files),
+            env: Some(earlier.env),
             memory_mb: Some(earlier.version.memory_mb),
             timeout_ms: Some(earlier.version.timeout_ms),
             expected_version: Some(f.latest_version),
@@ -232,15 +236,19 @@ impl Functions for Service {
         }
         let language = language_of(&spec)?;
         let files = spec.tree(language);
+        let configuration = self.configuration(&format!("{}/{}", tenant.slug, spec.name), &spec, None)?;
         let version = NewVersion {
             language,
             files: &files,
+            env: &configuration.env,
+            secret_names: &configuration.secret_names,
             memory_mb: spec.memory_mb.unwrap_or(limits.default_memory_mb),
             timeout_ms: spec.timeout_ms.unwrap_or(limits.default_timeout_ms),
         };
         let trigger = spec.trigger.clone().unwrap_or_default();
         let settings = Settings {
             public: spec.public.unwrap_or(false),
+            sealed_secrets: configuration.sealed_secrets.as_deref(),
             trigger: &trigger,
             pool_mode: mode_of(&spec)?.unwrap_or(PoolMode::Warm),
             max_instances: spec.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES.min(limits.max_instances)),
@@ -283,15 +291,20 @@ impl Functions for Service {
         }
         let language = language_of(&spec)?;
         let files = updated_files(&spec, language, latest.as_ref(), &limits)?;
+        let kept_env = latest.as_ref().map(VersionRow::env).unwrap_or_default();
+        let configuration = self.configuration(&f.secrets_context(), &spec, Some((&f, kept_env)))?;
         let version = NewVersion {
             language,
             files: &files,
+            env: &configuration.env,
+            secret_names: &configuration.secret_names,
             memory_mb: spec.memory_mb.or(latest.as_ref().map(|v| v.memory_mb)).unwrap_or(limits.default_memory_mb),
             timeout_ms: spec.timeout_ms.or(latest.as_ref().map(|v| v.timeout_ms)).unwrap_or(limits.default_timeout_ms),
         };
         let trigger = spec.trigger.clone().unwrap_or_else(|| f.trigger.clone());
         let settings = Settings {
             public: spec.public.unwrap_or(f.public),
+            sealed_secrets: configuration.sealed_secrets.as_deref(),
             trigger: &trigger,
             pool_mode: mode_of(&spec)?.unwrap_or(f.pool_mode),
             max_instances: spec.max_instances.unwrap_or(f.max_instances),

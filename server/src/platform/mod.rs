@@ -7,6 +7,7 @@ use crate::calls::dispatch::Dispatcher;
 use crate::config::Config;
 use crate::ops::links::Links;
 use crate::ops::reconciler::Reconciler;
+use crate::secrets::SecretKey;
 use crate::store::{FunctionRow, Store, StoreError};
 use app::model::*;
 use app::platform::PlatformError;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 mod access;
 pub mod archive;
+mod configuration;
 mod functions;
 mod invocations;
 mod tenants;
@@ -43,6 +45,8 @@ pub struct Service {
     calls: Dispatcher,
     links: Arc<Links>,
     vcd: Arc<dyn VcdStatus>,
+    /// Seals functions' secrets before they are stored.
+    secret_key: SecretKey,
 }
 
 type Result<T> = std::result::Result<T, PlatformError>;
@@ -55,8 +59,16 @@ impl From<StoreError> for PlatformError {
 }
 
 impl Service {
-    pub fn new(store: Store, config: Arc<Config>, builder: Builder, calls: Dispatcher, links: Arc<Links>, vcd: Arc<dyn VcdStatus>) -> Service {
-        Service { store, config, builder, calls, links, vcd }
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        builder: Builder,
+        calls: Dispatcher,
+        links: Arc<Links>,
+        vcd: Arc<dyn VcdStatus>,
+        secret_key: SecretKey,
+    ) -> Service {
+        Service { store, config, builder, calls, links, vcd, secret_key }
     }
 
     pub fn store(&self) -> &Store {

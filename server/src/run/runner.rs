@@ -1,6 +1,7 @@
 //! One function container: create it sandboxed, start it, talk to its runtime over a unix
 //! socket in a host folder (containers have no network), and remove it.
 
+use app::model::EnvVars;
 use crate::run::engine::{ContainerSpec, Engine, EngineError};
 use crate::build::runtimes::FUNCTION_UID;
 use crate::store::Target;
@@ -95,6 +96,9 @@ pub struct ShimReply {
 pub struct Envelope<'a> {
     pub event: Event<'a>,
     pub context: Context<'a>,
+    /// The function's variables and secrets, for runtimes told so (`FAAS_ENV_BY_CALL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<&'a EnvVars>,
 }
 
 #[derive(Debug, Serialize)]
@@ -137,7 +141,9 @@ pub async fn create(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Resu
         name: &name,
         image: &image,
         labels: engine.labels(&f.org, &f.name, v.version),
-        env: vec![],
+        // The configuration comes with each call, never as container environment (where
+        // `docker inspect` would show the secrets); this only tells the runtime to wait for it.
+        env: if v.has_configuration() { vec!["FAAS_ENV_BY_CALL=1".into()] } else { vec![] },
         socket_dir: dir.to_str().unwrap_or_default(),
         memory_mb: v.memory_mb,
         nano_cpus: sandbox.nano_cpus,

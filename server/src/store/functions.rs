@@ -1,7 +1,7 @@
 //! Functions, their versions and builds, and the platform's settings.
 
 use super::{now_ms, typed, DbResult, Store, StoreError};
-use app::model::{BuildStatus, FileTree, FunctionStatus, Language, Name, PoolMode, Trigger};
+use app::model::{BuildStatus, EnvVars, FileTree, FunctionStatus, Language, Name, PoolMode, Trigger};
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
@@ -22,11 +22,18 @@ pub struct FunctionRow {
     pub min_instances: i64,
     /// Calls one container serves at once.
     pub concurrency: i64,
+    /// The secrets, sealed (see `secrets.rs`): a JSON object of name → value inside.
+    pub sealed_secrets: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl FunctionRow {
+    /// What its sealed secrets are bound to: they open for this function only.
+    pub fn secrets_context(&self) -> String {
+        format!("{}/{}", self.org, self.name)
+    }
+
     /// Being deleted: it serves nothing and takes no new version.
     pub fn is_deleting(&self) -> bool {
         self.status == FunctionStatus::Deleting
@@ -56,6 +63,7 @@ impl<'r> FromRow<'r, AnyRow> for FunctionRow {
             max_instances: row.try_get("max_instances")?,
             min_instances: row.try_get("min_instances")?,
             concurrency: row.try_get("concurrency")?,
+            sealed_secrets: row.try_get("secrets")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -74,6 +82,12 @@ pub struct VersionRow {
     /// All files as a JSON object; `None` for versions from before functions had several files.
     #[sqlx(rename = "files")]
     pub files_json: Option<String>,
+    /// Plain environment variables as a JSON object.
+    #[sqlx(rename = "env")]
+    pub env_json: Option<String>,
+    /// The names of the secrets it was made with, as a JSON array (never their values).
+    #[sqlx(rename = "secret_names")]
+    pub secret_names_json: Option<String>,
     pub memory_mb: i64,
     pub timeout_ms: i64,
     #[sqlx(try_from = "String")]
@@ -94,6 +108,19 @@ impl VersionRow {
             .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_else(|| FileTree::from([(self.language.entry_file().to_string(), self.code.clone())]))
     }
+
+    pub fn env(&self) -> EnvVars {
+        self.env_json.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
+    }
+
+    /// Whether its runtime gets variables or secrets with each call.
+    pub fn has_configuration(&self) -> bool {
+        !self.env().is_empty() || !self.secret_names().is_empty()
+    }
+
+    pub fn secret_names(&self) -> Vec<String> {
+        self.secret_names_json.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
+    }
 }
 
 /// A function together with what it needs to run: its tenant and serving version.
@@ -106,6 +133,8 @@ pub struct Target {
 /// Function-level settings that take effect at once, not with the next version.
 pub struct Settings<'a> {
     pub public: bool,
+    /// The function's secrets, sealed.
+    pub sealed_secrets: Option<&'a str>,
     pub trigger: &'a Trigger,
     pub pool_mode: PoolMode,
     pub max_instances: i64,
@@ -116,6 +145,8 @@ pub struct Settings<'a> {
 pub struct NewVersion<'a> {
     pub language: Language,
     pub files: &'a FileTree,
+    pub env: &'a EnvVars,
+    pub secret_names: &'a [String],
     pub memory_mb: i64,
     pub timeout_ms: i64,
 }
@@ -129,9 +160,9 @@ fn trigger_columns(trigger: &Trigger) -> (&str, Option<&str>, bool) {
 }
 
 pub(super) const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
-     f.trigger_event, f.trigger_successful_only, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.min_instances, f.concurrency, f.created_at, f.updated_at";
+     f.trigger_event, f.trigger_successful_only, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.min_instances, f.concurrency, f.secrets, f.created_at, f.updated_at";
 
-pub(super) const VERSION_COLUMNS: &str = "id, function_id, version, language, code, files, memory_mb, timeout_ms, build_status, \
+pub(super) const VERSION_COLUMNS: &str = "id, function_id, version, language, code, files, env, secret_names, memory_mb, timeout_ms, build_status, \
      build_log, build_error, image, created_at, built_at";
 
 impl Store {
@@ -155,8 +186,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO functions (tenant_id, name, status, public, trigger_type, trigger_event, latest_version, created_at, updated_at, \
-             pool_mode, max_instances, min_instances, concurrency, trigger_successful_only) \
-             VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8, $9, $10, $11) RETURNING id",
+             pool_mode, max_instances, min_instances, concurrency, trigger_successful_only, secrets) \
+             VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(tenant_id)
         .bind(name.as_str())
@@ -169,6 +200,7 @@ impl Store {
         .bind(settings.min_instances)
         .bind(settings.concurrency)
         .bind(successful_only as i64)
+        .bind(settings.sealed_secrets)
         .fetch_one(&mut *tx)
         .await?;
         insert_version(&mut tx, id, 1, v, now).await?;
@@ -192,7 +224,7 @@ impl Store {
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE functions SET latest_version = latest_version + 1, public = $1, trigger_type = $2, trigger_event = $3, \
              updated_at = $4, status = CASE WHEN current_version IS NULL THEN 'initializing' ELSE status END, \
-             pool_mode = $6, max_instances = $7, min_instances = $8, concurrency = $9, trigger_successful_only = $10 \
+             pool_mode = $6, max_instances = $7, min_instances = $8, concurrency = $9, trigger_successful_only = $10, secrets = $12 \
              WHERE id = $5 AND latest_version = $11 RETURNING latest_version",
         )
         .bind(settings.public as i64)
@@ -206,6 +238,7 @@ impl Store {
         .bind(settings.concurrency)
         .bind(successful_only as i64)
         .bind(based_on)
+        .bind(settings.sealed_secrets)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(version) = version else { return Ok(None) };
@@ -440,8 +473,8 @@ async fn insert_version(
     now: i64,
 ) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO function_versions (function_id, version, language, code, files, memory_mb, timeout_ms, build_status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)",
+        "INSERT INTO function_versions (function_id, version, language, code, files, memory_mb, timeout_ms, build_status, created_at, env, secret_names) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10)",
     )
     .bind(function_id)
     .bind(version)
@@ -451,6 +484,8 @@ async fn insert_version(
     .bind(v.memory_mb)
     .bind(v.timeout_ms)
     .bind(now)
+    .bind(serde_json::to_string(v.env).expect("a map of strings serializes"))
+    .bind(serde_json::to_string(v.secret_names).expect("a list of strings serializes"))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -108,4 +108,17 @@ impl Store {
             .await?;
         sqlx::query_scalar("SELECT value FROM settings WHERE key = 'installation_id'").fetch_one(&self.pool).await.map_err(StoreError::from)
     }
+
+    /// The sealed value that proves which key seals this database's secrets (see `secrets.rs`).
+    pub async fn secret_key_check(&self) -> DbResult<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'secret_key_check'").fetch_optional(&self.pool).await.map_err(StoreError::from)
+    }
+
+    pub async fn set_secret_key_check(&self, check: &str) -> DbResult<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ('secret_key_check', $1) ON CONFLICT (key) DO NOTHING")
+            .bind(check)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
