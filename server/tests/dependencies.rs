@@ -60,7 +60,7 @@ async fn node_packages_install_from_the_registry_and_code_only_changes_reuse_the
     app.create_with(&t.dev, json!({"name": "greeter", "language": "nodejs", "files": node_files(NODE_HANDLER)})).await;
     let f = app.wait_ready(&t.dev, "greeter").await;
     println!("first build with a dependency install: {} ms", started.elapsed().as_millis());
-    assert!(f["build_log"].as_str().unwrap().contains("dependencies: installing with npm from 127.0.0.1:"), "{}", f["build_log"]);
+    assert!(f["build_log"].as_str().unwrap().contains("dependencies: installing with npm install --no-package-lock from 127.0.0.1:"), "{}", f["build_log"]);
     let body = answer(&app, &t.dev, &t.org, "greeter?name=ada").await;
     assert_eq!(body, json!({"message": "HELLO, ADA, FROM GREET-LIB", "rows": 3}));
 
@@ -105,6 +105,30 @@ fn deps_image_of(f: &Value) -> String {
     let log = f["build_log"].as_str().unwrap();
     let at = log.find("vcd-faas/deps-").expect("the log names the dependency image");
     log[at..].split_whitespace().next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_file_installs_exactly_what_it_pins() {
+    let newer = NpmPackage {
+        files: &[
+            ("package.json", r#"{"name": "greet-lib", "version": "1.3.0", "main": "index.js"}"#),
+            ("index.js", "exports.greet = (name) => `Hi ${name}, from 1.3.0`;\n"),
+        ],
+    };
+    let registry = NpmRegistry::start(&[GREET_LIB]);
+    // The lock is made as a developer makes one, while 1.2.0 is the newest; 1.3.0 comes after.
+    let manifest = "{\"name\": \"f\", \"version\": \"1.0.0\", \"dependencies\": {\"greet-lib\": \"^1.2.0\"}}";
+    let lock = common::mirrors::lock_file(&registry, manifest);
+    common::mirrors::publish(&registry, &newer);
+    let url = registry.url.clone();
+    let app = TestApp::spawn_with(Db::Sqlite, move |c| c.npm_registry = Some(url)).await;
+    let t = app.tenant().await;
+    let mut files = node_files(NODE_HANDLER);
+    files["package-lock.json"] = json!(lock);
+    app.create_with(&t.dev, json!({"name": "locked", "language": "nodejs", "files": files})).await;
+    let f = app.wait_ready(&t.dev, "locked").await;
+    assert!(f["build_log"].as_str().unwrap().contains("installing with npm ci from"), "{}", f["build_log"]);
+    assert_eq!(answer(&app, &t.dev, &t.org, "locked?name=ada").await["message"], "HELLO, ADA, FROM GREET-LIB", "1.2.0 as locked, not 1.3.0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,7 +114,7 @@ impl Installer {
         runtimes.ensure_builder(engine, language, progress).await.map_err(|e| format!("build image unavailable: {e}"))?;
         let sources = self.sources(engine, runtimes, language).await?;
         let listed: Vec<String> = sources.iter().map(Source::to_string).collect();
-        progress(&format!("dependencies: installing with {} from {}\n", installer_name(language), listed.join(", ")));
+        progress(&format!("dependencies: installing with {} from {}\n", install_verb(manifest), listed.join(", ")));
         let work = self.settings.work_root.join(&key);
         let result = self.install(engine, runtimes, manifest, &work, sources, &tag, progress).await;
         let _ = std::fs::remove_dir_all(&work);
@@ -265,7 +265,7 @@ impl Installer {
     fn install_command(&self, manifest: &Manifest<'_>) -> String {
         match manifest.language {
             Language::Nodejs => {
-                let how = if manifest.has("package-lock.json") { "ci" } else { "install --no-package-lock" };
+                let how = install_verb(manifest).trim_start_matches("npm ");
                 let registry = self.settings.npm_registry.as_deref().map(|r| format!(" --registry={}", shell_quote(r))).unwrap_or_default();
                 format!(
                     "npm {how} --omit=dev --no-audit --no-fund --foreground-scripts --loglevel=warn --cache=/tmp/npm-cache \
@@ -290,6 +290,16 @@ impl Installer {
                 )
             }
         }
+    }
+}
+
+/// How the manifest is installed: `npm ci` with a lock file (exactly what it pins), else an
+/// install that writes no lock.
+fn install_verb(manifest: &Manifest<'_>) -> &'static str {
+    match manifest.language {
+        Language::Nodejs if manifest.has("package-lock.json") => "npm ci",
+        Language::Nodejs => "npm install --no-package-lock",
+        Language::Python => "pip install",
     }
 }
 

@@ -72,6 +72,20 @@ impl Drop for NpmRegistry {
     }
 }
 
+/// The `package-lock.json` npm writes for `manifest` against the registry, as a developer's
+/// machine makes it.
+pub fn lock_file(registry: &NpmRegistry, manifest: &str) -> String {
+    let folder = tempfile::tempdir_in(registry.dir.path()).unwrap();
+    std::fs::write(folder.path().join("package.json"), manifest).unwrap();
+    let output = Command::new("npm")
+        .args(["install", "--package-lock-only", "--loglevel=warn", "--no-audit", "--no-fund", "--registry", &registry.url])
+        .current_dir(folder.path())
+        .output()
+        .expect("npm runs");
+    assert!(output.status.success(), "npm could not lock: {}", String::from_utf8_lossy(&output.stderr));
+    std::fs::read_to_string(folder.path().join("package-lock.json")).unwrap()
+}
+
 /// A pure-Python wheel: its import name's files (`greetpy/__init__.py`, …).
 pub struct Wheel<'a> {
     pub name: &'a str,
