@@ -40,8 +40,10 @@ async fn assert_secret_nowhere(app: &TestApp, token: &str, name: &str, secret: &
         assert!(!String::from_utf8_lossy(&inspect.stdout).contains(secret), "docker inspect {} shows it", c.name);
     }
     for image in app.engine.list_function_images().await.unwrap() {
-        let inspect = std::process::Command::new("docker").args(["image", "inspect", &image.id]).output().unwrap();
-        assert!(!String::from_utf8_lossy(&inspect.stdout).contains(secret), "the image's settings show it");
+        for args in [vec!["image", "inspect", &image.id], vec!["history", "--no-trunc", &image.id]] {
+            let shown = std::process::Command::new("docker").args(&args).output().unwrap();
+            assert!(!String::from_utf8_lossy(&shown.stdout).contains(secret), "docker {args:?} shows it");
+        }
     }
     // At rest: the SQLite file holds it sealed only.
     let mut stored = Vec::new();
