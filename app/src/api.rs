@@ -184,14 +184,16 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
             }
         },
     };
+    let env = json_field::<EnvVars>(&form.env, "env", "the variables", &mut errors);
+    let secrets = json_field::<SecretsChange>(&form.secrets, "secrets", "the secrets", &mut errors);
     let spec = FunctionSpec {
         name: form.name.trim().to_string(),
         language: form.language,
         // A textarea submits CRLF line endings (HTML forms do): files keep Unix ones.
         code: form.code.replace("\r\n", "\n"),
         files,
-        env: None,
-        secrets: None,
+        env,
+        secrets,
         memory_mb,
         timeout_ms,
         mode: Some(form.mode).filter(|m| !m.is_empty()),
@@ -203,6 +205,18 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
         expected_version: backend::number("expected_version", "the version this edit was made from", &form.expected_version, &mut errors),
     };
     (spec, errors)
+}
+
+/// A form field the page fills with JSON; empty means "not given" (a page not yet hydrated
+/// sends nothing, so nothing changes).
+#[cfg(feature = "ssr")]
+fn json_field<T: serde::de::DeserializeOwned>(text: &str, field: &str, what: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+    match text.trim() {
+        "" => None,
+        json => serde_json::from_str(json)
+            .map_err(|e| errors.push(FieldError::new(field, format!("{what} could not be read ({e}); reload the page"))))
+            .ok(),
+    }
 }
 
 /// With a field that is not a number, the form shows every other field's error too, not only
@@ -235,6 +249,12 @@ pub struct FunctionForm {
     /// given, `code` is left empty.
     #[serde(default)]
     pub files: String,
+    /// The variables as a JSON object of name → value (all of them); empty keeps them.
+    #[serde(default)]
+    pub env: String,
+    /// Secret changes as a JSON object of name → value, or null to remove; empty changes none.
+    #[serde(default)]
+    pub secrets: String,
     #[serde(default)]
     pub memory_mb: String,
     #[serde(default)]
@@ -449,4 +469,28 @@ pub async fn create_token(name: String) -> Result<FormOutcome, ServerFnError> {
 pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
     let (platform, caller) = backend::caller().await?;
     platform.revoke_token(&caller, id).await.map_err(backend::fail)
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_and_secrets_come_from_their_json_fields() {
+        let form = FunctionForm {
+            env: r#"{"GREETING":"hello"}"#.into(),
+            secrets: r#"{"API_TOKEN":"t","OLD":null}"#.into(),
+            ..Default::default()
+        };
+        let (spec, errors) = spec_from_form(form);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(spec.env, Some(EnvVars::from([("GREETING".into(), "hello".into())])));
+        assert_eq!(spec.secrets, Some(SecretsChange::from([("API_TOKEN".into(), Some("t".into())), ("OLD".into(), None)])));
+        // Empty fields (a page not hydrated yet) change nothing; unreadable JSON is a field error.
+        let (spec, _) = spec_from_form(FunctionForm::default());
+        assert_eq!((spec.env, spec.secrets), (None, None));
+        let (_, errors) = spec_from_form(FunctionForm { env: "{".into(), secrets: "[1]".into(), ..Default::default() });
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["env", "secrets"]);
+    }
 }

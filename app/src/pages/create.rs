@@ -54,6 +54,8 @@ fn CreateForm(org: String) -> impl IntoView {
                                 concurrency: None,
                                 public: false,
                                 trigger: Trigger::Http,
+                                env: Default::default(),
+                                secrets: Vec::new(),
                             } />
                             <div class="actions">
                                 <button type="submit" class="button primary" disabled=move || create.pending().get()>

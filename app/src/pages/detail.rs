@@ -1,3 +1,4 @@
+use super::env_facts::EnvFacts;
 use super::form::{FunctionFields, Initial};
 use super::version_files::{VersionChoice, VersionFiles};
 use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, RestoreVersion, TestFunction, UpdateFunction};
@@ -121,6 +122,7 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
                 <div><dt>"Limits"</dt><dd>{format!("{} MB · {} ms", f.memory_mb, f.timeout_ms)}</dd></div>
                 <div><dt>"Containers"</dt><dd data-testid="containers">{containers_fact(&f)}</dd></div>
                 <div><dt>"Access"</dt><dd>{if f.public { "public" } else { "token of this org" }}</dd></div>
+                <div class="wide"><dt>"Environment"</dt><dd data-testid="environment"><EnvFacts env=f.env.clone() secrets=f.secrets.clone() /></dd></div>
                 <div class="wide"><dt>"vCD"</dt><dd data-testid="registration">
                     <span class=format!("registration {}", f.registration.state)>{registration_label(&f.registration.state)}</span>
                     " " <span class="muted">{f.registration.detail.clone()}</span>
@@ -317,6 +319,8 @@ fn EditForm(
         concurrency: Some(f.concurrency),
         public: f.public,
         trigger: f.trigger.clone(),
+        env: f.env.clone(),
+        secrets: f.secrets.clone(),
     };
     // Each save is made from the latest version this form knows: the one it was loaded with,
     // then the one its last save made. A version saved elsewhere meanwhile makes the save fail

@@ -1,12 +1,13 @@
 //! The fields of a function, shared by the create and edit forms.
 
 use super::editor::FilesEditor;
+use super::env_edit::EnvEditor;
 use super::tree_edit::switch_language;
 use super::unsaved::warn_before_leaving;
 use crate::api::FormOutcome;
 use crate::components::FieldMsg;
 use crate::files::FileTree;
-use crate::model::{route_of, validate_name, Language, Limits, PoolMode, Trigger, MAX_CONCURRENCY};
+use crate::model::{route_of, EnvVars, validate_name, Language, Limits, PoolMode, Trigger, MAX_CONCURRENCY};
 use leptos::prelude::*;
 
 /// Common vCD notification types offered for event triggers; any other type may be typed.
@@ -32,6 +33,9 @@ pub struct Initial {
     pub concurrency: Option<i64>,
     pub public: bool,
     pub trigger: Trigger,
+    pub env: EnvVars,
+    /// The secrets' names (their values never reach the portal).
+    pub secrets: Vec<String>,
 }
 
 #[component]
@@ -192,6 +196,7 @@ pub fn FunctionFields(
             <input id="fn-public" name="form[public]" type="checkbox" value="on" checked=initial.public />
             <label for="fn-public">"Public: anyone may call the route without a token"</label>
         </div>
+        <EnvEditor env=initial.env.clone() secrets=initial.secrets.clone() outcome />
         <div class="field">
             <p class="field-label">"Files"</p>
             <p class="hint">{move || match language.get() {

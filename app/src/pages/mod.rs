@@ -2,6 +2,9 @@ mod code_view;
 pub mod create;
 pub mod detail;
 mod editor;
+mod env_edit;
+mod env_facts;
+mod env_rows;
 #[cfg(feature = "hydrate")]
 mod editor_js;
 mod file_actions;
