@@ -7,7 +7,7 @@ use crate::run::pool::Pool;
 use crate::run::runner::image_tag;
 use crate::build::deps::{Installer, Manifest};
 use crate::build::failure::BuildFailure;
-use crate::build::runtimes::{build_context, Runtimes};
+use crate::build::runtimes::{build_context, recipe, Runtimes, LABEL_RECIPE};
 use crate::store::{Store, StoreError, Target, VersionRow};
 use app::model::BuildStatus;
 use std::collections::HashSet;
@@ -116,7 +116,7 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
 
     append(&format!("building {} v{} ({}, {} file(s))\n", function.name, v.version, language.label(), files.len()));
     let result: Result<(), BuildFailure> = async {
-        if let Some(earlier) = unchanged_since(store, engine, &v, &files).await {
+        if let Some(earlier) = unchanged_since(store, engine, runtimes, &v, &files).await {
             // Only settings changed: the image of a version with the same files serves as it is.
             let image = earlier.image.as_deref().unwrap_or_default();
             engine.tag_image(image, &tag).await.map_err(|e| e.to_string())?;
@@ -133,7 +133,8 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
                 image
             }
         };
-        let labels = engine.labels(&function.org, &function.name, v.version);
+        let mut labels = engine.labels(&function.org, &function.name, v.version);
+        labels.insert(LABEL_RECIPE.to_string(), recipe(language, runtimes.base_image(language)));
         let context = build_context(language, &from, &files, &labels).map_err(|e| format!("cannot make build context: {e}"))?;
         // The build's own output, kept to name the interpreter's error at the end.
         let mut output = String::new();
@@ -170,14 +171,20 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
     Ok(())
 }
 
-/// The newest earlier version with the same language and files whose image is still there.
-async fn unchanged_since(store: &Store, engine: &Engine, v: &VersionRow, files: &app::model::FileTree) -> Option<VersionRow> {
+/// The newest earlier version with the same language and files whose image is still there and
+/// was made the way this platform makes images now (its recipe).
+async fn unchanged_since(store: &Store, engine: &Engine, runtimes: &Runtimes, v: &VersionRow, files: &app::model::FileTree) -> Option<VersionRow> {
     let versions = store.versions(v.function_id).await.ok()?;
     let earlier = versions.into_iter().find(|e| {
         e.version < v.version && e.build_status == BuildStatus::Ready && e.language == v.language && e.image.is_some()
     })?;
-    let same = &earlier.files() == files && engine.image_exists(earlier.image.as_deref()?).await.unwrap_or(false);
-    same.then_some(earlier)
+    if &earlier.files() != files {
+        return None;
+    }
+    let labels = engine.image_labels(earlier.image.as_deref()?).await.ok()??;
+    // The recipe is that of the base image: a dependency image starts from it too.
+    let current = recipe(v.language, runtimes.base_image(v.language));
+    (labels.get(LABEL_RECIPE) == Some(&current)).then_some(earlier)
 }
 
 /// Starts the new version's containers before calls switch to it, as many as serve the old

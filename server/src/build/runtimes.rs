@@ -189,6 +189,22 @@ pub fn dockerfile(language: Language, from: &str, labels: &BTreeMap<String, Stri
     )
 }
 
+/// Marks what a function image was made with besides its files: the runtime's shim, the
+/// Dockerfile and the image it starts from. An image is reused for a new version only when
+/// this is the same, so a platform upgrade reaches every function's next version.
+pub const LABEL_RECIPE: &str = "vcd-faas.recipe";
+
+/// The recipe of a function image built on `from`.
+pub fn recipe(language: Language, from: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let shim = match language {
+        Language::Nodejs => NODE_SHIM,
+        Language::Python => PYTHON_SHIM,
+    };
+    let digest = Sha256::new().chain_update(shim).chain_update(dockerfile(language, from, &BTreeMap::new())).finalize();
+    hex::encode(&digest[..8])
+}
+
 /// The build context as a tar archive made in memory: Dockerfile, shim, and the function's
 /// files under `app/`.
 pub fn build_context(language: Language, from: &str, files: &FileTree, labels: &BTreeMap<String, String>) -> std::io::Result<Vec<u8>> {
@@ -232,6 +248,13 @@ mod tests {
         assert!(text.contains("LABEL \"vcd-faas.tenant\"=\"acme\"\n"));
         assert!(text.contains("node --check"));
         assert!(text.contains("USER 10001:10001"));
+    }
+
+    #[test]
+    fn the_recipe_follows_the_base_image_and_the_runtime() {
+        assert_eq!(recipe(Language::Nodejs, "base:1"), recipe(Language::Nodejs, "base:1"));
+        assert_ne!(recipe(Language::Nodejs, "base:1"), recipe(Language::Nodejs, "base:2"));
+        assert_ne!(recipe(Language::Nodejs, "base:1"), recipe(Language::Python, "base:1"));
     }
 
     #[test]

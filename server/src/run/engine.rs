@@ -158,6 +158,21 @@ impl Engine {
         }
     }
 
+    /// An image's labels; `None` when there is no such image.
+    pub async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => Ok(Some(info.config.and_then(|c| c.labels).unwrap_or_default())),
+            Err(e) => {
+                let e = EngineError { call: "inspect image", source: e };
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     /// Pulls an image from a registry, reporting progress lines.
     pub async fn pull(&self, image: &str, progress: &(dyn Fn(&str) + Sync)) -> Result<(), EngineError> {
         let options = CreateImageOptions { from_image: Some(image.to_string()), ..Default::default() };
