@@ -98,6 +98,7 @@ async fn node_packages_install_from_the_registry_and_code_only_changes_reuse_the
     app.eventually("the deleted functions' images are gone", Duration::from_secs(60), function_images_left).await;
     reconcile().await;
     assert!(!app.engine.image_exists(&deps_image).await.unwrap(), "{deps_image} outlived the functions that used it");
+    app.finish().await;
 }
 
 /// The dependency image a build used, as its log names it.
@@ -129,6 +130,7 @@ async fn a_lock_file_installs_exactly_what_it_pins() {
     let f = app.wait_ready(&t.dev, "locked").await;
     assert!(f["build_log"].as_str().unwrap().contains("installing with npm ci from"), "{}", f["build_log"]);
     assert_eq!(answer(&app, &t.dev, &t.org, "locked?name=ada").await["message"], "HELLO, ADA, FROM GREET-LIB", "1.2.0 as locked, not 1.3.0");
+    app.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,6 +155,7 @@ async fn python_packages_install_from_the_index() {
     let f = app.wait_ready(&t.dev, "pygreeter").await;
     assert!(f["build_log"].as_str().unwrap().contains("Successfully installed greetpy-2.0.1"), "{}", f["build_log"]);
     assert_eq!(answer(&app, &t.dev, &t.org, "pygreeter").await, json!({"message": "HELLO, ADA, FROM GREETPY", "rows": 5}));
+    app.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,6 +194,7 @@ async fn unknown_packages_fail_with_the_package_managers_message_and_the_serving
     assert_eq!(f["status"], "failed");
     let error = f["build_error"].as_str().unwrap();
     assert!(error.starts_with("pip: ") && error.contains("nosuchthing==1.0"), "{error}");
+    app.finish().await;
 }
 
 /// What an install script tries: writes outside its folder, connections to anything but the
@@ -275,6 +279,7 @@ async fn install_scripts_stay_in_their_folder_and_reach_only_the_registry() {
     assert_eq!(visits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the host's service");
     let log = f["build_log"].as_str().unwrap();
     assert!(log.contains(&format!("package relay refused a connection: 127.0.0.1:{host_port} is not a package source")), "{log}");
+    app.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,6 +303,7 @@ async fn native_addons_fail_saying_they_need_a_compiler() {
     let error = f["build_error"].as_str().unwrap();
     println!("native addon: {error}");
     assert!(error.contains("native-thing") && error.contains("needs a C/C++ compiler"), "{error}\n{}", f["build_log"]);
+    app.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,6 +338,7 @@ async fn installs_are_held_to_the_providers_time_and_size_limits() {
         assert_eq!(f["status"], "failed", "{}", f["build_log"]);
         assert!(f["build_error"].as_str().unwrap().contains(wanted), "{name}: {}", f["build_error"]);
     }
+    app.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,4 +363,5 @@ async fn an_install_over_the_memory_limit_says_so() {
     assert_eq!(f["status"], "failed", "{}", f["build_log"]);
     let error = f["build_error"].as_str().unwrap();
     assert!(error.contains("needed more than 256 MB of memory, the provider's limit (VCD_FAAS_BUILD_MEMORY_MB)"), "{error}\n{}", f["build_log"]);
+    app.finish().await;
 }
