@@ -145,17 +145,7 @@ impl Engine {
     }
 
     pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
-        match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = EngineError { call: "inspect image", source: e };
-                if e.is_not_found() {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        Ok(self.image_labels(image).await?.is_some())
     }
 
     /// An image's labels; `None` when there is no such image.
