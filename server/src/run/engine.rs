@@ -213,6 +213,10 @@ impl Engine {
             forcerm: true,
             // Build steps never need the network: the context carries everything.
             networkmode: Some("none".into()),
+            // No layer cache: images are reused by name, never by Docker's cache, and the cache
+            // probe fails the build ("unable to find image") when another build's image is
+            // removed while it scans the base image's children.
+            nocache: true,
             ..Default::default()
         };
         let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context.into())));
