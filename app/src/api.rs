@@ -23,6 +23,14 @@ impl FormOutcome {
     pub fn error_for(&self, field: &str) -> Option<String> {
         self.errors.iter().find(|e| e.field == field).map(|e| e.message.clone())
     }
+
+    /// The errors of a list field and of its entries (`field/<index>`), one per line.
+    pub fn list_errors(&self, field: &str) -> Option<String> {
+        let entry = format!("{field}/");
+        let messages: Vec<&str> =
+            self.errors.iter().filter(|e| e.field == field || e.field.starts_with(&entry)).map(|e| e.message.as_str()).collect();
+        (!messages.is_empty()).then(|| messages.join("\n"))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -194,6 +202,7 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
         files,
         env,
         secrets,
+        egress: form.egress.map(|text| Some(crate::egress::entries_of_text(&text)).filter(|list| !list.is_empty())),
         memory_mb,
         timeout_ms,
         mode: Some(form.mode).filter(|m| !m.is_empty()),
@@ -275,6 +284,10 @@ pub struct FunctionForm {
     pub successful_only: Option<String>,
     #[serde(default)]
     pub public: Option<String>,
+    /// Outbound destinations, one per line; empty: the tenant's list. Left out (a form without
+    /// the field) keeps them.
+    #[serde(default)]
+    pub egress: Option<String>,
     /// The latest version when the edit form was loaded or last saved.
     #[serde(default)]
     pub expected_version: String,
@@ -386,6 +399,9 @@ pub struct TenantForm {
     pub max_instances: String,
     #[serde(default)]
     pub vcd_org_id: String,
+    /// One destination per line; empty: no outbound network.
+    #[serde(default)]
+    pub egress: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -399,6 +415,7 @@ fn tenant_input(form: TenantForm) -> (crate::platform::TenantInput, Vec<FieldErr
         name: form.name.trim().to_string(),
         display_name: Some(form.display_name.trim().to_string()),
         vcd_org_id: Some(form.vcd_org_id.trim().to_string()),
+        egress: Some(crate::egress::entries_of_text(&form.egress)),
     };
     (input, errors)
 }

@@ -116,6 +116,16 @@ pub fn FieldMsg(outcome: Signal<Option<FormOutcome>>, field: &'static str) -> im
     }
 }
 
+/// The errors of a list field (one entry per line) and of its entries.
+#[component]
+pub fn ListFieldMsg(outcome: Signal<Option<FormOutcome>>, field: &'static str) -> impl IntoView {
+    move || {
+        outcome.get().and_then(|o| o.list_errors(field)).map(|m| {
+            view! { <p class="field-error pre-line" role="alert" data-field=field>{m}</p> }
+        })
+    }
+}
+
 /// The message of a form's latest answer, or the error of the call itself.
 #[component]
 pub fn FormMessage(result: Signal<Option<Result<FormOutcome, ServerFnError>>>) -> impl IntoView {

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod components;
+pub mod egress;
 pub mod env;
 pub mod files;
 pub mod model;

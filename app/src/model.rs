@@ -207,6 +207,8 @@ pub struct FunctionView {
     pub env: EnvVars,
     /// The names of the function's secrets; their values are never shown.
     pub secrets: Vec<String>,
+    /// The function's own narrowing of its tenant's outbound allowlist; `None`: the tenant's.
+    pub egress: Option<Vec<String>>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -271,6 +273,7 @@ pub struct VersionDetail {
     pub env: EnvVars,
     /// The secrets it had, by name.
     pub secrets: Vec<String>,
+    pub egress: Option<Vec<String>>,
     pub build_log: String,
 }
 
@@ -288,6 +291,24 @@ pub struct InvocationView {
     pub logs: String,
     pub error: Option<String>,
     pub started_at: i64,
+    /// The outbound connections the call opened, allowed or refused.
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+}
+
+/// One outbound connection a call asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// The name or address the function asked for.
+    pub host: String,
+    pub port: u16,
+    pub allowed: bool,
+    /// Why it was refused or failed; `None` when it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Bytes from the function to the destination, and back, by the end of the call.
+    pub sent: u64,
+    pub received: u64,
 }
 
 /// A service the platform depends on, as the provider dashboard shows it.
@@ -309,6 +330,8 @@ pub struct TenantView {
     pub max_timeout_ms: i64,
     pub max_instances: i64,
     pub vcd_org_id: Option<String>,
+    /// Outbound destinations its functions may connect to; empty: none.
+    pub egress: Vec<String>,
     pub function_count: i64,
     pub user_count: i64,
     /// Since the server started.
@@ -364,6 +387,10 @@ pub struct FunctionSpec {
     /// Secrets to set (name → value) or remove (name → null); names left out stay.
     #[serde(default)]
     pub secrets: Option<SecretsChange>,
+    /// Outbound destinations, inside the tenant's allowlist: on update, left out keeps them,
+    /// `null` goes back to the tenant's list, a list (empty: none) replaces them.
+    #[serde(default, deserialize_with = "present")]
+    pub egress: Option<Option<Vec<String>>>,
     pub memory_mb: Option<i64>,
     pub timeout_ms: Option<i64>,
     pub public: Option<bool>,
@@ -389,6 +416,11 @@ impl FunctionSpec {
             None => FileTree::from([(language.entry_file().to_string(), self.code.clone())]),
         }
     }
+}
+
+/// A field given, even as `null` (`Some(None)`), told apart from one left out (`None`).
+pub fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// Most calls one container may serve at once: beyond this a runtime's single process and

@@ -80,6 +80,9 @@ pub struct TenantInput {
     pub max_timeout_ms: Option<i64>,
     pub max_instances: Option<i64>,
     pub vcd_org_id: Option<String>,
+    /// The outbound destinations its functions may connect to (see `egress`); left out keeps
+    /// the list, empty allows none.
+    pub egress: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

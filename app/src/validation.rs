@@ -43,6 +43,11 @@ pub fn validate_spec(spec: &FunctionSpec, limits: &Limits, creating: bool) -> Ve
     if let Some(secrets) = &spec.secrets {
         errors.extend(validate_vars("secrets", "secret", secrets.iter().map(|(name, value)| (name, value.as_ref()))));
     }
+    if let Some(Some(entries)) = &spec.egress {
+        if let Err(wrong) = crate::egress::parse_list("egress", entries) {
+            errors.extend(wrong);
+        }
+    }
     if let Some(m) = spec.memory_mb {
         if m < 64 || m > limits.max_memory_mb {
             errors.push(FieldError::new(

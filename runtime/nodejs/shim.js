@@ -34,6 +34,73 @@ function logOf(log) {
 console.log = console.info = console.debug = capture(process.stdout);
 console.error = console.warn = capture(process.stderr);
 
+// Outbound network. The container has none: every TCP connection (net, http, https, fetch)
+// is asked of the platform's gate in the socket folder, which checks the tenant's allowlist,
+// resolves the name itself and connects; the answer is a one-use unix socket that is the
+// connection from then on (TLS stays end to end), or the reason it was refused, raised here.
+// This only routes; what is allowed is decided outside the container.
+const net = require("net");
+const tls = require("tls");
+const path = require("path");
+const EGRESS = path.join(path.dirname(SOCKET), "egress");
+const plainConnect = net.Socket.prototype.connect;
+const plainTlsConnect = tls.connect;
+
+function askGate(host, port, requestId, done) {
+  const gate = plainConnect.call(new net.Socket(), { path: EGRESS });
+  let answer = "";
+  gate.setEncoding("utf8");
+  gate.on("data", (d) => { answer += d; });
+  gate.on("error", (e) => done(new Error(`egress to ${host}:${port}: the platform's gate cannot be reached (${e.code || e.message})`)));
+  gate.on("end", () => {
+    const line = answer.split("\n")[0];
+    if (line.startsWith("OK ")) return done(null, path.join(path.dirname(EGRESS), path.basename(line.slice(3).trim())));
+    const reason = line.startsWith("ERR ") ? line.slice(4) : `egress to ${host}:${port} refused`;
+    done(Object.assign(new Error(reason), { code: "ECONNREFUSED", host, port }));
+  });
+  gate.write(`CONNECT ${host} ${port} ${requestId || "-"}\n`);
+}
+
+// net.connect's forms: (options[, cb]), (port[, host][, cb]), (path[, cb]), or the array
+// Node passes on internally.
+function connectArgs(args) {
+  if (Array.isArray(args[0])) return connectArgs(args[0]);
+  const cb = args.find((a) => typeof a === "function");
+  if (args[0] !== null && typeof args[0] === "object") return [args[0], cb];
+  if (typeof args[0] === "string" && Number.isNaN(Number(args[0]))) return [{ path: args[0] }, cb];
+  return [{ port: args[0], host: typeof args[1] === "string" ? args[1] : undefined }, cb];
+}
+
+net.Socket.prototype.connect = function (...args) {
+  const [options, cb] = connectArgs(args);
+  if (options.path) return plainConnect.apply(this, args);
+  const host = options.host || "localhost";
+  const port = Number(options.port);
+  const log = callLog.getStore();
+  // Writes wait, as for any connecting socket, until the connection is made.
+  this.connecting = true;
+  if (cb) this.once("connect", cb);
+  askGate(host, port, log && log.requestId, (error, ticket) => {
+    if (error) {
+      this.connecting = false;
+      return this.destroy(error);
+    }
+    plainConnect.call(this, { path: ticket });
+  });
+  return this;
+};
+
+// A TLS client's own socket would be made for TCP; it gets one through the gate instead.
+tls.connect = function (...args) {
+  const [options, cb] = connectArgs(args);
+  if (options.socket || options.path) return plainTlsConnect.apply(this, args);
+  const host = options.host || "localhost";
+  const socket = new net.Socket();
+  socket.connect({ host, port: options.port || 443 });
+  const servername = options.servername || (net.isIP(host) ? undefined : host);
+  return plainTlsConnect({ ...options, socket, servername }, cb);
+};
+
 let handler;
 function loadHandler() {
   try {
@@ -87,7 +154,7 @@ function describe(e) {
 }
 
 function invoke(envelope) {
-  const log = { text: "", dropped: 0, fail: null };
+  const log = { text: "", dropped: 0, fail: null, requestId: envelope.context && envelope.context.requestId };
   return callLog.run(log, () => run(envelope, log));
 }
 

@@ -10,8 +10,11 @@ import base64
 import contextlib
 import importlib.util
 import io
+import ipaddress
+import itertools
 import json
 import os
+import socket
 import socketserver
 import sys
 import threading
@@ -63,6 +66,113 @@ def apply_env(env):
 
 # The log buffer of the call running in this thread (None outside a call).
 current = threading.local()
+
+# Outbound network. The container has none: every TCP connection (socket, http.client,
+# urllib, requests) is asked of the platform's gate in the socket folder, which checks the
+# tenant's allowlist, resolves the name itself and connects; the answer is a one-use unix
+# socket that becomes the connection's file descriptor (TLS stays end to end), or the reason
+# it was refused, raised here. This only routes; what is allowed is decided outside.
+EGRESS = os.path.join(os.path.dirname(SOCKET), "egress")
+_plain_connect = socket.socket.connect
+_plain_setsockopt = socket.socket.setsockopt
+_plain_getaddrinfo = socket.getaddrinfo
+# Names are resolved by the platform: a name resolves here to a stand-in address (from
+# 198.18.0.0/15, a range for benchmarks that nothing real uses) that the connect turns back
+# into the name.
+_stand_ins = {}
+_names = {}
+_next_stand_in = itertools.count(1)
+_stand_in_lock = threading.Lock()
+
+
+def _is_address(host):
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def _stand_in(name):
+    with _stand_in_lock:
+        if name not in _stand_ins:
+            n = next(_next_stand_in) % (2 ** 17)
+            address = f"198.{18 + n // 65536}.{n // 256 % 256}.{n % 256}"
+            _stand_ins[name] = address
+            _names[address] = name
+        return _stand_ins[name]
+
+
+def _getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host is None or _is_address(host) or family == socket.AF_UNIX:
+        return _plain_getaddrinfo(host, port, family, type, proto, flags)
+    if isinstance(port, str):
+        port = int(port) if port.isdigit() else socket.getservbyname(port)
+    return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (_stand_in(host.lower()), port or 0))]
+
+
+def _ask_gate(host, port):
+    gate = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        _plain_connect(gate, EGRESS)
+        request_id = getattr(current, "request_id", None) or "-"
+        gate.sendall(f"CONNECT {host} {port} {request_id}\n".encode())
+        answer = b""
+        while not answer.endswith(b"\n"):
+            part = gate.recv(1024)
+            if not part:
+                break
+            answer += part
+    except OSError as e:
+        raise ConnectionRefusedError(f"egress to {host}:{port}: the platform's gate cannot be reached ({e})") from None
+    finally:
+        gate.close()
+    line = answer.decode(errors="replace").strip()
+    if line.startswith("OK "):
+        return os.path.join(os.path.dirname(EGRESS), os.path.basename(line[3:]))
+    raise ConnectionRefusedError(line[4:] if line.startswith("ERR ") else f"egress to {host}:{port} refused")
+
+
+def _connect(self, address):
+    if self.family not in (socket.AF_INET, socket.AF_INET6) or self.type != socket.SOCK_STREAM:
+        return _plain_connect(self, address)
+    host, port = address[0], address[1]
+    ticket = _ask_gate(_names.get(host, host), port)
+    tunnel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        tunnel.settimeout(self.gettimeout())
+        _plain_connect(tunnel, ticket)
+        # The connection takes this socket's place: callers keep the object they made.
+        os.dup2(tunnel.fileno(), self.fileno())
+    finally:
+        tunnel.close()
+
+
+def _connect_ex(self, address):
+    try:
+        _connect(self, address)
+        return 0
+    except OSError as e:
+        return e.errno or 111
+
+
+def _setsockopt(self, level, option, *value):
+    try:
+        return _plain_setsockopt(self, level, option, *value)
+    except OSError:
+        # A connection through the gate is a unix socket: TCP options do not apply to it.
+        if level == socket.IPPROTO_TCP and self.family in (socket.AF_INET, socket.AF_INET6):
+            return None
+        raise
+
+
+socket.getaddrinfo = _getaddrinfo
+socket.gethostbyname = lambda host: host if _is_address(host) else _stand_in(host.lower())
+socket.socket.connect = _connect
+socket.socket.connect_ex = _connect_ex
+socket.socket.setsockopt = _setsockopt
 
 
 class Tee(io.TextIOBase):
@@ -130,6 +240,7 @@ def invoke(envelope):
         event["body"] = base64.b64decode(event["body"])
     buffer = current.buffer = io.StringIO()
     current.dropped = 0
+    current.request_id = context.get("requestId")
     try:
         if load_error:
             raise RuntimeError(load_error)

@@ -52,6 +52,15 @@ struct Inner {
     calls: BTreeMap<String, BTreeMap<String, FunctionCalls>>,
     /// (language, ok) → build durations
     builds: BTreeMap<(String, bool), Histogram>,
+    /// (tenant, function, allowed) → outbound connections and their bytes
+    egress: BTreeMap<(String, String, bool), EgressCounts>,
+}
+
+#[derive(Default)]
+struct EgressCounts {
+    connections: u64,
+    sent: u64,
+    received: u64,
 }
 
 /// The value under `key`, made on first use: the lookup borrows `key`, so counting a call
@@ -109,6 +118,15 @@ impl Metrics {
     pub fn record_build(&self, language: &str, ok: bool, duration: Duration) {
         let mut inner = self.inner.lock().unwrap();
         inner.builds.entry((language.into(), ok)).or_default().observe(duration.as_secs_f64());
+    }
+
+    /// An outbound connection, refused or ended, with the bytes it carried.
+    pub fn record_egress(&self, tenant: &str, function: &str, allowed: bool, sent: u64, received: u64) {
+        let mut inner = self.inner.lock().unwrap();
+        let counts = inner.egress.entry((tenant.into(), function.into(), allowed)).or_default();
+        counts.connections += 1;
+        counts.sent += sent;
+        counts.received += received;
     }
 
     pub fn tenant_figures(&self) -> BTreeMap<String, TenantFigures> {
@@ -171,6 +189,20 @@ impl Metrics {
         for ((language, ok), h) in &inner.builds {
             let labels = format!("language=\"{}\",result=\"{}\"", escape(language), if *ok { "ready" } else { "failed" });
             h.render(&mut out, "vcdfaas_build_duration_seconds", &labels);
+        }
+        out.push_str("# HELP vcdfaas_egress_connections_total Outbound connections functions asked for, allowed or refused.\n");
+        out.push_str("# TYPE vcdfaas_egress_connections_total counter\n");
+        for ((tenant, function, allowed), counts) in &inner.egress {
+            let result = if *allowed { "allowed" } else { "refused" };
+            let labels = format!("tenant=\"{}\",function=\"{}\"", escape(tenant), escape(function));
+            let _ = writeln!(out, "vcdfaas_egress_connections_total{{{labels},result=\"{result}\"}} {}", counts.connections);
+        }
+        out.push_str("# HELP vcdfaas_egress_bytes_total Bytes of ended outbound connections, from the function (sent) and to it.\n");
+        out.push_str("# TYPE vcdfaas_egress_bytes_total counter\n");
+        for ((tenant, function, _), counts) in inner.egress.iter().filter(|((_, _, allowed), _)| *allowed) {
+            let labels = format!("tenant=\"{}\",function=\"{}\"", escape(tenant), escape(function));
+            let _ = writeln!(out, "vcdfaas_egress_bytes_total{{{labels},direction=\"sent\"}} {}", counts.sent);
+            let _ = writeln!(out, "vcdfaas_egress_bytes_total{{{labels},direction=\"received\"}} {}", counts.received);
         }
         out.push_str("# HELP vcdfaas_pool_containers Containers of a function by state.\n");
         out.push_str("# TYPE vcdfaas_pool_containers gauge\n");

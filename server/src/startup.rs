@@ -15,6 +15,7 @@ use crate::http::state::AppState;
 use crate::ops::links::{BrokerLink, Links};
 use crate::ops::reconciler::{self, Reconciler};
 use crate::platform::{LocalOnly, Service, VcdStatus};
+use crate::run::egress::EgressPolicy;
 use crate::run::engine::Engine;
 use crate::run::pool::Pool;
 use crate::run::runner::Sandbox;
@@ -90,15 +91,16 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
 
     let config = Arc::new(config);
     let runtimes = Arc::new(Runtimes::new(config.nodejs_base_image.clone(), config.python_base_image.clone()));
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let sandbox = Sandbox {
         nano_cpus: (config.cpus * 1e9) as i64,
         pids_limit: config.pids_limit,
         tmp_mb: config.tmp_mb,
         socket_root,
+        egress: EgressPolicy::new(store.clone(), metrics.clone()),
     };
     let pool = Arc::new(Pool::new(engine.clone(), sandbox, Duration::from_secs(config.idle_secs), config.queue_per_instance.max(1)));
     pool.spawn_reaper();
-    let metrics = Arc::new(crate::metrics::Metrics::default());
     let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone(), secret_key.clone());
     let directory = Arc::new(Directory::new(store.clone()));
     let installer = Arc::new(Installer::new(install_settings(&config), runtimes.clone()));
@@ -168,6 +170,9 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {} ({e}); set LEPTOS_SITE_ADDR to a free address", config.listen))?;
+    if let Ok(addr) = listener.local_addr() {
+        gateway.pool().sandbox().egress.platform_listens_on(addr);
+    }
     Ok(Ready { front, state, listener, generated_admin_password })
 }
 

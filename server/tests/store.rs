@@ -30,11 +30,12 @@ async fn function_with_version(store: &Store) -> (i64, i64) {
         max_timeout_ms: 1000,
         max_instances: 3,
         vcd_org_id: None,
+        egress: "[]".into(),
     };
     let tenant_id = store.insert_tenant(&tenant).await.unwrap();
     let files = tree(&[("handler.js", "code v1"), ("lib/util.js", "exports.x = 1")]);
     let env = tree(&[("API_URL", "http://cmdb")]);
-    let v = NewVersion { language: Language::Nodejs, files: &files, env: &env, secret_names: &[], memory_mb: 128, timeout_ms: 500 };
+    let v = NewVersion { language: Language::Nodejs, files: &files, env: &env, secret_names: &[], egress: None, memory_mb: 128, timeout_ms: 500 };
     (tenant_id, store.insert_function(tenant_id, &Name::parse("name", "f").unwrap(), &settings(false, &Trigger::Http), &v).await.unwrap())
 }
 
@@ -70,7 +71,7 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     let (no_env, names) = (EnvVars::new(), ["TOKEN".to_string()]);
     let (v2_files, stale, v3_files, v4_files) =
         (tree(&[("handler.py", "code v2")]), tree(&[("handler.py", "stale")]), tree(&[("handler.py", "code v3")]), tree(&[("handler.py", "code v4")]));
-    let v = |files| NewVersion { language: Language::Python, files, env: &no_env, secret_names: &names, memory_mb: 64, timeout_ms: 200 };
+    let v = |files| NewVersion { language: Language::Python, files, env: &no_env, secret_names: &names, egress: None, memory_mb: 64, timeout_ms: 200 };
     assert_eq!(store.add_version(id, 1, &settings(true, &vm_created()), &v(&v2_files)).await.unwrap(), Some(2));
     // A change made from v1 after v2 replaced it adds nothing and changes nothing.
     assert_eq!(store.add_version(id, 1, &settings(false, &Trigger::Http), &v(&stale)).await.unwrap(), None);
@@ -105,7 +106,7 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
 
     // A first build that fails marks the function failed.
     let x = tree(&[("handler.js", "x")]);
-    let v = NewVersion { language: Language::Nodejs, files: &x, env: &no_env, secret_names: &[], memory_mb: 64, timeout_ms: 100 };
+    let v = NewVersion { language: Language::Nodejs, files: &x, env: &no_env, secret_names: &[], egress: None, memory_mb: 64, timeout_ms: 100 };
     let other = store.insert_function(tenant_id, &Name::parse("name", "g").unwrap(), &settings(false, &Trigger::Http), &v).await.unwrap();
     store.finish_build_failed(&store.version(other, 1).await.unwrap().unwrap(), "base image unavailable").await.unwrap();
     assert_eq!(store.function_by_id(other).await.unwrap().unwrap().status, FunctionStatus::Failed);
@@ -130,7 +131,7 @@ async fn serving_function(store: &Store) -> (i64, Target) {
 }
 
 fn ended(id: &str, status_code: u16, error: Option<&str>) -> CallEnd {
-    CallEnd { id: id.into(), status_code, duration_us: 1500, cold: true, logs: "hello\n".into(), error: error.map(str::to_string) }
+    CallEnd { id: id.into(), status_code, duration_us: 1500, cold: true, logs: "hello\n".into(), error: error.map(str::to_string), connections: None }
 }
 
 async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
@@ -188,7 +189,7 @@ async fn a_batch_of_many_calls_is_written_whole_each_row_its_own(db: Db) {
         let call = format!("batch-{n:03}");
         journal.started(CallStart::new(call.clone(), &target, "http", "POST", format!("/item/{n}"))).await;
         let error = (n % 5 == 0).then(|| format!("error {n}"));
-        let end = CallEnd { id: call, status_code: 200 + (n % 3) as u16, duration_us: n, cold: n % 2 == 0, logs: format!("line {n}\n"), error };
+        let end = CallEnd { id: call, status_code: 200 + (n % 3) as u16, duration_us: n, cold: n % 2 == 0, logs: format!("line {n}\n"), error, connections: None };
         journal.ended(end).await;
     }
     journal.flush().await;

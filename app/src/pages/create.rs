@@ -56,6 +56,7 @@ fn CreateForm(org: String) -> impl IntoView {
                                 trigger: Trigger::Http,
                                 env: Default::default(),
                                 secrets: Vec::new(),
+                                egress: None,
                             } />
                             <div class="actions">
                                 <button type="submit" class="button primary" disabled=move || create.pending().get()>

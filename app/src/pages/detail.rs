@@ -3,7 +3,7 @@ use super::form::{FunctionFields, Initial};
 use super::version_files::{VersionChoice, VersionFiles};
 use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, RestoreVersion, TestFunction, UpdateFunction};
 use crate::components::{error_text, format_time, strip_ansi, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
-use crate::model::{BuildStatus, Caller, FunctionView, InvocationView, Limits, PoolMode, TestResponse};
+use crate::model::{BuildStatus, Caller, Connection, FunctionView, InvocationView, Limits, PoolMode, TestResponse};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -123,6 +123,11 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
                 <div><dt>"Containers"</dt><dd data-testid="containers">{containers_fact(&f)}</dd></div>
                 <div><dt>"Access"</dt><dd>{if f.public { "public" } else { "token of this org" }}</dd></div>
                 <div class="wide"><dt>"Environment"</dt><dd data-testid="environment"><EnvFacts env=f.env.clone() secrets=f.secrets.clone() /></dd></div>
+                <div class="wide"><dt>"Outbound network"</dt><dd data-testid="egress">{match f.egress.clone() {
+                    None => "the tenant's allowlist".to_string(),
+                    Some(list) if list.is_empty() => "none".to_string(),
+                    Some(list) => list.join(", "),
+                }}</dd></div>
                 <div class="wide"><dt>"vCD"</dt><dd data-testid="registration">
                     <span class=format!("registration {}", f.registration.state)>{registration_label(&f.registration.state)}</span>
                     " " <span class="muted">{f.registration.detail.clone()}</span>
@@ -321,6 +326,7 @@ fn EditForm(
         trigger: f.trigger.clone(),
         env: f.env.clone(),
         secrets: f.secrets.clone(),
+        egress: f.egress.clone(),
     };
     // Each save is made from the latest version this form knows: the one it was loaded with,
     // then the one its last save made. A version saved elsewhere meanwhile makes the save fail
@@ -407,6 +413,7 @@ fn Invocations(list: Vec<InvocationView>) -> impl IntoView {
                                             <td>{if i.cold { "cold" } else { "warm" }}</td>
                                             <td>
                                                 {i.error.clone().map(|e| view! { <p class="field-error">{e}</p> })}
+                                                {(!i.connections.is_empty()).then(|| view! { <Connections list=i.connections.clone() /> })}
                                                 {(!i.logs.is_empty()).then(|| view! {
                                                     <details><summary>"logs"</summary><pre class="log">{strip_ansi(&i.logs)}</pre></details>
                                                 })}
@@ -420,6 +427,35 @@ fn Invocations(list: Vec<InvocationView>) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+    }
+}
+
+/// The outbound connections of one call.
+#[component]
+fn Connections(list: Vec<Connection>) -> impl IntoView {
+    let refused = list.iter().filter(|c| !c.allowed).count();
+    let summary = match (list.len(), refused) {
+        (1, 0) => "1 connection".to_string(),
+        (n, 0) => format!("{n} connections"),
+        (n, r) => format!("{n} connections, {r} refused"),
+    };
+    view! {
+        <details data-testid="connections">
+            <summary>{summary}</summary>
+            <ul class="connections">
+                {list.into_iter().map(|c| {
+                    let what = match (&c.error, c.allowed) {
+                        (None, _) => format!("{} B sent, {} B received", c.sent, c.received),
+                        (Some(e), _) => e.clone(),
+                    };
+                    view! {
+                        <li class=if c.allowed && c.error.is_none() { "allowed" } else { "refused" }>
+                            <code>{format!("{}:{}", c.host, c.port)}</code>" "{what}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </details>
     }
 }
 

@@ -5,7 +5,7 @@ use super::env_edit::EnvEditor;
 use super::tree_edit::switch_language;
 use super::unsaved::warn_before_leaving;
 use crate::api::FormOutcome;
-use crate::components::FieldMsg;
+use crate::components::{FieldMsg, ListFieldMsg};
 use crate::files::FileTree;
 use crate::model::{route_of, EnvVars, validate_name, Language, Limits, PoolMode, Trigger, MAX_CONCURRENCY};
 use leptos::prelude::*;
@@ -36,6 +36,8 @@ pub struct Initial {
     pub env: EnvVars,
     /// The secrets' names (their values never reach the portal).
     pub secrets: Vec<String>,
+    /// Its own narrowing of the tenant's outbound allowlist.
+    pub egress: Option<Vec<String>>,
 }
 
 #[component]
@@ -197,6 +199,14 @@ pub fn FunctionFields(
             <label for="fn-public">"Public: anyone may call the route without a token"</label>
         </div>
         <EnvEditor env=initial.env.clone() secrets=initial.secrets.clone() outcome />
+        <div class="field">
+            <label for="fn-egress">"Outbound network (optional)"</label>
+            <textarea id="fn-egress" name="form[egress]" rows="2" spellcheck="false" placeholder="api.example.com:443">
+                {initial.egress.clone().unwrap_or_default().join("\n")}
+            </textarea>
+            <p class="hint">"One destination per line (host:port, *.domain:port, CIDR:port) to narrow the tenant's allowlist; empty: the tenant's list as it is. Connect by name: names are resolved by the platform."</p>
+            <ListFieldMsg outcome field="egress" />
+        </div>
         <div class="field">
             <p class="field-label">"Files"</p>
             <p class="hint">{move || match language.get() {

@@ -1,6 +1,6 @@
 use super::functions::FunctionTable;
 use crate::api::{list_functions, list_tenants, service_links, CreateTenant, FormOutcome, UpdateTenant};
-use crate::components::{error_text, outcome_of, use_ticker, FieldMsg, FormMessage, Frame};
+use crate::components::{error_text, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, ListFieldMsg};
 use crate::model::{FunctionStatus, ServiceLink, TenantView};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -126,7 +126,7 @@ fn Tenants() -> impl IntoView {
                     <FormMessage result=update_result />
                     <div class="table-wrap card">
                         <table class="tenants">
-                            <thead><tr><th>"Org"</th><th>"Display name"</th><th>"Functions"</th><th>"Users"</th><th>"Max functions"</th><th>"Max memory (MB)"</th><th>"Max timeout (ms)"</th><th>"Max instances"</th><th>"vCD org id"</th><th></th></tr></thead>
+                            <thead><tr><th>"Org"</th><th>"Display name"</th><th>"Functions"</th><th>"Users"</th><th>"Max functions"</th><th>"Max memory (MB)"</th><th>"Max timeout (ms)"</th><th>"Max instances"</th><th>"vCD org id"</th><th>"Outbound network"</th><th></th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|t| view! { <TenantRow t update /> }).collect_view()}
                             </tbody>
@@ -164,6 +164,7 @@ fn Tenants() -> impl IntoView {
 fn TenantLimitFields(outcome: Signal<Option<FormOutcome>>, prefix: &'static str, values: Option<TenantView>) -> impl IntoView {
     let v = |f: fn(&TenantView) -> i64| values.as_ref().map(|t| f(t).to_string()).unwrap_or_default();
     let org_id = values.as_ref().and_then(|t| t.vcd_org_id.clone()).unwrap_or_default();
+    let egress = values.as_ref().map(|t| t.egress.join("\n")).unwrap_or_default();
     view! {
         <div class="row">
             <div class="field">
@@ -192,6 +193,13 @@ fn TenantLimitFields(outcome: Signal<Option<FormOutcome>>, prefix: &'static str,
                 <FieldMsg outcome field="vcd_org_id" />
             </div>
         </div>
+        <div class="field">
+            <label for=format!("{prefix}-egress")>"Outbound network allowlist"</label>
+            <textarea id=format!("{prefix}-egress") name="form[egress]" rows="3" spellcheck="false"
+                placeholder="api.example.com:443\n*.corp.example:443\n10.1.0.0/16:*">{egress}</textarea>
+            <p class="hint">"One destination per line: host:port, *.domain:port or CIDR:port, port * for any. Empty: the tenant's functions have no outbound network."</p>
+            <ListFieldMsg outcome field="egress" />
+        </div>
     }
 }
 
@@ -213,6 +221,7 @@ fn TenantRow(t: TenantView, update: ServerAction<UpdateTenant>) -> impl IntoView
             <td>{t.max_timeout_ms}</td>
             <td>{t.max_instances}</td>
             <td><code>{vcd_org_id.unwrap_or_else(|| "–".into())}</code></td>
+            <td data-testid="tenant-egress">{if t.egress.is_empty() { "none".to_string() } else { t.egress.join(", ") }}</td>
             <td>
                 <details class="inline-edit">
                     <summary>"Edit limits"</summary>

@@ -86,7 +86,10 @@ fn debian_packages(language: Language, role: ImageRole) -> &'static str {
     }
 }
 
-/// `mmdebstrap` of Debian bookworm with the language's interpreter, streamed into `docker import`.
+/// `mmdebstrap` of Debian bookworm with the language's interpreter, then `docker import` of it.
+/// The tarball goes to a file first: streamed straight into the import, a slow bootstrap (a
+/// busy machine, the builder images' larger package sets) outlasted the engine client's request
+/// timeout, which cut the import off.
 async fn build_debian_image(
     engine: &Engine,
     image: &str,
@@ -94,6 +97,19 @@ async fn build_debian_image(
     role: ImageRole,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), String> {
+    let tarball = std::env::temp_dir().join(format!("vcd-faas-{}-{}.tar", image.replace(['/', ':'], "-"), std::process::id()));
+    let result = bootstrap(&tarball, language, role, progress).await;
+    let result = match result {
+        Ok(()) => import(engine, image, language, role, &tarball).await,
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&tarball);
+    result?;
+    progress(&format!("base image {image} ready\n"));
+    Ok(())
+}
+
+async fn bootstrap(tarball: &std::path::Path, language: Language, role: ImageRole, progress: &(dyn Fn(&str) + Sync)) -> Result<(), String> {
     let mut child = tokio::process::Command::new("mmdebstrap")
         .args([
             "--variant=essential",
@@ -102,27 +118,43 @@ async fn build_debian_image(
             "--dpkgopt=path-exclude=/usr/share/man/*",
             "--dpkgopt=path-exclude=/usr/share/locale/*",
             "bookworm",
-            "-",
+            tarball.to_str().ok_or("the temporary folder's path is not UTF-8")?,
             // The host's own package sources: no registry is named here.
             "/etc/apt/sources.list.d/debian.sources",
         ])
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot run mmdebstrap ({e}); install it with: apt-get install -y mmdebstrap"))?;
-    let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut tail = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        progress(&format!("{line}\n"));
+        tail.push(line);
+        if tail.len() > 20 {
+            tail.remove(0);
+        }
+    }
+    let status = child.wait().await.map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("mmdebstrap failed ({status}):\n{}", tail.join("\n")));
+    }
+    Ok(())
+}
 
-    let body = futures_util::stream::unfold(stdout, |mut out| async move {
+async fn import(engine: &Engine, image: &str, language: Language, role: ImageRole, tarball: &std::path::Path) -> Result<(), String> {
+    let file = tokio::fs::File::open(tarball).await.map_err(|e| format!("{}: {e}", tarball.display()))?;
+    let body = futures_util::stream::unfold(file, |mut file| async move {
         let mut buf = vec![0u8; 256 * 1024];
-        match out.read(&mut buf).await {
+        match file.read(&mut buf).await {
             Ok(0) => None,
             Ok(n) => {
                 buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), out))
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), file))
             }
-            Err(e) => Some((Err(e), out)),
+            Err(e) => Some((Err(e), file)),
         }
     });
     let mut changes = vec!["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
@@ -130,27 +162,7 @@ async fn build_debian_image(
     if let ImageRole::Runtime = role {
         changes.push(format!("LABEL {LABEL_RUNTIME}={}", language.as_str()));
     }
-    let import = engine.import_rootfs(image, body, changes);
-    let log = async {
-        let mut lines = BufReader::new(stderr).lines();
-        let mut tail = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            progress(&format!("{line}\n"));
-            tail.push(line);
-            if tail.len() > 20 {
-                tail.remove(0);
-            }
-        }
-        tail
-    };
-    let (imported, tail) = tokio::join!(import, log);
-    let status = child.wait().await.map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err(format!("mmdebstrap failed ({status}):\n{}", tail.join("\n")));
-    }
-    imported.map_err(|e: EngineError| e.to_string())?;
-    progress(&format!("base image {image} ready\n"));
-    Ok(())
+    engine.import_rootfs(image, body, changes).await.map_err(|e: EngineError| e.to_string())
 }
 
 /// The Dockerfile of a function version, built on `from` (the base image, or the image of its

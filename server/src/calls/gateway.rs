@@ -3,7 +3,7 @@
 //! returns the function's answer and records the invocation.
 
 use crate::secrets::SecretKey;
-use app::model::EnvVars;
+use app::model::{Connection, EnvVars};
 use super::body;
 use super::journal::{CallEnd, CallStart, Journal};
 use super::request::{CallRequest, CallResponse};
@@ -121,7 +121,7 @@ impl Gateway {
         let started = Instant::now();
         let f = &target.function;
         let v = &target.version;
-        let (outcome, cold) = self.call_in_container(target, request, &id, started, now_ms()).await;
+        let (outcome, cold, connections) = self.call_in_container(target, request, &id, started, now_ms()).await;
 
         let mut response = match outcome {
             Ok(reply) => from_reply(reply, &id),
@@ -137,6 +137,7 @@ impl Gateway {
             cold,
             logs: clip_log(&response.logs, LOG_KEPT_BYTES),
             error: (response.status >= 500).then(|| error_text(&response)),
+            connections: (!connections.is_empty()).then(|| serde_json::to_string(&connections).expect("connections serialize")),
         };
         response.headers.push(("x-vcd-faas-request-id".into(), id));
         response.headers.push(("x-vcd-faas-version".into(), v.version.to_string()));
@@ -156,7 +157,7 @@ impl Gateway {
         id: &str,
         started: Instant,
         started_ms: i64,
-    ) -> (Result<runner::ShimReply, (CallError, String)>, bool) {
+    ) -> (Result<runner::ShimReply, (CallError, String)>, bool, Vec<Connection>) {
         // A call the runtime did not answer has only the container's output for a log: the
         // part written since the call began (with calls running beside it, theirs too).
         let engine = self.pool.engine();
@@ -165,24 +166,26 @@ impl Gateway {
         let timeout = Duration::from_millis(v.timeout_ms as u64);
         let env = match self.configuration_of(target) {
             Ok(env) => env,
-            Err(e) => return (Err((e, String::new())), false),
+            Err(e) => return (Err((e, String::new())), false, Vec::new()),
         };
         for _ in 0..2 {
             let lease = match self.pool.acquire(target, started + timeout, request.trigger.waits_when_full()).await {
                 Ok(lease) => lease,
-                Err(e) => return (Err((e, String::new())), true),
+                Err(e) => return (Err((e, String::new())), true, Vec::new()),
             };
             let cold = lease.cold;
             if cold {
                 if let Err(error) = runner::wait_ready(engine, &lease.instance, Instant::now() + runner::START_LIMIT).await {
                     let logs = output_since_start(lease.instance.clone()).await;
                     self.pool.release(lease, false);
-                    return (Err((error, logs)), cold);
+                    return (Err((error, logs)), cold, Vec::new());
                 }
             }
             let deadline = Instant::now() + timeout;
             let envelope = envelope(target, request, id, env.as_ref());
+            lease.instance.egress.begin(id);
             let result = runner::call(engine, &lease.instance, &envelope, deadline, v.timeout_ms, v.memory_mb).await;
+            let connections = lease.instance.egress.take(id);
             match result {
                 Err(CallError::Stale) => {
                     tracing::info!(container = %lease.instance.name, "warm container gone; replacing it");
@@ -191,7 +194,7 @@ impl Gateway {
                 }
                 Ok(reply) => {
                     self.pool.release(lease, true);
-                    return (Ok(reply), cold);
+                    return (Ok(reply), cold, connections);
                 }
                 Err(error) => {
                     let broken = matches!(
@@ -200,11 +203,11 @@ impl Gateway {
                     );
                     let logs = if broken { output_since_start(lease.instance.clone()).await } else { String::new() };
                     self.pool.release(lease, !broken);
-                    return (Err((error, logs)), cold);
+                    return (Err((error, logs)), cold, connections);
                 }
             }
         }
-        (Err((CallError::Io("no container could be started".into()), String::new())), true)
+        (Err((CallError::Io("no container could be started".into()), String::new())), true, Vec::new())
     }
 }
 

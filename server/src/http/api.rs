@@ -230,6 +230,8 @@ struct FunctionPatch {
     env: Option<EnvVars>,
     /// Secrets to set (a value) or remove (null); others stay.
     secrets: Option<SecretsChange>,
+    #[serde(default, deserialize_with = "app::model::present")]
+    egress: Option<Option<Vec<String>>>,
     memory_mb: Option<i64>,
     timeout_ms: Option<i64>,
     public: Option<bool>,
@@ -258,6 +260,7 @@ async fn update_function(
         files: patch.files,
         env: patch.env,
         secrets: patch.secrets,
+        egress: patch.egress,
         memory_mb: patch.memory_mb,
         timeout_ms: patch.timeout_ms,
         public: patch.public,

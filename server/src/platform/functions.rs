@@ -3,7 +3,7 @@
 
 use super::access::function_not_found;
 use super::{Result, Service};
-use crate::store::{FunctionRow, NewVersion, Settings, StoreError, Unique, VersionRow};
+use crate::store::{FunctionRow, NewVersion, Settings, StoreError, TenantRow, Unique, VersionRow};
 use app::files::validate_tree;
 use app::validation::validate_spec;
 use app::model::*;
@@ -121,6 +121,7 @@ impl Service {
             files: latest.files(),
             env: latest.env(),
             secrets: latest.secret_names(),
+            egress: latest.egress(),
             code: latest.code,
             created_at: f.created_at,
             updated_at: f.updated_at,
@@ -184,7 +185,7 @@ impl Functions for Service {
         let f = self.function_for(caller, org, name).await?;
         let v = self.store.version(f.id, version).await?;
         let v = v.ok_or_else(|| PlatformError::not_found(format!("function {name:?} has no version {version}")))?;
-        Ok(VersionDetail { version: version_view(&v), files: v.files(), env: v.env(), secrets: v.secret_names(), code: v.code, build_log: v.build_log })
+        Ok(VersionDetail { version: version_view(&v), files: v.files(), env: v.env(), secrets: v.secret_names(), egress: v.egress(), code: v.code, build_log: v.build_log })
     }
 
     async fn restore_version(&self, caller: &Caller, org: &str, name: &str, version: i64) -> Result<FunctionView> {
@@ -201,6 +202,7 @@ impl Functions for Service {
             language: earlier.version.language.as_str().to_string(),
             files: Some(earlier.files),
             env: Some(earlier.env),
+            egress: Some(earlier.egress),
             memory_mb: Some(earlier.version.memory_mb),
             timeout_ms: Some(earlier.version.timeout_ms),
             expected_version: Some(f.latest_version),
@@ -237,11 +239,13 @@ impl Functions for Service {
         let language = language_of(&spec)?;
         let files = spec.tree(language);
         let configuration = self.configuration(&format!("{}/{}", tenant.slug, spec.name), &spec, None)?;
+        let egress = function_egress(spec.egress.clone().flatten(), &tenant)?;
         let version = NewVersion {
             language,
             files: &files,
             env: &configuration.env,
             secret_names: &configuration.secret_names,
+            egress: egress.as_deref(),
             memory_mb: spec.memory_mb.unwrap_or(limits.default_memory_mb),
             timeout_ms: spec.timeout_ms.unwrap_or(limits.default_timeout_ms),
         };
@@ -293,11 +297,16 @@ impl Functions for Service {
         let files = updated_files(&spec, language, latest.as_ref(), &limits)?;
         let kept_env = latest.as_ref().map(VersionRow::env).unwrap_or_default();
         let configuration = self.configuration(&f.secrets_context(), &spec, Some((&f, kept_env)))?;
+        let egress = match spec.egress.clone() {
+            Some(given) => function_egress(given, &tenant)?,
+            None => latest.as_ref().and_then(VersionRow::egress),
+        };
         let version = NewVersion {
             language,
             files: &files,
             env: &configuration.env,
             secret_names: &configuration.secret_names,
+            egress: egress.as_deref(),
             memory_mb: spec.memory_mb.or(latest.as_ref().map(|v| v.memory_mb)).unwrap_or(limits.default_memory_mb),
             timeout_ms: spec.timeout_ms.or(latest.as_ref().map(|v| v.timeout_ms)).unwrap_or(limits.default_timeout_ms),
         };
@@ -344,4 +353,17 @@ impl Functions for Service {
         });
         Ok(())
     }
+}
+
+/// A function's own outbound list as stored, each entry checked to lie inside its tenant's.
+fn function_egress(given: Option<Vec<String>>, tenant: &TenantRow) -> Result<Option<Vec<String>>> {
+    let Some(entries) = given else { return Ok(None) };
+    let own = app::egress::parse_list("egress", &entries).map_err(PlatformError::Invalid)?;
+    let tenant_rules = app::egress::parse_list("egress", &tenant.egress_entries()).unwrap_or_default();
+    let outside = app::egress::check_narrowing("egress", &own, &tenant_rules);
+    if !outside.is_empty() {
+        // Well written but beyond what the provider allows, like a limit.
+        return Err(PlatformError::OverLimit(outside));
+    }
+    Ok(Some(own.iter().map(ToString::to_string).collect()))
 }

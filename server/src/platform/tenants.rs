@@ -12,6 +12,7 @@ fn vcd_org_taken() -> PlatformError {
 
 fn tenant_view(t: TenantRow, function_count: i64, user_count: i64) -> TenantView {
     TenantView {
+        egress: t.egress_entries(),
         name: t.slug,
         display_name: t.display_name,
         max_functions: t.max_functions,
@@ -80,12 +81,23 @@ impl Service {
                 ));
             }
         }
+        if let Some(entries) = &input.egress {
+            if let Err(wrong) = app::egress::parse_list("egress", entries) {
+                errors.extend(wrong);
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(PlatformError::Invalid(errors))
         }
     }
+}
+
+/// The list as stored: each entry written back in its one spelling.
+fn stored_egress(entries: &[String]) -> String {
+    let rules = app::egress::parse_list("egress", entries).unwrap_or_default();
+    serde_json::to_string(&rules.iter().map(|r| r.to_string()).collect::<Vec<_>>()).expect("strings serialize")
 }
 
 #[async_trait]
@@ -125,6 +137,7 @@ impl Tenants for Service {
             max_timeout_ms: input.max_timeout_ms.unwrap_or(self.config.max_timeout_ms),
             max_instances: input.max_instances.unwrap_or(self.config.default_max_instances),
             vcd_org_id: input.vcd_org_id.clone().filter(|v| !v.is_empty()),
+            egress: stored_egress(input.egress.as_deref().unwrap_or_default()),
         };
         match self.store.insert_tenant(&row).await {
             Ok(id) => Ok(tenant_view(TenantRow { id, ..row }, 0, 0)),
@@ -149,6 +162,9 @@ impl Tenants for Service {
         t.max_instances = input.max_instances.unwrap_or(t.max_instances);
         if let Some(v) = input.vcd_org_id {
             t.vcd_org_id = (!v.is_empty()).then_some(v);
+        }
+        if let Some(entries) = &input.egress {
+            t.egress = stored_egress(entries);
         }
         match self.store.update_tenant(&t).await {
             Ok(()) => {}

@@ -1,5 +1,6 @@
 //! Running functions: the Docker engine, containers, the warm pool, the runtime connection.
 
+pub mod egress;
 pub mod engine;
 pub mod job;
 pub mod pool;

@@ -317,6 +317,10 @@ impl Pool {
         }
     }
 
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

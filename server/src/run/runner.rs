@@ -2,6 +2,7 @@
 //! socket in a host folder (containers have no network), and remove it.
 
 use app::model::EnvVars;
+use crate::run::egress::{EgressGate, EgressPolicy, GateOwner};
 use crate::run::engine::{ContainerSpec, Engine, EngineError};
 use crate::build::runtimes::FUNCTION_UID;
 use crate::store::Target;
@@ -23,6 +24,8 @@ pub struct Sandbox {
     pub tmp_mb: i64,
     /// Absolute host folder holding one socket folder per container.
     pub socket_root: PathBuf,
+    /// What each container's outbound gate allows.
+    pub egress: EgressPolicy,
 }
 
 /// A container of one function version (created, then started).
@@ -32,6 +35,8 @@ pub struct Instance {
     pub name: String,
     pub socket: PathBuf,
     dir: PathBuf,
+    /// Its only way out (see `egress.rs`).
+    pub egress: EgressGate,
     /// Open connections to its runtime that no call uses now: a warm call takes one instead
     /// of connecting again.
     idle: Mutex<Vec<ShimConnection>>,
@@ -135,7 +140,14 @@ pub async fn create(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Resu
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
     let name = format!("vcd-faas-{}-{}-v{}-{suffix}", f.org, f.name, v.version);
     let dir = sandbox.socket_root.join(&name);
-    prepare_socket_dir(&dir).map_err(|e| CallError::Io(format!("socket folder {}: {e}", dir.display())))?;
+    let folder_error = |e: std::io::Error| CallError::Io(format!("socket folder {}: {e}", dir.display()));
+    prepare_socket_dir(&dir).map_err(folder_error)?;
+    let owner = GateOwner {
+        org: f.org.clone(),
+        function: f.name.clone(),
+        narrowing: v.egress().map(|list| app::egress::parse_list("egress", &list).unwrap_or_default()),
+    };
+    let egress = EgressGate::open(&sandbox.egress, &dir, owner).map_err(folder_error)?;
     let image = v.image.clone().unwrap_or_else(|| image_tag(&f.org, &f.name, v.version));
     let spec = ContainerSpec {
         name: &name,
@@ -157,7 +169,7 @@ pub async fn create(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Resu
             return Err(e.into());
         }
     };
-    Ok(Instance { id, name, socket: dir.join("sock"), dir, idle: Mutex::default() })
+    Ok(Instance { id, name, socket: dir.join("sock"), dir, egress, idle: Mutex::default() })
 }
 
 /// Starts a created container; one that cannot start is removed.

@@ -39,6 +39,8 @@ pub struct CallEnd {
     pub cold: bool,
     pub logs: String,
     pub error: Option<String>,
+    /// The outbound connections it opened, a JSON array; `None` when it opened none.
+    pub connections: Option<String>,
 }
 
 impl CallEnd {

@@ -88,6 +88,9 @@ pub struct VersionRow {
     /// The names of the secrets it was made with, as a JSON array (never their values).
     #[sqlx(rename = "secret_names")]
     pub secret_names_json: Option<String>,
+    /// Its own narrowing of the tenant's outbound allowlist, a JSON array; `None`: the tenant's.
+    #[sqlx(rename = "egress")]
+    pub egress_json: Option<String>,
     pub memory_mb: i64,
     pub timeout_ms: i64,
     #[sqlx(try_from = "String")]
@@ -121,6 +124,10 @@ impl VersionRow {
     pub fn secret_names(&self) -> Vec<String> {
         self.secret_names_json.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
     }
+
+    pub fn egress(&self) -> Option<Vec<String>> {
+        self.egress_json.as_deref().and_then(|json| serde_json::from_str(json).ok())
+    }
 }
 
 /// A function together with what it needs to run: its tenant and serving version.
@@ -147,6 +154,7 @@ pub struct NewVersion<'a> {
     pub files: &'a FileTree,
     pub env: &'a EnvVars,
     pub secret_names: &'a [String],
+    pub egress: Option<&'a [String]>,
     pub memory_mb: i64,
     pub timeout_ms: i64,
 }
@@ -162,7 +170,7 @@ fn trigger_columns(trigger: &Trigger) -> (&str, Option<&str>, bool) {
 pub(super) const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
      f.trigger_event, f.trigger_successful_only, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.min_instances, f.concurrency, f.secrets, f.created_at, f.updated_at";
 
-pub(super) const VERSION_COLUMNS: &str = "id, function_id, version, language, code, files, env, secret_names, memory_mb, timeout_ms, build_status, \
+pub(super) const VERSION_COLUMNS: &str = "id, function_id, version, language, code, files, env, secret_names, egress, memory_mb, timeout_ms, build_status, \
      build_log, build_error, image, created_at, built_at";
 
 impl Store {
@@ -473,8 +481,8 @@ async fn insert_version(
     now: i64,
 ) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO function_versions (function_id, version, language, code, files, memory_mb, timeout_ms, build_status, created_at, env, secret_names) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10)",
+        "INSERT INTO function_versions (function_id, version, language, code, files, memory_mb, timeout_ms, build_status, created_at, env, secret_names, egress) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11)",
     )
     .bind(function_id)
     .bind(version)
@@ -486,6 +494,7 @@ async fn insert_version(
     .bind(now)
     .bind(serde_json::to_string(v.env).expect("a map of strings serializes"))
     .bind(serde_json::to_string(v.secret_names).expect("a list of strings serializes"))
+    .bind(v.egress.map(|list| serde_json::to_string(list).expect("a list of strings serializes")))
     .execute(&mut **tx)
     .await?;
     Ok(())

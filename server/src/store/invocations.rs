@@ -18,6 +18,8 @@ pub struct InvocationRow {
     pub cold: i64,
     pub logs: String,
     pub error: Option<String>,
+    /// See `CallEnd::connections`.
+    pub connections: Option<String>,
     pub started_at: i64,
     pub tenant_id: i64,
     pub response: Option<String>,
@@ -38,7 +40,7 @@ pub struct Claimed {
 }
 
 pub(super) const INVOCATION_COLUMNS: &str = "i.id, i.function_id, f.name AS function_name, i.version, i.trigger_kind, i.method, \
-     i.path, i.state, i.status_code, i.duration_us, i.cold, i.logs, i.error, i.started_at, i.tenant_id, i.response, i.attempts, i.retry_at";
+     i.path, i.state, i.status_code, i.duration_us, i.cold, i.logs, i.error, i.connections, i.started_at, i.tenant_id, i.response, i.attempts, i.retry_at";
 
 impl Store {
     /// Writes how a call ended (its start is recorded already; see `journal.rs`).
@@ -47,7 +49,7 @@ impl Store {
             // An asynchronous call (it keeps its request) gets its final state together with its
             // stored answer (`set_async_outcome`), so a reader never sees `done` without one.
             "UPDATE invocations SET state = CASE WHEN request IS NULL THEN $1 ELSE state END, status_code = $2, \
-             duration_us = $3, cold = $4, logs = $5, error = $6 WHERE id = $7",
+             duration_us = $3, cold = $4, logs = $5, error = $6, connections = $7 WHERE id = $8",
         )
         .bind(end.state())
         .bind(end.status_code as i64)
@@ -55,6 +57,7 @@ impl Store {
         .bind(end.cold as i64)
         .bind(end.logs.as_str())
         .bind(end.error.as_deref())
+        .bind(end.connections.as_deref())
         .bind(end.id.as_str())
         .execute(&self.pool)
         .await?;

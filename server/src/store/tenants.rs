@@ -13,13 +13,24 @@ pub struct TenantRow {
     pub max_timeout_ms: i64,
     pub max_instances: i64,
     pub vcd_org_id: Option<String>,
+    /// The allowlist of outbound destinations, a JSON array (empty: no network).
+    pub egress: String,
 }
+
+impl TenantRow {
+    /// The allowlist's entries as written.
+    pub fn egress_entries(&self) -> Vec<String> {
+        serde_json::from_str(&self.egress).unwrap_or_default()
+    }
+}
+
+const COLUMNS: &str = "id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id, egress";
 
 impl Store {
     pub async fn insert_tenant(&self, t: &TenantRow) -> DbResult<i64> {
         sqlx::query_scalar(
-            "INSERT INTO tenants (slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id, created_at, max_instances) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO tenants (slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id, created_at, max_instances, egress) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(&t.slug)
         .bind(&t.display_name)
@@ -29,6 +40,7 @@ impl Store {
         .bind(&t.vcd_org_id)
         .bind(now_ms())
         .bind(t.max_instances)
+        .bind(&t.egress)
         .fetch_one(&self.pool)
         .await.map_err(StoreError::from)
     }
@@ -36,7 +48,7 @@ impl Store {
     pub async fn update_tenant(&self, t: &TenantRow) -> DbResult<()> {
         sqlx::query(
             "UPDATE tenants SET display_name = $1, max_functions = $2, max_memory_mb = $3, max_timeout_ms = $4, \
-             vcd_org_id = $5, max_instances = $6 WHERE id = $7",
+             vcd_org_id = $5, max_instances = $6, egress = $7 WHERE id = $8",
         )
         .bind(&t.display_name)
         .bind(t.max_functions)
@@ -44,6 +56,7 @@ impl Store {
         .bind(t.max_timeout_ms)
         .bind(&t.vcd_org_id)
         .bind(t.max_instances)
+        .bind(&t.egress)
         .bind(t.id)
         .execute(&self.pool)
         .await?;
@@ -52,7 +65,7 @@ impl Store {
 
     pub async fn tenant_by_slug(&self, slug: &str) -> DbResult<Option<TenantRow>> {
         sqlx::query_as(
-            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id FROM tenants WHERE slug = $1",
+            &format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1"),
         )
         .bind(slug)
         .fetch_optional(&self.pool)
@@ -62,8 +75,7 @@ impl Store {
     /// The tenant that a vCD organisation (`urn:vcloud:org:<uuid>`, any case) belongs to.
     pub async fn tenant_by_vcd_org(&self, org_uuid: &str) -> DbResult<Option<TenantRow>> {
         sqlx::query_as(
-            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id FROM tenants \
-             WHERE LOWER(vcd_org_id) = $1",
+            &format!("SELECT {COLUMNS} FROM tenants WHERE LOWER(vcd_org_id) = $1"),
         )
         .bind(format!("urn:vcloud:org:{}", org_uuid.to_ascii_lowercase()))
         .fetch_optional(&self.pool)
@@ -72,7 +84,7 @@ impl Store {
 
     pub async fn tenant_by_id(&self, id: i64) -> DbResult<Option<TenantRow>> {
         sqlx::query_as(
-            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id FROM tenants WHERE id = $1",
+            &format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"),
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -81,7 +93,7 @@ impl Store {
 
     pub async fn list_tenants(&self) -> DbResult<Vec<(TenantRow, i64, i64)>> {
         let tenants: Vec<TenantRow> = sqlx::query_as(
-            "SELECT id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id FROM tenants ORDER BY slug",
+            &format!("SELECT {COLUMNS} FROM tenants ORDER BY slug"),
         )
         .fetch_all(&self.pool)
         .await?;
