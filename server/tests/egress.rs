@@ -353,3 +353,69 @@ async fn tls_stays_end_to_end_and_names_resolve_at_the_gate() {
     assert_eq!((connections[0]["host"].as_str(), connections[0]["allowed"].as_bool()), (Some("localhost"), Some(true)));
     app.finish().await;
 }
+
+/// Code that goes around the shim's routing: the C socket module, the gate spoken to badly.
+const PYTHON_BYPASS: &str = r#"import _socket
+import socket
+
+
+def attempt(family, address):
+    s = _socket.socket(family, _socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect(address)
+        return "connected"
+    except OSError as e:
+        return f"{type(e).__name__}: {e}"
+    finally:
+        s.close()
+
+
+def gate(request):
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    s.connect("/run/faas/egress")
+    s.sendall(request)
+    answer = s.recv(4096).decode()
+    s.close()
+    return answer
+
+
+def handle(event, context):
+    port = int(event["query"]["port"])
+    return {
+        "loopback": attempt(_socket.AF_INET, ("127.0.0.1", port)),
+        "bridge": attempt(_socket.AF_INET, ("172.17.0.1", port)),
+        "ipv6": attempt(_socket.AF_INET6, ("::1", port)),
+        "malformed": gate(b"GET / HTTP/1.1\r\n\r\n"),
+        "huge": gate(b"CONNECT " + b"a" * 5000 + b" 80 x\n"),
+        "through_the_gate": attempt_patched(port),
+    }
+
+
+def attempt_patched(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=3).close()
+        return "connected"
+    except OSError as e:
+        return str(e)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_that_goes_around_the_shim_reaches_nothing() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let t = app.tenant().await;
+    let server = test_server().await;
+    assert_eq!(set_tenant_egress(&app, &t.org, json!([format!("127.0.0.1:{}", server.port)])).await.0, StatusCode::OK);
+    app.deploy(&t.dev, "bypass", "python", PYTHON_BYPASS).await;
+    let answer = call_with(&app, &t.dev, &t.org, "bypass", &format!("port={}", server.port)).await;
+    // Even to an allowed destination, a socket of its own gets nowhere: the container has no
+    // network, only the gate does.
+    assert!(answer["loopback"].as_str().unwrap().starts_with("ConnectionRefusedError"), "{answer}");
+    assert!(answer["bridge"].as_str().unwrap().contains("unreachable"), "{answer}");
+    assert_ne!(answer["ipv6"], "connected", "{answer}");
+    assert!(answer["malformed"].as_str().unwrap().starts_with("ERR the runtime sent a malformed request"), "{answer}");
+    assert!(answer["huge"].as_str().unwrap().starts_with("ERR"), "{answer}");
+    assert_eq!(answer["through_the_gate"], "connected", "{answer}");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1, "only the connection through the gate arrived");
+    app.finish().await;
+}
