@@ -65,6 +65,7 @@ module.exports = async (event) => {
     otherPort: await viaFetch(`http://127.0.0.1:${other}/x`),
     literal: await viaHttp(`http://127.0.0.2:${allowed}/x`),
     name: await viaFetch(`http://localhost:${allowed}/x`),
+    mapped: await viaFetch(`http://[::ffff:127.0.0.1]:${allowed}/mapped`),
   };
 };
 "#;
@@ -134,7 +135,7 @@ async fn with_nothing_allowed_a_connection_fails_at_once_naming_the_destination(
     assert_eq!(server.connections.load(Ordering::SeqCst), 0, "nothing reached the server");
 
     let connections = last_call_connections(&app, &t.dev, "closed").await;
-    assert_eq!(connections.len(), 5, "{connections:?}");
+    assert_eq!(connections.len(), 6, "{connections:?}");
     assert!(connections.iter().all(|c| c["allowed"] == false && c["sent"] == 0), "{connections:?}");
     assert_eq!(connections[0]["host"], "127.0.0.1");
     assert_eq!(connections[0]["port"], server.port);
@@ -160,6 +161,7 @@ async fn allowed_destinations_answer_the_runtimes_own_clients_and_nothing_else_d
     refused(&node["otherPort"], &off_port, "not on tenant");
     refused(&node["literal"], &format!("127.0.0.2:{}", allowed.port), "the address and port are not on tenant");
     refused(&node["name"], &format!("localhost:{}", allowed.port), "the name and port are not on tenant");
+    assert_eq!(node["mapped"], "hello /mapped", "an IPv4 address written as IPv6 is that address: {node}");
 
     let python = call_with(&app, &t.dev, &t.org, "py-out", &query).await;
     assert_eq!(python["urllib"], "hello /urllib", "{python}");
@@ -167,7 +169,7 @@ async fn allowed_destinations_answer_the_runtimes_own_clients_and_nothing_else_d
     refused(&python["otherPort"], &off_port, "not on tenant");
     refused(&python["name"], &format!("localhost:{}", allowed.port), "the name and port are not on tenant");
     assert_eq!(other.connections.load(Ordering::SeqCst), 0, "the port not on the list was never reached");
-    assert_eq!(allowed.connections.load(Ordering::SeqCst), 4);
+    assert_eq!(allowed.connections.load(Ordering::SeqCst), 5);
 
     // The record: each connection by destination, allowed or not, with its bytes.
     let connections = last_call_connections(&app, &t.dev, "py-out").await;
@@ -236,6 +238,9 @@ async fn a_function_only_narrows_its_tenants_list_and_never_reaches_the_platform
     let own_port = app.base.rsplit(':').next().unwrap().to_string();
     let answer = call_with(&app, &t.dev, &t.org, "narrow", &format!("allowed={own_port}&other={own_port}")).await;
     refused(&answer["fetch"], &format!("127.0.0.1:{own_port}"), "the platform's own port is never reachable");
+    // (Node writes the address back as ::ffff:7f00:1.)
+    let mapped = answer["mapped"].as_str().unwrap();
+    assert!(mapped.contains(&format!(":{own_port} refused: the platform's own port is never reachable")), "{answer}");
     app.finish().await;
 }
 

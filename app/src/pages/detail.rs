@@ -434,11 +434,8 @@ fn Invocations(list: Vec<InvocationView>) -> impl IntoView {
 #[component]
 fn Connections(list: Vec<Connection>) -> impl IntoView {
     let refused = list.iter().filter(|c| !c.allowed).count();
-    let summary = match (list.len(), refused) {
-        (1, 0) => "1 connection".to_string(),
-        (n, 0) => format!("{n} connections"),
-        (n, r) => format!("{n} connections, {r} refused"),
-    };
+    let count = if list.len() == 1 { "1 connection".to_string() } else { format!("{} connections", list.len()) };
+    let summary = if refused == 0 { count } else { format!("{count}, {refused} refused") };
     view! {
         <details data-testid="connections">
             <summary>{summary}</summary>

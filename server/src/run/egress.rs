@@ -264,7 +264,8 @@ impl Gate {
         if tenant.is_empty() {
             return Err(refused(format!("tenant {org} allows no outbound network (the provider sets its allowlist)")));
         }
-        let literal = host.parse::<IpAddr>().ok();
+        // An IPv4 address written as IPv6 (::ffff:127.0.0.1) is checked as the IPv4 one.
+        let literal = host.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
         let allows = |rules: &[Rule]| match literal {
             Some(ip) => rules.iter().any(|r| r.allows_address(ip, port)),
             None => rules.iter().any(|r| r.allows_name(host, port)),
@@ -289,7 +290,8 @@ impl Gate {
             },
         };
         let own_port = self.policy.own_port.load(Ordering::Relaxed);
-        if addresses.iter().any(|a| a.port() == own_port && (a.ip().is_loopback() || a.ip().is_unspecified())) {
+        let local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
+        if addresses.iter().any(|a| a.port() == own_port && local(a.ip().to_canonical())) {
             return Err(refused("the platform's own port is never reachable from a function".into()));
         }
         let mut last = String::from("no address");
