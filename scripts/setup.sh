@@ -92,4 +92,13 @@ if [ $FOR_TESTS = 1 ]; then
     (cd tools/verdaccio && npm ci --no-audit --no-fund)
   fi
   echo "verdaccio $(tools/verdaccio/node_modules/.bin/verdaccio --version)"
+
+  step "Checking the real Python wheels a test installs from its own index (requests, from PyPI)"
+  if [ ! -f tools/wheels/complete ]; then
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    rm -rf tools/wheels
+    python3 -m pip download --quiet --only-binary=:all: --dest tools/wheels "requests==2.32.3"
+    touch tools/wheels/complete
+  fi
+  echo "wheels: $(cd tools/wheels && ls *.whl | tr '\n' ' ')"
 fi

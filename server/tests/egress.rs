@@ -424,3 +424,37 @@ async fn code_that_goes_around_the_shim_reaches_nothing() {
     assert_eq!(server.connections.load(Ordering::SeqCst), 1, "only the connection through the gate arrived");
     app.finish().await;
 }
+
+const PYTHON_REQUESTS: &str = r#"import requests
+
+
+def handle(event, context):
+    allowed, other = event["query"]["allowed"], event["query"]["other"]
+    try:
+        requests.get(f"http://127.0.0.1:{other}/x", timeout=5)
+        refused = "connected"
+    except requests.exceptions.ConnectionError as e:
+        refused = str(e)
+    return {"body": requests.get(f"http://127.0.0.1:{allowed}/requests", timeout=5).text, "refused": refused}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_installs_requests_uses_it_unchanged() {
+    // The real requests (and urllib3 under it) from PyPI, served by an index of the test's own.
+    let index = common::mirrors::PythonIndex::of_downloaded_wheels();
+    let url = index.url.clone();
+    let app = TestApp::spawn_with(Db::Sqlite, move |c| c.pip_index_url = Some(url)).await;
+    let t = app.tenant().await;
+    let (allowed, other) = (test_server().await, test_server().await);
+    assert_eq!(set_tenant_egress(&app, &t.org, json!([format!("127.0.0.1:{}", allowed.port)])).await.0, StatusCode::OK);
+    let spec = json!({"name": "requester", "language": "python",
+                      "files": {"handler.py": PYTHON_REQUESTS, "requirements.txt": "requests==2.32.3\n"}});
+    app.create_with(&t.dev, spec).await;
+    app.wait_ready(&t.dev, "requester").await;
+    let answer = call_with(&app, &t.dev, &t.org, "requester", &format!("allowed={}&other={}", allowed.port, other.port)).await;
+    assert_eq!(answer["body"], "hello /requests", "{answer}");
+    let refused = answer["refused"].as_str().unwrap();
+    assert!(refused.contains(&format!("egress to 127.0.0.1:{} refused", other.port)), "{answer}");
+    assert_eq!(other.connections.load(Ordering::SeqCst), 0);
+    app.finish().await;
+}

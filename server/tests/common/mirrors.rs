@@ -102,18 +102,37 @@ pub struct PythonIndex {
 
 impl PythonIndex {
     pub fn start(wheels: &[Wheel<'_>]) -> PythonIndex {
+        Self::serving(wheels.iter().map(make_wheel).collect())
+    }
+
+    /// An index of the real wheels `scripts/setup.sh` downloads from PyPI into `tools/wheels`.
+    pub fn of_downloaded_wheels() -> PythonIndex {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/wheels");
+        let files = std::fs::read_dir(&folder)
+            .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh --for-tests", folder.display()))
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".whl"))
+            .map(|name| {
+                let bytes = std::fs::read(folder.join(&name)).unwrap();
+                (name, bytes)
+            })
+            .collect();
+        Self::serving(files)
+    }
+
+    /// Serves wheel files (name, bytes) under their projects' pages.
+    fn serving(wheels: Vec<(String, Vec<u8>)>) -> PythonIndex {
         let dir = tempfile::tempdir().unwrap();
         let files_dir = dir.path().join("files");
         std::fs::create_dir_all(&files_dir).unwrap();
         let mut projects: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for wheel in wheels {
-            let (file_name, bytes) = make_wheel(wheel);
+        for (file_name, bytes) in wheels {
             std::fs::write(files_dir.join(&file_name), &bytes).unwrap();
             let digest = hex::encode(Sha256::digest(&bytes));
-            projects
-                .entry(wheel.name.to_lowercase().replace('_', "-"))
-                .or_default()
-                .push(format!("<a href=\"../../files/{file_name}#sha256={digest}\">{file_name}</a>"));
+            // A wheel's file name starts with its project's name, `_` for `-` (PEP 427).
+            let project = file_name.split('-').next().unwrap_or_default().to_lowercase().replace('_', "-");
+            projects.entry(project).or_default().push(format!("<a href=\"../../files/{file_name}#sha256={digest}\">{file_name}</a>"));
         }
         let simple = dir.path().join("simple");
         let mut root = String::from("<!DOCTYPE html><html><body>\n");
