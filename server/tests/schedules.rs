@@ -153,6 +153,17 @@ async fn runs(client: &Client, base: &str, dev: &str) -> BTreeMap<i64, Vec<i64>>
     by_tick
 }
 
+/// Deletes the ticker and waits until it is gone, its containers and image with it.
+async fn delete_ticker(client: &Client, base: &str, dev: &str) {
+    let url = format!("{base}/api/v1/functions/ticker");
+    assert_eq!(client.delete(&url).bearer_auth(dev).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let start = Instant::now();
+    while client.get(&url).bearer_auth(dev).send().await.unwrap().status() != StatusCode::NOT_FOUND {
+        assert!(start.elapsed() < Duration::from_secs(30), "ticker not deleted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn minute(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%H:%M").to_string()
 }
@@ -190,7 +201,7 @@ async fn two_processes_run_each_minute_once_and_a_restart_runs_no_tick_twice() {
     assert!(by_tick.values().all(|calls| calls.len() == 1), "no tick ran twice: {shown:?}");
     assert!(by_tick.keys().all(|tick| *tick <= third), "no tick ran early: {shown:?}");
     assert!(by_tick.values().flatten().all(|status| *status == 200), "every run answered: {by_tick:?}");
-    // A clean stop removes the processes' containers.
+    delete_ticker(&client, &c.base, &dev).await;
     c.terminate();
     d.terminate();
 }
@@ -230,5 +241,6 @@ async fn a_missed_tick_runs_once_after_a_downtime() {
         settled.iter().filter(|(tick, _)| !before.contains_key(tick)).map(|(tick, calls)| (minute(*tick), calls.len())).collect();
     assert_eq!(new, vec![(minute(latest), 1)], "one run, for the latest missed tick");
     assert_eq!(settled[&latest], vec![200]);
+    delete_ticker(&client, &server.base, &dev).await;
     server.terminate();
 }
