@@ -38,6 +38,9 @@ pub struct DetailsView {
     pub function: FunctionView,
     pub versions: Vec<VersionView>,
     pub invocations: Vec<InvocationView>,
+    /// A scheduled function's last runs (its calls with trigger `schedule`), newest first.
+    #[serde(default)]
+    pub scheduled_runs: Vec<InvocationView>,
 }
 
 #[cfg(feature = "ssr")]
@@ -142,8 +145,14 @@ pub async fn function_details(org: String, name: String) -> Result<Option<Detail
         Err(e) => return Err(backend::fail(e)),
     };
     let versions = platform.list_versions(&caller, &org, &name).await.map_err(backend::fail)?;
-    let invocations = platform.list_invocations(&caller, &org, &name, 20).await.map_err(backend::fail)?;
-    Ok(Some(DetailsView { function, versions, invocations }))
+    let invocations = platform.list_invocations(&caller, &org, &name, 20, None).await.map_err(backend::fail)?;
+    let scheduled_runs = match function.trigger {
+        crate::model::Trigger::Schedule { .. } => {
+            platform.list_invocations(&caller, &org, &name, 10, Some("schedule")).await.map_err(backend::fail)?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Some(DetailsView { function, versions, invocations, scheduled_runs }))
 }
 
 /// The function as stored now, for the edit form.
@@ -180,6 +189,7 @@ fn spec_from_form(form: FunctionForm) -> (FunctionSpec, Vec<FieldError>) {
             event: form.event.trim().to_string(),
             successful_only: form.successful_only.is_some(),
         },
+        "schedule" => crate::model::Trigger::Schedule { cron: form.cron.trim().to_string(), timezone: form.timezone.trim().to_string() },
         _ => crate::model::Trigger::Http,
     };
     let files = match form.files.trim() {
@@ -282,6 +292,11 @@ pub struct FunctionForm {
     pub event: String,
     #[serde(default)]
     pub successful_only: Option<String>,
+    /// Schedule triggers: the 5-field pattern and the IANA time zone.
+    #[serde(default)]
+    pub cron: String,
+    #[serde(default)]
+    pub timezone: String,
     #[serde(default)]
     pub public: Option<String>,
     /// Outbound destinations, one per line; empty: the tenant's list. Left out (a form without

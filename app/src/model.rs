@@ -191,6 +191,9 @@ pub struct FunctionView {
     pub timeout_ms: i64,
     pub public: bool,
     pub trigger: Trigger,
+    /// A scheduled function's next run, RFC 3339 in its time zone (`2026-12-02T10:05:00+02:00`).
+    #[serde(default)]
+    pub next_run: Option<String>,
     /// Its state in vCD.
     pub registration: Registration,
     pub mode: PoolMode,
@@ -239,6 +242,17 @@ pub enum Trigger {
         #[serde(default = "successful_only_default")]
         successful_only: bool,
     },
+    /// Runs on a 5-field cron pattern (`*/5 * * * *`) read in an IANA time zone; the function
+    /// keeps its HTTP route too.
+    Schedule {
+        cron: String,
+        #[serde(default = "timezone_default")]
+        timezone: String,
+    },
+}
+
+fn timezone_default() -> String {
+    "UTC".into()
 }
 
 fn successful_only_default() -> bool {

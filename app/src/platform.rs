@@ -32,7 +32,8 @@ pub trait Functions: Send + Sync {
 /// A function's calls as its owner sees them.
 #[async_trait]
 pub trait Invocations: Send + Sync {
-    async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64) -> Result<Vec<InvocationView>, PlatformError>;
+    /// The newest calls first; with `trigger`, only the calls it brought (`schedule`, say).
+    async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64, trigger: Option<&str>) -> Result<Vec<InvocationView>, PlatformError>;
     async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse, PlatformError>;
 }
 
@@ -99,6 +100,8 @@ pub enum PlatformError {
     Invalid(Vec<FieldError>),
     /// Input that exceeds a limit set by the provider.
     OverLimit(Vec<FieldError>),
+    /// Well-formed input the platform cannot use: a schedule's cron pattern or time zone.
+    Unprocessable(Vec<FieldError>),
     Unauthorized(String),
     Forbidden(String),
     NotFound(String),
@@ -126,7 +129,7 @@ impl PlatformError {
     pub fn status(&self) -> u16 {
         match self {
             PlatformError::Invalid(_) => 400,
-            PlatformError::OverLimit(_) => 422,
+            PlatformError::OverLimit(_) | PlatformError::Unprocessable(_) => 422,
             PlatformError::Unauthorized(_) => 401,
             PlatformError::Forbidden(_) => 403,
             PlatformError::NotFound(_) => 404,
@@ -137,7 +140,7 @@ impl PlatformError {
     }
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
-            PlatformError::Invalid(e) | PlatformError::OverLimit(e) => e,
+            PlatformError::Invalid(e) | PlatformError::OverLimit(e) | PlatformError::Unprocessable(e) => e,
             PlatformError::Taken(e) => std::slice::from_ref(e),
             _ => &[],
         }
@@ -147,7 +150,7 @@ impl PlatformError {
 impl std::fmt::Display for PlatformError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PlatformError::Invalid(errors) | PlatformError::OverLimit(errors) => {
+            PlatformError::Invalid(errors) | PlatformError::OverLimit(errors) | PlatformError::Unprocessable(errors) => {
                 let parts: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
                 write!(f, "{}", parts.join("; "))
             }

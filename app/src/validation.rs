@@ -93,10 +93,22 @@ pub fn validate_spec(spec: &FunctionSpec, limits: &Limits, creating: bool) -> Ve
             ));
         }
     }
-    if let Some(Trigger::VcdEvent { event, .. }) = &spec.trigger {
-        if let Err(e) = validate_event_type(event) {
-            errors.push(FieldError::new("trigger", e));
+    match &spec.trigger {
+        Some(Trigger::VcdEvent { event, .. }) => {
+            if let Err(e) = validate_event_type(event) {
+                errors.push(FieldError::new("trigger", e));
+            }
         }
+        // Only what needs no time-zone database; the server parses the pattern and the zone.
+        Some(Trigger::Schedule { cron, timezone }) => {
+            if cron.trim().is_empty() {
+                errors.push(FieldError::new("trigger.cron", "cron is empty: write 5 fields (minute hour day-of-month month day-of-week), e.g. \"*/5 * * * *\""));
+            }
+            if timezone.trim().is_empty() {
+                errors.push(FieldError::new("trigger.timezone", "time zone is empty: give an IANA name such as \"Europe/Sofia\" or \"UTC\""));
+            }
+        }
+        Some(Trigger::Http) | None => {}
     }
     errors
 }
@@ -144,6 +156,22 @@ mod tests {
         assert!(validate_capacity("warm", 3, 2).unwrap().message.contains("must not exceed max instances (2)"));
         assert_eq!(validate_capacity("per-call", 1, 4).unwrap().field, "min_instances");
         assert_eq!(validate_capacity("per-call", 0, 4), None);
+    }
+
+    #[test]
+    fn a_schedule_needs_a_pattern_and_a_zone_here_and_is_read_on_the_server() {
+        let limits = Limits { max_memory_mb: 256, max_timeout_ms: 10_000, max_instances: 4, default_memory_mb: 128, default_timeout_ms: 5000, max_files_bytes: DEFAULT_MAX_TREE_BYTES };
+        let spec = |cron: &str, timezone: &str| FunctionSpec {
+            name: "ok".into(),
+            language: "nodejs".into(),
+            code: "x".into(),
+            trigger: Some(Trigger::Schedule { cron: cron.into(), timezone: timezone.into() }),
+            ..Default::default()
+        };
+        let fields = |s: FunctionSpec| validate_spec(&s, &limits, true).into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert_eq!(fields(spec(" ", "")), ["trigger.cron", "trigger.timezone"]);
+        // The portal has no zone database: the pattern and the zone are read by the server.
+        assert!(fields(spec("*/5 * * * *", "Europe/Sofia")).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - `run`: containers, the warm pool and the connection to a function's runtime;
 //! - `build`: function images;
 //! - `store`: all SQL;
+//! - `schedules`: schedule triggers (cron in a time zone) and the task that runs their ticks;
 //! - `vcd`: VMware Cloud Director (registration, API calls and events over AMQP);
 //! - `ops`: the reconciler, purging deleted functions, service links, CPU priority;
 //! - leaves: `config`, `auth` (passwords, tokens), `metrics`, `cache`, `amqp` (broker links).
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod ops;
 pub mod platform;
 pub mod run;
+pub mod schedules;
 pub mod secrets;
 pub mod startup;
 pub mod store;

@@ -19,6 +19,7 @@ use crate::run::egress::EgressPolicy;
 use crate::run::engine::Engine;
 use crate::run::pool::Pool;
 use crate::run::runner::Sandbox;
+use crate::schedules::scheduler::SchedulerHandle;
 use crate::secrets::{KeySource, SecretKey};
 use crate::store::Store;
 use crate::vcd::Vcd;
@@ -35,6 +36,8 @@ pub struct Ready {
     pub listener: tokio::net::TcpListener,
     /// The provider admin's password when it was generated at this start.
     pub generated_admin_password: Option<String>,
+    /// Runs scheduled functions' ticks; stopped before the pool drains.
+    pub scheduler: SchedulerHandle,
 }
 
 /// How `assemble` reaches Docker.
@@ -163,6 +166,8 @@ pub async fn build(config: Config) -> Result<Ready, String> {
         Some(_) => crate::calls::async_consumers::start(worker, service.calls().directory().subscribe()),
         None => drop(tokio::spawn(worker.work())),
     }
+    // Every process runs one: the database lets one of them claim each tick.
+    let scheduler = crate::schedules::scheduler::start(service.store().clone(), service.calls().clone());
     prepare_base_images(gateway.pool().engine().clone(), runtimes);
     state.sessions.spawn_cleanup();
 
@@ -173,7 +178,7 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     if let Ok(addr) = listener.local_addr() {
         gateway.pool().sandbox().egress.platform_listens_on(addr);
     }
-    Ok(Ready { front, state, listener, generated_admin_password })
+    Ok(Ready { front, state, listener, generated_admin_password, scheduler })
 }
 
 /// Builds missing runtime base images in the background so the first function builds fast.
@@ -259,6 +264,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
     }
     println!("vcd-faas listening on http://{addr}");
     let served = axum::serve(ready.listener, ready.front.into_make_service()).with_graceful_shutdown(shutdown_signal()).await;
+    // No tick is claimed from here on; the calls of those claimed end before the pool drains.
+    ready.scheduler.stop().await;
     // Warm containers do not outlive a clean stop (after a crash the reconciler removes them).
     let gateway = ready.state.service.calls().gateway();
     gateway.pool().drain().await;

@@ -1,5 +1,6 @@
 use super::env_facts::EnvFacts;
 use super::form::{FunctionFields, Initial};
+use super::schedule_panel::SchedulePanel;
 use super::version_files::{VersionChoice, VersionFiles};
 use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, RestoreVersion, TestFunction, UpdateFunction};
 use crate::components::{error_text, format_time, strip_ansi, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
@@ -118,6 +119,7 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
                     crate::model::Trigger::Http => "HTTP endpoint".to_string(),
                     crate::model::Trigger::VcdEvent { event, successful_only: true } => format!("vCD event {event} (successful operations only)"),
                     crate::model::Trigger::VcdEvent { event, successful_only: false } => format!("vCD event {event} (successful and failed operations)"),
+                    crate::model::Trigger::Schedule { cron, timezone } => format!("schedule {cron} ({timezone}) and HTTP endpoint"),
                 }}</dd></div>
                 <div><dt>"Limits"</dt><dd>{format!("{} MB · {} ms", f.memory_mb, f.timeout_ms)}</dd></div>
                 <div><dt>"Containers"</dt><dd data-testid="containers">{containers_fact(&f)}</dd></div>
@@ -152,6 +154,7 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
                 </div>
             })}
         </section>
+        <SchedulePanel function=f.clone() runs=details.scheduled_runs />
         <section class="card" aria-label="Versions">
             <h2>"Versions"</h2>
             <FormMessage result=restore_result />

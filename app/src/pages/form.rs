@@ -20,6 +20,20 @@ pub const COMMON_EVENTS: [(&str, &str); 6] = [
     ("com/vmware/vcloud/event/user/create", "User created"),
 ];
 
+/// Time zones offered for schedules; any other IANA name may be typed.
+pub const COMMON_ZONES: [&str; 10] = [
+    "UTC",
+    "Europe/Sofia",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Asia/Singapore",
+    "Australia/Sydney",
+];
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Initial {
     pub name: String,
@@ -72,6 +86,11 @@ pub fn FunctionFields(
     let (trigger_kind, event, successful_only) = match &initial.trigger {
         Trigger::Http => ("http".to_string(), String::new(), true),
         Trigger::VcdEvent { event, successful_only } => ("vcd-event".to_string(), event.clone(), *successful_only),
+        Trigger::Schedule { .. } => ("schedule".to_string(), String::new(), true),
+    };
+    let (cron, timezone) = match &initial.trigger {
+        Trigger::Schedule { cron, timezone } => (cron.clone(), timezone.clone()),
+        _ => ("*/5 * * * *".to_string(), "UTC".to_string()),
     };
     let trigger_kind = RwSignal::new(trigger_kind);
     let org_for_route = org.clone();
@@ -124,7 +143,25 @@ pub fn FunctionFields(
                 <select id="fn-trigger" name="form[trigger]" on:change=move |ev| trigger_kind.set(event_target_value(&ev))>
                     <option value="http" selected=move || trigger_kind.get() == "http">"HTTP endpoint"</option>
                     <option value="vcd-event" selected=move || trigger_kind.get() == "vcd-event">"vCD event"</option>
+                    <option value="schedule" selected=move || trigger_kind.get() == "schedule">"Schedule (and HTTP endpoint)"</option>
                 </select>
+            </div>
+        </div>
+        <div class="row" class:hidden=move || trigger_kind.get() != "schedule">
+            <div class="field">
+                <label for="fn-cron">"Cron"</label>
+                <input id="fn-cron" name="form[cron]" value=cron placeholder="*/5 * * * *" autocomplete="off" class="mono" />
+                <p class="hint">"5 fields: minute hour day-of-month month day-of-week, e.g. */5 * * * * (every five minutes), 0 9 * * 1-5 (09:00 on weekdays). Each run is a POST with {\"scheduledTime\": …} as its body; the route keeps working."</p>
+                <FieldMsg outcome field="trigger.cron" />
+            </div>
+            <div class="field">
+                <label for="fn-timezone">"Time zone"</label>
+                <input id="fn-timezone" name="form[timezone]" list="time-zones" value=timezone placeholder="Europe/Sofia" autocomplete="off" />
+                <datalist id="time-zones">
+                    {COMMON_ZONES.into_iter().map(|zone| view! { <option value=zone></option> }).collect_view()}
+                </datalist>
+                <p class="hint">"An IANA name; the pattern is read in this zone's local time, summer time included."</p>
+                <FieldMsg outcome field="trigger.timezone" />
             </div>
         </div>
         <div class="field" class:hidden=move || trigger_kind.get() != "vcd-event">

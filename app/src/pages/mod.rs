@@ -13,6 +13,7 @@ pub mod functions;
 pub mod home;
 pub mod login;
 pub mod provider;
+mod schedule_panel;
 pub mod tokens;
 pub mod tree_edit;
 mod unsaved;

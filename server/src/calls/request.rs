@@ -18,6 +18,8 @@ pub enum CallTrigger {
     Event,
     /// A call accepted with `X-Invoke-Type: async`, run later.
     Async,
+    /// A tick of the function's schedule.
+    Schedule,
 }
 
 impl CallTrigger {
@@ -28,6 +30,7 @@ impl CallTrigger {
             CallTrigger::Vcd => "vcd",
             CallTrigger::Event => "event",
             CallTrigger::Async => "async",
+            CallTrigger::Schedule => "schedule",
         }
     }
 

@@ -135,6 +135,8 @@ pub struct OrgQuery {
     /// The provider admin names the tenant; tenant users may leave it out.
     org: Option<String>,
     limit: Option<i64>,
+    /// Invocation lists: only the calls of this trigger (`schedule`, `http`, …).
+    trigger: Option<String>,
 }
 
 impl OrgQuery {
@@ -361,7 +363,7 @@ async fn list_invocations(
     Query(q): Query<OrgQuery>,
 ) -> ApiResult<Json<Vec<InvocationView>>> {
     let limit = q.limit.unwrap_or(50);
-    Ok(Json(state.service.list_invocations(&caller, q.org(&caller), &name, limit).await?))
+    Ok(Json(state.service.list_invocations(&caller, q.org(&caller), &name, limit, q.trigger.as_deref()).await?))
 }
 
 async fn service_links(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<ServiceLink>>> {

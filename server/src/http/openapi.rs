@@ -112,7 +112,8 @@ pub fn document() -> Value {
             "/api/v1/functions/{name}/versions": {"get": {"summary": "Versions of a function, newest first",
                 "parameters": [name_param.clone(), org_query.clone()], "responses": with_errors(ok("200", array("Version")), &["401", "404"])}},
             "/api/v1/functions/{name}/invocations": {"get": {"summary": "Recent calls, newest first",
-                "parameters": [name_param.clone(), org_query.clone(), {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}}],
+                "parameters": [name_param.clone(), org_query.clone(), {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}},
+                    {"name": "trigger", "in": "query", "description": "only calls of this trigger, e.g. schedule", "schema": {"type": "string"}}],
                 "responses": with_errors(ok("200", array("Invocation")), &["401", "404"])}},
             "/api/v1/invocations/{id}": {"get": {"summary": "One call; for an async call its state (queued, running, done, dead-letter, failed) and, once run, its response",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
@@ -143,9 +144,11 @@ pub fn document() -> Value {
                 "User": {"type": "object", "properties": {"username": {"type": "string"}, "org": {"type": "string"},
                     "role": {"type": "string", "enum": ["provider", "admin", "developer"]}, "created_at": {"type": "integer"}}},
                 "Trigger": {"type": "object", "required": ["type"], "properties": {
-                    "type": {"type": "string", "enum": ["http", "vcd-event"]},
+                    "type": {"type": "string", "enum": ["http", "vcd-event", "schedule"]},
                     "event": {"type": "string", "description": "vCD event type, e.g. com/vmware/vcloud/event/vm/create"},
-                    "successful_only": {"type": "boolean", "default": true, "description": "run only for operations that succeeded"}}},
+                    "successful_only": {"type": "boolean", "default": true, "description": "run only for operations that succeeded"},
+                    "cron": {"type": "string", "description": "schedule: 5 fields (minute hour day-of-month month day-of-week), e.g. */5 * * * *"},
+                    "timezone": {"type": "string", "default": "UTC", "description": "schedule: the IANA time zone the pattern is read in, e.g. Europe/Sofia"}}},
                 "Registration": {"type": "object", "description": "the function's state in vCD", "properties": {
                     "state": {"type": "string", "enum": ["local", "pending", "registered", "failed"]},
                     "detail": {"type": "string"},
@@ -174,6 +177,7 @@ pub fn document() -> Value {
                     "build_status": {"type": "string", "enum": ["queued", "building", "ready", "failed"]},
                     "build_log": {"type": "string"}, "memory_mb": {"type": "integer"}, "timeout_ms": {"type": "integer"},
                     "public": {"type": "boolean"}, "trigger": schema("Trigger"), "registration": schema("Registration"),
+                    "next_run": {"type": "string", "nullable": true, "description": "a scheduled function's next run, RFC 3339 in its time zone"},
                     "build_error": {"type": "string", "nullable": true, "description": "why the latest version did not build: the interpreter's or package manager's error, with file and line when it has them"},
                     "code": {"type": "string"}, "files": schema("FileTree"), "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}}},
                 "Version": {"type": "object", "properties": {
@@ -182,7 +186,7 @@ pub fn document() -> Value {
                     "built_at": {"type": "integer", "nullable": true}}},
                 "Invocation": {"type": "object", "properties": {
                     "id": {"type": "string"}, "function": {"type": "string"}, "version": {"type": "integer"},
-                    "trigger": {"type": "string", "enum": ["http", "test", "event", "vcd", "async"]}, "method": {"type": "string"}, "path": {"type": "string"},
+                    "trigger": {"type": "string", "enum": ["http", "test", "event", "vcd", "async", "schedule"]}, "method": {"type": "string"}, "path": {"type": "string"},
                     "status_code": {"type": "integer", "nullable": true}, "duration_ms": {"type": "number", "nullable": true},
                     "cold": {"type": "boolean"}, "logs": {"type": "string"}, "error": {"type": "string", "nullable": true},
                     "started_at": {"type": "integer"}}}

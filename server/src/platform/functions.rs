@@ -113,6 +113,7 @@ impl Service {
             timeout_ms: latest.timeout_ms,
             public: f.public,
             trigger: f.trigger.clone(),
+            next_run: crate::schedules::next_run(&f.trigger, crate::store::now_ms()),
             registration: self.registration_of(&f),
             mode: f.pool_mode,
             max_instances: f.max_instances,
@@ -139,6 +140,13 @@ impl Service {
     /// `stored` is the function being updated: fields the spec leaves out keep its values.
     pub(super) fn check_spec(&self, spec: &FunctionSpec, limits: &Limits, stored: Option<&FunctionRow>) -> Result<()> {
         let mut errors = validate_spec(spec, limits, stored.is_none());
+        // The pattern and the zone are read here, not in the portal: the zone database stays
+        // out of its wasm.
+        if let Some(Trigger::Schedule { cron, timezone }) = &spec.trigger {
+            if !errors.iter().any(|e| e.field.starts_with("trigger")) {
+                errors.extend(crate::schedules::cron::Schedule::parse(cron, timezone).err().unwrap_or_default());
+            }
+        }
         if !errors.iter().any(|e| matches!(e.field.as_str(), "mode" | "min_instances" | "max_instances")) {
             let (mode, min, max) = capacity_of(spec, limits, stored);
             errors.extend(validate_capacity(mode, min, max));
@@ -148,6 +156,8 @@ impl Service {
         }
         if errors.iter().all(|e| matches!(e.field.as_str(), "memory_mb" | "timeout_ms" | "max_instances" | "min_instances")) {
             Err(PlatformError::OverLimit(errors))
+        } else if errors.iter().all(|e| e.field.starts_with("trigger.")) {
+            Err(PlatformError::Unprocessable(errors))
         } else {
             Err(PlatformError::Invalid(errors))
         }

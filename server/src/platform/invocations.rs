@@ -40,10 +40,14 @@ impl Service {
 
 #[async_trait]
 impl Invocations for Service {
-    async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64) -> Result<Vec<InvocationView>> {
+    async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64, trigger: Option<&str>) -> Result<Vec<InvocationView>> {
         let f = self.function_for(caller, org, name).await?;
         self.calls.gateway().flush_records().await;
-        let rows = self.store.list_invocations(f.id, limit.clamp(1, 500)).await?;
+        let limit = limit.clamp(1, 500);
+        let rows = match trigger {
+            Some(trigger) => self.store.list_invocations_of_trigger(f.id, trigger, limit).await?,
+            None => self.store.list_invocations(f.id, limit).await?,
+        };
         Ok(rows
             .into_iter()
             .map(|i| InvocationView {

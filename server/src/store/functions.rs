@@ -45,8 +45,12 @@ impl FunctionRow {
 impl<'r> FromRow<'r, AnyRow> for FunctionRow {
     fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         let event: Option<String> = row.try_get("trigger_event")?;
-        let trigger = match (row.try_get::<String, _>("trigger_type")?.as_str(), event) {
-            ("vcd-event", Some(event)) => Trigger::VcdEvent { event, successful_only: row.try_get::<i64, _>("trigger_successful_only")? != 0 },
+        let cron: Option<String> = row.try_get("trigger_cron")?;
+        let trigger = match (row.try_get::<String, _>("trigger_type")?.as_str(), event, cron) {
+            ("vcd-event", Some(event), _) => Trigger::VcdEvent { event, successful_only: row.try_get::<i64, _>("trigger_successful_only")? != 0 },
+            ("schedule", _, Some(cron)) => {
+                Trigger::Schedule { cron, timezone: row.try_get::<Option<String>, _>("trigger_timezone")?.unwrap_or_else(|| "UTC".into()) }
+            }
             _ => Trigger::Http,
         };
         Ok(FunctionRow {
@@ -159,16 +163,31 @@ pub struct NewVersion<'a> {
     pub timeout_ms: i64,
 }
 
-/// The trigger as stored: type, event type, successful operations only.
-fn trigger_columns(trigger: &Trigger) -> (&str, Option<&str>, bool) {
+/// The trigger as stored: type, event type, successful operations only, cron and time zone.
+struct TriggerColumns<'a> {
+    kind: &'a str,
+    event: Option<&'a str>,
+    successful_only: bool,
+    cron: Option<&'a str>,
+    timezone: Option<&'a str>,
+}
+
+fn trigger_columns(trigger: &Trigger) -> TriggerColumns<'_> {
+    let none = TriggerColumns { kind: "http", event: None, successful_only: true, cron: None, timezone: None };
     match trigger {
-        Trigger::Http => ("http", None, true),
-        Trigger::VcdEvent { event, successful_only } => ("vcd-event", Some(event.as_str()), *successful_only),
+        Trigger::Http => none,
+        Trigger::VcdEvent { event, successful_only } => {
+            TriggerColumns { kind: "vcd-event", event: Some(event.as_str()), successful_only: *successful_only, ..none }
+        }
+        Trigger::Schedule { cron, timezone } => {
+            TriggerColumns { kind: "schedule", cron: Some(cron.trim()), timezone: Some(timezone.trim()), ..none }
+        }
     }
 }
 
 pub(super) const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
-     f.trigger_event, f.trigger_successful_only, f.current_version, f.latest_version, f.pool_mode, f.max_instances, f.min_instances, f.concurrency, f.secrets, f.created_at, f.updated_at";
+     f.trigger_event, f.trigger_successful_only, f.trigger_cron, f.trigger_timezone, f.current_version, f.latest_version, f.pool_mode, \
+     f.max_instances, f.min_instances, f.concurrency, f.secrets, f.created_at, f.updated_at";
 
 pub(super) const VERSION_COLUMNS: &str = "id, function_id, version, language, code, files, env, secret_names, egress, memory_mb, timeout_ms, build_status, \
      build_log, build_error, image, created_at, built_at";
@@ -190,28 +209,31 @@ impl Store {
         v: &NewVersion<'_>,
     ) -> DbResult<i64> {
         let now = now_ms();
-        let (trigger_type, trigger_event, successful_only) = trigger_columns(settings.trigger);
+        let trigger = trigger_columns(settings.trigger);
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO functions (tenant_id, name, status, public, trigger_type, trigger_event, latest_version, created_at, updated_at, \
-             pool_mode, max_instances, min_instances, concurrency, trigger_successful_only, secrets) \
-             VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+             pool_mode, max_instances, min_instances, concurrency, trigger_successful_only, secrets, trigger_cron, trigger_timezone) \
+             VALUES ($1, $2, 'initializing', $3, $4, $5, 1, $6, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
         )
         .bind(tenant_id)
         .bind(name.as_str())
         .bind(settings.public as i64)
-        .bind(trigger_type)
-        .bind(trigger_event)
+        .bind(trigger.kind)
+        .bind(trigger.event)
         .bind(now)
         .bind(settings.pool_mode.as_str())
         .bind(settings.max_instances)
         .bind(settings.min_instances)
         .bind(settings.concurrency)
-        .bind(successful_only as i64)
+        .bind(trigger.successful_only as i64)
         .bind(settings.sealed_secrets)
+        .bind(trigger.cron)
+        .bind(trigger.timezone)
         .fetch_one(&mut *tx)
         .await?;
         insert_version(&mut tx, id, 1, v, now).await?;
+        keep_lease(&mut tx, id, settings.trigger, now).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -227,30 +249,34 @@ impl Store {
         v: &NewVersion<'_>,
     ) -> DbResult<Option<i64>> {
         let now = now_ms();
-        let (trigger_type, trigger_event, successful_only) = trigger_columns(settings.trigger);
+        let trigger = trigger_columns(settings.trigger);
         let mut tx = self.pool.begin().await?;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE functions SET latest_version = latest_version + 1, public = $1, trigger_type = $2, trigger_event = $3, \
              updated_at = $4, status = CASE WHEN current_version IS NULL THEN 'initializing' ELSE status END, \
-             pool_mode = $6, max_instances = $7, min_instances = $8, concurrency = $9, trigger_successful_only = $10, secrets = $12 \
+             pool_mode = $6, max_instances = $7, min_instances = $8, concurrency = $9, trigger_successful_only = $10, secrets = $12, \
+             trigger_cron = $13, trigger_timezone = $14 \
              WHERE id = $5 AND latest_version = $11 RETURNING latest_version",
         )
         .bind(settings.public as i64)
-        .bind(trigger_type)
-        .bind(trigger_event)
+        .bind(trigger.kind)
+        .bind(trigger.event)
         .bind(now)
         .bind(function_id)
         .bind(settings.pool_mode.as_str())
         .bind(settings.max_instances)
         .bind(settings.min_instances)
         .bind(settings.concurrency)
-        .bind(successful_only as i64)
+        .bind(trigger.successful_only as i64)
         .bind(based_on)
         .bind(settings.sealed_secrets)
+        .bind(trigger.cron)
+        .bind(trigger.timezone)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(version) = version else { return Ok(None) };
         insert_version(&mut tx, function_id, version, v, now).await?;
+        keep_lease(&mut tx, function_id, settings.trigger, now).await?;
         tx.commit().await?;
         Ok(Some(version))
     }
@@ -471,6 +497,35 @@ impl Store {
             .filter_map(|function| by_function.remove(&function.id).map(|version| Target { function, version }))
             .collect())
     }
+}
+
+/// What a lease counts ticks of: the pattern and the zone. Another schedule starts anew.
+fn schedule_key(cron: &str, timezone: &str) -> String {
+    format!("{} {}", cron.trim(), timezone.trim())
+}
+
+/// Keeps a function's lease in step with its trigger, inside the transaction that stores it:
+/// a new or changed schedule counts from `now` (ticks from before it never run), an unchanged
+/// one keeps its count, and a function without a schedule has no lease.
+async fn keep_lease(tx: &mut sqlx::Transaction<'_, sqlx::Any>, function_id: i64, trigger: &Trigger, now: i64) -> DbResult<()> {
+    match trigger {
+        Trigger::Schedule { cron, timezone } => {
+            sqlx::query(
+                "INSERT INTO function_schedules (function_id, schedule, last_due) VALUES ($1, $2, $3) \
+                 ON CONFLICT (function_id) DO UPDATE SET schedule = excluded.schedule, \
+                 last_due = CASE WHEN function_schedules.schedule = excluded.schedule THEN function_schedules.last_due ELSE excluded.last_due END",
+            )
+            .bind(function_id)
+            .bind(schedule_key(cron, timezone))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Trigger::Http | Trigger::VcdEvent { .. } => {
+            sqlx::query("DELETE FROM function_schedules WHERE function_id = $1").bind(function_id).execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn insert_version(

@@ -219,6 +219,19 @@ impl Store {
         .await.map_err(StoreError::from)
     }
 
+    /// The newest calls of a function that one trigger brought (`schedule`, say).
+    pub async fn list_invocations_of_trigger(&self, function_id: i64, trigger: &str, limit: i64) -> DbResult<Vec<InvocationRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {INVOCATION_COLUMNS} FROM invocations i JOIN functions f ON f.id = i.function_id \
+             WHERE i.function_id = $1 AND i.trigger_kind = $3 ORDER BY i.started_at DESC, i.id LIMIT $2"
+        ))
+        .bind(function_id)
+        .bind(limit)
+        .bind(trigger)
+        .fetch_all(&self.pool)
+        .await.map_err(StoreError::from)
+    }
+
     /// Deletes the finished call records of a function started before `before` (ms) or older
     /// than its newest `keep`, a chunk at a time so that new records are not held up for
     /// long. Queued and running calls stay. Returns how many went.

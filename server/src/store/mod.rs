@@ -12,12 +12,14 @@ mod call_records;
 mod error;
 mod functions;
 mod invocations;
+mod schedules;
 mod tenants;
 mod users;
 pub use call_records::{CallEnd, CallStart};
 pub use error::{StoreError, Unique};
 pub use functions::{FunctionRow, NewVersion, Settings, Target, VersionRow};
 pub use invocations::{Claimed, InvocationRow};
+pub use schedules::Scheduled;
 pub use tenants::TenantRow;
 pub use users::{TokenRow, UserRow};
 

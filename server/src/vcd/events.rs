@@ -88,7 +88,7 @@ impl Events {
             .iter()
             .filter_map(|f| match &f.trigger {
                 Trigger::VcdEvent { event, successful_only } => Some(binding_key(event, *successful_only)),
-                Trigger::Http => None,
+                Trigger::Http | Trigger::Schedule { .. } => None,
             })
             .collect();
         let key = self.bindings_setting();

@@ -49,9 +49,15 @@ fn regex_escape(text: &str) -> String {
     })
 }
 
-/// Functions that get a filter: ready, called over HTTP, not being deleted.
+/// Functions that get a filter: ready, called over HTTP (a scheduled function keeps its
+/// route), not being deleted.
 fn wants_filter(f: &FunctionRow) -> bool {
-    f.current_version.is_some() && f.trigger == Trigger::Http && !f.is_deleting()
+    f.current_version.is_some() && has_route_in_vcd(&f.trigger) && !f.is_deleting()
+}
+
+/// Event-triggered functions are reached through notifications, not through vCD's API.
+fn has_route_in_vcd(trigger: &Trigger) -> bool {
+    !matches!(trigger, Trigger::VcdEvent { .. })
 }
 
 impl Registrar {
@@ -88,7 +94,7 @@ impl Registrar {
 
     /// What the portal shows for a function.
     pub fn state_of(&self, f: &FunctionRow) -> Registration {
-        if f.trigger != Trigger::Http {
+        if !has_route_in_vcd(&f.trigger) {
             return Registration::new("local", "event-triggered: vCD calls it through notifications, not an API filter");
         }
         if let Some(state) = self.states.lock().unwrap().get(&f.id) {

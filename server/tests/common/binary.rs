@@ -45,6 +45,16 @@ pub async fn start(dir: &Path, port: u16, envs: &[(String, String)]) -> Server {
 }
 
 impl Server {
+    /// SIGTERM, as a service manager stops it, and waits until it has exited.
+    pub fn terminate(mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < Duration::from_secs(30), "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
