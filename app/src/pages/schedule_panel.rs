@@ -90,6 +90,7 @@ mod tests {
             logs: "tick\n".into(),
             error: None,
             started_at: 1_796_196_300_000,
+            connections: Vec::new(),
         };
         let html = view! { <SchedulePanel function=function(trigger.clone(), Some("2026-12-02T10:05:00+02:00")) runs=vec![run] /> }.to_html();
         for part in ["*/5 * * * *", "Europe/Sofia", "2026-12-02T10:05:00+02:00", "2.5 ms", "badge-ready"] {
