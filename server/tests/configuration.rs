@@ -167,72 +167,20 @@ async fn a_wrong_or_missing_key_stops_the_start() {
     assemble(config(), Docker::Unconnected).await.expect("the restored key opens it again");
 }
 
-/// The platform as an operator runs it: its own process, its log on stderr and stdout.
-struct ServerProcess {
-    child: std::process::Child,
-    base: String,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl ServerProcess {
-    /// Starts `vcd-faas` with every log line the platform can write (RUST_LOG=trace).
-    async fn start() -> ServerProcess {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = dir.path().join("server.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_vcd-faas"))
-            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-            .env("VCD_FAAS_DATA_DIR", dir.path().join("data"))
-            .env("VCD_FAAS_ADMIN_PASSWORD", "admin-password")
-            .env("RUST_LOG", "trace")
-            .env_remove("DATABASE_URL")
-            .env_remove("AMQP_URL")
-            .env_remove("VCD_URL")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("the server binary starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if client.get(format!("{base}/api/v1/openapi.json")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        ServerProcess { child, base, log, _dir: dir }
-    }
-
-    fn log_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap()).into_owned()
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_servers_own_log() {
-    let server = ServerProcess::start().await;
+    // The platform as an operator runs it, logging everything it can (RUST_LOG=trace).
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let envs = [("RUST_LOG".to_string(), "trace".to_string())];
+    let server = common::binary::start_logging_to(&dir.path().join("data"), common::binary::free_port(), &envs, &log).await;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
     let url = |path: &str| format!("{}{path}", server.base);
     let send = |request: reqwest::RequestBuilder, body: Value| async move {
         let r = request.json(&body).send().await.unwrap();
         json_of(r).await
     };
-    let (_, admin) = send(client.post(url("/api/v1/tokens")), json!({"org": "provider", "username": "admin", "password": "admin-password"})).await;
-    let admin = admin["token"].as_str().expect("the provider signs in").to_string();
-    send(client.post(url("/api/v1/tenants")).bearer_auth(&admin), json!({"name": "logged"})).await;
-    let user = json!({"username": "dev", "password": "password-123", "role": "developer"});
-    send(client.post(url("/api/v1/tenants/logged/users")).bearer_auth(&admin), user).await;
-    let (_, dev) = send(client.post(url("/api/v1/tokens")), json!({"org": "logged", "username": "dev", "password": "password-123"})).await;
-    let dev = dev["token"].as_str().unwrap().to_string();
+    let (org, dev) = common::binary::setup_tenant(&client, &server.base, json!({})).await;
 
     let (first, second) = ("log-Probe-first-8872", "log-Probe-second-1193");
     let spec = json!({"name": "reader", "language": "nodejs", "code": NODE_READER, "secrets": {"API_TOKEN": first}});
@@ -254,7 +202,7 @@ async fn secrets_never_reach_the_servers_own_log() {
     };
     wait_version(1).await;
     let call = |expected: &'static str| {
-        let (client, url, dev) = (client.clone(), url("/api/org/logged/reader"), dev.clone());
+        let (client, url, dev) = (client.clone(), url(&format!("/api/org/{org}/reader")), dev.clone());
         async move {
             let answer: Value = client.get(&url).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
             assert_eq!(answer["now"], expected, "{answer}");
@@ -267,7 +215,9 @@ async fn secrets_never_reach_the_servers_own_log() {
     wait_version(2).await;
     call(second).await;
 
-    let log = server.log_text();
+    // A clean stop (its warm containers go with it), then the whole log.
+    server.terminate();
+    let log = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
     // The log is there and detailed: the grep below would find the value if it were written.
     assert!(log.contains("version ready") && log.contains("TRACE"), "the server logged little: {} bytes", log.len());
     for secret in [first, second] {

@@ -33,7 +33,19 @@ pub fn command(dir: &Path, envs: &[(String, String)]) -> Command {
 
 /// Starts the server on `port` and waits until it answers.
 pub async fn start(dir: &Path, port: u16, envs: &[(String, String)]) -> Server {
-    let child = command(dir, envs).env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")).spawn().expect("server binary starts");
+    started(command(dir, envs), port).await
+}
+
+/// Like `start`, with everything the server prints (stdout and stderr) written to `log`.
+pub async fn start_logging_to(dir: &Path, port: u16, envs: &[(String, String)], log: &Path) -> Server {
+    let out = std::fs::File::create(log).unwrap();
+    let mut command = command(dir, envs);
+    command.stdout(out.try_clone().unwrap()).stderr(out);
+    started(command, port).await
+}
+
+async fn started(mut command: Command, port: u16) -> Server {
+    let child = command.env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")).spawn().expect("server binary starts");
     let base = format!("http://127.0.0.1:{port}");
     let client = Client::new();
     let start = Instant::now();
