@@ -6,6 +6,8 @@ use server::config::{Command, Config, CpuPriority, VcdAction};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
     let serving = matches!(config.command, Some(Command::Serve) | None);
@@ -17,6 +19,9 @@ fn main() -> std::process::ExitCode {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.request_threads())
+        // Server-side rendering of the function page recurses through its nested views; in a
+        // debug build that outgrew tokio's default 2 MiB and aborted the server.
+        .thread_stack_size(WORKER_STACK_BYTES)
         .enable_all()
         .build()
         .expect("the async runtime starts");

@@ -154,7 +154,7 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
                 </div>
             })}
         </section>
-        <SchedulePanel function=f.clone() runs=details.scheduled_runs />
+        {view! { <SchedulePanel function=f.clone() runs=details.scheduled_runs /> }.into_any()}
         <section class="card" aria-label="Versions">
             <h2>"Versions"</h2>
             <FormMessage result=restore_result />
@@ -416,13 +416,15 @@ fn Invocations(list: Vec<InvocationView>) -> impl IntoView {
                                             <td>{if i.cold { "cold" } else { "warm" }}</td>
                                             <td>
                                                 {i.error.clone().map(|e| view! { <p class="field-error">{e}</p> })}
-                                                {(!i.connections.is_empty()).then(|| view! { <Connections list=i.connections.clone() /> })}
+                                                {(!i.connections.is_empty()).then(|| view! { <Connections list=i.connections.clone() /> }.into_any())}
                                                 {(!i.logs.is_empty()).then(|| view! {
                                                     <details><summary>"logs"</summary><pre class="log">{strip_ansi(&i.logs)}</pre></details>
                                                 })}
                                             </td>
                                         </tr>
                                     }
+                                    // Type-erased: fully nested, the page's rendering went deeper than a thread's stack.
+                                    .into_any()
                                 }).collect_view()}
                             </tbody>
                         </table>
