@@ -91,6 +91,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
         Docker::Unconnected => Engine::unconnected(docker_host, &installation),
     }
     .map_err(|e| format!("cannot reach the Docker engine ({e}); start dockerd or set DOCKER_HOST"))?;
+    crate::ops::processes::join(&store, engine.process()).await?;
 
     let config = Arc::new(config);
     let runtimes = Arc::new(Runtimes::new(config.nodejs_base_image.clone(), config.python_base_image.clone()));
@@ -270,6 +271,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let gateway = ready.state.service.calls().gateway();
     gateway.pool().drain().await;
     gateway.flush_records().await;
+    crate::ops::processes::leave(ready.state.service.store(), gateway.pool().engine().process()).await;
     served.map_err(|e| e.to_string())
 }
 

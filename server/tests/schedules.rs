@@ -5,13 +5,11 @@
 
 mod common;
 
-use base64::Engine as _;
-use common::binary::{self, free_port, post, Server};
+use common::binary::{self, free_port, post};
 use common::{fresh_database, json_of, Db, TestApp};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Logs the tick it was called for, so each call record says which tick it ran.
@@ -94,22 +92,6 @@ async fn sleep_until(ms: i64) {
     }
 }
 
-/// What every process of one installation shares: the database and the secrets key.
-fn settings(database_url: &str) -> Vec<(String, String)> {
-    vec![
-        ("DATABASE_URL".into(), database_url.into()),
-        ("VCD_FAAS_SECRET_KEY".into(), base64::engine::general_purpose::STANDARD.encode([7u8; 32])),
-        ("VCD_FAAS_RECONCILE_SECS".into(), "3600".into()),
-    ]
-}
-
-/// A process with a data folder (its sockets) of its own.
-async fn start(root: &Path, name: &str, envs: &[(String, String)]) -> Server {
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    binary::start(&dir, free_port(), envs).await
-}
-
 /// Creates the one-minute ticker and waits until it is ready.
 async fn deploy_ticker(client: &Client, base: &str, dev: &str, timezone: &str) {
     let spec = json!({"name": "ticker", "language": "nodejs", "code": TICKER, "trigger": schedule("* * * * *", timezone)});
@@ -174,21 +156,21 @@ fn minute(ms: i64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_run_each_minute_once_and_a_restart_runs_no_tick_twice() {
     let root = tempfile::tempdir().unwrap();
-    let envs = settings(&fresh_database(Db::Postgres, root.path()).await);
+    let envs = binary::shared_settings(&fresh_database(Db::Postgres, root.path()).await);
     let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
     // The second process starts once the first has built the base image.
-    let a = start(root.path(), "a", &envs).await;
+    let a = binary::start_in(root.path(), "a", &envs).await;
     let (_, dev) = binary::setup_tenant(&client, &a.base, json!({})).await;
     deploy_ticker(&client, &a.base, &dev, "Europe/Sofia").await;
-    let b = start(root.path(), "b", &envs).await;
+    let b = binary::start_in(root.path(), "b", &envs).await;
 
     let first = next_minute(now_ms());
     let second = first + 60_000;
     sleep_until(second + 4_000).await;
     a.kill9();
     b.terminate();
-    let c = start(root.path(), "c", &envs).await;
-    let d = start(root.path(), "d", &envs).await;
+    let c = binary::start_in(root.path(), "c", &envs).await;
+    let d = binary::start_in(root.path(), "d", &envs).await;
     assert!(now_ms() < second + 60_000, "the new processes started within the minute of the last tick");
     let third = second + 60_000;
     sleep_until(third + 4_000).await;
@@ -211,7 +193,7 @@ async fn two_processes_run_each_minute_once_and_a_restart_runs_no_tick_twice() {
 async fn a_missed_tick_runs_once_after_a_downtime() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("data");
-    let envs = settings(&format!("sqlite://{}/vcd-faas.db", dir.display()));
+    let envs = binary::shared_settings(&format!("sqlite://{}/vcd-faas.db", dir.display()));
     let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
     std::fs::create_dir_all(&dir).unwrap();
     let server = binary::start(&dir, free_port(), &envs).await;

@@ -3,5 +3,6 @@
 
 pub mod cpu_priority;
 pub mod links;
+pub mod processes;
 pub mod purge;
 pub mod reconciler;

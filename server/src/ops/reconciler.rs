@@ -6,7 +6,7 @@ use crate::build::deps::{Manifest, LABEL_DEPS};
 use crate::build::builder::Builder;
 use crate::calls::gateway::Gateway;
 use crate::config::Config;
-use crate::run::engine::{LABEL_FUNCTION, LABEL_TENANT, LABEL_VERSION};
+use crate::run::engine::{LABEL_FUNCTION, LABEL_PROCESS, LABEL_TENANT, LABEL_VERSION};
 use crate::store::{now_ms, Store};
 use app::model::FunctionStatus;
 use std::collections::HashSet;
@@ -37,12 +37,15 @@ pub struct Report {
 }
 
 /// One pass. `at_start` is true on the first pass after the server starts: then every labelled
-/// container made before `started_at_ms` is an orphan.
+/// container made before `started_at_ms` is an orphan, unless a live other process made it
+/// (several processes may share the database and the engine).
 pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -> Result<Report, String> {
     let engine = parts.gateway.pool().engine();
     let store = &parts.store;
     let mut report = Report::default();
-    if at_start {
+    // Other live processes on this database: their containers and running calls are theirs.
+    let others = super::processes::live_others(store, engine.process()).await?;
+    if at_start && others.is_empty() {
         report.calls_failed = store.fail_interrupted_invocations(started_at_ms).await.map_err(|e| e.to_string())?;
     }
     for v in store.unfinished_builds().await.map_err(|e| e.to_string())? {
@@ -60,6 +63,9 @@ pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -
     let now_secs = now_ms() / 1000;
     let pool = parts.gateway.pool();
     for c in engine.list_function_containers().await.map_err(|e| e.to_string())? {
+        if c.labels.get(LABEL_PROCESS).is_some_and(|p| others.contains(p)) {
+            continue;
+        }
         // At start, containers from before this process are orphans; the pool may already be
         // creating its own, which it records as owned only once Docker has answered.
         let stale = (at_start && c.created < started_at_ms / 1000) || now_secs - c.created > GRACE_SECS;

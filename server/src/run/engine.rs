@@ -15,6 +15,8 @@ pub const LABEL_FUNCTION: &str = "vcd-faas.function";
 pub const LABEL_VERSION: &str = "vcd-faas.version";
 /// The installation that owns a container or image.
 pub const LABEL_INSTALLATION: &str = "vcd-faas.installation";
+/// The server process that made a container.
+pub const LABEL_PROCESS: &str = "vcd-faas.process";
 /// Marks runtime base images, which the reconciler leaves alone.
 pub const LABEL_RUNTIME: &str = "vcd-faas.runtime";
 
@@ -40,6 +42,8 @@ pub(super) fn fail(call: &'static str) -> impl FnOnce(bollard::errors::Error) ->
 pub struct Engine {
     pub(super) docker: Docker,
     pub(super) installation: String,
+    /// This server process, as the label of the containers it makes (see `ops::processes`).
+    process: String,
 }
 
 /// What a function container needs to be created.
@@ -122,13 +126,18 @@ impl Engine {
             _ => Docker::connect_with_local_defaults(),
         }
         .map_err(fail("connect"))?;
-        Ok(Engine { docker, installation: installation.to_string() })
+        let process = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+        Ok(Engine { docker, installation: installation.to_string(), process })
     }
 
     /// The labels every container and image of a function version carries.
     /// The installation this engine's containers and images belong to.
     pub fn installation(&self) -> &str {
         &self.installation
+    }
+
+    pub fn process(&self) -> &str {
+        &self.process
     }
 
     pub fn labels(&self, org: &str, function: &str, version: i64) -> BTreeMap<String, String> {

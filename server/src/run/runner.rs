@@ -3,7 +3,7 @@
 
 use app::model::EnvVars;
 use crate::run::egress::{EgressGate, EgressPolicy, GateOwner};
-use crate::run::engine::{ContainerSpec, Engine, EngineError};
+use crate::run::engine::{ContainerSpec, Engine, EngineError, LABEL_PROCESS};
 use crate::build::runtimes::FUNCTION_UID;
 use crate::store::Target;
 use crate::run::shim_connection::{ExchangeError, ShimConnection};
@@ -152,7 +152,11 @@ pub async fn create(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Resu
     let spec = ContainerSpec {
         name: &name,
         image: &image,
-        labels: engine.labels(&f.org, &f.name, v.version),
+        labels: {
+            let mut labels = engine.labels(&f.org, &f.name, v.version);
+            labels.insert(LABEL_PROCESS.to_string(), engine.process().to_string());
+            labels
+        },
         // The configuration comes with each call, never as container environment (where
         // `docker inspect` would show the secrets); this only tells the runtime to wait for it.
         env: if v.has_configuration() { vec!["FAAS_ENV_BY_CALL=1".into()] } else { vec![] },

@@ -103,3 +103,20 @@ pub async fn setup_tenant(client: &Client, base: &str, extra: Value) -> (String,
     let dev = post(client, format!("{base}/api/v1/tokens"), None, json!({"org": org, "username": "dev", "password": "password-123"})).await;
     (org, dev["token"].as_str().unwrap().to_string())
 }
+
+/// What every process of one installation shares: the database and the secrets key.
+pub fn shared_settings(database_url: &str) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    vec![
+        ("DATABASE_URL".into(), database_url.into()),
+        ("VCD_FAAS_SECRET_KEY".into(), base64::engine::general_purpose::STANDARD.encode([7u8; 32])),
+        ("VCD_FAAS_RECONCILE_SECS".into(), "3600".into()),
+    ]
+}
+
+/// A process with a data folder (its sockets) of its own, under `root`.
+pub async fn start_in(root: &Path, name: &str, envs: &[(String, String)]) -> Server {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    start(&dir, free_port(), envs).await
+}

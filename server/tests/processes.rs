@@ -1,0 +1,79 @@
+//! Several server processes on one database and one Docker engine: a process that starts, or
+//! whose reconciler runs, leaves a live peer's warm containers and running calls alone, and
+//! still removes those of a process that is gone.
+
+mod common;
+
+use common::binary;
+use common::{fresh_database, Db};
+use reqwest::Client;
+use serde_json::json;
+use std::time::Duration;
+
+const SLOW: &str = "module.exports = async (event) => { await new Promise((r) => setTimeout(r, Number(event.query.ms || 0))); return 'done'; };\n";
+
+async fn containers_of(org: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-q", "--filter", &format!("label=vcd-faas.tenant={org}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_process_leaves_a_live_peers_containers_and_calls_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let mut envs = binary::shared_settings(&fresh_database(Db::Postgres, root.path()).await);
+    // Every second, so the periodic pass runs during the test too.
+    envs.retain(|(k, _)| k != "VCD_FAAS_RECONCILE_SECS");
+    envs.push(("VCD_FAAS_RECONCILE_SECS".into(), "1".into()));
+    let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+    let a = binary::start_in(root.path(), "a", &envs).await;
+    let (org, dev) = binary::setup_tenant(&client, &a.base, json!({})).await;
+    let spec = json!({"name": "slow", "language": "nodejs", "code": SLOW, "timeout_ms": 20000});
+    let r = client.post(format!("{}/api/v1/functions", a.base)).bearer_auth(&dev).json(&spec).send().await.unwrap();
+    assert!(r.status().is_success());
+    for _ in 0..600 {
+        let f: serde_json::Value = client.get(format!("{}/api/v1/functions/slow", a.base)).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
+        if f["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let route = format!("{}/api/org/{org}/slow", a.base);
+    assert_eq!(client.get(&route).bearer_auth(&dev).send().await.unwrap().status(), 200);
+    let warm = containers_of(&org).await;
+    assert_eq!(warm.len(), 1, "one warm container of process a");
+
+    // A call runs on a while a second process starts and reconciles.
+    let running = tokio::spawn({
+        let (client, route, dev) = (client.clone(), format!("{route}?ms=6000"), dev.clone());
+        async move { client.get(&route).bearer_auth(&dev).send().await.unwrap().text().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let b = binary::start_in(root.path(), "b", &envs).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(running.await.unwrap(), "done", "the call in flight on process a ran to its end");
+    let now = containers_of(&org).await;
+    assert!(warm.iter().all(|id| now.contains(id)), "process b removed process a's warm container");
+    let r = client.get(&route).bearer_auth(&dev).send().await.unwrap();
+    assert_eq!(r.headers()["x-vcd-faas-cold"], "false", "process a's next call is warm");
+    let calls: serde_json::Value =
+        client.get(format!("{}/api/v1/functions/slow/invocations", b.base)).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
+    assert!(calls.as_array().unwrap().iter().all(|c| c["error"].is_null()), "no call was failed as interrupted: {calls}");
+
+    // Process a is killed: it is gone, and a new process removes what it left.
+    a.kill9();
+    let c = binary::start_in(root.path(), "c", &envs).await;
+    let mut left = containers_of(&org).await;
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = containers_of(&org).await;
+    }
+    assert!(left.is_empty(), "the killed process's container is removed: {left:?}");
+    b.terminate();
+    c.terminate();
+}
