@@ -58,9 +58,19 @@ async fn a_starting_process_leaves_a_live_peers_containers_and_calls_alone() {
     assert!(warm.iter().all(|id| now.contains(id)), "process b removed process a's warm container");
     let r = client.get(&route).bearer_auth(&dev).send().await.unwrap();
     assert_eq!(r.headers()["x-vcd-faas-cold"], "false", "process a's next call is warm");
-    let calls: serde_json::Value =
-        client.get(format!("{}/api/v1/functions/slow/invocations", b.base)).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
-    assert!(calls.as_array().unwrap().iter().all(|c| c["error"].is_null()), "no call was failed as interrupted: {calls}");
+    // Process a writes its records a moment after each call: read them once all have ended.
+    let mut calls = serde_json::Value::Null;
+    for _ in 0..100 {
+        calls = client.get(format!("{}/api/v1/functions/slow/invocations", b.base)).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
+        let list = calls.as_array().unwrap();
+        if list.len() == 3 && list.iter().all(|c| c["status_code"].is_number()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let list = calls.as_array().unwrap();
+    assert_eq!(list.len(), 3, "{calls}");
+    assert!(list.iter().all(|c| c["status_code"] == 200 && c["error"].is_null()), "no call was failed as interrupted: {calls}");
 
     // Process a is killed: it is gone, and a new process removes what it left.
     a.kill9();
