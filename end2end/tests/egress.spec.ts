@@ -3,7 +3,7 @@
 // destination, and its call lists the connection.
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
-import { expect, hydrated, open, setEditorText, signIn, test, testFunction, waitForStatus } from "./support";
+import { expect, hydrated, open, setEditorText, signIn, signInAsProvider, test, testFunction, waitForStatus } from "./support";
 
 test("an allowlist set on the Tenants page lets the function connect, and the call shows it", async ({ page, state }) => {
   const server = http.createServer((req, res) => res.end(`hello from ${req.url}`));
@@ -11,12 +11,7 @@ test("an allowlist set on the Tenants page lets the function connect, and the ca
   const port = (server.address() as AddressInfo).port;
   const tenant = state.other;
   try {
-    await page.goto("/login");
-    await page.locator("#org").fill("provider");
-    await page.locator("#username").fill(process.env.VCD_FAAS_ADMIN_USER ?? "admin");
-    await page.locator("#password").fill(process.env.VCD_FAAS_ADMIN_PASSWORD ?? "adminpass123");
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await expect(page).toHaveURL(/\/$/);
+    await signInAsProvider(page);
     await open(page, "/tenants");
     const row = page.locator(`tr[data-tenant="${tenant.org}"]`);
     await expect(row.getByTestId("tenant-egress")).toHaveText("none");

@@ -1,14 +1,8 @@
 // The provider's dashboard: tenants, and whether the services the platform depends on answer.
-import { test, expect, hydrated } from "./support";
+import { test, expect, signInAsProvider } from "./support";
 
 test("the provider dashboard shows the tenants and which services answer", async ({ page, state }) => {
-  await page.goto("/login");
-  await page.locator("#org").fill("provider");
-  await page.locator("#username").fill(process.env.VCD_FAAS_ADMIN_USER ?? "admin");
-  await page.locator("#password").fill(process.env.VCD_FAAS_ADMIN_PASSWORD ?? "adminpass123");
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page).toHaveURL(/\/$/);
-  await hydrated(page);
+  await signInAsProvider(page);
   await expect(page.getByRole("heading", { level: 1, name: "Provider dashboard" })).toBeVisible();
 
   // The run's tenants are listed with their figures.

@@ -71,6 +71,17 @@ export async function signIn(page: Page, account: Account): Promise<void> {
   await expect(page.locator(".topbar .org")).toHaveText(account.org);
 }
 
+/** Signs in as the provider admin of this run and lands on the dashboard. */
+export async function signInAsProvider(page: Page): Promise<void> {
+  await page.goto("/login");
+  await page.locator("#org").fill("provider");
+  await page.locator("#username").fill(process.env.VCD_FAAS_ADMIN_USER ?? "admin");
+  await page.locator("#password").fill(process.env.VCD_FAAS_ADMIN_PASSWORD ?? "adminpass123");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await hydrated(page);
+}
+
 /** The status badge next to the function's name. */
 export function statusBadge(page: Page): Locator {
   return page.locator("h1 [data-status]");

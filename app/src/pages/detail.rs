@@ -1,3 +1,4 @@
+use super::call_cells::{CallOutput, CallStatus};
 use super::env_facts::EnvFacts;
 use super::form::{FunctionFields, Initial};
 use super::schedule_panel::SchedulePanel;
@@ -404,22 +405,17 @@ fn Invocations(list: Vec<InvocationView>) -> impl IntoView {
                             <thead><tr><th>"Time"</th><th>"Trigger"</th><th>"Request"</th><th>"Status"</th><th>"Duration"</th><th>"Start"</th><th>"Logs"</th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|i| {
-                                    let status = i.status_code.map(|s| s.to_string()).unwrap_or_else(|| "…".into());
-                                    let ok = i.status_code.map(|s| s < 400).unwrap_or(false);
                                     view! {
                                         <tr>
                                             <td class="muted">{format_time(i.started_at)}</td>
                                             <td>{i.trigger.clone()}</td>
                                             <td><code>{format!("{} {}", i.method, i.path)}</code></td>
-                                            <td><span class=if ok { "badge badge-ready" } else { "badge badge-failed" }>{status}</span></td>
+                                            <td><CallStatus status_code=i.status_code /></td>
                                             <td>{i.duration_ms.map(|d| format!("{d:.1} ms")).unwrap_or_default()}</td>
                                             <td>{if i.cold { "cold" } else { "warm" }}</td>
                                             <td>
-                                                {i.error.clone().map(|e| view! { <p class="field-error">{e}</p> })}
                                                 {(!i.connections.is_empty()).then(|| view! { <Connections list=i.connections.clone() /> }.into_any())}
-                                                {(!i.logs.is_empty()).then(|| view! {
-                                                    <details><summary>"logs"</summary><pre class="log">{strip_ansi(&i.logs)}</pre></details>
-                                                })}
+                                                <CallOutput call=i.clone() />
                                             </td>
                                         </tr>
                                     }

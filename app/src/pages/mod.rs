@@ -1,3 +1,4 @@
+mod call_cells;
 mod code_view;
 pub mod create;
 pub mod detail;
