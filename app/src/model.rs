@@ -308,6 +308,9 @@ pub struct InvocationView {
     /// The outbound connections the call opened, allowed or refused.
     #[serde(default)]
     pub connections: Vec<Connection>,
+    /// The worker node that ran it; `None` when the server that took it did.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// One outbound connection a call asked for.
@@ -323,6 +326,27 @@ pub struct Connection {
     /// Bytes from the function to the destination, and back, by the end of the call.
     pub sent: u64,
     pub received: u64,
+}
+
+/// A worker node of the cluster, as the provider sees it (`GET /api/v1/nodes`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeView {
+    pub name: String,
+    /// Where it takes forwarded calls.
+    pub address: String,
+    /// `up`, `draining` (takes no new calls) or `down` (no heartbeat for 3 s).
+    pub state: String,
+    pub memory_mb: i64,
+    pub used_memory_mb: i64,
+    pub cpus: f64,
+    pub used_cpus: f64,
+    pub containers: i64,
+    pub calls_in_flight: i64,
+    /// Over the last ten seconds.
+    pub calls_per_sec: f64,
+    /// Unix ms of its start and of its last heartbeat.
+    pub started_at: i64,
+    pub heartbeat_at: i64,
 }
 
 /// A service the platform depends on, as the provider dashboard shows it.

@@ -58,14 +58,22 @@ pub trait Users: Send + Sync {
     async fn revoke_token(&self, caller: &Caller, id: i64) -> Result<(), PlatformError>;
 }
 
-/// Everything the portal and the REST API need, in parts by area.
-pub trait Platform: Access + Functions + Invocations + Tenants + Users + 'static {}
+/// The worker nodes (provider only).
+#[async_trait]
+pub trait Nodes: Send + Sync {
+    async fn list_nodes(&self, caller: &Caller) -> Result<Vec<NodeView>, PlatformError>;
+    /// Draining: the node takes no new calls (its calls in flight end there); `false` undoes it.
+    async fn set_node_draining(&self, caller: &Caller, name: &str, draining: bool) -> Result<NodeView, PlatformError>;
+}
 
-impl<T: Access + Functions + Invocations + Tenants + Users + 'static> Platform for T {}
+/// Everything the portal and the REST API need, in parts by area.
+pub trait Platform: Access + Functions + Invocations + Nodes + Tenants + Users + 'static {}
+
+impl<T: Access + Functions + Invocations + Nodes + Tenants + Users + 'static> Platform for T {}
 
 /// The parts' traits, for calling the platform's methods: `use app::platform::parts::*`.
 pub mod parts {
-    pub use super::{Access, Functions, Invocations, Tenants, Users};
+    pub use super::{Access, Functions, Invocations, Nodes, Tenants, Users};
 }
 
 pub type SharedPlatform = Arc<dyn Platform>;

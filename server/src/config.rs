@@ -1,6 +1,6 @@
 //! Settings, read once at start-up from flags or the environment.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -145,8 +145,38 @@ pub struct Config {
     #[command(flatten)]
     pub vcd: VcdConfig,
 
+    #[command(flatten)]
+    pub cluster: ClusterConfig,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// How fronts and worker nodes of one installation find and trust each other.
+#[derive(Args, Clone, Debug)]
+pub struct ClusterConfig {
+    /// Shared by every front and node of the installation: a node takes forwarded calls only
+    /// from a caller that sends it. Needed by `vcd-faas node`, and by a front to use nodes.
+    #[arg(long, env = "VCD_FAAS_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<Secret>,
+    /// Where this node takes forwarded calls, an address every front reaches (e.g.
+    /// `169.254.77.2:7070`); it registers this address.
+    #[arg(long, env = "VCD_FAAS_NODE_ADDR")]
+    pub node_addr: Option<SocketAddr>,
+    /// This node's name in the Nodes list (letters, digits, `.`, `-`; default: the host name).
+    /// It is kept across restarts, so a drained node stays drained.
+    #[arg(long, env = "VCD_FAAS_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Memory this node offers function containers, in MB (default: the machine's memory).
+    #[arg(long, env = "VCD_FAAS_NODE_MEMORY_MB")]
+    pub node_memory_mb: Option<i64>,
+    /// CPU cores this node offers function containers (default: the machine's cores).
+    #[arg(long, env = "VCD_FAAS_NODE_CPUS")]
+    pub node_cpus: Option<f64>,
+    /// Run function calls in this server process as well (its local worker). `false`: a front
+    /// only, which forwards every call to the nodes.
+    #[arg(long, env = "VCD_FAAS_LOCAL_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub local_worker: bool,
 }
 
 /// How the platform joins VMware Cloud Director: the broker it shares with vCD (API calls and
@@ -215,6 +245,10 @@ pub enum CpuPriority {
 pub enum Command {
     /// Serve the portal, the API and the function routes (the default).
     Serve,
+    /// Run as a worker node beside one Docker engine: build and run function containers for
+    /// the calls the fronts forward (no portal). Needs PostgreSQL, VCD_FAAS_NODE_ADDR and
+    /// VCD_FAAS_CLUSTER_SECRET.
+    Node,
     /// Build (or pull) the runtime base images now, showing progress, then exit.
     PrepareImages,
     /// Manage the extension service in vCD.

@@ -4,6 +4,7 @@
 //! - `calls`: the one call pipeline, from any source to a function's answer;
 //! - `run`: containers, the warm pool and the connection to a function's runtime;
 //! - `build`: function images;
+//! - `cluster`: worker nodes on several Docker hosts, and the front's placement of calls on them;
 //! - `store`: all SQL;
 //! - `schedules`: schedule triggers (cron in a time zone) and the task that runs their ticks;
 //! - `vcd`: VMware Cloud Director (registration, API calls and events over AMQP);
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod build;
 pub mod cache;
 pub mod calls;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod metrics;

@@ -10,7 +10,7 @@ const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
-    let serving = matches!(config.command, Some(Command::Serve) | None);
+    let serving = matches!(config.command, Some(Command::Serve) | Some(Command::Node) | None);
     if serving && config.cpu_priority == CpuPriority::Batch {
         // Before any other thread starts: they all take the calling thread's priority.
         if let Err(e) = server::ops::cpu_priority::yield_to_functions() {
@@ -39,6 +39,7 @@ async fn run(config: Config) -> std::process::ExitCode {
         Some(Command::PrepareImages) => server::startup::prepare_images(&config).await,
         Some(Command::Vcd { action: VcdAction::Unregister }) => server::startup::unregister_from_vcd(&config).await,
         Some(Command::Serve) | None => server::startup::serve(config).await,
+        Some(Command::Node) => server::cluster::node::run(config).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use crate::calls::deferred::AsyncCalls;
 use crate::calls::directory::Directory;
 use crate::calls::dispatch::Dispatcher;
 use crate::calls::gateway::Gateway;
+use crate::cluster::forward::{Capacity, Cluster};
 use crate::config::Config;
 use crate::http::sessions::Sessions;
 use crate::http::state::AppState;
@@ -71,9 +72,19 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// Connects the database (and Docker, when asked), wires every part, and starts what serves
-/// calls: the pool, the builder, the vCD consumers. Nothing here needs a running engine.
-pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, String> {
+/// What runs function containers, in a front's local worker and in a node alike.
+pub struct WorkerParts {
+    pub store: Store,
+    pub engine: Engine,
+    pub secret_key: SecretKey,
+    pub runtimes: Arc<Runtimes>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub pool: Arc<Pool>,
+}
+
+/// Connects the database and Docker (when asked), registers this process among those sharing
+/// the database, and makes the warm pool (its idle containers reaped).
+pub async fn open_worker(config: &Config, docker: Docker) -> Result<WorkerParts, String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data folder {}: {e}", config.data_dir.display()))?;
     let socket_root = std::fs::canonicalize(&config.data_dir)
@@ -84,7 +95,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     let url = config.database_url();
     let store = Store::connect(&url).await.map_err(|e| format!("database {}: {e}", redact(&url)))?;
     let installation = store.installation_id().await.map_err(|e| format!("database: {e}"))?;
-    let secret_key = secret_key(&config, &store).await?;
+    let secret_key = secret_key(config, &store).await?;
     let docker_host = config.docker_host.as_deref();
     let engine = match docker {
         Docker::Connect => Engine::connect(docker_host, &installation).await,
@@ -93,7 +104,6 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     .map_err(|e| format!("cannot reach the Docker engine ({e}); start dockerd or set DOCKER_HOST"))?;
     crate::ops::processes::join(&store, engine.process()).await?;
 
-    let config = Arc::new(config);
     let runtimes = Arc::new(Runtimes::new(config.nodejs_base_image.clone(), config.python_base_image.clone()));
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let sandbox = Sandbox {
@@ -105,7 +115,17 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     };
     let pool = Arc::new(Pool::new(engine.clone(), sandbox, Duration::from_secs(config.idle_secs), config.queue_per_instance.max(1)));
     pool.spawn_reaper();
-    let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone(), secret_key.clone());
+    Ok(WorkerParts { store, engine, secret_key, runtimes, metrics, pool })
+}
+
+/// Connects the database (and Docker, when asked), wires every part, and starts what serves
+/// calls: the pool, the builder, the vCD consumers. Nothing here needs a running engine.
+pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, String> {
+    let WorkerParts { store, engine, secret_key, runtimes, metrics, pool } = open_worker(&config, docker).await?;
+    let config = Arc::new(config);
+    let local = config.cluster.local_worker.then(|| Capacity::of(&config.cluster));
+    let cluster = Cluster::start(store.clone(), &config.cluster, local).await?;
+    let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone(), secret_key.clone(), cluster);
     let directory = Arc::new(Directory::new(store.clone()));
     let installer = Arc::new(Installer::new(install_settings(&config), runtimes.clone()));
     let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), installer, metrics, pool, {
@@ -159,8 +179,11 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     }
     let gateway = reconciler.gateway.clone();
     reconciler::spawn(reconciler, Duration::from_secs(config.reconcile_secs.max(1)));
-    // After the start-up pass, so the containers it makes are never taken for orphans.
-    gateway.pool().spawn_maintainer(service.store().clone(), Duration::from_secs(1));
+    // After the start-up pass, so the containers it makes are never taken for orphans. A
+    // front without a local worker keeps no containers.
+    if config.cluster.local_worker {
+        gateway.pool().spawn_maintainer(service.store().clone(), Duration::from_secs(1));
+    }
     // After it too: it requeued the calls a stop interrupted.
     let worker = Worker::new(async_calls.clone(), service.calls().clone());
     match async_calls.broker {
@@ -210,7 +233,7 @@ async fn secret_key(config: &Config, store: &Store) -> Result<SecretKey, String>
     Ok(key)
 }
 
-fn install_settings(config: &Config) -> InstallSettings {
+pub fn install_settings(config: &Config) -> InstallSettings {
     InstallSettings {
         npm_registry: config.npm_registry.clone(),
         pip_index_url: config.pip_index_url.clone(),
@@ -275,7 +298,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     served.map_err(|e| e.to_string())
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -131,7 +131,7 @@ async fn serving_function(store: &Store) -> (i64, Target) {
 }
 
 fn ended(id: &str, status_code: u16, error: Option<&str>) -> CallEnd {
-    CallEnd { id: id.into(), status_code, duration_us: 1500, cold: true, logs: "hello\n".into(), error: error.map(str::to_string), connections: None }
+    CallEnd { id: id.into(), status_code, duration_us: 1500, cold: true, logs: "hello\n".into(), error: error.map(str::to_string), connections: None, node: None }
 }
 
 async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
@@ -189,7 +189,8 @@ async fn a_batch_of_many_calls_is_written_whole_each_row_its_own(db: Db) {
         let call = format!("batch-{n:03}");
         journal.started(CallStart::new(call.clone(), &target, "http", "POST", format!("/item/{n}"))).await;
         let error = (n % 5 == 0).then(|| format!("error {n}"));
-        let end = CallEnd { id: call, status_code: 200 + (n % 3) as u16, duration_us: n, cold: n % 2 == 0, logs: format!("line {n}\n"), error, connections: None };
+        let node = (n % 2 == 1).then(|| format!("node-{}", n % 3));
+        let end = CallEnd { id: call, status_code: 200 + (n % 3) as u16, duration_us: n, cold: n % 2 == 0, logs: format!("line {n}\n"), error, connections: None, node };
         journal.ended(end).await;
     }
     journal.flush().await;
@@ -202,6 +203,7 @@ async fn a_batch_of_many_calls_is_written_whole_each_row_its_own(db: Db) {
         assert_eq!((c.method.as_str(), c.path.as_str(), c.state.as_str()), ("POST", format!("/item/{n}").as_str(), expected_state));
         assert_eq!((c.status_code, c.duration_us, c.cold), (Some(200 + n % 3), Some(n), (n % 2 == 0) as i64), "{}", c.id);
         assert_eq!((c.logs.clone(), c.error.clone()), (format!("line {n}\n"), (n % 5 == 0).then(|| format!("error {n}"))));
+        assert_eq!(c.node, (n % 2 == 1).then(|| format!("node-{}", n % 3)), "the node that ran {}", c.id);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The function page's Schedule panel: the pattern and its zone, the next run, and the last
 //! runs (the calls with trigger `schedule`).
 
-use crate::components::{format_time, strip_ansi};
+use super::call_cells::{CallOutput, CallStatus};
+use crate::components::format_time;
 use crate::model::{FunctionView, InvocationView, Trigger};
 use leptos::prelude::*;
 
@@ -29,19 +30,12 @@ pub fn SchedulePanel(function: FunctionView, runs: Vec<InvocationView>) -> impl 
                             <thead><tr><th>"Time"</th><th>"Status"</th><th>"Duration"</th><th>"Logs"</th></tr></thead>
                             <tbody>
                                 {runs.into_iter().map(|i| {
-                                    let status = i.status_code.map(|s| s.to_string()).unwrap_or_else(|| "…".into());
-                                    let ok = i.status_code.is_some_and(|s| s < 400);
                                     view! {
                                         <tr>
                                             <td class="muted">{format_time(i.started_at)}</td>
-                                            <td><span class=if ok { "badge badge-ready" } else { "badge badge-failed" }>{status}</span></td>
+                                            <td><CallStatus status_code=i.status_code /></td>
                                             <td>{i.duration_ms.map(|d| format!("{d:.1} ms")).unwrap_or_default()}</td>
-                                            <td>
-                                                {i.error.clone().map(|e| view! { <p class="field-error">{e}</p> })}
-                                                {(!i.logs.is_empty()).then(|| view! {
-                                                    <details><summary>"logs"</summary><pre class="log">{strip_ansi(&i.logs)}</pre></details>
-                                                })}
-                                            </td>
+                                            <td><CallOutput call=i.clone() /></td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -91,6 +85,7 @@ mod tests {
             error: None,
             started_at: 1_796_196_300_000,
             connections: Vec::new(),
+            node: None,
         };
         let html = view! { <SchedulePanel function=function(trigger.clone(), Some("2026-12-02T10:05:00+02:00")) runs=vec![run] /> }.to_html();
         for part in ["*/5 * * * *", "Europe/Sofia", "2026-12-02T10:05:00+02:00", "2.5 ms", "badge-ready"] {

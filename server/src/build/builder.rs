@@ -8,7 +8,7 @@ use crate::run::runner::image_tag;
 use crate::build::deps::{Installer, Manifest};
 use crate::build::failure::BuildFailure;
 use crate::build::runtimes::{build_context, recipe, Runtimes, LABEL_RECIPE};
-use crate::store::{Store, StoreError, Target, VersionRow};
+use crate::store::{FunctionRow, Store, StoreError, Target, VersionRow};
 use app::model::BuildStatus;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -123,32 +123,7 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
             append(&format!("files unchanged since v{}: its image serves this version too (no rebuild)\n", earlier.version));
             return Ok(());
         }
-        runtimes.ensure_base(engine, language, &append).await.map_err(|e| format!("base image unavailable: {e}"))?;
-        let from = match Manifest::of(language, &files) {
-            None => runtimes.base_image(language).to_string(),
-            Some(manifest) => {
-                let installing = std::time::Instant::now();
-                let image = installer.image_for(engine, &manifest, &append).await?;
-                append(&format!("dependencies ready in {} ms\n", installing.elapsed().as_millis()));
-                image
-            }
-        };
-        let mut labels = engine.labels(&function.org, &function.name, v.version);
-        labels.insert(LABEL_RECIPE.to_string(), recipe(language, runtimes.base_image(language)));
-        let context = build_context(language, &from, &files, &labels).map_err(|e| format!("cannot make build context: {e}"))?;
-        // The build's own output, kept to name the interpreter's error at the end.
-        let mut output = String::new();
-        let mut sink = |text: &str| {
-            if output.len() < MAX_BUILD_LOG {
-                output.push_str(text);
-            }
-            append(text)
-        };
-        match engine.build(context, &tag, &mut sink).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(explain_build_error(&message, &output)),
-            Err(e) => Err(format!("container engine failed: {e}").into()),
-        }
+        make_image(ImageTools { engine, runtimes, installer }, &function, &v, &tag, &append).await
     }
     .await;
     flusher.abort();
@@ -169,6 +144,49 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
         }
     }
     Ok(())
+}
+
+/// What making an image takes.
+#[derive(Clone, Copy)]
+pub struct ImageTools<'a> {
+    pub engine: &'a Engine,
+    pub runtimes: &'a Runtimes,
+    pub installer: &'a Installer,
+}
+
+/// Makes version `v`'s image `tag` from its stored files on this engine: the base image, the
+/// dependency install (reused when the manifest's image is there), the files and the check.
+/// A node that lacks a version's image makes it the same way the first build did.
+pub async fn make_image(tools: ImageTools<'_>, function: &FunctionRow, v: &VersionRow, tag: &str, append: &(dyn Fn(&str) + Sync)) -> Result<(), BuildFailure> {
+    let ImageTools { engine, runtimes, installer } = tools;
+    let language = v.language;
+    let files = v.files();
+    runtimes.ensure_base(engine, language, append).await.map_err(|e| format!("base image unavailable: {e}"))?;
+    let from = match Manifest::of(language, &files) {
+        None => runtimes.base_image(language).to_string(),
+        Some(manifest) => {
+            let installing = std::time::Instant::now();
+            let image = installer.image_for(engine, &manifest, append).await?;
+            append(&format!("dependencies ready in {} ms\n", installing.elapsed().as_millis()));
+            image
+        }
+    };
+    let mut labels = engine.labels(&function.org, &function.name, v.version);
+    labels.insert(LABEL_RECIPE.to_string(), recipe(language, runtimes.base_image(language)));
+    let context = build_context(language, &from, &files, &labels).map_err(|e| format!("cannot make build context: {e}"))?;
+    // The build's own output, kept to name the interpreter's error at the end.
+    let mut output = String::new();
+    let mut sink = |text: &str| {
+        if output.len() < MAX_BUILD_LOG {
+            output.push_str(text);
+        }
+        append(text)
+    };
+    match engine.build(context, tag, &mut sink).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(explain_build_error(&message, &output)),
+        Err(e) => Err(format!("container engine failed: {e}").into()),
+    }
 }
 
 /// The newest earlier version with the same language and files whose image is still there and

@@ -2,6 +2,7 @@
 //! let in. Takes a container from the pool, forwards the request with the call's deadline,
 //! returns the function's answer and records the invocation.
 
+use crate::cluster::forward::Cluster;
 use crate::secrets::SecretKey;
 use app::model::{Connection, EnvVars};
 use super::body;
@@ -33,6 +34,8 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// Opens the functions' secrets, which go to the runtime with each call.
     secret_key: SecretKey,
+    /// The worker nodes calls are placed on; `None`: every call runs in this process.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// Headers that describe one hop, never forwarded.
@@ -49,9 +52,13 @@ const HOP_HEADERS: [&str; 9] = [
 ];
 
 impl Gateway {
-    pub fn new(store: Store, pool: Arc<Pool>, metrics: Arc<Metrics>, secret_key: SecretKey) -> Gateway {
+    pub fn new(store: Store, pool: Arc<Pool>, metrics: Arc<Metrics>, secret_key: SecretKey, cluster: Option<Arc<Cluster>>) -> Gateway {
         let journal = Journal::start(store.clone());
-        Gateway { store, journal, pool, metrics, secret_key }
+        Gateway { store, journal, pool, metrics, secret_key, cluster }
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// What the function sees as its environment: the version's variables and the function's
@@ -120,30 +127,56 @@ impl Gateway {
     async fn execute(&self, target: &Target, request: &CallRequest, id: String) -> (CallResponse, CallEnd) {
         let started = Instant::now();
         let f = &target.function;
-        let v = &target.version;
-        let (outcome, cold, connections) = self.call_in_container(target, request, &id, started, now_ms()).await;
-
-        let mut response = match outcome {
-            Ok(reply) => from_reply(reply, &id),
-            Err((error, logs)) => from_error(&error, logs, &id, f.name.as_str()),
+        let Ran { mut response, connections, node, version } = match &self.cluster {
+            Some(cluster) => cluster.run(self, target, request, &id).await,
+            None => self.run_here(target, request, &id).await,
         };
-        response.cold = cold;
         response.duration = started.elapsed();
-        self.metrics.record_call(&f.org, &f.name, response.status, cold, response.duration);
+        self.metrics.record_call(&f.org, &f.name, response.status, response.cold, response.duration);
         let end = CallEnd {
             id: id.clone(),
             status_code: response.status,
             duration_us: response.duration.as_micros() as i64,
-            cold,
+            cold: response.cold,
             logs: clip_log(&response.logs, LOG_KEPT_BYTES),
             error: (response.status >= 500).then(|| error_text(&response)),
-            connections: (!connections.is_empty()).then(|| serde_json::to_string(&connections).expect("connections serialize")),
+            connections,
+            node,
         };
         response.headers.push(("x-vcd-faas-request-id".into(), id));
-        response.headers.push(("x-vcd-faas-version".into(), v.version.to_string()));
-        response.headers.push(("x-vcd-faas-cold".into(), cold.to_string()));
+        response.headers.push(("x-vcd-faas-version".into(), version.to_string()));
+        response.headers.push(("x-vcd-faas-cold".into(), response.cold.to_string()));
+        if let Some(node) = &end.node {
+            response.headers.push(("x-vcd-faas-node".into(), node.clone()));
+        }
         (response, end)
     }
+
+    /// Runs the call in this process's pool: the function's answer (or the platform's error)
+    /// with its outbound connections, not yet recorded. A node runs forwarded calls here too.
+    pub async fn run_here(&self, target: &Target, request: &CallRequest, id: &str) -> Ran {
+        let started = Instant::now();
+        let (outcome, cold, connections) = self.call_in_container(target, request, id, started, now_ms()).await;
+        let mut response = match outcome {
+            Ok(reply) => from_reply(reply, id),
+            Err((error, logs)) => from_error(&error, logs, id, target.function.name.as_str()),
+        };
+        response.cold = cold;
+        response.duration = started.elapsed();
+        let connections = (!connections.is_empty()).then(|| serde_json::to_string(&connections).expect("connections serialize"));
+        Ran { response, connections, node: None, version: target.version.version }
+    }
+}
+
+/// How a call ended where it ran, before it is recorded.
+pub struct Ran {
+    pub response: CallResponse,
+    /// The outbound connections it opened, a JSON array; `None` when it opened none.
+    pub connections: Option<String>,
+    /// The node that ran it; `None` for this process.
+    pub node: Option<String>,
+    /// The version that ran.
+    pub version: i64,
 }
 
 impl Gateway {

@@ -257,14 +257,15 @@ struct Row<'a> {
     logs: Cow<'a, str>,
     error: Option<Cow<'a, str>>,
     connections: Option<&'a str>,
+    node: Option<&'a str>,
 }
 
 impl<'a> Row<'a> {
     fn of(s: &'a CallStart, end: Option<&'a CallEnd>) -> Row<'a> {
         // A finished call's fields come from its outcome, moved, not copied again.
-        let (state, status_code, duration_us, cold, logs, error, connections) = match end.map(Outcome::of) {
-            Some(o) => (o.state, Some(o.status_code), Some(o.duration_us), o.cold, o.logs, o.error, o.connections),
-            None => ("running", None, None, 0, Cow::Borrowed(""), None, None),
+        let (state, status_code, duration_us, cold, logs, error, connections, node) = match end.map(Outcome::of) {
+            Some(o) => (o.state, Some(o.status_code), Some(o.duration_us), o.cold, o.logs, o.error, o.connections, o.node),
+            None => ("running", None, None, 0, Cow::Borrowed(""), None, None, None),
         };
         Row {
             id: &s.id,
@@ -282,6 +283,7 @@ impl<'a> Row<'a> {
             logs,
             error,
             connections,
+            node,
         }
     }
 }
@@ -297,6 +299,7 @@ struct Outcome<'a> {
     logs: Cow<'a, str>,
     error: Option<Cow<'a, str>>,
     connections: Option<&'a str>,
+    node: Option<&'a str>,
 }
 
 impl<'a> Outcome<'a> {
@@ -310,6 +313,7 @@ impl<'a> Outcome<'a> {
             logs: text_column(&e.logs),
             error: e.error.as_deref().map(text_column),
             connections: e.connections.as_deref(),
+            node: e.node.as_deref(),
         }
     }
 }
@@ -319,7 +323,7 @@ fn text_column(text: &str) -> Cow<'_, str> {
     if text.contains('\0') { Cow::Owned(text.replace('\0', "\u{FFFD}")) } else { Cow::Borrowed(text) }
 }
 
-/// Rows per SQLite insert statement (15 bound values each). A batch goes in statements of
+/// Rows per SQLite insert statement (16 bound values each). A batch goes in statements of
 /// this many rows, prepared once and kept, and one statement for the rest. Binding the values
 /// costs SQLite less than reading them out of a JSON array (which was about a tenth of the
 /// server's CPU at 64 clients), and thousands of values in one statement cost more than both.
@@ -330,31 +334,31 @@ static SQLITE_FULL_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::ne
 
 /// `INSERT INTO invocations … VALUES (…), (…)` for SQLite, with `rows` rows of parameters.
 fn sqlite_insert(rows: usize) -> String {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     format!(
         "INSERT INTO invocations (id, function_id, tenant_id, version, trigger_kind, method, path, \
-         started_at, state, status_code, duration_us, cold, logs, error, connections) VALUES {}",
+         started_at, state, status_code, duration_us, cold, logs, error, connections, node) VALUES {}",
         vec![row; rows].join(", ")
     )
 }
 
 const INSERT_POSTGRES: &str = "INSERT INTO invocations (id, function_id, tenant_id, version, trigger_kind, method, path, \
-     started_at, state, status_code, duration_us, cold, logs, error, connections) \
+     started_at, state, status_code, duration_us, cold, logs, error, connections, node) \
      SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id text, function_id bigint, tenant_id bigint, version bigint, \
      trigger_kind text, method text, path text, started_at bigint, state text, status_code bigint, duration_us bigint, \
-     cold bigint, logs text, error text, connections text)";
+     cold bigint, logs text, error text, connections text, node text)";
 // Ends of calls written as running (the rare long ones): each row of the array is made into
 // text once (the materialized `r`), its fields then read from one parse of it.
 const UPDATE_SQLITE: &str = "WITH r(v) AS MATERIALIZED (SELECT value FROM json_each($1)) \
      UPDATE invocations SET state = u.state, status_code = u.status_code, \
-     duration_us = u.duration_us, cold = u.cold, logs = u.logs, error = u.error, connections = u.connections \
+     duration_us = u.duration_us, cold = u.cold, logs = u.logs, error = u.error, connections = u.connections, node = u.node \
      FROM (SELECT v ->> 'id' AS id, v ->> 'state' AS state, v ->> 'status_code' AS status_code, \
      v ->> 'duration_us' AS duration_us, v ->> 'cold' AS cold, v ->> 'logs' AS logs, \
-     v ->> 'error' AS error, v ->> 'connections' AS connections FROM r) AS u WHERE invocations.id = u.id";
+     v ->> 'error' AS error, v ->> 'connections' AS connections, v ->> 'node' AS node FROM r) AS u WHERE invocations.id = u.id";
 const UPDATE_POSTGRES: &str = "UPDATE invocations SET state = r.state, status_code = r.status_code, \
-     duration_us = r.duration_us, cold = r.cold, logs = r.logs, error = r.error, connections = r.connections \
+     duration_us = r.duration_us, cold = r.cold, logs = r.logs, error = r.error, connections = r.connections, node = r.node \
      FROM jsonb_to_recordset($1::jsonb) AS r(id text, state text, status_code bigint, duration_us bigint, \
-     cold bigint, logs text, error text, connections text) WHERE invocations.id = r.id";
+     cold bigint, logs text, error text, connections text, node text) WHERE invocations.id = r.id";
 
 async fn write_batch(store: &Store, rows: &[Row<'_>], results: &[Outcome<'_>]) -> DbResult<()> {
     let mut tx = store.pool.begin().await?;
@@ -401,7 +405,8 @@ async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, sqlx::Any>, rows: &[Row<'_
                 .bind(r.cold)
                 .bind(&*r.logs)
                 .bind(r.error.as_deref())
-                .bind(r.connections);
+                .bind(r.connections)
+                .bind(r.node);
         }
         insert.execute(&mut **tx).await?;
     }
@@ -426,7 +431,7 @@ mod tests {
     }
 
     fn end(id: &str) -> Entry {
-        Entry::Ended(CallEnd { id: id.into(), status_code: 200, duration_us: 1, cold: false, logs: String::new(), error: None, connections: None })
+        Entry::Ended(CallEnd { id: id.into(), status_code: 200, duration_us: 1, cold: false, logs: String::new(), error: None, connections: None, node: None })
     }
 
     #[test]

@@ -36,6 +36,12 @@ impl CallTrigger {
 
     /// vCD hands over its broker's backlog, bounded by the prefetch: those calls wait in the
     /// function's line for a place rather than being refused when the line is full.
+    pub fn parse(name: &str) -> Option<CallTrigger> {
+        [CallTrigger::Http, CallTrigger::Test, CallTrigger::Vcd, CallTrigger::Event, CallTrigger::Async, CallTrigger::Schedule]
+            .into_iter()
+            .find(|t| t.as_str() == name)
+    }
+
     pub fn waits_when_full(self) -> bool {
         self == CallTrigger::Vcd
     }

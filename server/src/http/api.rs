@@ -37,6 +37,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/functions/{name}/invocations", get(list_invocations))
         .route("/api/v1/invocations/{id}", get(get_invocation))
         .route("/api/v1/links", get(service_links))
+        .route("/api/v1/nodes", get(list_nodes))
+        .route("/api/v1/nodes/{name}/drain", post(drain_node))
+        .route("/api/v1/nodes/{name}/undrain", post(undrain_node))
         .route("/api/v1/{*rest}", axum::routing::any(no_such_endpoint))
         .route("/metrics", get(metrics))
 }
@@ -368,6 +371,18 @@ async fn list_invocations(
 
 async fn service_links(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<ServiceLink>>> {
     Ok(Json(state.service.service_links(&caller).await?))
+}
+
+async fn list_nodes(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<NodeView>>> {
+    Ok(Json(state.service.list_nodes(&caller).await?))
+}
+
+async fn drain_node(State(state): State<AppState>, ApiCaller(caller): ApiCaller, Path(name): Path<String>) -> ApiResult<Json<NodeView>> {
+    Ok(Json(state.service.set_node_draining(&caller, &name, true).await?))
+}
+
+async fn undrain_node(State(state): State<AppState>, ApiCaller(caller): ApiCaller, Path(name): Path<String>) -> ApiResult<Json<NodeView>> {
+    Ok(Json(state.service.set_node_draining(&caller, &name, false).await?))
 }
 
 /// Prometheus text; for the provider (scrape with its bearer token).

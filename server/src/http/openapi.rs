@@ -189,7 +189,8 @@ pub fn document() -> Value {
                     "trigger": {"type": "string", "enum": ["http", "test", "event", "vcd", "async", "schedule"]}, "method": {"type": "string"}, "path": {"type": "string"},
                     "status_code": {"type": "integer", "nullable": true}, "duration_ms": {"type": "number", "nullable": true},
                     "cold": {"type": "boolean"}, "logs": {"type": "string"}, "error": {"type": "string", "nullable": true},
-                    "started_at": {"type": "integer"}}}
+                    "started_at": {"type": "integer"},
+                    "node": {"type": "string", "nullable": true, "description": "the worker node that ran the call (null: the server that took it)"}}}
             }
         }
     });
@@ -232,6 +233,20 @@ pub fn document() -> Value {
         "detail": {"type": "string", "description": "what it is, or why it is down or off"}}});
     doc["paths"]["/api/v1/links"] = json!({"get": {"summary": "The services the platform depends on (Docker, database, RabbitMQ) and whether each answers (provider)",
         "responses": with_errors(ok("200", json!({"type": "array", "items": link})), &["401", "403"])}});
+    let node = json!({"type": "object", "properties": {
+        "name": {"type": "string"}, "address": {"type": "string", "description": "where it takes forwarded calls"},
+        "state": {"type": "string", "enum": ["up", "draining", "down"], "description": "down: no heartbeat for 3 s"},
+        "memory_mb": {"type": "integer"}, "used_memory_mb": {"type": "integer"}, "cpus": {"type": "number"}, "used_cpus": {"type": "number"},
+        "containers": {"type": "integer"}, "calls_in_flight": {"type": "integer"},
+        "calls_per_sec": {"type": "number", "description": "over the last ten seconds"},
+        "started_at": {"type": "integer"}, "heartbeat_at": {"type": "integer"}}});
+    doc["paths"]["/api/v1/nodes"] = json!({"get": {"summary": "The cluster's worker nodes with their state, capacity and use (provider)",
+        "responses": with_errors(ok("200", json!({"type": "array", "items": node.clone()})), &["401", "403"])}});
+    let node_param = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    doc["paths"]["/api/v1/nodes/{name}/drain"] = json!({"post": {"summary": "Place no new call on the node; its calls in flight end there (provider)",
+        "parameters": [node_param.clone()], "responses": with_errors(ok("200", node.clone()), &["401", "403", "404"])}});
+    doc["paths"]["/api/v1/nodes/{name}/undrain"] = json!({"post": {"summary": "Place calls on the node again (provider)",
+        "parameters": [node_param], "responses": with_errors(ok("200", node), &["401", "403", "404"])}});
     let invocation = &mut doc["paths"]["/api/v1/invocations/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
     *invocation = json!({"allOf": [{"$ref": "#/components/schemas/Invocation"}, {"type": "object", "properties": single_invocation_properties()}]});
     doc

@@ -64,6 +64,7 @@ impl Invocations for Service {
                 error: i.error.or_else(|| (i.state == "running").then(|| "running".to_string())),
                 started_at: i.started_at,
                 connections: i.connections.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default(),
+                node: i.node,
             })
             .collect())
     }

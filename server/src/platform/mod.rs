@@ -1,6 +1,7 @@
 //! The platform's rules, behind the `Platform` port that the portal and the REST API share,
 //! one file per part of it: `access` (who the caller is, what it may see), `functions` (the
-//! lifecycle and its checks), `invocations` (Test Function, call records), `tenants`, `users`.
+//! lifecycle and its checks), `invocations` (Test Function, call records), `nodes` (the cluster's workers), `tenants`,
+//! `users`.
 
 use crate::build::builder::Builder;
 use crate::calls::dispatch::Dispatcher;
@@ -18,6 +19,7 @@ pub mod archive;
 mod configuration;
 mod functions;
 mod invocations;
+mod nodes;
 mod tenants;
 mod users;
 

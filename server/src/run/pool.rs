@@ -19,6 +19,23 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+/// Containers of one version, as a node's heartbeat lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WarmVersion {
+    pub function_id: i64,
+    pub version: i64,
+    pub containers: usize,
+}
+
+/// What a pool holds (see `Pool::load`).
+#[derive(Clone, Debug, Default)]
+pub struct Load {
+    pub containers: usize,
+    pub memory_mb: i64,
+    pub millicpus: i64,
+    pub warm: Vec<WarmVersion>,
+}
+
 pub struct Lease {
     pub instance: Arc<Instance>,
     /// True when the container's runtime has not answered a call yet (it was started for this
@@ -65,6 +82,8 @@ struct Slot {
     name: (String, String),
     /// The newest version seen; idle containers of older versions are retired.
     version: i64,
+    /// Memory one container of the newest version gets (MB).
+    memory_mb: i64,
     containers: Vec<Container>,
     /// Containers of `version` kept up while idle.
     min: usize,
@@ -101,6 +120,7 @@ impl Slot {
         Slot {
             name: (org.to_string(), name.to_string()),
             version: 0,
+            memory_mb: 0,
             containers: Vec::new(),
             min: 0,
             spare: None,
@@ -341,6 +361,7 @@ impl Pool {
             let (decision, retired) = {
                 let mut slots = self.slots.lock().unwrap();
                 let slot = slots.entry(f.id).or_insert_with(|| Slot::new(&f.org, &f.name));
+                slot.memory_mb = target.version.memory_mb;
                 // A slot made anew (the function was forgotten meanwhile) has no queue to leave.
                 queued &= slot.waiting > 0;
                 let retired = slot.advance(version);
@@ -856,6 +877,24 @@ impl Pool {
                 waiting: s.waiting,
             })
             .collect()
+    }
+
+    /// What this pool holds: its containers, the memory and CPU they are given, and how many
+    /// serve each version (for a node's heartbeat, and the local worker's place in a cluster).
+    pub fn load(&self) -> Load {
+        let slots = self.slots.lock().unwrap();
+        let mut load = Load::default();
+        for (&function_id, slot) in slots.iter() {
+            let mut per_version: HashMap<i64, usize> = HashMap::new();
+            for c in &slot.containers {
+                *per_version.entry(c.version).or_default() += 1;
+            }
+            load.containers += slot.containers.len();
+            load.memory_mb += slot.containers.len() as i64 * slot.memory_mb;
+            load.warm.extend(per_version.into_iter().map(|(version, containers)| WarmVersion { function_id, version, containers }));
+        }
+        load.millicpus = load.containers as i64 * self.sandbox.nano_cpus / 1_000_000;
+        load
     }
 
     /// Whether a container id belongs to this pool (spare, serving, starting or idle).

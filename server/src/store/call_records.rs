@@ -41,6 +41,8 @@ pub struct CallEnd {
     pub error: Option<String>,
     /// The outbound connections it opened, a JSON array; `None` when it opened none.
     pub connections: Option<String>,
+    /// The worker node that ran it; `None` when the process that recorded it did.
+    pub node: Option<String>,
 }
 
 impl CallEnd {

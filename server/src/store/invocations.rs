@@ -20,6 +20,8 @@ pub struct InvocationRow {
     pub error: Option<String>,
     /// See `CallEnd::connections`.
     pub connections: Option<String>,
+    /// The worker node that ran it (`None`: the process that recorded it).
+    pub node: Option<String>,
     pub started_at: i64,
     pub tenant_id: i64,
     pub response: Option<String>,
@@ -40,7 +42,7 @@ pub struct Claimed {
 }
 
 pub(super) const INVOCATION_COLUMNS: &str = "i.id, i.function_id, f.name AS function_name, i.version, i.trigger_kind, i.method, \
-     i.path, i.state, i.status_code, i.duration_us, i.cold, i.logs, i.error, i.connections, i.started_at, i.tenant_id, i.response, i.attempts, i.retry_at";
+     i.path, i.state, i.status_code, i.duration_us, i.cold, i.logs, i.error, i.connections, i.node, i.started_at, i.tenant_id, i.response, i.attempts, i.retry_at";
 
 impl Store {
     /// Writes how a call ended (its start is recorded already; see `journal.rs`).
@@ -49,7 +51,7 @@ impl Store {
             // An asynchronous call (it keeps its request) gets its final state together with its
             // stored answer (`set_async_outcome`), so a reader never sees `done` without one.
             "UPDATE invocations SET state = CASE WHEN request IS NULL THEN $1 ELSE state END, status_code = $2, \
-             duration_us = $3, cold = $4, logs = $5, error = $6, connections = $7 WHERE id = $8",
+             duration_us = $3, cold = $4, logs = $5, error = $6, connections = $7, node = $8 WHERE id = $9",
         )
         .bind(end.state())
         .bind(end.status_code as i64)
@@ -58,6 +60,7 @@ impl Store {
         .bind(end.logs.as_str())
         .bind(end.error.as_deref())
         .bind(end.connections.as_deref())
+        .bind(end.node.as_deref())
         .bind(end.id.as_str())
         .execute(&self.pool)
         .await?;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 pub mod amqp;
 pub mod binary;
+pub mod cluster;
 pub mod mirrors;
 pub mod offline;
 pub mod sim;

@@ -1,0 +1,261 @@
+//! A front's side of the cluster: places each call (see `placement.rs`) on the local worker or
+//! a node, and forwards it to the node over a keep-alive HTTP connection. A call that could
+//! not be sent (no connection) goes to the next place; a call lost after it was sent fails
+//! with a 502 that says so, since it may have run.
+
+use super::members::Members;
+use super::placement::{self, Candidate, Need};
+use super::wire::{self, CallHead, ReplyHead, CALLS_PATH};
+use crate::calls::gateway::{Gateway, Ran};
+use crate::calls::request::{CallRequest, CallResponse};
+use crate::config::ClusterConfig;
+use crate::store::{Store, Target};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Places a call is offered before it fails for want of one.
+const TRIES: usize = 3;
+/// Margin over a call's own limits (its run, a container start) for the reply to come back.
+const REPLY_MARGIN: Duration = Duration::from_secs(5);
+/// A node that lacks a version's image builds it before the call runs.
+const IMAGE_BUILD_ALLOWANCE: Duration = Duration::from_secs(300);
+
+pub struct Cluster {
+    members: Arc<Members>,
+    client: reqwest::Client,
+    bearer: String,
+    /// This process runs calls too, with this capacity.
+    local: Option<Capacity>,
+    /// Calls this front has sent and not yet had answered, per node name.
+    in_flight: Mutex<HashMap<String, InFlight>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Capacity {
+    pub memory_mb: i64,
+    pub millicpus: i64,
+}
+
+impl Capacity {
+    /// The configured memory and CPU, else the machine's.
+    pub fn of(config: &ClusterConfig) -> Capacity {
+        let memory_mb = config.node_memory_mb.unwrap_or_else(machine_memory_mb);
+        let cpus = config.node_cpus.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) as f64);
+        Capacity { memory_mb, millicpus: (cpus * 1000.0) as i64 }
+    }
+}
+
+fn machine_memory_mb() -> i64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kb = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok());
+    kb.map_or(1024, |kb| kb / 1024)
+}
+
+#[derive(Default)]
+struct InFlight {
+    total: usize,
+    per_version: HashMap<(i64, i64), usize>,
+}
+
+/// Where a call goes.
+enum Place {
+    Local,
+    Node { name: String, address: String },
+}
+
+/// Why a forwarded call has no answer.
+enum Failed {
+    /// Nothing reached the node: the call can go elsewhere.
+    NotSent(String),
+    /// The node took the call and then was lost: it may have run.
+    Lost(String),
+}
+
+impl Cluster {
+    /// A front that places calls on nodes: with the cluster secret set. `local`: the capacity
+    /// of this process's own worker, `None` when it has none.
+    pub async fn start(store: Store, config: &ClusterConfig, local: Option<Capacity>) -> Result<Option<Arc<Cluster>>, String> {
+        let Some(secret) = &config.cluster_secret else {
+            if !config.local_worker {
+                return Err("VCD_FAAS_LOCAL_WORKER=false needs VCD_FAAS_CLUSTER_SECRET: without it no node takes this front's calls".into());
+            }
+            return Ok(None);
+        };
+        if store.dialect == crate::store::Dialect::Sqlite {
+            return Err(cluster_needs_postgres("a front that uses nodes"));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cluster client: {e}"))?;
+        let members = Members::start(store).await;
+        Ok(Some(Arc::new(Cluster { members, client, bearer: format!("Bearer {}", secret.0), local, in_flight: Mutex::default() })))
+    }
+
+    /// Runs the call where the placement says, trying the next place when one cannot be reached.
+    pub async fn run(&self, gateway: &Gateway, target: &Target, request: &CallRequest, id: &str) -> Ran {
+        let mut unreachable = Vec::new();
+        for _ in 0..TRIES {
+            match self.place(gateway, target, &unreachable) {
+                None => break,
+                Some(Place::Local) => return gateway.run_here(target, request, id).await,
+                Some(Place::Node { name, address }) => match self.forward(&name, &address, target, request, id).await {
+                    Ok(ran) => return ran,
+                    Err(Failed::NotSent(cause)) => {
+                        tracing::warn!(node = %name, cause, "node unreachable; placing the call elsewhere");
+                        self.members.unreachable(&name);
+                        unreachable.push(name);
+                    }
+                    Err(Failed::Lost(cause)) => {
+                        tracing::warn!(node = %name, cause, call = id, "node lost during a call");
+                        let message = format!("worker node {name:?} was lost while it ran the call (it may have run); try again");
+                        return failed(502, message, target, Some(name));
+                    }
+                },
+            }
+        }
+        let message = match (self.members.known(), unreachable.len()) {
+            (0, _) => "no worker node is registered to run the call; start `vcd-faas node`".to_string(),
+            (known, 0) => format!("none of the {known} worker node(s) is up to run the call; try again shortly"),
+            (_, n) => format!("the call could not reach a worker node ({n} tried); try again shortly"),
+        };
+        failed(503, message, target, None)
+    }
+
+    fn place(&self, gateway: &Gateway, target: &Target, unreachable: &[String]) -> Option<Place> {
+        let (function_id, version) = (target.function.id, target.version.version);
+        let nodes: Vec<_> = self.members.placeable().into_iter().filter(|m| !unreachable.contains(&m.row.name)).collect();
+        let in_flight = self.in_flight.lock().unwrap();
+        let mine = |name: &str| in_flight.get(name).map_or((0, 0), |f| (f.total, f.per_version.get(&(function_id, version)).copied().unwrap_or(0)));
+        let mut candidates: Vec<Candidate> = nodes
+            .iter()
+            .map(|m| {
+                let (mine, mine_for_version) = mine(&m.row.name);
+                Candidate {
+                    memory_mb: m.row.memory_mb,
+                    millicpus: m.row.millicpus,
+                    used_memory_mb: m.row.used_memory_mb,
+                    used_millicpus: m.row.used_millicpus,
+                    warm: m.warm(function_id, version),
+                    mine_for_version,
+                    mine,
+                }
+            })
+            .collect();
+        if let Some(capacity) = self.local {
+            // The local pool is read now: its in-flight calls are in its containers already.
+            let load = gateway.pool().load();
+            let warm = load.warm.iter().find(|w| w.function_id == function_id && w.version == version).map_or(0, |w| w.containers);
+            candidates.push(Candidate {
+                memory_mb: capacity.memory_mb,
+                millicpus: capacity.millicpus,
+                used_memory_mb: load.memory_mb,
+                used_millicpus: load.millicpus,
+                warm,
+                mine_for_version: 0,
+                mine: 0,
+            });
+        }
+        let need = Need {
+            memory_mb: target.version.memory_mb,
+            millicpus: gateway.pool().sandbox().nano_cpus / 1_000_000,
+            concurrency: target.function.concurrency.max(1) as usize,
+        };
+        let chosen = placement::choose(&candidates, need)?;
+        Some(match nodes.get(chosen) {
+            Some(m) => Place::Node { name: m.row.name.clone(), address: m.row.address.clone() },
+            None => Place::Local,
+        })
+    }
+
+    async fn forward(&self, name: &str, address: &str, target: &Target, request: &CallRequest, id: &str) -> Result<Ran, Failed> {
+        let _counted = Counted::new(self, name, target);
+        let head = CallHead {
+            id: id.to_string(),
+            org: target.function.org.clone(),
+            name: target.function.name.as_str().to_string(),
+            version: target.version.version,
+            trigger: request.trigger.as_str().to_string(),
+            method: request.method.clone(),
+            path: request.path.clone(),
+            query: request.query.clone(),
+            headers: request.headers.clone(),
+        };
+        let limit = Duration::from_millis(target.version.timeout_ms as u64) + crate::run::runner::START_LIMIT + IMAGE_BUILD_ALLOWANCE + REPLY_MARGIN;
+        let sent = self
+            .client
+            .post(format!("http://{address}{CALLS_PATH}"))
+            .header("authorization", &self.bearer)
+            .body(wire::frame(&head, &request.body))
+            .timeout(limit)
+            .send()
+            .await;
+        let reply = match sent {
+            Ok(reply) => reply,
+            Err(e) if e.is_connect() => return Err(Failed::NotSent(e.to_string())),
+            Err(e) => return Err(Failed::Lost(e.to_string())),
+        };
+        let status = reply.status();
+        let body = reply.bytes().await.map_err(|e| Failed::Lost(e.to_string()))?;
+        if !status.is_success() {
+            // The node refused the call itself (a wrong secret, a malformed request): a platform fault.
+            let cause = String::from_utf8_lossy(&body).chars().take(300).collect::<String>();
+            tracing::error!(node = name, %status, cause, "node refused a forwarded call");
+            return Err(Failed::NotSent(format!("node answered {status}: {cause}")));
+        }
+        let (head, body): (ReplyHead, Bytes) = wire::unframe(body).map_err(Failed::Lost)?;
+        let response = CallResponse { status: head.status, headers: head.headers, body, cold: head.cold, duration: Duration::from_micros(head.duration_us as u64), logs: head.logs };
+        Ok(Ran { response, connections: head.connections, node: Some(name.to_string()), version: head.version })
+    }
+}
+
+/// Counts a call in flight to a node while it lives.
+struct Counted<'a> {
+    cluster: &'a Cluster,
+    node: String,
+    key: (i64, i64),
+}
+
+impl<'a> Counted<'a> {
+    fn new(cluster: &'a Cluster, node: &str, target: &Target) -> Counted<'a> {
+        let key = (target.function.id, target.version.version);
+        let mut in_flight = cluster.in_flight.lock().unwrap();
+        let entry = in_flight.entry(node.to_string()).or_default();
+        entry.total += 1;
+        *entry.per_version.entry(key).or_default() += 1;
+        Counted { cluster, node: node.to_string(), key }
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.cluster.in_flight.lock().unwrap();
+        if let Some(entry) = in_flight.get_mut(&self.node) {
+            entry.total -= 1;
+            if let Some(n) = entry.per_version.get_mut(&self.key) {
+                *n -= 1;
+                if *n == 0 {
+                    entry.per_version.remove(&self.key);
+                }
+            }
+        }
+    }
+}
+
+fn failed(status: u16, message: String, target: &Target, node: Option<String>) -> Ran {
+    let mut response = CallResponse::json(status, serde_json::json!({"error": message}), String::new());
+    response.headers.push(("retry-after".into(), "1".into()));
+    Ran { response, connections: None, node, version: target.version.version }
+}
+
+/// Why SQLite will not do for `what`.
+pub fn cluster_needs_postgres(what: &str) -> String {
+    format!(
+        "{what} needs the installation's PostgreSQL database (DATABASE_URL=postgres://…): SQLite is one host's \
+         database, which other hosts cannot share; run the single-host `vcd-faas` without a cluster secret instead"
+    )
+}

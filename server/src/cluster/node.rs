@@ -1,0 +1,275 @@
+//! `vcd-faas node`: a worker beside one Docker engine. It registers its address, beats every
+//! second with what it holds, and runs the calls fronts forward to it in its own warm pool.
+//! A version whose image it lacks it rebuilds from the stored files first (once, whatever the
+//! calls waiting for it). At start it removes what a predecessor on its engine left.
+
+use super::forward::{cluster_needs_postgres, Capacity};
+use super::wire::{self, CallHead, ReplyHead, CALLS_PATH};
+use crate::build::builder::{make_image, ImageTools};
+use crate::build::deps::Installer;
+use crate::calls::directory::Directory;
+use crate::calls::gateway::Gateway;
+use crate::calls::request::{CallRequest, CallTrigger};
+use crate::config::Config;
+use crate::ops::reconciler::Leftovers;
+use crate::startup::{open_worker, Docker, WorkerParts};
+use crate::store::{now_ms, NodeBeat, Store, Target};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How often the node removes what no version owns any more on its engine.
+const CLEAN_EVERY: Duration = Duration::from_secs(30);
+
+struct Node {
+    name: String,
+    bearer: String,
+    store: Store,
+    gateway: Gateway,
+    directory: Directory,
+    images: Images,
+    calls_in_flight: AtomicI64,
+    calls_total: AtomicU64,
+}
+
+/// Checks what a node needs and serves as one until SIGTERM.
+pub async fn run(config: Config) -> Result<(), String> {
+    let cluster = &config.cluster;
+    let secret = cluster.cluster_secret.clone().ok_or("`vcd-faas node` needs VCD_FAAS_CLUSTER_SECRET, the secret the fronts send")?;
+    let address = cluster.node_addr.ok_or("`vcd-faas node` needs VCD_FAAS_NODE_ADDR, the address the fronts forward calls to (e.g. 169.254.77.2:7070)")?;
+    if config.database_url().starts_with("sqlite:") {
+        return Err(cluster_needs_postgres("`vcd-faas node`"));
+    }
+    let name = node_name(cluster.node_name.as_deref())?;
+    let WorkerParts { store, engine, secret_key, runtimes, metrics, pool } = open_worker(&config, Docker::Connect).await?;
+    let installer = Arc::new(Installer::new(crate::startup::install_settings(&config), runtimes.clone()));
+
+    let leftovers = Leftovers { store: &store, pool: &pool, installer: &installer, socket_dir: config.socket_dir() };
+    let others = crate::ops::processes::live_others(&store, engine.process()).await?;
+    let (containers, images) = leftovers.remove(&others, now_ms(), true).await?;
+    tracing::info!(containers, images, "removed what an earlier process left on this engine");
+
+    let capacity = Capacity::of(cluster);
+    store.register_node(&name, engine.process(), &address.to_string(), capacity.memory_mb, capacity.millicpus).await.map_err(|e| format!("database: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address} ({e}); set VCD_FAAS_NODE_ADDR to an address of this host"))?;
+    // A function's outbound connections never reach the node's own port.
+    pool.sandbox().egress.platform_listens_on(address);
+    let gateway = Gateway::new(store.clone(), pool.clone(), metrics, secret_key, None);
+    let node = Arc::new(Node {
+        name: name.clone(),
+        bearer: format!("Bearer {}", secret.0),
+        store: store.clone(),
+        gateway,
+        directory: Directory::new(store.clone()),
+        images: Images { engine: engine.clone(), runtimes, installer, ready: Mutex::default() },
+        calls_in_flight: AtomicI64::new(0),
+        calls_total: AtomicU64::new(0),
+    });
+    let beating = tokio::spawn(beat(node.clone()));
+    tokio::spawn(clean(node.clone(), config.socket_dir()));
+    tracing::info!(node = %name, %address, memory_mb = capacity.memory_mb, millicpus = capacity.millicpus, "node up");
+    println!("vcd-faas node {name} takes calls on {address}");
+
+    let app = axum::Router::new()
+        .route(CALLS_PATH, axum::routing::post(take_call))
+        .route("/cluster/v1/health", axum::routing::get(|| async { "ok" }))
+        // A call's body is checked by the front; the head and framing come on top.
+        .layer(DefaultBodyLimit::max(config.max_body_bytes + 1024 * 1024))
+        .with_state(node.clone());
+    let served = axum::serve(listener, app).with_graceful_shutdown(crate::startup::shutdown_signal()).await;
+    beating.abort();
+    let _ = store.node_left(&name, engine.process()).await;
+    pool.drain().await;
+    crate::ops::processes::leave(&store, engine.process()).await;
+    served.map_err(|e| e.to_string())
+}
+
+/// The configured name, else the host's; letters, digits, `.` and `-`, up to 63.
+fn node_name(configured: Option<&str>) -> Result<String, String> {
+    let name = match configured {
+        Some(name) => name.to_string(),
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
+    };
+    let fits = !name.is_empty() && name.len() <= 63 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if fits {
+        Ok(name)
+    } else {
+        Err(format!("VCD_FAAS_NODE_NAME {name:?} is not a node name: use 1–63 letters, digits, '.' or '-'"))
+    }
+}
+
+async fn take_call(State(node): State<Arc<Node>>, headers: HeaderMap, framed: Bytes) -> Response {
+    let authorized = headers.get("authorization").is_some_and(|v| constant_time_eq(v.as_bytes(), node.bearer.as_bytes()));
+    if !authorized {
+        return (StatusCode::UNAUTHORIZED, "a forwarded call needs the cluster secret").into_response();
+    }
+    let (head, body): (CallHead, Bytes) = match wire::unframe(framed) {
+        Ok(parts) => parts,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    node.calls_in_flight.fetch_add(1, Ordering::Relaxed);
+    let reply = node.run(head, body).await;
+    node.calls_in_flight.fetch_sub(1, Ordering::Relaxed);
+    node.calls_total.fetch_add(1, Ordering::Relaxed);
+    reply
+}
+
+impl Node {
+    async fn run(&self, head: CallHead, body: Bytes) -> Response {
+        let target = match self.target(&head).await {
+            Ok(target) => target,
+            Err(message) => return reply_error(503, message, head.version),
+        };
+        if let Err(e) = self.images.ensure(&target).await {
+            tracing::error!(node = %self.name, function = %head.name, version = target.version.version, error = %e, "cannot make the image here");
+            return reply_error(503, format!("worker node {:?} could not make the function's image: {e}", self.name), target.version.version);
+        }
+        let request = CallRequest {
+            method: head.method,
+            path: head.path,
+            query: head.query,
+            headers: head.headers,
+            body,
+            trigger: CallTrigger::parse(&head.trigger).unwrap_or_default(),
+        };
+        let ran = self.gateway.run_here(&target, &request, &head.id).await;
+        tracing::debug!(node = %self.name, call = %head.id, function = %head.name, status = ran.response.status, "call ran here");
+        let r = ran.response;
+        let reply = ReplyHead {
+            status: r.status,
+            headers: r.headers,
+            cold: r.cold,
+            duration_us: r.duration.as_micros() as i64,
+            logs: r.logs,
+            error: None,
+            connections: ran.connections,
+            version: ran.version,
+        };
+        wire::frame(&reply, &r.body).into_response()
+    }
+
+    /// The function's serving version, as the front resolved it or newer: a cached route a
+    /// version older than the front's is read again.
+    async fn target(&self, head: &CallHead) -> Result<Arc<Target>, String> {
+        for _ in 0..2 {
+            let found = self.directory.routable(&head.org, &head.name).await.map_err(|e| format!("database: {e}"))?;
+            match found {
+                Some(Ok(target)) if target.version.version >= head.version => return Ok(target),
+                Some(Ok(_)) => self.directory.routes_changed(),
+                Some(Err(f)) => return Err(crate::calls::dispatch::not_servable(&f)),
+                None => return Err(format!("no function {:?} in org {:?}", head.name, head.org)),
+            }
+        }
+        Err(format!("version {} of {:?} is not served yet on this node's view; try again", head.version, head.name))
+    }
+}
+
+fn reply_error(status: u16, message: String, version: i64) -> Response {
+    let body = serde_json::json!({ "error": message }).to_string();
+    let head = ReplyHead {
+        status,
+        headers: vec![("content-type".into(), "application/json".into()), ("retry-after".into(), "1".into())],
+        cold: false,
+        duration_us: 0,
+        logs: String::new(),
+        error: Some(message),
+        connections: None,
+        version,
+    };
+    wire::frame(&head, body.as_bytes()).into_response()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Writes the node's row every second: what its pool holds and the calls it runs.
+async fn beat(node: Arc<Node>) {
+    let process = node.gateway.pool().engine().process().to_string();
+    // Calls counted at each of the last ten beats, for the rate over ten seconds.
+    let mut totals: VecDeque<u64> = VecDeque::new();
+    loop {
+        let load = node.gateway.pool().load();
+        let total = node.calls_total.load(Ordering::Relaxed);
+        totals.push_back(total);
+        if totals.len() > 11 {
+            totals.pop_front();
+        }
+        let beat = NodeBeat {
+            used_memory_mb: load.memory_mb,
+            used_millicpus: load.millicpus,
+            containers: load.containers as i64,
+            calls_in_flight: node.calls_in_flight.load(Ordering::Relaxed),
+            calls_last_10s: (total - totals.front().copied().unwrap_or(total)) as i64,
+            warm: serde_json::to_string(&load.warm).expect("warm versions serialize"),
+        };
+        match node.store.node_heartbeat(&node.name, &process, &beat).await {
+            Ok(true) => {}
+            Ok(false) => tracing::error!(node = %node.name, "another process has registered under this node's name; stop one of them"),
+            Err(e) => tracing::warn!(error = %e, "cannot write the node's heartbeat"),
+        }
+        tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
+/// Removes, now and then, the images of versions no longer served and orphan containers.
+async fn clean(node: Arc<Node>, socket_dir: std::path::PathBuf) {
+    let started = now_ms();
+    loop {
+        tokio::time::sleep(CLEAN_EVERY).await;
+        let pool = node.gateway.pool();
+        let leftovers = Leftovers { store: &node.store, pool, installer: &node.images.installer, socket_dir: socket_dir.clone() };
+        let cleaned = async {
+            let others = crate::ops::processes::live_others(&node.store, pool.engine().process()).await?;
+            leftovers.remove(&others, started, false).await
+        };
+        match cleaned.await {
+            Ok((0, 0)) => {}
+            Ok((containers, images)) => tracing::info!(containers, images, "removed what no version owns"),
+            Err(e) => tracing::warn!(error = %e, "cleaning the engine failed; retrying later"),
+        }
+        node.images.ready.lock().unwrap().clear();
+    }
+}
+
+/// The function images on this node's engine, made when a call needs one that is missing.
+struct Images {
+    engine: crate::run::engine::Engine,
+    runtimes: Arc<crate::build::runtimes::Runtimes>,
+    installer: Arc<Installer>,
+    /// Per image, whether it is known to be here; its lock is held while it is being made.
+    ready: Mutex<HashMap<String, Arc<tokio::sync::Mutex<bool>>>>,
+}
+
+impl Images {
+    /// Makes sure the version's image is on this engine; the first call that finds it missing
+    /// makes it, the others wait for that.
+    async fn ensure(&self, target: &Target) -> Result<(), String> {
+        let image = target.version.image.clone().ok_or("the version has no image yet")?;
+        let gate = self.ready.lock().unwrap().entry(image.clone()).or_default().clone();
+        let mut present = gate.lock().await;
+        if *present {
+            return Ok(());
+        }
+        if !self.engine.image_exists(&image).await.map_err(|e| e.to_string())? {
+            let started = std::time::Instant::now();
+            let log = Mutex::new(String::new());
+            let append = |text: &str| log.lock().unwrap().push_str(text);
+            let tools = ImageTools { engine: &self.engine, runtimes: &self.runtimes, installer: &self.installer };
+            if let Err(failure) = make_image(tools, &target.function, &target.version, &image, &append).await {
+                let log = log.into_inner().unwrap();
+                tracing::warn!(image, log = %crate::calls::gateway::clip_log(&log, 4096), "image build failed here");
+                return Err(failure.reason);
+            }
+            tracing::info!(image, ms = started.elapsed().as_millis() as u64, "made the image from the stored files");
+        }
+        *present = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,336 @@
+//! Scale out, with real engines: a front on the main engine (it builds; it runs no calls
+//! itself) and worker nodes, each `vcd-faas node` beside its own `dockerd` in its own network
+//! namespace, all on one PostgreSQL database. Calls are placed on the nodes, spread, moved
+//! off a drained node, and kept going when a node is killed.
+mod common;
+
+use common::binary::{self, free_port, setup_tenant, shared_settings, Server};
+use common::cluster::Host;
+use common::{fresh_database, Db, ADMIN_PASSWORD};
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "cluster-secret-for-tests";
+const NODE_PORT: u16 = 7070;
+const NODEJS_IMAGE: &str = "vcd-faas/runtime-nodejs:bookworm";
+
+/// A `vcd-faas node` process inside a host's namespace.
+struct NodeProcess {
+    child: Child,
+}
+
+impl NodeProcess {
+    fn start(host: &Host, name: &str, database: &str, log: &Path) -> NodeProcess {
+        let data = host.dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        // The database as the namespace reaches it: through the host end of its veth.
+        let database = database.replace("127.0.0.1", &host.host_addr.to_string());
+        let mut command = host.command_in(Path::new(env!("CARGO_BIN_EXE_vcd-faas")));
+        command
+            .arg("node")
+            .envs(shared_settings(&database))
+            .env("DOCKER_HOST", &host.docker_host)
+            .env("VCD_FAAS_DATA_DIR", &data)
+            .env("VCD_FAAS_NODE_NAME", name)
+            .env("VCD_FAAS_NODE_ADDR", format!("{}:{NODE_PORT}", host.node_addr))
+            .env("VCD_FAAS_CLUSTER_SECRET", SECRET)
+            .env("VCD_FAAS_NODE_MEMORY_MB", "2048")
+            .env("VCD_FAAS_NODE_CPUS", "2")
+            .env("RUST_LOG", "info,server=debug")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        NodeProcess { child: command.spawn().expect("node starts") }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Front {
+    server: Server,
+    client: Client,
+    admin: String,
+}
+
+impl Front {
+    async fn nodes(&self) -> Vec<Value> {
+        let r = self.client.get(format!("{}/api/v1/nodes", self.server.base)).bearer_auth(&self.admin).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Waits until the named nodes have the state.
+    async fn wait_for_state(&self, names: &[&str], state: &str, within: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let nodes = self.nodes().await;
+            let all = names.iter().all(|n| nodes.iter().any(|v| v["name"] == *n && v["state"] == state));
+            if all {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < within, "nodes {names:?} not {state} within {within:?}: {nodes:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn post(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.server.base)).bearer_auth(token).send().await.unwrap()
+    }
+}
+
+/// One call of the function: its status and the node that ran it.
+async fn call(client: &Client, url: &str, token: &str) -> (u16, String) {
+    match client.post(url).bearer_auth(token).body("{}").timeout(Duration::from_secs(30)).send().await {
+        Ok(r) => {
+            let node = r.headers().get("x-vcd-faas-node").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+            (r.status().as_u16(), node)
+        }
+        Err(e) => panic!("the front did not answer: {e}"),
+    }
+}
+
+/// Calls from `clients` callers at once, `each` times each: how many each node ran, and the
+/// statuses other than 200.
+async fn load(client: &Client, url: &str, token: &str, clients: usize, each: usize) -> (HashMap<String, usize>, Vec<u16>) {
+    let calls = (0..clients).map(|_| async {
+        let mut ran = Vec::new();
+        for _ in 0..each {
+            ran.push(call(client, url, token).await);
+        }
+        ran
+    });
+    let mut per_node = HashMap::new();
+    let mut failed = Vec::new();
+    for (status, node) in futures_util::future::join_all(calls).await.into_iter().flatten() {
+        if status == 200 {
+            *per_node.entry(node).or_insert(0) += 1;
+        } else {
+            failed.push(status);
+        }
+    }
+    (per_node, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_dies() {
+    let began = Instant::now();
+    let phase = |what: &str| println!("{:>6} ms  {what}", began.elapsed().as_millis());
+    let root = tempfile::tempdir().unwrap();
+    let database = fresh_database(Db::Postgres, root.path()).await;
+    let mut hosts = vec![Host::start(1).await, Host::start(2).await];
+    for host in &mut hosts {
+        host.seed_images(&[NODEJS_IMAGE]).await;
+        host.forward(5432);
+    }
+    phase("2 hosts started, the Node.js base image seeded on each");
+    let mut envs = shared_settings(&database);
+    envs.push(("VCD_FAAS_CLUSTER_SECRET".into(), SECRET.into()));
+    envs.push(("VCD_FAAS_LOCAL_WORKER".into(), "false".into()));
+    std::fs::create_dir_all(root.path().join("front")).unwrap();
+    let server = binary::start_logging_to(&root.path().join("front"), free_port(), &envs, &root.path().join("front.log")).await;
+    let client = Client::new();
+    let admin = binary::post(&client, format!("{}/api/v1/tokens", server.base), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
+    let front = Front { server, client: client.clone(), admin: admin["token"].as_str().unwrap().to_string() };
+
+    let log = |name: &str| root.path().join(format!("{name}.log"));
+    let mut nodes = vec![
+        Some(NodeProcess::start(&hosts[0], "node-1", &database, &log("node-1"))),
+        Some(NodeProcess::start(&hosts[1], "node-2", &database, &log("node-2"))),
+    ];
+    front.wait_for_state(&["node-1", "node-2"], "up", Duration::from_secs(60)).await;
+    phase("both nodes up");
+    let listed = front.nodes().await;
+    assert_eq!(listed[0]["address"], format!("{}:{NODE_PORT}", hosts[0].node_addr));
+    assert_eq!((listed[0]["memory_mb"].as_i64(), listed[0]["cpus"].as_f64()), (Some(2048), Some(2.0)));
+
+    // A function that takes a moment, so calls at once need containers of their own.
+    let (org, token) = setup_tenant(&client, &front.server.base, json!({"max_instances": 20})).await;
+    let code = "exports.handler = async () => { await new Promise(r => setTimeout(r, 300)); return { statusCode: 200, body: 'ok' }; };";
+    let created = front.client.post(format!("{}/api/v1/functions", front.server.base)).bearer_auth(&token)
+        .json(&json!({"name": "spread", "language": "nodejs", "code": code, "max_instances": 10})).send().await.unwrap();
+    assert_eq!(created.status(), 202, "{}", created.text().await.unwrap());
+    wait_ready(&front, &token, "spread").await;
+    let url = format!("{}/api/org/{org}/spread", front.server.base);
+    phase("function built by the front");
+
+    // The first call on a node makes the image there from the stored files.
+    let (per_node, failed) = load(&client, &url, &token, 4, 3).await;
+    phase("12 calls from 4 callers: each node made the image, then ran its calls");
+    assert!(failed.is_empty(), "calls failed: {failed:?}; front log:\n{}", tail(&root.path().join("front.log")));
+    assert_eq!(per_node.len(), 2, "both nodes ran calls: {per_node:?}");
+    assert!(!per_node.contains_key(""), "every call ran on a node (the front has no local worker): {per_node:?}");
+    let containers: i64 = front.nodes().await.iter().map(|n| n["containers"].as_i64().unwrap()).sum();
+    assert!(containers >= 3, "warm containers on the nodes: {containers}");
+
+    // The record says which node ran a call.
+    let records: Value = front.client.get(format!("{}/api/v1/functions/spread/invocations?limit=20", front.server.base)).bearer_auth(&token)
+        .send().await.unwrap().json().await.unwrap();
+    let record_nodes: std::collections::HashSet<&str> = records.as_array().unwrap().iter().filter_map(|r| r["node"].as_str()).collect();
+    assert_eq!(record_nodes, ["node-1", "node-2"].into_iter().collect());
+
+    // A node takes forwarded calls only with the cluster secret.
+    let node_url = format!("http://{}:{NODE_PORT}/cluster/v1/calls", hosts[0].node_addr);
+    for auth in [None, Some("Bearer wrong-secret")] {
+        let mut request = client.post(&node_url).body(format!("{}\n", json!({"id": "x", "org": org, "name": "spread", "version": 1, "trigger": "http", "method": "POST", "path": "/", "query": "", "headers": []})));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 401, "{auth:?}");
+    }
+
+    // Only the provider sees and steers nodes.
+    assert_eq!(front.client.get(format!("{}/api/v1/nodes", front.server.base)).bearer_auth(&token).send().await.unwrap().status(), 403);
+    assert_eq!(front.post("/api/v1/nodes/node-1/drain", &token).await.status(), 403);
+    assert_eq!(front.post("/api/v1/nodes/no-such-node/drain", &front.admin).await.status(), 404);
+
+    // Drained, node-1 takes no new call; none fails.
+    let drained: Value = front.post("/api/v1/nodes/node-1/drain", &front.admin).await.json().await.unwrap();
+    assert_eq!(drained["state"], "draining");
+    tokio::time::sleep(Duration::from_millis(700)).await; // the front reads the nodes twice a second
+    let (per_node, failed) = load(&client, &url, &token, 3, 3).await;
+    assert!(failed.is_empty(), "calls failed while draining: {failed:?}");
+    assert_eq!(per_node.keys().collect::<Vec<_>>(), ["node-2"], "{per_node:?}");
+    assert_eq!(front.post("/api/v1/nodes/node-1/undrain", &front.admin).await.status(), 200);
+    front.wait_for_state(&["node-1"], "up", Duration::from_secs(5)).await;
+
+    // node-2 is killed under steady load (sync and async calls): only calls in flight on it
+    // fail, and they fail as lost; every async call is answered; full service is back soon.
+    let steady = tokio::spawn({
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        async move {
+            let mut outcomes = Vec::new();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(12) {
+                let calls = (0..3).map(|_| call(&client, &url, &token));
+                for outcome in futures_util::future::join_all(calls).await {
+                    outcomes.push((started.elapsed(), outcome));
+                }
+            }
+            outcomes
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    // Some of these are running on node-2 when it dies.
+    let async_ids = submit_async(&front, &url, &token, 6).await;
+    nodes[1].take().unwrap().kill9();
+    let marked_down = front.wait_for_state(&["node-2"], "down", Duration::from_secs(5)).await;
+    println!("node-2 killed: marked down after {} ms", marked_down.as_millis());
+    let outcomes = steady.await.unwrap();
+    // About 2 s after the load began.
+    let kill_offset = Duration::from_secs(2);
+    let failures: Vec<_> = outcomes.iter().filter(|(_, (status, _))| *status != 200).collect();
+    println!("steady load: {} calls, {} failed: {:?}", outcomes.len(), failures.len(), failures);
+    assert!(failures.iter().all(|(_, (status, _))| *status == 502), "only lost calls fail, as 502: {failures:?}");
+    assert!(failures.len() <= 3, "at most the calls in flight on node-2 failed: {failures:?}");
+    let last_failure = failures.iter().map(|(at, _)| *at).max().unwrap_or_default();
+    assert!(last_failure < kill_offset + Duration::from_secs(10), "full service back within 10 s: last failure at {last_failure:?}");
+    let after: Vec<_> = outcomes.iter().filter(|(at, _)| *at > kill_offset + Duration::from_secs(1)).collect();
+    assert!(!after.is_empty() && after.iter().all(|(_, (status, node))| *status == 200 && node == "node-1"), "after the loss node-1 serves every call");
+    for id in &async_ids {
+        let answered = wait_async(&front, &token, id).await;
+        assert_eq!(answered["status_code"], 200, "async call {id}: {answered}");
+    }
+
+    // node-2 comes back: it removes its predecessor's containers and takes load again.
+    let all = || Some(bollard::query_parameters::ListContainersOptions { all: true, ..Default::default() });
+    let leftovers = hosts[1].docker().await.list_containers(all()).await.unwrap().len();
+    nodes[1] = Some(NodeProcess::start(&hosts[1], "node-2", &database, &log("node-2")));
+    front.wait_for_state(&["node-2"], "up", Duration::from_secs(60)).await;
+    phase("node-2 back");
+    let now_there = hosts[1].docker().await.list_containers(all()).await.unwrap().len();
+    println!("node-2 back: {leftovers} leftover container(s) before, {now_there} after its start");
+    assert_eq!(now_there, 0, "the returning node removed what it no longer owns");
+    // More callers at once than node-1 has warm containers: the extra containers start on
+    // the least loaded node, the one that just came back.
+    let warm_on_node_1 = front.nodes().await.iter().find(|n| n["name"] == "node-1").unwrap()["containers"].as_i64().unwrap() as usize;
+    let (per_node, failed) = load(&client, &url, &token, warm_on_node_1 + 4, 2).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(per_node.get("node-2").copied().unwrap_or(0) > 0, "the returning node takes load: {per_node:?}");
+
+    let deleted = front.client.delete(format!("{}/api/v1/functions/spread", front.server.base)).bearer_auth(&token).send().await.unwrap();
+    assert!(deleted.status().is_success());
+    for node in nodes.into_iter().flatten() {
+        node.kill9();
+    }
+    front.server.terminate();
+}
+
+async fn wait_ready(front: &Front, token: &str, name: &str) {
+    let start = Instant::now();
+    loop {
+        let f: Value = front.client.get(format!("{}/api/v1/functions/{name}", front.server.base)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        if f["status"] == "ready" {
+            return;
+        }
+        assert!(f["status"] != "failed", "build failed: {f}");
+        assert!(start.elapsed() < Duration::from_secs(180), "not ready: {f}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn submit_async(front: &Front, url: &str, token: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let r = front.client.post(url).bearer_auth(token).header("x-invoke-type", "async").body("{}").send().await.unwrap();
+        assert_eq!(r.status(), 202);
+        let body: Value = r.json().await.unwrap();
+        ids.push(body["invocation_id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+async fn wait_async(front: &Front, token: &str, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let r: Value = front.client.get(format!("{}/api/v1/invocations/{id}", front.server.base)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        if r["state"] == "done" || r["state"] == "failed" {
+            return r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "async call {id} not answered: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// The roles refuse what cannot work, saying what to set.
+#[tokio::test]
+async fn roles_refuse_settings_that_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut command = binary::command(dir.path(), &[]);
+        command.args(args).envs(envs.iter().copied()).env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{}", free_port()));
+        let out = command.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
+        assert!(!out.status.success(), "{args:?} {envs:?} should not start");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let no_secret = run(&["node"], &[("VCD_FAAS_NODE_ADDR", "127.0.0.1:7071")]);
+    assert!(no_secret.contains("needs VCD_FAAS_CLUSTER_SECRET"), "{no_secret}");
+    let no_addr = run(&["node"], &[("VCD_FAAS_CLUSTER_SECRET", "s")]);
+    assert!(no_addr.contains("needs VCD_FAAS_NODE_ADDR"), "{no_addr}");
+    let sqlite = run(&["node"], &[("VCD_FAAS_CLUSTER_SECRET", "s"), ("VCD_FAAS_NODE_ADDR", "127.0.0.1:7071")]);
+    assert!(sqlite.contains("needs the installation's PostgreSQL database") && sqlite.contains("SQLite"), "{sqlite}");
+    let bad_name = run(&["node"], &[("VCD_FAAS_CLUSTER_SECRET", "s"), ("VCD_FAAS_NODE_ADDR", "127.0.0.1:7071"), ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"), ("VCD_FAAS_NODE_NAME", "no/slash")]);
+    assert!(bad_name.contains("is not a node name"), "{bad_name}");
+    let front_alone = run(&[], &[("VCD_FAAS_LOCAL_WORKER", "false")]);
+    assert!(front_alone.contains("VCD_FAAS_LOCAL_WORKER=false needs VCD_FAAS_CLUSTER_SECRET"), "{front_alone}");
+    let front_sqlite = run(&[], &[("VCD_FAAS_CLUSTER_SECRET", "s")]);
+    assert!(front_sqlite.contains("needs the installation's PostgreSQL database"), "{front_sqlite}");
+}
