@@ -399,6 +399,19 @@ pub async fn service_links() -> Result<Vec<ServiceLink>, ServerFnError> {
     platform.service_links(&caller).await.map_err(backend::fail)
 }
 
+#[server]
+pub async fn list_nodes() -> Result<Vec<NodeView>, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.list_nodes(&caller).await.map_err(backend::fail)
+}
+
+/// Drains a node (`draining`: true) or puts it back in service.
+#[server]
+pub async fn set_node_draining(name: String, draining: bool) -> Result<NodeView, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.set_node_draining(&caller, &name, draining).await.map_err(backend::fail)
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TenantForm {
     pub name: String,

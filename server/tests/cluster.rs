@@ -161,7 +161,7 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     let (org, token) = setup_tenant(&client, &front.server.base, json!({"max_instances": 20})).await;
     let code = "exports.handler = async () => { await new Promise(r => setTimeout(r, 300)); return { statusCode: 200, body: 'ok' }; };";
     let created = front.client.post(format!("{}/api/v1/functions", front.server.base)).bearer_auth(&token)
-        .json(&json!({"name": "spread", "language": "nodejs", "code": code, "max_instances": 10})).send().await.unwrap();
+        .json(&json!({"name": "spread", "language": "nodejs", "code": code, "max_instances": 20})).send().await.unwrap();
     assert_eq!(created.status(), 202, "{}", created.text().await.unwrap());
     wait_ready(&front, &token, "spread").await;
     let url = format!("{}/api/org/{org}/spread", front.server.base);
@@ -261,8 +261,38 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     assert!(failed.is_empty(), "{failed:?}");
     assert!(per_node.get("node-2").copied().unwrap_or(0) > 0, "the returning node takes load: {per_node:?}");
 
-    let deleted = front.client.delete(format!("{}/api/v1/functions/spread", front.server.base)).bearer_auth(&token).send().await.unwrap();
-    assert!(deleted.status().is_success());
+    // A function's max_instances holds across the nodes: 2 containers at most, on both
+    // engines together, however many callers; the others wait in line and are answered.
+    let created = front.client.post(format!("{}/api/v1/functions", front.server.base)).bearer_auth(&token)
+        .json(&json!({"name": "capped", "language": "nodejs", "code": code, "max_instances": 2})).send().await.unwrap();
+    assert_eq!(created.status(), 202);
+    wait_ready(&front, &token, "capped").await;
+    let capped_url = format!("{}/api/org/{org}/capped", front.server.base);
+    let engines = [hosts[0].docker().await, hosts[1].docker().await];
+    let counting = async {
+        let mut most = 0;
+        let filters = std::collections::HashMap::from([("label".to_string(), vec!["vcd-faas.function=capped".to_string()])]);
+        for _ in 0..40 {
+            let mut now = 0;
+            for engine in &engines {
+                // Running ones: the pool's spare is created ahead but not started.
+                let options = bollard::query_parameters::ListContainersOptions { filters: Some(filters.clone()), ..Default::default() };
+                now += engine.list_containers(Some(options)).await.unwrap().len();
+            }
+            most = most.max(now);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        most
+    };
+    let ((per_node, failed), most) = tokio::join!(load(&client, &capped_url, &token, 6, 3), counting);
+    println!("capped at 2: {per_node:?}, at most {most} running container(s) on the two engines at once");
+    assert!(failed.is_empty(), "callers beyond the limit wait in line: {failed:?}");
+    assert!((1..=2).contains(&most), "at most max_instances containers across the nodes: {most}");
+
+    for name in ["spread", "capped"] {
+        let deleted = front.client.delete(format!("{}/api/v1/functions/{name}", front.server.base)).bearer_auth(&token).send().await.unwrap();
+        assert!(deleted.status().is_success());
+    }
     for node in nodes.into_iter().flatten() {
         node.kill9();
     }
@@ -333,4 +363,97 @@ async fn roles_refuse_settings_that_cannot_work() {
     assert!(front_alone.contains("VCD_FAAS_LOCAL_WORKER=false needs VCD_FAAS_CLUSTER_SECRET"), "{front_alone}");
     let front_sqlite = run(&[], &[("VCD_FAAS_CLUSTER_SECRET", "s")]);
     assert!(front_sqlite.contains("needs the installation's PostgreSQL database"), "{front_sqlite}");
+}
+
+/// The cluster benchmark (`scripts/bench-cluster.sh`, not part of the test suite): calls per
+/// second and latency through a front with its local worker, then through a front without one
+/// forwarding to 1, 2 and 3 nodes, and the front's CPU per call. Prints a table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a benchmark: run by scripts/bench-cluster.sh"]
+async fn bench_forwarded_calls_against_local_ones() {
+    let secs: u64 = std::env::var("BENCH_CLUSTER_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let clients: usize = std::env::var("BENCH_CLUSTER_CLIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    let root = tempfile::tempdir().unwrap();
+    let database = fresh_database(Db::Postgres, root.path()).await;
+    let mut hosts = futures_util::future::join_all((1..=3).map(Host::start)).await;
+    for host in &mut hosts {
+        host.seed_images(&[NODEJS_IMAGE]).await;
+        host.forward(5432);
+    }
+    // Front L runs calls itself; front C forwards every call to the nodes. One database.
+    let start_front = |name: &str, extra: Vec<(String, String)>| {
+        let mut envs = shared_settings(&database);
+        envs.push(("VCD_FAAS_CPU_PRIORITY".into(), "normal".into()));
+        envs.extend(extra);
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        async move { binary::start(&dir, free_port(), &envs).await }
+    };
+    let local = start_front("local", vec![]).await;
+    let forwarding = start_front("forwarding", vec![("VCD_FAAS_CLUSTER_SECRET".into(), SECRET.into()), ("VCD_FAAS_LOCAL_WORKER".into(), "false".into())]).await;
+    let client = Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let (org, token) = setup_tenant(&client, &local.base, json!({"max_instances": 20})).await;
+    let code = "exports.handler = async () => ({ statusCode: 200, body: 'ok' });";
+    let created = client.post(format!("{}/api/v1/functions", local.base)).bearer_auth(&token)
+        .json(&json!({"name": "bench", "language": "nodejs", "code": code, "max_instances": 4})).send().await.unwrap();
+    assert_eq!(created.status(), 202);
+    let admin = binary::post(&client, format!("{}/api/v1/tokens", local.base), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
+    let front = Front { server: local, client: client.clone(), admin: admin["token"].as_str().unwrap().to_string() };
+    wait_ready(&front, &token, "bench").await;
+
+    println!("\n{clients} clients, {secs} s each; Node.js function answering 'ok'; 2 shared cores (load generator, fronts, nodes and containers all on them)");
+    println!("{:<28} {:>10} {:>9} {:>9} {:>16}", "", "calls/s", "p50 ms", "p99 ms", "front CPU µs/call");
+    let row = |label: &str, r: &Measured| println!("{label:<28} {:>10.0} {:>9.2} {:>9.2} {:>16.0}", r.per_sec, r.p50_ms, r.p99_ms, r.cpu_us_per_call);
+    let url = |base: &str| format!("{base}/api/org/{org}/bench");
+    measure(&client, &url(&front.server.base), &token, clients, 2, front.server.pid()).await; // warm-up
+    let r = measure(&client, &url(&front.server.base), &token, clients, secs, front.server.pid()).await;
+    row("local worker", &r);
+    let mut nodes = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let name = format!("node-{}", i + 1);
+        nodes.push(NodeProcess::start(host, &name, &database, &root.path().join(format!("{name}.log"))));
+        front.wait_for_state(&[name.as_str()], "up", Duration::from_secs(60)).await;
+        measure(&client, &url(&forwarding.base), &token, clients, 3, forwarding.pid()).await; // images, warm containers
+        let r = measure(&client, &url(&forwarding.base), &token, clients, secs, forwarding.pid()).await;
+        row(&format!("forwarded to {} node(s)", i + 1), &r);
+    }
+    let _ = client.delete(format!("{}/api/v1/functions/bench", front.server.base)).bearer_auth(&token).send().await;
+    drop(nodes);
+}
+
+struct Measured {
+    per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_us_per_call: f64,
+}
+
+/// `clients` callers for `secs` seconds; the front's CPU (user + system) from /proc.
+async fn measure(client: &Client, url: &str, token: &str, clients: usize, secs: u64, front_pid: u32) -> Measured {
+    let cpu_ticks = || {
+        let stat = std::fs::read_to_string(format!("/proc/{front_pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let cpu_before = cpu_ticks();
+    let started = Instant::now();
+    let until = started + Duration::from_secs(secs);
+    let callers = (0..clients).map(|_| async move {
+        let mut latencies = Vec::new();
+        while Instant::now() < until {
+            let at = Instant::now();
+            let r = client.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            r.bytes().await.unwrap();
+            latencies.push(at.elapsed().as_secs_f64() * 1000.0);
+        }
+        latencies
+    });
+    let mut latencies: Vec<f64> = futures_util::future::join_all(callers).await.into_iter().flatten().collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_secs = (cpu_ticks() - cpu_before) as f64 / ticks_per_sec;
+    latencies.sort_by(f64::total_cmp);
+    let at = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    Measured { per_sec: latencies.len() as f64 / elapsed, p50_ms: at(0.5), p99_ms: at(0.99), cpu_us_per_call: cpu_secs * 1e6 / latencies.len() as f64 }
 }

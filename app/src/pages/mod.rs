@@ -14,6 +14,7 @@ pub mod functions;
 pub mod home;
 pub mod login;
 pub mod provider;
+mod nodes_panel;
 mod schedule_panel;
 pub mod tokens;
 pub mod tree_edit;

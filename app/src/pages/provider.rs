@@ -1,4 +1,5 @@
 use super::functions::FunctionTable;
+use super::nodes_panel::NodesPanel;
 use crate::api::{list_functions, list_tenants, service_links, CreateTenant, FormOutcome, UpdateTenant};
 use crate::components::{error_text, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, ListFieldMsg};
 use crate::model::{FunctionStatus, ServiceLink, TenantView};
@@ -64,8 +65,9 @@ pub fn Dashboard() -> impl IntoView {
                 _ => None,
             }}
         </Transition>
-        // Outside the view above, which is made anew on every refresh: made once, it keeps one
-        // timer and one resource of its own.
+        // Outside the view above, which is made anew on every refresh: made once, each keeps
+        // one timer and one resource of its own.
+        <NodesPanel />
         <ServiceLinks />
     }
 }

@@ -129,7 +129,7 @@ impl Gateway {
         let f = &target.function;
         let Ran { mut response, connections, node, version } = match &self.cluster {
             Some(cluster) => cluster.run(self, target, request, &id).await,
-            None => self.run_here(target, request, &id).await,
+            None => self.run_here(target, request, &id, None).await,
         };
         response.duration = started.elapsed();
         self.metrics.record_call(&f.org, &f.name, response.status, response.cold, response.duration);
@@ -153,10 +153,11 @@ impl Gateway {
     }
 
     /// Runs the call in this process's pool: the function's answer (or the platform's error)
-    /// with its outbound connections, not yet recorded. A node runs forwarded calls here too.
-    pub async fn run_here(&self, target: &Target, request: &CallRequest, id: &str) -> Ran {
+    /// with its outbound connections, not yet recorded. A node runs forwarded calls here too,
+    /// with `instances_here`, its share of the function's cluster-wide `max_instances`.
+    pub async fn run_here(&self, target: &Target, request: &CallRequest, id: &str, instances_here: Option<i64>) -> Ran {
         let started = Instant::now();
-        let (outcome, cold, connections) = self.call_in_container(target, request, id, started, now_ms()).await;
+        let (outcome, cold, connections) = self.call_in_container(target, request, id, (started, now_ms()), instances_here).await;
         let mut response = match outcome {
             Ok(reply) => from_reply(reply, id),
             Err((error, logs)) => from_error(&error, logs, id, target.function.name.as_str()),
@@ -188,8 +189,8 @@ impl Gateway {
         target: &Target,
         request: &CallRequest,
         id: &str,
-        started: Instant,
-        started_ms: i64,
+        (started, started_ms): (Instant, i64),
+        instances_here: Option<i64>,
     ) -> (Result<runner::ShimReply, (CallError, String)>, bool, Vec<Connection>) {
         // A call the runtime did not answer has only the container's output for a log: the
         // part written since the call began (with calls running beside it, theirs too).
@@ -202,7 +203,7 @@ impl Gateway {
             Err(e) => return (Err((e, String::new())), false, Vec::new()),
         };
         for _ in 0..2 {
-            let lease = match self.pool.acquire(target, started + timeout, request.trigger.waits_when_full()).await {
+            let lease = match self.pool.acquire(target, started + timeout, request.trigger.waits_when_full(), instances_here).await {
                 Ok(lease) => lease,
                 Err(e) => return (Err((e, String::new())), true, Vec::new()),
             };

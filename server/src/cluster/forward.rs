@@ -59,10 +59,10 @@ struct InFlight {
     per_version: HashMap<(i64, i64), usize>,
 }
 
-/// Where a call goes.
+/// Where a call goes, and how many containers of the function it may run there.
 enum Place {
     Local,
-    Node { name: String, address: String },
+    Node { name: String, address: String, instances_here: i64 },
 }
 
 /// Why a forwarded call has no answer.
@@ -102,8 +102,8 @@ impl Cluster {
         for _ in 0..TRIES {
             match self.place(gateway, target, &unreachable) {
                 None => break,
-                Some(Place::Local) => return gateway.run_here(target, request, id).await,
-                Some(Place::Node { name, address }) => match self.forward(&name, &address, target, request, id).await {
+                Some(Place::Local) => return gateway.run_here(target, request, id, None).await,
+                Some(Place::Node { name, address, instances_here }) => match self.forward(&name, &address, instances_here, target, request, id).await {
                     Ok(ran) => return ran,
                     Err(Failed::NotSent(cause)) => {
                         tracing::warn!(node = %name, cause, "node unreachable; placing the call elsewhere");
@@ -138,11 +138,12 @@ impl Cluster {
                 Candidate {
                     memory_mb: m.row.memory_mb,
                     millicpus: m.row.millicpus,
-                    used_memory_mb: m.row.used_memory_mb,
-                    used_millicpus: m.row.used_millicpus,
+                    used_memory_mb: m.row.beat.used_memory_mb,
+                    used_millicpus: m.row.beat.used_millicpus,
                     warm: m.warm(function_id, version),
                     mine_for_version,
                     mine,
+                    containers: m.containers_of(function_id),
                 }
             })
             .collect();
@@ -150,6 +151,7 @@ impl Cluster {
             // The local pool is read now: its in-flight calls are in its containers already.
             let load = gateway.pool().load();
             let warm = load.warm.iter().find(|w| w.function_id == function_id && w.version == version).map_or(0, |w| w.containers);
+            let containers = load.warm.iter().filter(|w| w.function_id == function_id).map(|w| w.containers).sum();
             candidates.push(Candidate {
                 memory_mb: capacity.memory_mb,
                 millicpus: capacity.millicpus,
@@ -158,21 +160,27 @@ impl Cluster {
                 warm,
                 mine_for_version: 0,
                 mine: 0,
+                containers,
             });
         }
         let need = Need {
             memory_mb: target.version.memory_mb,
             millicpus: gateway.pool().sandbox().nano_cpus / 1_000_000,
             concurrency: target.function.concurrency.max(1) as usize,
+            max_instances: target.function.max_instances.max(1) as usize,
         };
         let chosen = placement::choose(&candidates, need)?;
         Some(match nodes.get(chosen) {
-            Some(m) => Place::Node { name: m.row.name.clone(), address: m.row.address.clone() },
+            Some(m) => Place::Node {
+                name: m.row.name.clone(),
+                address: m.row.address.clone(),
+                instances_here: placement::instances_here(&candidates, chosen, need) as i64,
+            },
             None => Place::Local,
         })
     }
 
-    async fn forward(&self, name: &str, address: &str, target: &Target, request: &CallRequest, id: &str) -> Result<Ran, Failed> {
+    async fn forward(&self, name: &str, address: &str, instances_here: i64, target: &Target, request: &CallRequest, id: &str) -> Result<Ran, Failed> {
         let _counted = Counted::new(self, name, target);
         let head = CallHead {
             id: id.to_string(),
@@ -184,6 +192,7 @@ impl Cluster {
             path: request.path.clone(),
             query: request.query.clone(),
             headers: request.headers.clone(),
+            instances_here: Some(instances_here),
         };
         let limit = Duration::from_millis(target.version.timeout_ms as u64) + crate::run::runner::START_LIMIT + IMAGE_BUILD_ALLOWANCE + REPLY_MARGIN;
         let sent = self

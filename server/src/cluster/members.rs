@@ -51,9 +51,14 @@ pub struct Member {
 
 impl Member {
     fn of(row: NodeRow) -> Member {
-        let listed: Vec<WarmVersion> = serde_json::from_str(&row.warm).unwrap_or_default();
+        let listed: Vec<WarmVersion> = serde_json::from_str(&row.beat.warm).unwrap_or_default();
         let warm = listed.into_iter().map(|w| ((w.function_id, w.version), w.containers)).collect();
         Member { row, warm }
+    }
+
+    /// Its containers of function `function_id`, any version, at its last heartbeat.
+    pub fn containers_of(&self, function_id: i64) -> usize {
+        self.warm.iter().filter(|((f, _), _)| *f == function_id).map(|(_, n)| n).sum()
     }
 
     /// Its containers of `version` of function `function_id` at its last heartbeat.

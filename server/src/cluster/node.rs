@@ -138,7 +138,7 @@ impl Node {
             body,
             trigger: CallTrigger::parse(&head.trigger).unwrap_or_default(),
         };
-        let ran = self.gateway.run_here(&target, &request, &head.id).await;
+        let ran = self.gateway.run_here(&target, &request, &head.id, head.instances_here).await;
         tracing::debug!(node = %self.name, call = %head.id, function = %head.name, status = ran.response.status, "call ran here");
         let r = ran.response;
         let reply = ReplyHead {

@@ -7,6 +7,10 @@
 //! 2. Otherwise a container starts: at the least loaded place — the lowest share of its memory
 //!    or CPU in use (the larger of the two), counting this front's calls in flight there as
 //!    containers about to run. New containers so spread over the places.
+//! 3. Unless the function holds its `max_instances` across the places already: then the call
+//!    waits in the line of a place that holds some (the least busy), and each place is told
+//!    how many it may run (`instances_here`: the limit less what the others hold), so the
+//!    limit holds cluster-wide — as of the places' last heartbeats (a second old at most).
 
 /// One place a call can run (the local worker or a node), as last seen.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +25,8 @@ pub struct Candidate {
     pub mine_for_version: usize,
     /// Calls this front has in flight there, of any function.
     pub mine: usize,
+    /// Containers of the call's function there, any version.
+    pub containers: usize,
 }
 
 /// What one container of the call's version takes.
@@ -30,10 +36,31 @@ pub struct Need {
     pub millicpus: i64,
     /// Calls one container serves at once.
     pub concurrency: usize,
+    /// The function's limit of containers, across all places.
+    pub max_instances: usize,
+}
+
+/// Containers a place has, or is about to start for this front's calls, of the function.
+fn holds(c: &Candidate, need: Need) -> usize {
+    c.containers.max(c.mine_for_version.div_ceil(need.concurrency.max(1)))
+}
+
+/// How many containers of the function place `chosen` may run: the limit less what the
+/// others hold, and never less than what it holds already.
+pub fn instances_here(candidates: &[Candidate], chosen: usize, need: Need) -> usize {
+    let others: usize = candidates.iter().enumerate().filter(|(i, _)| *i != chosen).map(|(_, c)| holds(c, need)).sum();
+    need.max_instances.saturating_sub(others).max(holds(&candidates[chosen], need)).max(1)
 }
 
 /// The index of the place to run the call at; `None` when there is none.
 pub fn choose(candidates: &[Candidate], need: Need) -> Option<usize> {
+    let held: usize = candidates.iter().map(|c| holds(c, need)).sum();
+    if held >= need.max_instances.max(1) {
+        // At the limit: the least busy place that holds containers of the function.
+        let busy = |c: &Candidate| c.mine_for_version as f64 / (holds(c, need) * need.concurrency.max(1)) as f64;
+        let holding = candidates.iter().enumerate().filter(|(_, c)| holds(c, need) > 0);
+        return holding.min_by(|(_, a), (_, b)| busy(a).total_cmp(&busy(b))).map(|(i, _)| i);
+    }
     let room = |c: &Candidate| (c.warm * need.concurrency.max(1)) as f64 - c.mine_for_version as f64;
     let warm_with_room = candidates
         .iter()
@@ -62,10 +89,27 @@ fn load(c: &Candidate, need: Need) -> f64 {
 mod tests {
     use super::*;
 
-    const NEED: Need = Need { memory_mb: 128, millicpus: 500, concurrency: 1 };
+    const NEED: Need = Need { memory_mb: 128, millicpus: 500, concurrency: 1, max_instances: 10 };
 
     fn node(used_memory_mb: i64, warm: usize, mine_for_version: usize) -> Candidate {
-        Candidate { memory_mb: 4096, millicpus: 2000, used_memory_mb, used_millicpus: 0, warm, mine_for_version, mine: mine_for_version }
+        Candidate { memory_mb: 4096, millicpus: 2000, used_memory_mb, used_millicpus: 0, warm, mine_for_version, mine: mine_for_version, containers: warm }
+    }
+
+    #[test]
+    fn at_its_max_instances_across_nodes_a_function_starts_no_container_anywhere_else() {
+        let limit = Need { max_instances: 2, ..NEED };
+        // One container each on the first two (the second busy); the third is empty.
+        let nodes = [node(500, 1, 0), node(500, 1, 1), node(0, 0, 0)];
+        assert_eq!(choose(&nodes, limit), Some(0), "the least busy place holding one");
+        assert_eq!(instances_here(&nodes, 0, limit), 1, "and it may not start a second");
+        let all_busy = [node(500, 1, 1), node(500, 1, 3), node(0, 0, 0)];
+        assert_eq!(choose(&all_busy, limit), Some(0), "the line of the less busy place");
+        // Below the limit the empty node starts one, and may run what the others leave.
+        let roomy = Need { max_instances: 5, ..NEED };
+        assert_eq!(choose(&all_busy, roomy), Some(2));
+        assert_eq!(instances_here(&all_busy, 2, roomy), 5 - 1 - 3);
+        // Calls in flight count as containers about to start.
+        assert_eq!(instances_here(&[node(0, 0, 2), node(0, 0, 0)], 1, Need { max_instances: 3, ..NEED }), 1);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub struct CallHead {
     pub path: String,
     pub query: String,
     pub headers: Vec<(String, String)>,
+    /// The most containers of the function the node may run for this call: its share of the
+    /// function's cluster-wide `max_instances`.
+    #[serde(default)]
+    pub instances_here: Option<i64>,
 }
 
 /// How the call ended on the node: the function's answer and what its record needs.

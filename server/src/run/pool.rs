@@ -349,11 +349,13 @@ impl Pool {
     /// `deadline` when the function is at its `max_instances` × `concurrency`.
     /// `waits_when_full`: a call that finds the function's line full waits in it all the same
     /// (a source that bounds what it hands over itself) instead of being refused.
-    pub async fn acquire(self: &Arc<Self>, target: &Target, deadline: Instant, waits_when_full: bool) -> Result<Lease, CallError> {
+    /// `instances_here`: fewer containers than the function's `max_instances` this pool may
+    /// run for the call (a front's share of the cluster-wide limit for this node).
+    pub async fn acquire(self: &Arc<Self>, target: &Target, deadline: Instant, waits_when_full: bool, instances_here: Option<i64>) -> Result<Lease, CallError> {
         let f = &target.function;
         let mode = f.pool_mode;
         let version = target.version.version;
-        let limits = capacity(target, self.queue_per_instance);
+        let limits = capacity(target, self.queue_per_instance, instances_here);
         let lease = |key, instance, cold| Lease { instance, cold, function_id: f.id, container: key, mode };
         let (mut queued, mut overflowed) = (false, false);
         loop {
@@ -911,9 +913,9 @@ enum Joined {
 }
 
 /// Containers, calls per container and queue places of a function.
-fn capacity(target: &Target, queue_per_instance: usize) -> Capacity {
+fn capacity(target: &Target, queue_per_instance: usize, instances_here: Option<i64>) -> Capacity {
     let f = &target.function;
-    let instances = f.max_instances.max(1) as usize;
+    let instances = instances_here.map_or(f.max_instances, |here| here.min(f.max_instances)).max(1) as usize;
     let per_container = f.concurrency.clamp(1, app::model::MAX_CONCURRENCY) as usize;
     Capacity { instances, per_container, queue: instances * per_container * queue_per_instance }
 }

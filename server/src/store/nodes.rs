@@ -15,13 +15,9 @@ pub struct NodeRow {
     pub draining: i64,
     pub memory_mb: i64,
     pub millicpus: i64,
-    pub used_memory_mb: i64,
-    pub used_millicpus: i64,
-    pub containers: i64,
-    pub calls_in_flight: i64,
-    pub calls_last_10s: i64,
-    /// Its warm containers by version, a JSON array of `WarmVersion`.
-    pub warm: String,
+    /// What its last heartbeat said.
+    #[sqlx(flatten)]
+    pub beat: NodeBeat,
     pub started_at: i64,
     pub heartbeat_at: i64,
 }
@@ -33,13 +29,14 @@ impl NodeRow {
 }
 
 /// What a node says of itself in each heartbeat.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, FromRow)]
 pub struct NodeBeat {
     pub used_memory_mb: i64,
     pub used_millicpus: i64,
     pub containers: i64,
     pub calls_in_flight: i64,
     pub calls_last_10s: i64,
+    /// Its containers by version, a JSON array of `WarmVersion`.
     pub warm: String,
 }
 

@@ -57,6 +57,10 @@ async fn started(mut command: Command, port: u16) -> Server {
 }
 
 impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, as a service manager stops it, and waits until it has exited.
     pub fn terminate(mut self) {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
