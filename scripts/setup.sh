@@ -27,7 +27,8 @@ apt_install() {
 
 step "Checking system packages"
 apt_install docker.io mmdebstrap ca-certificates
-[ $FOR_TESTS = 1 ] && apt_install chromium postgresql-client
+# The cluster tests put engines in network namespaces (ip, nsenter).
+[ $FOR_TESTS = 1 ] && apt_install chromium postgresql-client iproute2 util-linux
 
 step "Checking the Docker engine"
 if ! docker info >/dev/null 2>&1; then

@@ -57,10 +57,6 @@ impl Gateway {
         Gateway { store, journal, pool, metrics, secret_key, cluster }
     }
 
-    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
-        self.cluster.as_ref()
-    }
-
     /// What the function sees as its environment: the version's variables and the function's
     /// secrets; `None` when it has neither.
     fn configuration_of(&self, target: &Target) -> Result<Option<EnvVars>, CallError> {

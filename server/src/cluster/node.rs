@@ -113,11 +113,16 @@ async fn take_call(State(node): State<Arc<Node>>, headers: HeaderMap, framed: By
         Ok(parts) => parts,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
-    node.calls_in_flight.fetch_add(1, Ordering::Relaxed);
-    let reply = node.run(head, body).await;
-    node.calls_in_flight.fetch_sub(1, Ordering::Relaxed);
-    node.calls_total.fetch_add(1, Ordering::Relaxed);
-    reply
+    // A front that stops waiting (its caller went away) neither cuts the call off nor leaves
+    // its container's place taken.
+    crate::calls::run_to_end::RunToEnd::new(async move {
+        node.calls_in_flight.fetch_add(1, Ordering::Relaxed);
+        let reply = node.run(head, body).await;
+        node.calls_in_flight.fetch_sub(1, Ordering::Relaxed);
+        node.calls_total.fetch_add(1, Ordering::Relaxed);
+        reply
+    })
+    .await
 }
 
 impl Node {
