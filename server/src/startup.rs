@@ -124,7 +124,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     let WorkerParts { store, engine, secret_key, runtimes, metrics, pool } = open_worker(&config, docker).await?;
     let config = Arc::new(config);
     let local = config.cluster.local_worker.then(|| Capacity::of(&config.cluster));
-    let cluster = Cluster::start(store.clone(), &config.cluster, local).await?;
+    let cluster = Cluster::start(store.clone(), &config.cluster, local).await?.map(|c| c as Arc<dyn crate::calls::gateway::Placement>);
     let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone(), secret_key.clone(), cluster);
     let directory = Arc::new(Directory::new(store.clone()));
     let installer = Arc::new(Installer::new(install_settings(&config), runtimes.clone()));

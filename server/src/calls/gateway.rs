@@ -2,7 +2,6 @@
 //! let in. Takes a container from the pool, forwards the request with the call's deadline,
 //! returns the function's answer and records the invocation.
 
-use crate::cluster::forward::Cluster;
 use crate::secrets::SecretKey;
 use app::model::{Connection, EnvVars};
 use super::body;
@@ -34,8 +33,15 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// Opens the functions' secrets, which go to the runtime with each call.
     secret_key: SecretKey,
-    /// The worker nodes calls are placed on; `None`: every call runs in this process.
-    cluster: Option<Arc<Cluster>>,
+    /// Places calls on the worker nodes; `None`: every call runs in this process.
+    cluster: Option<Arc<dyn Placement>>,
+}
+
+/// Where calls run when several hosts serve them (`cluster::forward::Cluster`): it runs the
+/// call on a node, or here through `run_here`.
+#[async_trait::async_trait]
+pub trait Placement: Send + Sync {
+    async fn run(&self, gateway: &Gateway, target: &Target, request: &CallRequest, id: &str) -> Ran;
 }
 
 /// Headers that describe one hop, never forwarded.
@@ -52,7 +58,7 @@ const HOP_HEADERS: [&str; 9] = [
 ];
 
 impl Gateway {
-    pub fn new(store: Store, pool: Arc<Pool>, metrics: Arc<Metrics>, secret_key: SecretKey, cluster: Option<Arc<Cluster>>) -> Gateway {
+    pub fn new(store: Store, pool: Arc<Pool>, metrics: Arc<Metrics>, secret_key: SecretKey, cluster: Option<Arc<dyn Placement>>) -> Gateway {
         let journal = Journal::start(store.clone());
         Gateway { store, journal, pool, metrics, secret_key, cluster }
     }

@@ -6,7 +6,7 @@
 use super::members::Members;
 use super::placement::{self, Candidate, Need};
 use super::wire::{self, CallHead, ReplyHead, CALLS_PATH};
-use crate::calls::gateway::{Gateway, Ran};
+use crate::calls::gateway::{Gateway, Placement, Ran};
 use crate::calls::request::{CallRequest, CallResponse};
 use crate::config::ClusterConfig;
 use crate::store::{Store, Target};
@@ -96,8 +96,12 @@ impl Cluster {
         Ok(Some(Arc::new(Cluster { members, client, bearer: format!("Bearer {}", secret.0), local, in_flight: Mutex::default() })))
     }
 
+}
+
+#[async_trait::async_trait]
+impl Placement for Cluster {
     /// Runs the call where the placement says, trying the next place when one cannot be reached.
-    pub async fn run(&self, gateway: &Gateway, target: &Target, request: &CallRequest, id: &str) -> Ran {
+    async fn run(&self, gateway: &Gateway, target: &Target, request: &CallRequest, id: &str) -> Ran {
         let mut unreachable = Vec::new();
         for _ in 0..TRIES {
             match self.place(gateway, target, &unreachable) {
@@ -126,6 +130,9 @@ impl Cluster {
         failed(503, message, target, None)
     }
 
+}
+
+impl Cluster {
     fn place(&self, gateway: &Gateway, target: &Target, unreachable: &[String]) -> Option<Place> {
         let (function_id, version) = (target.function.id, target.version.version);
         let nodes: Vec<_> = self.members.placeable().into_iter().filter(|m| !unreachable.contains(&m.row.name)).collect();
