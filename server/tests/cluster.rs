@@ -420,6 +420,9 @@ async fn bench_forwarded_calls_against_local_ones() {
     }
     let _ = client.delete(format!("{}/api/v1/functions/bench", front.server.base)).bearer_auth(&token).send().await;
     drop(nodes);
+    // A clean stop removes each front's warm containers.
+    front.server.terminate();
+    forwarding.terminate();
 }
 
 struct Measured {
