@@ -152,7 +152,6 @@ impl Node {
             cold: r.cold,
             duration_us: r.duration.as_micros() as i64,
             logs: r.logs,
-            error: None,
             connections: ran.connections,
             version: ran.version,
         };
@@ -183,7 +182,6 @@ fn reply_error(status: u16, message: String, version: i64) -> Response {
         cold: false,
         duration_us: 0,
         logs: String::new(),
-        error: Some(message),
         connections: None,
         version,
     };

@@ -36,7 +36,6 @@ pub struct ReplyHead {
     pub cold: bool,
     pub duration_us: i64,
     pub logs: String,
-    pub error: Option<String>,
     pub connections: Option<String>,
     /// The version that ran.
     pub version: i64,
@@ -64,7 +63,7 @@ mod tests {
 
     #[test]
     fn a_body_with_newlines_and_any_bytes_comes_back_whole() {
-        let head = ReplyHead { status: 201, headers: vec![("x".into(), "a\nb".into())], cold: true, duration_us: 7, logs: "l1\nl2".into(), error: None, connections: None, version: 3 };
+        let head = ReplyHead { status: 201, headers: vec![("x".into(), "a\nb".into())], cold: true, duration_us: 7, logs: "l1\nl2".into(), connections: None, version: 3 };
         let body = b"line 1\nline 2\n\xff\x00";
         let (back, rest): (ReplyHead, Bytes) = unframe(Bytes::from(frame(&head, body))).unwrap();
         assert_eq!((back.status, back.logs.as_str(), back.headers[0].1.as_str()), (201, "l1\nl2", "a\nb"));
