@@ -156,18 +156,16 @@ impl Cluster {
             .collect();
         if let Some(capacity) = self.local {
             // The local pool is read now: its in-flight calls are in its containers already.
-            let load = gateway.pool().load();
-            let warm = load.warm.iter().find(|w| w.function_id == function_id && w.version == version).map_or(0, |w| w.containers);
-            let containers = load.warm.iter().filter(|w| w.function_id == function_id).map(|w| w.containers).sum();
+            let load = gateway.pool().load_for(function_id, version);
             candidates.push(Candidate {
                 memory_mb: capacity.memory_mb,
                 millicpus: capacity.millicpus,
                 used_memory_mb: load.memory_mb,
                 used_millicpus: load.millicpus,
-                warm,
+                warm: load.of_version,
                 mine_for_version: 0,
                 mine: 0,
-                containers,
+                containers: load.of_function,
             });
         }
         let need = Need {

@@ -36,6 +36,17 @@ pub struct Load {
     pub warm: Vec<WarmVersion>,
 }
 
+/// A pool's use and its containers of one function (see `Pool::load_for`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadFor {
+    pub memory_mb: i64,
+    pub millicpus: i64,
+    /// Containers of the function, any version.
+    pub of_function: usize,
+    /// Containers of the asked version.
+    pub of_version: usize,
+}
+
 pub struct Lease {
     pub instance: Arc<Instance>,
     /// True when the container's runtime has not answered a call yet (it was started for this
@@ -897,6 +908,21 @@ impl Pool {
         }
         load.millicpus = load.containers as i64 * self.sandbox.nano_cpus / 1_000_000;
         load
+    }
+
+    /// What placing one call of `version` of function `function_id` needs to know of this pool.
+    /// One pass, nothing allocated: it is on the call path.
+    pub fn load_for(&self, function_id: i64, version: i64) -> LoadFor {
+        let slots = self.slots.lock().unwrap();
+        let (mut containers, mut memory_mb) = (0, 0);
+        for slot in slots.values() {
+            containers += slot.containers.len();
+            memory_mb += slot.containers.len() as i64 * slot.memory_mb;
+        }
+        let (of_function, of_version) = slots.get(&function_id).map_or((0, 0), |slot| {
+            (slot.containers.len(), slot.containers.iter().filter(|c| c.version == version).count())
+        });
+        LoadFor { memory_mb, millicpus: containers as i64 * self.sandbox.nano_cpus / 1_000_000, of_function, of_version }
     }
 
     /// Whether a container id belongs to this pool (spare, serving, starting or idle).
