@@ -121,6 +121,8 @@ pub async fn open_worker(config: &Config, docker: Docker) -> Result<WorkerParts,
 /// Connects the database (and Docker, when asked), wires every part, and starts what serves
 /// calls: the pool, the builder, the vCD consumers. Nothing here needs a running engine.
 pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, String> {
+    // A front without a worker never talks to an engine; its host need not run one.
+    let docker = if config.cluster.local_worker { docker } else { Docker::Unconnected };
     let WorkerParts { store, engine, secret_key, runtimes, metrics, pool } = open_worker(&config, docker).await?;
     let config = Arc::new(config);
     let local = config.cluster.local_worker.then(|| Capacity::of(&config.cluster));
@@ -128,13 +130,18 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone(), secret_key.clone(), cluster);
     let directory = Arc::new(Directory::new(store.clone()));
     let installer = Arc::new(Installer::new(install_settings(&config), runtimes.clone()));
-    let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), installer, metrics, pool, {
-        let directory = directory.clone();
-        Arc::new(move |v| {
-            tracing::info!(function_id = v.function_id, version = v.version, "version ready");
-            directory.routes_changed();
+    directory.spawn_follower();
+    let builder = if config.cluster.local_worker {
+        Builder::start(store.clone(), engine.clone(), runtimes.clone(), installer, metrics, pool, "the front".into(), {
+            let directory = directory.clone();
+            Arc::new(move |v| {
+                tracing::info!(function_id = v.function_id, version = v.version, "version ready");
+                directory.routes_changed();
+            })
         })
-    });
+    } else {
+        Builder::elsewhere(installer)
+    };
     // With AMQP_URL, RabbitMQ queues asynchronous calls; without it, the database does.
     let broker_queue = config.vcd.amqp_url.as_ref().map(|url| BrokerQueue::new(url.0.clone(), &config.async_queue_prefix));
     let async_calls = Arc::new(AsyncCalls::new(store.clone(), broker_queue));
@@ -153,7 +160,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
             state: Err("AMQP_URL is not set: functions are served on the platform's own routes"),
         }),
     }
-    let links = Arc::new(Links { engine, store: store.clone(), brokers });
+    let links = Arc::new(Links { engine: config.cluster.local_worker.then(|| engine.clone()), store: store.clone(), brokers });
     let vcd_status: Arc<dyn VcdStatus> = match &vcd {
         Some(vcd) => vcd.clone(),
         None => Arc::new(LocalOnly),
@@ -178,12 +185,14 @@ pub async fn build(config: Config) -> Result<Ready, String> {
         Err(e) => tracing::warn!(error = %e, "start-up reconcile failed; the timer will retry"),
     }
     let gateway = reconciler.gateway.clone();
+    let builder = reconciler.builder.clone();
     reconciler::spawn(reconciler, Duration::from_secs(config.reconcile_secs.max(1)));
     // After the start-up pass, so the containers it makes are never taken for orphans. A
     // front without a local worker keeps no containers.
     if config.cluster.local_worker {
-        gateway.pool().spawn_maintainer(service.store().clone(), Duration::from_secs(1));
+        gateway.pool().spawn_maintainer(service.store().clone(), Duration::from_secs(1), None);
     }
+    builder.spawn_poller(service.store().clone(), gateway.pool().engine().process().to_string(), Duration::from_secs(1));
     // After it too: it requeued the calls a stop interrupted.
     let worker = Worker::new(async_calls.clone(), service.calls().clone());
     match async_calls.broker {
@@ -192,7 +201,9 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     }
     // Every process runs one: the database lets one of them claim each tick.
     let scheduler = crate::schedules::scheduler::start(service.store().clone(), service.calls().clone());
-    prepare_base_images(gateway.pool().engine().clone(), runtimes);
+    if config.cluster.local_worker {
+        prepare_base_images(gateway.pool().engine().clone(), runtimes);
+    }
     state.sessions.spawn_cleanup();
 
     let front = crate::http::front(state.clone());

@@ -1,7 +1,8 @@
-//! Scale out, with real engines: a front on the main engine (it builds; it runs no calls
-//! itself) and worker nodes, each `vcd-faas node` beside its own `dockerd` in its own network
-//! namespace, all on one PostgreSQL database. Calls are placed on the nodes, spread, moved
-//! off a drained node, and kept going when a node is killed.
+//! Scale out, with real engines: a front without a worker (it builds and runs nothing) and
+//! three worker nodes, each `vcd-faas node` beside its own `dockerd` in its own network
+//! namespace, all on one PostgreSQL database. The nodes build the functions; calls are placed
+//! on them, spread, moved off a drained node, and kept going when a node is killed; the warm
+//! minimum moves to the nodes left; a node that joins takes load.
 mod common;
 
 use common::binary::{self, free_port, setup_tenant, shared_settings, Server};
@@ -131,15 +132,17 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     let phase = |what: &str| println!("{:>6} ms  {what}", began.elapsed().as_millis());
     let root = tempfile::tempdir().unwrap();
     let database = fresh_database(Db::Postgres, root.path()).await;
-    let mut hosts = vec![Host::start(1).await, Host::start(2).await];
+    let mut hosts = futures_util::future::join_all((1..=3).map(Host::start)).await;
     for host in &mut hosts {
         host.seed_images(&[NODEJS_IMAGE]).await;
         host.forward(5432);
     }
-    phase("2 hosts started, the Node.js base image seeded on each");
+    phase("3 hosts started, the Node.js base image seeded on each");
     let mut envs = shared_settings(&database);
     envs.push(("VCD_FAAS_CLUSTER_SECRET".into(), SECRET.into()));
     envs.push(("VCD_FAAS_LOCAL_WORKER".into(), "false".into()));
+    // A front without a worker needs no engine on its host.
+    envs.push(("DOCKER_HOST".into(), "unix:///nonexistent/docker.sock".into()));
     std::fs::create_dir_all(root.path().join("front")).unwrap();
     let server = binary::start_logging_to(&root.path().join("front"), free_port(), &envs, &root.path().join("front.log")).await;
     let client = Client::new();
@@ -153,6 +156,9 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     ];
     front.wait_for_state(&["node-1", "node-2"], "up", Duration::from_secs(60)).await;
     phase("both nodes up");
+    let links: Value = front.client.get(format!("{}/api/v1/links", front.server.base)).bearer_auth(&front.admin).send().await.unwrap().json().await.unwrap();
+    let docker = links.as_array().unwrap().iter().find(|l| l["name"] == "Docker engine").unwrap();
+    assert_eq!(docker["state"], "off", "{links}");
     let listed = front.nodes().await;
     assert_eq!(listed[0]["address"], format!("{}:{NODE_PORT}", hosts[0].node_addr));
     assert_eq!((listed[0]["memory_mb"].as_i64(), listed[0]["cpus"].as_f64()), (Some(2048), Some(2.0)));
@@ -163,9 +169,19 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     let created = front.client.post(format!("{}/api/v1/functions", front.server.base)).bearer_auth(&token)
         .json(&json!({"name": "spread", "language": "nodejs", "code": code, "max_instances": 20})).send().await.unwrap();
     assert_eq!(created.status(), 202, "{}", created.text().await.unwrap());
-    wait_ready(&front, &token, "spread").await;
+    // Kept warm: two containers at all times, wherever they are.
+    let created = front.client.post(format!("{}/api/v1/functions", front.server.base)).bearer_auth(&token)
+        .json(&json!({"name": "kept", "language": "nodejs", "code": code, "min_instances": 2, "max_instances": 4})).send().await.unwrap();
+    assert_eq!(created.status(), 202, "{}", created.text().await.unwrap());
+    let built = wait_ready(&front, &token, "spread").await;
     let url = format!("{}/api/org/{org}/spread", front.server.base);
-    phase("function built by the front");
+    phase("function built by a node");
+    let build_log = built["build_log"].as_str().unwrap();
+    assert!(build_log.contains("on node node-1") || build_log.contains("on node node-2"), "a node built it (the front has no worker): {build_log}");
+    wait_ready(&front, &token, "kept").await;
+    let engines = [hosts[0].docker().await, hosts[1].docker().await, hosts[2].docker().await];
+    let kept = wait_for_running(&engines, "kept", |n| n[..2] == [1, 1], Duration::from_secs(20)).await;
+    phase(&format!("the warm minimum of 2 is one container on each node: {kept:?}"));
 
     // The first call on a node makes the image there from the stored files.
     let (per_node, failed) = load(&client, &url, &token, 4, 3).await;
@@ -227,8 +243,12 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     // Some of these are running on node-2 when it dies.
     let async_ids = submit_async(&front, &url, &token, 6).await;
     nodes[1].take().unwrap().kill9();
+    let killed_at = Instant::now();
     let marked_down = front.wait_for_state(&["node-2"], "down", Duration::from_secs(5)).await;
     println!("node-2 killed: marked down after {} ms", marked_down.as_millis());
+    // Its warm container is replaced on node-1.
+    wait_for_running(&engines[..1], "kept", |n| n[0] == 2, Duration::from_secs(10)).await;
+    println!("node-2's share of the warm minimum running on node-1 {} ms after the kill", killed_at.elapsed().as_millis());
     let outcomes = steady.await.unwrap();
     // About 2 s after the load began.
     let kill_offset = Duration::from_secs(2);
@@ -256,10 +276,19 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     assert_eq!(now_there, 0, "the returning node removed what it no longer owns");
     // More callers at once than node-1 has warm containers: the extra containers start on
     // the least loaded node, the one that just came back.
+    // A third node joins. More callers at once than the warm containers of node-1: the extra
+    // containers start on the least loaded nodes, the one that came back and the new one
+    // (which first makes the image from the stored files).
+    nodes.push(Some(NodeProcess::start(&hosts[2], "node-3", &database, &log("node-3"))));
+    front.wait_for_state(&["node-3"], "up", Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await; // the front's next read of the nodes
+    phase("node-3 joined");
     let warm_on_node_1 = front.nodes().await.iter().find(|n| n["name"] == "node-1").unwrap()["containers"].as_i64().unwrap() as usize;
-    let (per_node, failed) = load(&client, &url, &token, warm_on_node_1 + 4, 2).await;
+    let (per_node, failed) = load(&client, &url, &token, warm_on_node_1 + 6, 2).await;
+    println!("{} callers after node-3 joined: {per_node:?}", warm_on_node_1 + 6);
     assert!(failed.is_empty(), "{failed:?}");
     assert!(per_node.get("node-2").copied().unwrap_or(0) > 0, "the returning node takes load: {per_node:?}");
+    assert!(per_node.get("node-3").copied().unwrap_or(0) > 0, "the new node takes load: {per_node:?}");
 
     // A function's max_instances holds across the nodes: 2 containers at most, on both
     // engines together, however many callers; the others wait in line and are answered.
@@ -268,7 +297,6 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     assert_eq!(created.status(), 202);
     wait_ready(&front, &token, "capped").await;
     let capped_url = format!("{}/api/org/{org}/capped", front.server.base);
-    let engines = [hosts[0].docker().await, hosts[1].docker().await];
     let counting = async {
         let mut most = 0;
         let filters = std::collections::HashMap::from([("label".to_string(), vec!["vcd-faas.function=capped".to_string()])]);
@@ -285,13 +313,19 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
         most
     };
     let ((per_node, failed), most) = tokio::join!(load(&client, &capped_url, &token, 6, 3), counting);
-    println!("capped at 2: {per_node:?}, at most {most} running container(s) on the two engines at once");
+    println!("capped at 2: {per_node:?}, at most {most} running container(s) on the three engines at once");
     assert!(failed.is_empty(), "callers beyond the limit wait in line: {failed:?}");
     assert!((1..=2).contains(&most), "at most max_instances containers across the nodes: {most}");
 
-    for name in ["spread", "capped"] {
+    // Deleted at the front, the functions' containers leave every node.
+    for name in ["spread", "kept", "capped"] {
         let deleted = front.client.delete(format!("{}/api/v1/functions/{name}", front.server.base)).bearer_auth(&token).send().await.unwrap();
         assert!(deleted.status().is_success());
+    }
+    for name in ["spread", "kept", "capped"] {
+        wait_for_running(&engines, name, |n| n.iter().all(|c| *c == 0), Duration::from_secs(10)).await;
+        let gone = front.client.get(format!("{}/api/v1/functions/{name}", front.server.base)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(gone.status(), 404);
     }
     for node in nodes.into_iter().flatten() {
         node.kill9();
@@ -299,15 +333,35 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     front.server.terminate();
 }
 
-async fn wait_ready(front: &Front, token: &str, name: &str) {
+/// Waits until the function is ready; its view then.
+async fn wait_ready(front: &Front, token: &str, name: &str) -> Value {
     let start = Instant::now();
     loop {
         let f: Value = front.client.get(format!("{}/api/v1/functions/{name}", front.server.base)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
         if f["status"] == "ready" {
-            return;
+            return f;
         }
         assert!(f["status"] != "failed", "build failed: {f}");
         assert!(start.elapsed() < Duration::from_secs(180), "not ready: {f}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the running containers of the function on each engine satisfy `wanted`; the
+/// counts then.
+async fn wait_for_running(engines: &[bollard::Docker], function: &str, wanted: impl Fn(&[usize]) -> bool, within: Duration) -> Vec<usize> {
+    let start = Instant::now();
+    let filters = HashMap::from([("label".to_string(), vec![format!("vcd-faas.function={function}")])]);
+    loop {
+        let mut counts = Vec::new();
+        for engine in engines {
+            let options = bollard::query_parameters::ListContainersOptions { filters: Some(filters.clone()), ..Default::default() };
+            counts.push(engine.list_containers(Some(options)).await.map(|c| c.len()).unwrap_or(0));
+        }
+        if wanted(&counts) {
+            return counts;
+        }
+        assert!(start.elapsed() < within, "running containers of {function} per engine not as wanted within {within:?}: {counts:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

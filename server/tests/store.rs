@@ -56,8 +56,16 @@ async fn builds_switch_versions_and_keep_logs(db: Db) {
     assert_eq!(store.unfinished_builds().await.unwrap().len(), 1);
     assert!(matches!(store.routable("acme", "f").await.unwrap(), Some(Err(_))), "not routable before a build");
 
-    store.start_build(v1.id, id).await.unwrap();
+    // Of two builders, the first claims the build; the second cannot while the first lives,
+    // and can once it is gone (the log starts again).
+    let live = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<std::collections::HashSet<String>>();
+    assert!(store.claim_build(v1.id, id, "node-a", &live(&["node-b"])).await.unwrap());
     assert_eq!(store.function_by_id(id).await.unwrap().unwrap().status, FunctionStatus::Building);
+    assert!(!store.claim_build(v1.id, id, "node-a", &live(&["node-b"])).await.unwrap(), "not twice by the same builder");
+    assert!(!store.claim_build(v1.id, id, "node-b", &live(&["node-a"])).await.unwrap(), "not from a live builder");
+    store.append_build_log(v1.id, "cut off\n").await.unwrap();
+    assert!(store.claim_build(v1.id, id, "node-b", &live(&[])).await.unwrap(), "from a builder that is gone");
+    assert_eq!(store.version(id, 1).await.unwrap().unwrap().build_log, "");
     store.append_build_log(v1.id, "step 1\n").await.unwrap();
     store.append_build_log(v1.id, "step 2\n").await.unwrap();
     store.finish_build_ok(&v1, "img:v1").await.unwrap();

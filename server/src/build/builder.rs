@@ -19,29 +19,36 @@ const PARALLEL_BUILDS: usize = 2;
 /// Most bytes of build output kept.
 const MAX_BUILD_LOG: usize = 64 * 1024;
 
+/// Builds the versions this process claims. Every process with a worker (a front's local one,
+/// a node) runs one; whichever claims a queued version first builds it, and a build whose
+/// builder died is claimed again by another (`Store::claim_build`).
 #[derive(Clone)]
 pub struct Builder {
     queue: mpsc::UnboundedSender<i64>,
     in_progress: Arc<Mutex<HashSet<i64>>>,
     installer: Arc<Installer>,
+    /// Free build places; `None` in a front without a worker, which builds nothing.
+    slots: Option<Arc<Semaphore>>,
 }
 
 /// What happens when a version finished building (route registration hooks in here).
 pub type OnReady = Arc<dyn Fn(&VersionRow) + Send + Sync>;
 
 impl Builder {
-    pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, installer: Arc<Installer>, metrics: Arc<Metrics>, pool: Arc<Pool>, on_ready: OnReady) -> Builder {
+    /// `place` says in the build log where it ran ("node node-1", "the front").
+    pub fn start(store: Store, engine: Engine, runtimes: Arc<Runtimes>, installer: Arc<Installer>, metrics: Arc<Metrics>, pool: Arc<Pool>, place: String, on_ready: OnReady) -> Builder {
         let (queue, mut jobs) = mpsc::unbounded_channel::<i64>();
         let in_progress: Arc<Mutex<HashSet<i64>>> = Arc::default();
-        let builder = Builder { queue, in_progress: in_progress.clone(), installer: installer.clone() };
+        let slots = Arc::new(Semaphore::new(PARALLEL_BUILDS));
+        let builder = Builder { queue, in_progress: in_progress.clone(), installer: installer.clone(), slots: Some(slots.clone()) };
+        let place: Arc<str> = place.into();
         tokio::spawn(async move {
-            let slots = Arc::new(Semaphore::new(PARALLEL_BUILDS));
             while let Some(version_id) = jobs.recv().await {
                 if !in_progress.lock().unwrap().insert(version_id) {
                     continue; // already being built
                 }
                 let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-                let (store, engine, runtimes, installer, in_progress, on_ready, metrics, pool) = (
+                let (store, engine, runtimes, installer, in_progress, on_ready, metrics, pool, place) = (
                     store.clone(),
                     engine.clone(),
                     runtimes.clone(),
@@ -50,9 +57,10 @@ impl Builder {
                     on_ready.clone(),
                     metrics.clone(),
                     pool.clone(),
+                    place.clone(),
                 );
                 tokio::spawn(async move {
-                    let tools = Tools { store: &store, engine: &engine, runtimes: &runtimes, installer: &installer, metrics: &metrics, pool: &pool };
+                    let tools = Tools { store: &store, engine: &engine, runtimes: &runtimes, installer: &installer, metrics: &metrics, pool: &pool, place: &place };
                     if let Err(e) = build_version(tools, version_id, &on_ready).await {
                         tracing::error!(version_id, error = %e, "build bookkeeping failed; the reconciler will retry");
                     }
@@ -64,8 +72,55 @@ impl Builder {
         builder
     }
 
+    /// The builder of a front without a worker: it builds nothing (the nodes claim the builds).
+    pub fn elsewhere(installer: Arc<Installer>) -> Builder {
+        let (queue, _) = mpsc::unbounded_channel();
+        Builder { queue, in_progress: Arc::default(), installer, slots: None }
+    }
+
+    /// Whether this process builds versions at all.
+    pub fn builds_here(&self) -> bool {
+        self.slots.is_some()
+    }
+
     pub fn enqueue(&self, version_id: i64) {
-        let _ = self.queue.send(version_id);
+        if self.builds_here() {
+            let _ = self.queue.send(version_id);
+        }
+    }
+
+    /// Looks for unfinished builds every `every` while a build place is free, so a version
+    /// stored by any front, or left by a builder that died, is built here if no other builder
+    /// claims it first.
+    pub fn spawn_poller(&self, store: Store, process: String, every: std::time::Duration) {
+        let Some(slots) = self.slots.clone() else { return };
+        let builder = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if slots.available_permits() > 0 {
+                    if let Err(e) = builder.enqueue_claimable(&store, &process).await {
+                        tracing::warn!(error = %e, "cannot look for unfinished builds");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Enqueues the unfinished builds no live builder has.
+    async fn enqueue_claimable(&self, store: &Store, process: &str) -> Result<(), String> {
+        let unfinished = store.unfinished_build_owners().await.map_err(|e| e.to_string())?;
+        if unfinished.iter().all(|(id, status, _)| status == "building" && self.is_building(*id)) {
+            return Ok(());
+        }
+        let live = crate::ops::processes::live_others(store, process).await?;
+        for (id, status, owner) in unfinished {
+            let claimable = status == "queued" || (owner != process && !live.contains(&owner));
+            if claimable && !self.is_building(id) {
+                self.enqueue(id);
+            }
+        }
+        Ok(())
     }
 
     /// Dependency installs, which name their images (the reconciler keeps the ones in use).
@@ -87,17 +142,24 @@ struct Tools<'a> {
     installer: &'a Installer,
     metrics: &'a Metrics,
     pool: &'a Arc<Pool>,
+    place: &'a str,
 }
 
 #[tracing::instrument(skip(tools, on_ready))]
 async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) -> Result<(), StoreError> {
-    let Tools { store, engine, runtimes, installer, metrics, pool } = tools;
+    let Tools { store, engine, runtimes, installer, metrics, pool, place } = tools;
     let Some(v) = store.version_by_id(version_id).await? else { return Ok(()) };
     let Some(function) = store.function_by_id(v.function_id).await? else { return Ok(()) };
     if function.is_deleting() || !v.build_status.is_pending() {
         return Ok(());
     }
-    store.start_build(v.id, v.function_id).await?;
+    let live = match crate::ops::processes::live_others(store, engine.process()).await {
+        Ok(live) => live,
+        Err(e) => return Err(StoreError::Database(sqlx::Error::Protocol(e))), // retried by the poller
+    };
+    if !store.claim_build(v.id, v.function_id, engine.process(), &live).await? {
+        return Ok(()); // another builder has it
+    }
     let started = std::time::Instant::now();
     let language = v.language;
     let tag = image_tag(&function.org, &function.name, v.version);
@@ -114,7 +176,7 @@ async fn build_version(tools: Tools<'_>, version_id: i64, on_ready: &OnReady) ->
     };
     let flusher = spawn_log_flusher(store.clone(), v.id, log.clone());
 
-    append(&format!("building {} v{} ({}, {} file(s))\n", function.name, v.version, language.label(), files.len()));
+    append(&format!("building {} v{} ({}, {} file(s)) on {place}\n", function.name, v.version, language.label(), files.len()));
     let result: Result<(), BuildFailure> = async {
         if let Some(earlier) = unchanged_since(store, engine, runtimes, &v, &files).await {
             // Only settings changed: the image of a version with the same files serves as it is.

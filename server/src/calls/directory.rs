@@ -53,6 +53,27 @@ impl Directory {
         self.changes.send_modify(|n| *n += 1);
     }
 
+    /// Follows changes other processes make (a version a node built, a function another front
+    /// removed) by looking at the functions every second, and tells of them as of our own.
+    pub fn spawn_follower(self: &Arc<Self>) {
+        let directory = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut seen = None;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let Some(directory) = directory.upgrade() else { return };
+                match directory.store.functions_fingerprint().await {
+                    Ok(now) if seen.is_some_and(|seen| seen != now) => {
+                        seen = Some(now);
+                        directory.routes_changed();
+                    }
+                    Ok(now) => seen = Some(now),
+                    Err(e) => tracing::debug!(error = %e, "cannot look at the functions"),
+                }
+            }
+        });
+    }
+
     /// Forgets every token's user, after a token was revoked.
     pub fn callers_changed(&self) {
         self.callers.clear();

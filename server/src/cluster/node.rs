@@ -1,11 +1,14 @@
 //! `vcd-faas node`: a worker beside one Docker engine. It registers its address, beats every
 //! second with what it holds, and runs the calls fronts forward to it in its own warm pool.
-//! A version whose image it lacks it rebuilds from the stored files first (once, whatever the
-//! calls waiting for it). At start it removes what a predecessor on its engine left.
+//! It builds the versions it claims first (see `Builder`); a version whose image it lacks it
+//! rebuilds from the stored files before its first call here (once, whatever the calls waiting
+//! for it). At start it removes what a predecessor on its engine left.
 
 use super::forward::{cluster_needs_postgres, Capacity};
+use super::placement::warm_share;
+use crate::run::pool::WarmShare;
 use super::wire::{self, CallHead, ReplyHead, CALLS_PATH};
-use crate::build::builder::{make_image, ImageTools};
+use crate::build::builder::{make_image, Builder, ImageTools};
 use crate::build::deps::Installer;
 use crate::calls::directory::Directory;
 use crate::calls::gateway::Gateway;
@@ -24,6 +27,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How often the node starts what its share of the functions' `min_instances` lacks.
+const KEEP_WARM_EVERY: Duration = Duration::from_secs(1);
+/// How often the node looks for functions deleted since.
+const FORGET_DELETED_EVERY: Duration = Duration::from_secs(2);
+/// How often the node looks for versions to build.
+const BUILD_POLL: Duration = Duration::from_secs(1);
 /// How often the node removes what no version owns any more on its engine.
 const CLEAN_EVERY: Duration = Duration::from_secs(30);
 
@@ -32,7 +41,7 @@ struct Node {
     bearer: String,
     store: Store,
     gateway: Gateway,
-    directory: Directory,
+    directory: Arc<Directory>,
     images: Images,
     calls_in_flight: AtomicI64,
     calls_total: AtomicU64,
@@ -60,19 +69,31 @@ pub async fn run(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address} ({e}); set VCD_FAAS_NODE_ADDR to an address of this host"))?;
     // A function's outbound connections never reach the node's own port.
     pool.sandbox().egress.platform_listens_on(address);
-    let gateway = Gateway::new(store.clone(), pool.clone(), metrics, secret_key, None);
+    let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone(), secret_key, None);
+    let directory = Arc::new(Directory::new(store.clone()));
+    let builder = Builder::start(store.clone(), engine.clone(), runtimes.clone(), installer.clone(), metrics, pool.clone(), format!("node {name}"), {
+        let directory = directory.clone();
+        Arc::new(move |v| {
+            tracing::info!(function_id = v.function_id, version = v.version, "version built here");
+            directory.routes_changed();
+        })
+    });
+    builder.spawn_poller(store.clone(), engine.process().to_string(), BUILD_POLL);
     let node = Arc::new(Node {
         name: name.clone(),
         bearer: format!("Bearer {}", secret.0),
         store: store.clone(),
         gateway,
-        directory: Directory::new(store.clone()),
+        directory,
         images: Images { engine: engine.clone(), runtimes, installer, ready: Mutex::default() },
         calls_in_flight: AtomicI64::new(0),
         calls_total: AtomicU64::new(0),
     });
+    let members = super::members::Members::start(store.clone()).await;
+    pool.spawn_maintainer(store.clone(), KEEP_WARM_EVERY, Some(Arc::new(WarmShareHere { node: node.clone(), members })));
     let beating = tokio::spawn(beat(node.clone()));
     tokio::spawn(clean(node.clone(), config.socket_dir()));
+    tokio::spawn(forget_deleted(node.clone()));
     tracing::info!(node = %name, %address, memory_mb = capacity.memory_mb, millicpus = capacity.millicpus, "node up");
     println!("vcd-faas node {name} takes calls on {address}");
 
@@ -221,6 +242,25 @@ async fn beat(node: Arc<Node>) {
     }
 }
 
+/// Removes the containers of functions deleted at a front (which has no say over this engine)
+/// within seconds; their images go with the next cleaning.
+async fn forget_deleted(node: Arc<Node>) {
+    loop {
+        tokio::time::sleep(FORGET_DELETED_EVERY).await;
+        let pool = node.gateway.pool();
+        for function_id in pool.function_ids() {
+            match node.store.function_by_id(function_id).await {
+                Ok(Some(f)) if !f.is_deleting() => {}
+                Ok(_) => {
+                    tracing::info!(function_id, "function deleted: its containers here go");
+                    pool.forget(function_id);
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot look the function up"),
+            }
+        }
+    }
+}
+
 /// Removes, now and then, the images of versions no longer served and orphan containers.
 async fn clean(node: Arc<Node>, socket_dir: std::path::PathBuf) {
     let started = now_ms();
@@ -238,6 +278,35 @@ async fn clean(node: Arc<Node>, socket_dir: std::path::PathBuf) {
             Err(e) => tracing::warn!(error = %e, "cleaning the engine failed; retrying later"),
         }
         node.images.ready.lock().unwrap().clear();
+    }
+}
+
+/// This node's share of the warm functions' `min_instances`, dealt out over the nodes that
+/// take calls now (see `warm_share`): a node lost or drained is covered by the others within
+/// a few seconds.
+struct WarmShareHere {
+    node: Arc<Node>,
+    members: Arc<super::members::Members>,
+}
+
+impl WarmShare for WarmShareHere {
+    fn keep_here(&self, mut targets: Vec<Target>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Target>> + Send + '_>> {
+        Box::pin(async move {
+            let placeable = self.members.placeable();
+            let nodes: Vec<&str> = placeable.iter().map(|m| m.row.name.as_str()).collect();
+            for target in &mut targets {
+                let min = target.function.min_instances.max(0) as usize;
+                let mut share = warm_share(target.function.id, min, &nodes, &self.node.name);
+                if share > 0 {
+                    if let Err(e) = self.node.images.ensure(target).await {
+                        tracing::warn!(function = %target.function.name, error = %e, "cannot keep containers warm here");
+                        share = 0;
+                    }
+                }
+                target.function.min_instances = share as i64;
+            }
+            targets
+        })
     }
 }
 

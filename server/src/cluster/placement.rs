@@ -85,9 +85,49 @@ fn load(c: &Candidate, need: Need) -> f64 {
     memory.max(cpu)
 }
 
+/// How many of a function's `min_instances` node `me` keeps warm, of the `nodes` that take
+/// calls. The nodes are ranked per function (by a hash of the function and the node's name)
+/// and the minimum is dealt out over them in that order. Each node works its share out alone,
+/// the shares add up to the minimum, different functions start on different nodes, and when a
+/// node is lost or drained the others' shares grow to cover it.
+pub fn warm_share(function_id: i64, min: usize, nodes: &[&str], me: &str) -> usize {
+    let mut ranked = nodes.to_vec();
+    ranked.sort_by_key(|name| (std::cmp::Reverse(rank(function_id, name)), *name));
+    ranked.dedup();
+    match ranked.iter().position(|name| *name == me) {
+        Some(at) => min / ranked.len() + usize::from(at < min % ranked.len()),
+        None => 0,
+    }
+}
+
+/// FNV-1a of the function and the node's name: the same in every process and build.
+fn rank(function_id: i64, node: &str) -> u64 {
+    function_id.to_le_bytes().iter().chain(node.as_bytes()).fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_warm_minimum_is_dealt_out_over_the_nodes_and_moves_off_a_lost_one() {
+        let nodes = ["node-1", "node-2", "node-3"];
+        for function_id in 1..40 {
+            for min in 0..8 {
+                let shares: Vec<usize> = nodes.iter().map(|me| warm_share(function_id, min, &nodes, me)).collect();
+                assert_eq!(shares.iter().sum::<usize>(), min, "f{function_id} min {min}: {shares:?}");
+                assert!(shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1, "evenly: {shares:?}");
+                // Losing node-2: the two left cover the whole minimum between them.
+                let left = ["node-1", "node-3"];
+                assert_eq!(left.iter().map(|me| warm_share(function_id, min, &left, me)).sum::<usize>(), min);
+            }
+        }
+        assert_eq!(warm_share(1, 3, &nodes, "node-4"), 0, "a node not taking calls keeps none");
+        // With one to keep, not every function picks the same node.
+        let firsts: std::collections::HashSet<&str> =
+            (1..40).map(|f| *nodes.iter().find(|me| warm_share(f, 1, &nodes, me) == 1).unwrap()).collect();
+        assert_eq!(firsts.len(), 3, "{firsts:?}");
+    }
 
     const NEED: Need = Need { memory_mb: 128, millicpus: 500, concurrency: 1, max_instances: 10 };
 

@@ -20,23 +20,24 @@ pub struct BrokerLink {
 
 /// Everything the platform depends on, to be checked when asked.
 pub struct Links {
-    pub engine: Engine,
+    /// `None` in a front without a worker: it runs no containers.
+    pub engine: Option<Engine>,
     pub store: Store,
     pub brokers: Vec<BrokerLink>,
 }
 
 impl Links {
     pub async fn check(&self) -> Vec<ServiceLink> {
-        let engine = answers(self.engine.ping()).await;
         let database = answers(self.store.ping()).await;
         let database_name = match self.store.dialect {
             Dialect::Sqlite => "SQLite",
             Dialect::Postgres => "PostgreSQL",
         };
-        let mut links = vec![
-            link("Docker engine", engine, "runs the function containers"),
-            link(&format!("Database ({database_name})"), database, "functions, versions, call records, async calls"),
-        ];
+        let engine = match &self.engine {
+            Some(engine) => link("Docker engine", answers(engine.ping()).await, "runs the function containers"),
+            None => off("Docker engine", "this front runs no containers (VCD_FAAS_LOCAL_WORKER=false): the nodes' engines do"),
+        };
+        let mut links = vec![engine, link(&format!("Database ({database_name})"), database, "functions, versions, call records, async calls")];
         for broker in &self.brokers {
             links.push(match &broker.state {
                 Ok(state) => broker_link(broker.name, state),

@@ -1,14 +1,28 @@
 //! Removing a deleted function for good: its containers and images, then its rows.
 
 use crate::calls::gateway::Gateway;
-use crate::run::engine::{LABEL_FUNCTION, LABEL_TENANT};
+use crate::run::engine::{Engine, LABEL_FUNCTION, LABEL_TENANT};
 use crate::store::{FunctionRow, Store};
 use std::collections::HashMap;
 
-/// Removes every container and image of a function, then its rows; false when something is
-/// left, for the reconciler's next pass.
-pub async fn purge_function(store: &Store, gateway: &Gateway, f: &FunctionRow) -> bool {
-    let engine = gateway.pool().engine();
+/// Removes every container and image of a function on this process's engine (a front without
+/// a worker has none: the nodes clean theirs), then its rows; false when something is left,
+/// for the reconciler's next pass.
+pub async fn purge_function(store: &Store, gateway: &Gateway, f: &FunctionRow, own_engine: bool) -> bool {
+    let clean = !own_engine || remove_from_engine(gateway.pool().engine(), f).await;
+    if clean {
+        // Calls that ended during the deletion are written first, then go with the rest.
+        gateway.flush_records().await;
+        if let Err(e) = store.delete_function_row(f.id).await {
+            tracing::warn!(error = %e, "cannot delete function row; the reconciler will retry");
+            return false;
+        }
+    }
+    clean
+}
+
+/// Removes the function's containers and images from the engine; false when some are left.
+async fn remove_from_engine(engine: &Engine, f: &FunctionRow) -> bool {
     let mut clean = true;
     match engine.list_function_containers().await {
         Ok(containers) => {
@@ -35,14 +49,6 @@ pub async fn purge_function(store: &Store, gateway: &Gateway, f: &FunctionRow) -
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot list images");
-            clean = false;
-        }
-    }
-    if clean {
-        // Calls that ended during the deletion are written first, then go with the rest.
-        gateway.flush_records().await;
-        if let Err(e) = store.delete_function_row(f.id).await {
-            tracing::warn!(error = %e, "cannot delete function row; the reconciler will retry");
             clean = false;
         }
     }

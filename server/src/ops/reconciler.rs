@@ -49,13 +49,13 @@ pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -
         report.calls_failed = store.fail_interrupted_invocations(started_at_ms).await.map_err(|e| e.to_string())?;
     }
     for v in store.unfinished_builds().await.map_err(|e| e.to_string())? {
-        if !parts.builder.is_building(v.id) {
+        if parts.builder.builds_here() && !parts.builder.is_building(v.id) {
             parts.builder.enqueue(v.id);
             report.builds_resumed += 1;
         }
     }
     for f in store.functions_with_status(FunctionStatus::Deleting).await.map_err(|e| e.to_string())? {
-        if super::purge::purge_function(store, &parts.gateway, &f).await {
+        if super::purge::purge_function(store, &parts.gateway, &f, parts.config.cluster.local_worker).await {
             report.deletions_finished += 1;
         }
     }
@@ -67,10 +67,13 @@ pub async fn reconcile(parts: &Reconciler, started_at_ms: i64, at_start: bool) -
                 store.prune_invocations(f.id, records_before, parts.config.records_per_function).await.map_err(|e| e.to_string())?;
         }
     }
-    let engine_side = Leftovers { store, pool: parts.gateway.pool(), installer: parts.builder.installer(), socket_dir: parts.config.socket_dir() };
-    let (containers, images) = engine_side.remove(&others, started_at_ms, at_start).await?;
-    report.containers_removed = containers;
-    report.images_removed = images;
+    // A front without a worker has no engine of its own: each node cleans its own.
+    if parts.config.cluster.local_worker {
+        let engine_side = Leftovers { store, pool: parts.gateway.pool(), installer: parts.builder.installer(), socket_dir: parts.config.socket_dir() };
+        let (containers, images) = engine_side.remove(&others, started_at_ms, at_start).await?;
+        report.containers_removed = containers;
+        report.images_removed = images;
+    }
     Ok(report)
 }
 

@@ -165,7 +165,7 @@ impl Service {
 
     /// Removes every container and image of a function, then its rows (see `ops::purge`).
     pub async fn purge_function(&self, f: &FunctionRow) -> bool {
-        crate::ops::purge::purge_function(&self.store, self.calls.gateway(), f).await
+        crate::ops::purge::purge_function(&self.store, self.calls.gateway(), f, self.config.cluster.local_worker).await
     }
 }
 

@@ -333,6 +333,13 @@ pub struct Pool {
     forgotten: AtomicU64,
 }
 
+/// Which part of the warm functions' `min_instances` a pool keeps: all of it on a single host
+/// (no share given), a share of it on each node of a cluster.
+pub trait WarmShare: Send + Sync {
+    /// The targets with `min_instances` set to what this pool keeps of each.
+    fn keep_here(&self, targets: Vec<Target>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Target>> + Send + '_>>;
+}
+
 impl Pool {
     pub fn new(engine: Engine, sandbox: Sandbox, idle_timeout: Duration, queue_per_instance: usize) -> Pool {
         Pool {
@@ -601,6 +608,11 @@ impl Pool {
     }
 
     /// Drops every idle container and the spare of a function (it is being deleted).
+    /// The functions this pool holds containers or a place for.
+    pub fn function_ids(&self) -> Vec<i64> {
+        self.slots.lock().unwrap().keys().copied().collect()
+    }
+
     pub fn forget(&self, function_id: i64) {
         let removed = {
             let mut slots = self.slots.lock().unwrap();
@@ -667,7 +679,7 @@ impl Pool {
 
     /// Keeps the pool of every warm function that serves a version ready ahead of calls, every
     /// `every`, in the background: its `min_instances` running, and a spare created.
-    pub fn spawn_maintainer(self: &Arc<Self>, store: Store, every: Duration) {
+    pub fn spawn_maintainer(self: &Arc<Self>, store: Store, every: Duration, share: Option<Arc<dyn WarmShare>>) {
         let pool = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -676,7 +688,11 @@ impl Pool {
                     return;
                 }
                 let epoch = pool.forgotten.load(Ordering::SeqCst);
-                match store.warm_targets().await {
+                let targets = match (store.warm_targets().await, &share) {
+                    (Ok(targets), Some(share)) => Ok(share.keep_here(targets).await),
+                    (read, _) => read,
+                };
+                match targets {
                     Ok(targets) => pool.maintain(&targets, epoch).await,
                     Err(e) => tracing::warn!(error = %e, "cannot read warm functions; retrying"),
                 }

@@ -382,6 +382,12 @@ impl Store {
             .await.map_err(StoreError::from)
     }
 
+    /// What changes whenever a function is added, removed or changed (by any process): how
+    /// many there are and the latest change.
+    pub async fn functions_fingerprint(&self) -> DbResult<(i64, i64)> {
+        sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM functions").fetch_one(&self.pool).await.map_err(StoreError::from)
+    }
+
     /// Versions waiting for a build or whose build was cut off (by a crash, say).
     pub async fn unfinished_builds(&self) -> DbResult<Vec<VersionRow>> {
         sqlx::query_as(&format!(
@@ -393,16 +399,51 @@ impl Store {
         .await.map_err(StoreError::from)
     }
 
-    pub async fn start_build(&self, version_id: i64, function_id: i64) -> DbResult<()> {
-        sqlx::query("UPDATE function_versions SET build_status = 'building', build_log = '' WHERE id = $1")
-            .bind(version_id)
-            .execute(&self.pool)
-            .await?;
+    /// The unfinished builds as the builders look for them every second: id, state, owner.
+    pub async fn unfinished_build_owners(&self) -> DbResult<Vec<(i64, String, String)>> {
+        sqlx::query_as(
+            "SELECT v.id, v.build_status, COALESCE(v.build_owner, '') FROM function_versions v JOIN functions f ON f.id = v.function_id \
+             WHERE v.build_status IN ('queued', 'building') AND f.status <> 'deleting' ORDER BY v.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)
+    }
+
+    /// Claims a version's build for process `owner`: a queued one, or one whose builder is not
+    /// among the `live` processes any more. A compare-and-set on what was read, so of several
+    /// builders racing for it exactly one wins; `false` when another has it.
+    pub async fn claim_build(&self, version_id: i64, function_id: i64, owner: &str, live: &std::collections::HashSet<String>) -> DbResult<bool> {
+        let found: Option<(String, String)> =
+            sqlx::query_as("SELECT build_status, COALESCE(build_owner, '') FROM function_versions WHERE id = $1")
+                .bind(version_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((status, current)) = found else { return Ok(false) };
+        let claimable = status == "queued" || (status == "building" && current != owner && !live.contains(&current));
+        if !claimable {
+            return Ok(false);
+        }
+        let claimed = sqlx::query(
+            "UPDATE function_versions SET build_status = 'building', build_log = '', build_owner = $1 \
+             WHERE id = $2 AND build_status = $3 AND COALESCE(build_owner, '') = $4",
+        )
+        .bind(owner)
+        .bind(version_id)
+        .bind(&status)
+        .bind(&current)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            return Ok(false);
+        }
         sqlx::query("UPDATE functions SET status = 'building' WHERE id = $1 AND current_version IS NULL AND status <> 'deleting'")
             .bind(function_id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(true)
     }
 
     pub async fn append_build_log(&self, version_id: i64, text: &str) -> DbResult<()> {
