@@ -48,6 +48,8 @@ pub enum Docker {
     Connect,
     /// Do not talk to the engine until a call needs it (tests of the rules, without an engine).
     Unconnected,
+    /// No engine at all: a front without a worker.
+    Absent,
 }
 
 /// The platform's parts wired together, and what `build` starts after its start-up pass.
@@ -100,6 +102,7 @@ pub async fn open_worker(config: &Config, docker: Docker) -> Result<WorkerParts,
     let engine = match docker {
         Docker::Connect => Engine::connect(docker_host, &installation).await,
         Docker::Unconnected => Engine::unconnected(docker_host, &installation),
+        Docker::Absent => Ok(Engine::absent(&installation)),
     }
     .map_err(|e| format!("cannot reach the Docker engine ({e}); start dockerd or set DOCKER_HOST"))?;
     crate::ops::processes::join(&store, engine.process()).await?;
@@ -122,7 +125,7 @@ pub async fn open_worker(config: &Config, docker: Docker) -> Result<WorkerParts,
 /// calls: the pool, the builder, the vCD consumers. Nothing here needs a running engine.
 pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, String> {
     // A front without a worker never talks to an engine; its host need not run one.
-    let docker = if config.cluster.local_worker { docker } else { Docker::Unconnected };
+    let docker = if config.cluster.local_worker { docker } else { Docker::Absent };
     let WorkerParts { store, engine, secret_key, runtimes, metrics, pool } = open_worker(&config, docker).await?;
     let config = Arc::new(config);
     let local = config.cluster.local_worker.then(|| Capacity::of(&config.cluster));
@@ -190,7 +193,7 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     // After the start-up pass, so the containers it makes are never taken for orphans. A
     // front without a local worker keeps no containers.
     if config.cluster.local_worker {
-        gateway.pool().spawn_maintainer(service.store().clone(), Duration::from_secs(1), None);
+        gateway.pool().spawn_maintainer(service.store().clone(), Duration::from_secs(1));
     }
     builder.spawn_poller(service.store().clone(), gateway.pool().engine().process().to_string(), Duration::from_secs(1));
     // After it too: it requeued the calls a stop interrupted.

@@ -9,7 +9,7 @@ use super::journal::{CallEnd, CallStart, Journal};
 use super::request::{CallRequest, CallResponse};
 use super::run_to_end::RunToEnd;
 use crate::metrics::Metrics;
-use crate::run::pool::Pool;
+use crate::run::pool::{Pool, ShareOfLimit};
 use crate::run::runner::{self, CallError, Context, Envelope, Event, Instance};
 use crate::store::{now_ms, Store, Target};
 use bytes::Bytes;
@@ -157,7 +157,7 @@ impl Gateway {
     /// Runs the call in this process's pool: the function's answer (or the platform's error)
     /// with its outbound connections, not yet recorded. A node runs forwarded calls here too,
     /// with `instances_here`, its share of the function's cluster-wide `max_instances`.
-    pub async fn run_here(&self, target: &Target, request: &CallRequest, id: &str, instances_here: Option<i64>) -> Ran {
+    pub async fn run_here(&self, target: &Target, request: &CallRequest, id: &str, instances_here: Option<ShareOfLimit>) -> Ran {
         let started = Instant::now();
         let (outcome, cold, connections) = self.call_in_container(target, request, id, (started, now_ms()), instances_here).await;
         let mut response = match outcome {
@@ -192,7 +192,7 @@ impl Gateway {
         request: &CallRequest,
         id: &str,
         (started, started_ms): (Instant, i64),
-        instances_here: Option<i64>,
+        instances_here: Option<ShareOfLimit>,
     ) -> (Result<runner::ShimReply, (CallError, String)>, bool, Vec<Connection>) {
         // A call the runtime did not answer has only the container's output for a log: the
         // part written since the call began (with calls running beside it, theirs too).

@@ -5,7 +5,8 @@
 
 use super::members::Members;
 use super::placement::{self, Candidate, Need};
-use super::wire::{self, CallHead, ReplyHead, CALLS_PATH};
+use super::wire::{self, CallHead, Held, ReplyHead, CALLS_PATH};
+use crate::run::pool::ShareOfLimit;
 use crate::calls::gateway::{Gateway, Placement, Ran};
 use crate::calls::request::{CallRequest, CallResponse};
 use crate::config::ClusterConfig;
@@ -30,6 +31,9 @@ pub struct Cluster {
     local: Option<Capacity>,
     /// Calls this front has sent and not yet had answered, per node name.
     in_flight: Mutex<HashMap<String, InFlight>>,
+    /// What the last reply from a node said it holds of a function, per node and function:
+    /// counted instead of the node's heartbeat while it is the newer of the two.
+    held: Mutex<HashMap<(String, i64), Held>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -60,9 +64,9 @@ struct InFlight {
 }
 
 /// Where a call goes, and how many containers of the function it may run there.
-enum Place {
+enum Place<'a> {
     Local,
-    Node { name: String, address: String, instances_here: i64 },
+    Node { name: String, address: String, share: ShareOfLimit, counted: Counted<'a> },
 }
 
 /// Why a forwarded call has no answer.
@@ -93,7 +97,7 @@ impl Cluster {
             .build()
             .map_err(|e| format!("cluster client: {e}"))?;
         let members = Members::start(store).await;
-        Ok(Some(Arc::new(Cluster { members, client, bearer: format!("Bearer {}", secret.0), local, in_flight: Mutex::default() })))
+        Ok(Some(Arc::new(Cluster { members, client, bearer: format!("Bearer {}", secret.0), local, in_flight: Mutex::default(), held: Mutex::default() })))
     }
 
 }
@@ -107,7 +111,7 @@ impl Placement for Cluster {
             match self.place(gateway, target, &unreachable) {
                 None => break,
                 Some(Place::Local) => return gateway.run_here(target, request, id, None).await,
-                Some(Place::Node { name, address, instances_here }) => match self.forward(&name, &address, instances_here, target, request, id).await {
+                Some(Place::Node { name, address, share, counted }) => match self.forward(&address, share, target, request, id, counted).await {
                     Ok(ran) => return ran,
                     Err(Failed::NotSent(cause)) => {
                         tracing::warn!(node = %name, cause, "node unreachable; placing the call elsewhere");
@@ -133,27 +137,38 @@ impl Placement for Cluster {
 }
 
 impl Cluster {
-    fn place(&self, gateway: &Gateway, target: &Target, unreachable: &[String]) -> Option<Place> {
+    /// Where the call goes. A node's count of this front's calls in flight takes the call
+    /// before the lock is let go, so the next call's placement sees it.
+    fn place(&self, gateway: &Gateway, target: &Target, unreachable: &[String]) -> Option<Place<'_>> {
         let (function_id, version) = (target.function.id, target.version.version);
         let nodes: Vec<_> = self.members.placeable().into_iter().filter(|m| !unreachable.contains(&m.row.name)).collect();
-        let in_flight = self.in_flight.lock().unwrap();
+        let mut in_flight = self.in_flight.lock().unwrap();
         let mine = |name: &str| in_flight.get(name).map_or((0, 0), |f| (f.total, f.per_version.get(&(function_id, version)).copied().unwrap_or(0)));
+        let held = self.held.lock().unwrap();
         let mut candidates: Vec<Candidate> = nodes
             .iter()
             .map(|m| {
                 let (mine, mine_for_version) = mine(&m.row.name);
+                let (mut warm, mut containers) = (m.warm(function_id, version), m.containers_of(function_id));
+                if let Some(h) = held.get(&(m.row.name.clone(), function_id)).filter(|h| h.at_ms > m.row.heartbeat_at) {
+                    containers = h.of_function;
+                    if h.version == version {
+                        warm = h.of_version;
+                    }
+                }
                 Candidate {
                     memory_mb: m.row.memory_mb,
                     millicpus: m.row.millicpus,
                     used_memory_mb: m.row.beat.used_memory_mb,
                     used_millicpus: m.row.beat.used_millicpus,
-                    warm: m.warm(function_id, version),
+                    warm,
                     mine_for_version,
                     mine,
-                    containers: m.containers_of(function_id),
+                    containers,
                 }
             })
             .collect();
+        drop(held);
         if let Some(capacity) = self.local {
             // The local pool is read now: its in-flight calls are in its containers already.
             let load = gateway.pool().load_for(function_id, version);
@@ -175,18 +190,20 @@ impl Cluster {
             max_instances: target.function.max_instances.max(1) as usize,
         };
         let chosen = placement::choose(&candidates, need)?;
+        tracing::debug!(function = %target.function.name, chosen = nodes.get(chosen).map(|m| m.row.name.as_str()), ?candidates, "placed");
         Some(match nodes.get(chosen) {
             Some(m) => Place::Node {
                 name: m.row.name.clone(),
                 address: m.row.address.clone(),
-                instances_here: placement::instances_here(&candidates, chosen, need) as i64,
+                share: ShareOfLimit { instances: placement::instances_here(&candidates, chosen, need) as i64, as_of_us: now_us() },
+                counted: Counted::new(self, &mut in_flight, &m.row.name, (function_id, version)),
             },
             None => Place::Local,
         })
     }
 
-    async fn forward(&self, name: &str, address: &str, instances_here: i64, target: &Target, request: &CallRequest, id: &str) -> Result<Ran, Failed> {
-        let _counted = Counted::new(self, name, target);
+    async fn forward(&self, address: &str, share: ShareOfLimit, target: &Target, request: &CallRequest, id: &str, counted: Counted<'_>) -> Result<Ran, Failed> {
+        let name = counted.node.as_str();
         let head = CallHead {
             id: id.to_string(),
             org: target.function.org.clone(),
@@ -197,7 +214,8 @@ impl Cluster {
             path: request.path.clone(),
             query: request.query.clone(),
             headers: request.headers.clone(),
-            instances_here: Some(instances_here),
+            instances_here: Some(share.instances),
+            placed_at_us: share.as_of_us,
         };
         let limit = Duration::from_millis(target.version.timeout_ms as u64) + crate::run::runner::START_LIMIT + IMAGE_BUILD_ALLOWANCE + REPLY_MARGIN;
         let sent = self
@@ -222,6 +240,9 @@ impl Cluster {
             return Err(Failed::NotSent(format!("node answered {status}: {cause}")));
         }
         let (head, body): (ReplyHead, Bytes) = wire::unframe(body).map_err(Failed::Lost)?;
+        if let Some(held) = head.held {
+            self.held.lock().unwrap().insert((name.to_string(), target.function.id), held);
+        }
         let response = CallResponse { status: head.status, headers: head.headers, body, cold: head.cold, duration: Duration::from_micros(head.duration_us as u64), logs: head.logs };
         Ok(Ran { response, connections: head.connections, node: Some(name.to_string()), version: head.version })
     }
@@ -235,9 +256,7 @@ struct Counted<'a> {
 }
 
 impl<'a> Counted<'a> {
-    fn new(cluster: &'a Cluster, node: &str, target: &Target) -> Counted<'a> {
-        let key = (target.function.id, target.version.version);
-        let mut in_flight = cluster.in_flight.lock().unwrap();
+    fn new(cluster: &'a Cluster, in_flight: &mut HashMap<String, InFlight>, node: &str, key: (i64, i64)) -> Counted<'a> {
         let entry = in_flight.entry(node.to_string()).or_default();
         entry.total += 1;
         *entry.per_version.entry(key).or_default() += 1;
@@ -264,6 +283,10 @@ fn failed(status: u16, message: String, target: &Target, node: Option<String>) -
     let mut response = CallResponse::json(status, serde_json::json!({"error": message}), String::new());
     response.headers.push(("retry-after".into(), "1".into()));
     Ran { response, connections: None, node, version: target.version.version }
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
 /// Why SQLite will not do for `what`.

@@ -6,8 +6,8 @@
 
 use super::forward::{cluster_needs_postgres, Capacity};
 use super::placement::warm_share;
-use crate::run::pool::WarmShare;
-use super::wire::{self, CallHead, ReplyHead, CALLS_PATH};
+use crate::run::pool::{ShareOfLimit, WarmShare};
+use super::wire::{self, CallHead, Held, ReplyHead, CALLS_PATH};
 use crate::build::builder::{make_image, Builder, ImageTools};
 use crate::build::deps::Installer;
 use crate::calls::directory::Directory;
@@ -29,8 +29,8 @@ use std::time::Duration;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How often the node starts what its share of the functions' `min_instances` lacks.
 const KEEP_WARM_EVERY: Duration = Duration::from_secs(1);
-/// How often the node looks for functions deleted since.
-const FORGET_DELETED_EVERY: Duration = Duration::from_secs(2);
+/// How often the node looks at the functions it holds containers of.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 /// How often the node looks for versions to build.
 const BUILD_POLL: Duration = Duration::from_secs(1);
 /// How often the node removes what no version owns any more on its engine.
@@ -42,7 +42,7 @@ struct Node {
     store: Store,
     gateway: Gateway,
     directory: Arc<Directory>,
-    images: Images,
+    images: Arc<Images>,
     calls_in_flight: AtomicI64,
     calls_total: AtomicU64,
 }
@@ -85,15 +85,16 @@ pub async fn run(config: Config) -> Result<(), String> {
         store: store.clone(),
         gateway,
         directory,
-        images: Images { engine: engine.clone(), runtimes, installer, ready: Mutex::default() },
+        images: Arc::new(Images { engine: engine.clone(), runtimes, installer, ready: Mutex::default() }),
         calls_in_flight: AtomicI64::new(0),
         calls_total: AtomicU64::new(0),
     });
     let members = super::members::Members::start(store.clone()).await;
-    pool.spawn_maintainer(store.clone(), KEEP_WARM_EVERY, Some(Arc::new(WarmShareHere { node: node.clone(), members })));
+    pool.keep_share_of_warm_minimum(Arc::new(WarmShareHere { name: name.clone(), members, images: node.images.clone() }));
+    pool.spawn_maintainer(store.clone(), KEEP_WARM_EVERY);
     let beating = tokio::spawn(beat(node.clone()));
     tokio::spawn(clean(node.clone(), config.socket_dir()));
-    tokio::spawn(forget_deleted(node.clone()));
+    tokio::spawn(follow_functions(node.clone()));
     tracing::info!(node = %name, %address, memory_mb = capacity.memory_mb, millicpus = capacity.millicpus, "node up");
     println!("vcd-faas node {name} takes calls on {address}");
 
@@ -164,9 +165,11 @@ impl Node {
             body,
             trigger: CallTrigger::parse(&head.trigger).unwrap_or_default(),
         };
-        let ran = self.gateway.run_here(&target, &request, &head.id, head.instances_here).await;
+        let share = head.instances_here.map(|instances| ShareOfLimit { instances, as_of_us: head.placed_at_us });
+        let ran = self.gateway.run_here(&target, &request, &head.id, share).await;
         tracing::debug!(node = %self.name, call = %head.id, function = %head.name, status = ran.response.status, "call ran here");
         let r = ran.response;
+        let held = self.gateway.pool().load_for(target.function.id, ran.version);
         let reply = ReplyHead {
             status: r.status,
             headers: r.headers,
@@ -175,6 +178,7 @@ impl Node {
             logs: r.logs,
             connections: ran.connections,
             version: ran.version,
+            held: Some(Held { at_ms: now_ms(), version: ran.version, of_function: held.of_function, of_version: held.of_version }),
         };
         wire::frame(&reply, &r.body).into_response()
     }
@@ -205,6 +209,7 @@ fn reply_error(status: u16, message: String, version: i64) -> Response {
         logs: String::new(),
         connections: None,
         version,
+        held: None,
     };
     wire::frame(&head, body.as_bytes()).into_response()
 }
@@ -242,15 +247,22 @@ async fn beat(node: Arc<Node>) {
     }
 }
 
-/// Removes the containers of functions deleted at a front (which has no say over this engine)
-/// within seconds; their images go with the next cleaning.
-async fn forget_deleted(node: Arc<Node>) {
+/// Follows the functions this node holds containers of, every few seconds: a new version's
+/// image is made here as soon as it is ready elsewhere (so calls after the switch find it),
+/// and the containers of a function deleted at a front (which has no say over this engine)
+/// go; its images go with the next cleaning.
+async fn follow_functions(node: Arc<Node>) {
     loop {
-        tokio::time::sleep(FORGET_DELETED_EVERY).await;
+        tokio::time::sleep(FOLLOW_EVERY).await;
         let pool = node.gateway.pool();
         for function_id in pool.function_ids() {
             match node.store.function_by_id(function_id).await {
-                Ok(Some(f)) if !f.is_deleting() => {}
+                Ok(Some(f)) if !f.is_deleting() => {
+                    if let Ok(Some(Ok(target))) = node.directory.routable(&f.org, &f.name).await {
+                        let images = node.images.clone();
+                        tokio::spawn(async move { images.ensure(&target).await });
+                    }
+                }
                 Ok(_) => {
                     tracing::info!(function_id, "function deleted: its containers here go");
                     pool.forget(function_id);
@@ -277,7 +289,7 @@ async fn clean(node: Arc<Node>, socket_dir: std::path::PathBuf) {
             Ok((containers, images)) => tracing::info!(containers, images, "removed what no version owns"),
             Err(e) => tracing::warn!(error = %e, "cleaning the engine failed; retrying later"),
         }
-        node.images.ready.lock().unwrap().clear();
+        node.images.forget_removed().await;
     }
 }
 
@@ -285,27 +297,34 @@ async fn clean(node: Arc<Node>, socket_dir: std::path::PathBuf) {
 /// take calls now (see `warm_share`): a node lost or drained is covered by the others within
 /// a few seconds.
 struct WarmShareHere {
-    node: Arc<Node>,
+    name: String,
     members: Arc<super::members::Members>,
+    images: Arc<Images>,
 }
 
 impl WarmShare for WarmShareHere {
-    fn keep_here(&self, mut targets: Vec<Target>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Target>> + Send + '_>> {
+    /// Of the warm functions, those with a share here (their image made first) and those whose
+    /// image is here already (a call ran here): the pool keeps a spare container for each.
+    fn keep_here(&self, targets: Vec<Target>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Target>> + Send + '_>> {
         Box::pin(async move {
             let placeable = self.members.placeable();
             let nodes: Vec<&str> = placeable.iter().map(|m| m.row.name.as_str()).collect();
-            for target in &mut targets {
+            let mut kept = Vec::new();
+            for mut target in targets {
                 let min = target.function.min_instances.max(0) as usize;
-                let mut share = warm_share(target.function.id, min, &nodes, &self.node.name);
+                let mut share = warm_share(target.function.id, min, &nodes, &self.name);
                 if share > 0 {
-                    if let Err(e) = self.node.images.ensure(target).await {
+                    if let Err(e) = self.images.ensure(&target).await {
                         tracing::warn!(function = %target.function.name, error = %e, "cannot keep containers warm here");
                         share = 0;
                     }
                 }
-                target.function.min_instances = share as i64;
+                if share > 0 || target.version.image.as_deref().is_some_and(|image| self.images.is_here(image)) {
+                    target.function.min_instances = share as i64;
+                    kept.push(target);
+                }
             }
-            targets
+            kept
         })
     }
 }
@@ -320,6 +339,22 @@ struct Images {
 }
 
 impl Images {
+    /// Forgets the images the cleaning removed, so the next call makes them again.
+    async fn forget_removed(&self) {
+        let known: Vec<String> = self.ready.lock().unwrap().keys().cloned().collect();
+        for image in known {
+            if !self.engine.image_exists(&image).await.unwrap_or(true) {
+                self.ready.lock().unwrap().remove(&image);
+            }
+        }
+    }
+
+    /// Whether the image is known to be on this engine (made or found by an earlier `ensure`).
+    fn is_here(&self, image: &str) -> bool {
+        let gate = self.ready.lock().unwrap().get(image).cloned();
+        gate.is_some_and(|gate| gate.try_lock().is_ok_and(|present| *present))
+    }
+
     /// Makes sure the version's image is on this engine; the first call that finds it missing
     /// makes it, the others wait for that.
     async fn ensure(&self, target: &Target) -> Result<(), String> {

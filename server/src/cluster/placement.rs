@@ -46,10 +46,11 @@ fn holds(c: &Candidate, need: Need) -> usize {
 }
 
 /// How many containers of the function place `chosen` may run: the limit less what the
-/// others hold, and never less than what it holds already.
+/// others hold, and never less than the containers it has already. (Its calls in flight are
+/// not containers it may start: they wait in its line.)
 pub fn instances_here(candidates: &[Candidate], chosen: usize, need: Need) -> usize {
     let others: usize = candidates.iter().enumerate().filter(|(i, _)| *i != chosen).map(|(_, c)| holds(c, need)).sum();
-    need.max_instances.saturating_sub(others).max(holds(&candidates[chosen], need)).max(1)
+    need.max_instances.saturating_sub(others).max(candidates[chosen].containers).max(1)
 }
 
 /// The index of the place to run the call at; `None` when there is none.
@@ -144,6 +145,9 @@ mod tests {
         assert_eq!(instances_here(&nodes, 0, limit), 1, "and it may not start a second");
         let all_busy = [node(500, 1, 1), node(500, 1, 3), node(0, 0, 0)];
         assert_eq!(choose(&all_busy, limit), Some(0), "the line of the less busy place");
+        // Calls waiting in a place's line are no licence to start containers for them.
+        let lined_up = [node(0, 0, 4), node(0, 1, 1)];
+        assert_eq!(instances_here(&lined_up, 0, limit), 1, "the limit less the other's one");
         // Below the limit the empty node starts one, and may run what the others leave.
         let roomy = Need { max_instances: 5, ..NEED };
         assert_eq!(choose(&all_busy, roomy), Some(2));

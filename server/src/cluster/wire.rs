@@ -26,6 +26,9 @@ pub struct CallHead {
     /// function's cluster-wide `max_instances`.
     #[serde(default)]
     pub instances_here: Option<i64>,
+    /// When the front worked `instances_here` out (its clock, µs since the epoch).
+    #[serde(default)]
+    pub placed_at_us: i64,
 }
 
 /// How the call ended on the node: the function's answer and what its record needs.
@@ -39,6 +42,19 @@ pub struct ReplyHead {
     pub connections: Option<String>,
     /// The version that ran.
     pub version: i64,
+    /// What the node holds of the function as the call ended, fresher than its last heartbeat.
+    #[serde(default)]
+    pub held: Option<Held>,
+}
+
+/// A node's containers of a function at a moment (its clock, as its heartbeats'), so a front
+/// counts a container started since the last heartbeat against the function's limit.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Held {
+    pub at_ms: i64,
+    pub version: i64,
+    pub of_function: usize,
+    pub of_version: usize,
 }
 
 /// `head` as JSON, a newline, then `body`.
@@ -63,10 +79,11 @@ mod tests {
 
     #[test]
     fn a_body_with_newlines_and_any_bytes_comes_back_whole() {
-        let head = ReplyHead { status: 201, headers: vec![("x".into(), "a\nb".into())], cold: true, duration_us: 7, logs: "l1\nl2".into(), connections: None, version: 3 };
+        let head = ReplyHead { status: 201, headers: vec![("x".into(), "a\nb".into())], cold: true, duration_us: 7, logs: "l1\nl2".into(), connections: None, version: 3, held: Some(Held { at_ms: 5, version: 3, of_function: 2, of_version: 1 }) };
         let body = b"line 1\nline 2\n\xff\x00";
         let (back, rest): (ReplyHead, Bytes) = unframe(Bytes::from(frame(&head, body))).unwrap();
         assert_eq!((back.status, back.logs.as_str(), back.headers[0].1.as_str()), (201, "l1\nl2", "a\nb"));
+        assert_eq!(back.held.map(|h| (h.of_function, h.of_version)), Some((2, 1)));
         assert_eq!(&rest[..], body);
         assert!(unframe::<ReplyHead>(Bytes::from_static(b"{\"status\": 1}")).unwrap_err().contains("no head"));
         assert!(unframe::<ReplyHead>(Bytes::from_static(b"not json\nbody")).unwrap_err().contains("malformed head"));

@@ -130,7 +130,14 @@ impl Engine {
         Ok(Engine { docker, installation: installation.to_string(), process })
     }
 
-    /// The labels every container and image of a function version carries.
+    /// No engine: a front without a worker runs no containers and never uses one. Should
+    /// something still try, it gets "connection refused" at once from a closed loopback port.
+    pub fn absent(installation: &str) -> Engine {
+        let docker = Docker::connect_with_http("http://127.0.0.1:9", 2, bollard::API_DEFAULT_VERSION).expect("a plain HTTP client");
+        let process = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+        Engine { docker, installation: installation.to_string(), process }
+    }
+
     /// The installation this engine's containers and images belong to.
     pub fn installation(&self) -> &str {
         &self.installation

@@ -113,6 +113,19 @@ struct Slot {
     /// source that bounds its own backlog: vCD's broker). Woken one at a time as the line
     /// shortens or a place frees, so they never crowd out callers who would be let in.
     overflow: VecDeque<oneshot::Sender<()>>,
+    /// The newest share of the function's cluster-wide limit a front gave this pool (a node's).
+    share: Option<ShareOfLimit>,
+}
+
+/// How many containers of a function a node may run, as a front worked it out at a moment
+/// (its clock, in µs): the function's `max_instances` less what the other places hold.
+/// Calls carry one each; the pool goes by the newest it has seen, for every call of the
+/// function from then on, so a call placed earlier (on an older view) cannot start a container
+/// the front has since counted on elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShareOfLimit {
+    pub instances: i64,
+    pub as_of_us: i64,
 }
 
 /// How a call comes to `Slot::decide`.
@@ -140,6 +153,16 @@ impl Slot {
             changed: watch::channel(0).0,
             waiters: VecDeque::new(),
             overflow: VecDeque::new(),
+            share: None,
+        }
+    }
+
+    /// Keeps the newer of the share it has and the call's.
+    fn take_share(&mut self, share: Option<ShareOfLimit>) {
+        if let Some(share) = share {
+            if self.share.is_none_or(|had| share.as_of_us >= had.as_of_us) {
+                self.share = Some(share);
+            }
         }
     }
 
@@ -331,6 +354,8 @@ pub struct Pool {
     /// Bumped by `forget`: a maintainer pass that read the functions before a deletion skips,
     /// so it never brings a deleted function's containers back.
     forgotten: AtomicU64,
+    /// The part of the warm minimum this pool keeps, when it is one of several (a node).
+    warm_share: std::sync::OnceLock<Arc<dyn WarmShare>>,
 }
 
 /// Which part of the warm functions' `min_instances` a pool keeps: all of it on a single host
@@ -352,7 +377,14 @@ impl Pool {
             next_key: AtomicU64::new(1),
             draining: AtomicBool::new(false),
             forgotten: AtomicU64::new(0),
+            warm_share: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Makes this pool keep only its share of each function's `min_instances` (set once, by
+    /// a node, before its maintainer starts).
+    pub fn keep_share_of_warm_minimum(&self, share: Arc<dyn WarmShare>) {
+        let _ = self.warm_share.set(share);
     }
 
     pub fn sandbox(&self) -> &Sandbox {
@@ -367,13 +399,13 @@ impl Pool {
     /// `deadline` when the function is at its `max_instances` × `concurrency`.
     /// `waits_when_full`: a call that finds the function's line full waits in it all the same
     /// (a source that bounds what it hands over itself) instead of being refused.
-    /// `instances_here`: fewer containers than the function's `max_instances` this pool may
-    /// run for the call (a front's share of the cluster-wide limit for this node).
-    pub async fn acquire(self: &Arc<Self>, target: &Target, deadline: Instant, waits_when_full: bool, instances_here: Option<i64>) -> Result<Lease, CallError> {
+    /// `share`: fewer containers than the function's `max_instances` this pool may run (a
+    /// front's share of the cluster-wide limit for this node; see `ShareOfLimit`).
+    pub async fn acquire(self: &Arc<Self>, target: &Target, deadline: Instant, waits_when_full: bool, share: Option<ShareOfLimit>) -> Result<Lease, CallError> {
         let f = &target.function;
         let mode = f.pool_mode;
         let version = target.version.version;
-        let limits = capacity(target, self.queue_per_instance, instances_here);
+        let mut limits = capacity(target, self.queue_per_instance, share.map(|s| s.instances));
         let lease = |key, instance, cold| Lease { instance, cold, function_id: f.id, container: key, mode };
         let (mut queued, mut overflowed) = (false, false);
         loop {
@@ -384,9 +416,17 @@ impl Pool {
                 slot.memory_mb = target.version.memory_mb;
                 // A slot made anew (the function was forgotten meanwhile) has no queue to leave.
                 queued &= slot.waiting > 0;
+                if share.is_some() {
+                    slot.take_share(share);
+                    limits = capacity(target, self.queue_per_instance, slot.share.map(|s| s.instances));
+                }
                 let retired = slot.advance(version);
                 let arrival = Arrival { queued, overflowed, waits_when_full };
-                (slot.decide(version, mode, limits, key, arrival), retired)
+                let decision = slot.decide(version, mode, limits, key, arrival);
+                if matches!(decision, Decision::Start { .. }) {
+                    tracing::debug!(function = %f.name, containers = slot.containers.len(), limit = limits.instances, "starting a container");
+                }
+                (decision, retired)
             };
             for instance in retired {
                 self.discard_shared(instance);
@@ -679,7 +719,7 @@ impl Pool {
 
     /// Keeps the pool of every warm function that serves a version ready ahead of calls, every
     /// `every`, in the background: its `min_instances` running, and a spare created.
-    pub fn spawn_maintainer(self: &Arc<Self>, store: Store, every: Duration, share: Option<Arc<dyn WarmShare>>) {
+    pub fn spawn_maintainer(self: &Arc<Self>, store: Store, every: Duration) {
         let pool = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -688,7 +728,7 @@ impl Pool {
                     return;
                 }
                 let epoch = pool.forgotten.load(Ordering::SeqCst);
-                let targets = match (store.warm_targets().await, &share) {
+                let targets = match (store.warm_targets().await, pool.warm_share.get()) {
                     (Ok(targets), Some(share)) => Ok(share.keep_here(targets).await),
                     (read, _) => read,
                 };
@@ -758,10 +798,21 @@ impl Pool {
     }
 
     /// Before an update switches calls to the target's version: starts as many containers of
-    /// it as the function runs of the version it serves now (at least its `min_instances`, at
-    /// most its `max_instances`) and waits for their runtimes, so the calls after the switch
+    /// it as the function runs of the version it serves now (at least its `min_instances`, or
+    /// this pool's share of it, at most its `max_instances`) and waits for their runtimes, so the calls after the switch
     /// find them warm while the old containers finish theirs. Returns how many serve.
     pub async fn prepare(self: &Arc<Self>, target: &Target) -> usize {
+        let shared;
+        let target = match self.warm_share.get() {
+            Some(share) => match share.keep_here(vec![target.clone()]).await.pop() {
+                Some(mine) => {
+                    shared = mine;
+                    &shared
+                }
+                None => return 0,
+            },
+            None => target,
+        };
         let f = &target.function;
         if f.pool_mode != PoolMode::Warm {
             return 0;
