@@ -197,7 +197,8 @@ pub async fn build(config: Config) -> Result<Ready, String> {
     }
     builder.spawn_poller(service.store().clone(), gateway.pool().engine().process().to_string(), Duration::from_secs(1));
     // After it too: it requeued the calls a stop interrupted.
-    let worker = Worker::new(async_calls.clone(), service.calls().clone());
+    let worker = Worker::new(async_calls.clone(), service.calls().clone(), gateway.pool().engine().process().to_string());
+    worker.spawn_recovery();
     match async_calls.broker {
         Some(_) => crate::calls::async_consumers::start(worker, service.calls().directory().subscribe()),
         None => drop(tokio::spawn(worker.work())),

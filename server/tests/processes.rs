@@ -87,3 +87,68 @@ async fn a_starting_process_leaves_a_live_peers_containers_and_calls_alone() {
     b.terminate();
     c.terminate();
 }
+
+/// An asynchronous call is not lost with the process that took it: killed in the middle of
+/// its calls, process a's running calls go back to the queue, and process b runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_calls_a_killed_process_was_running_are_run_by_another() {
+    let root = tempfile::tempdir().unwrap();
+    let envs = binary::shared_settings(&fresh_database(Db::Postgres, root.path()).await);
+    let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+    let a = binary::start_in(root.path(), "a", &envs).await;
+    let (org, dev) = binary::setup_tenant(&client, &a.base, json!({})).await;
+    let spec = json!({"name": "slow", "language": "nodejs", "code": SLOW, "timeout_ms": 20000});
+    let r = client.post(format!("{}/api/v1/functions", a.base)).bearer_auth(&dev).json(&spec).send().await.unwrap();
+    assert!(r.status().is_success());
+    let state = |id: String| {
+        let (client, base, dev) = (client.clone(), a.base.clone(), dev.clone());
+        async move { client.get(format!("{base}/api/v1/invocations/{id}")).bearer_auth(&dev).send().await.ok()?.json::<serde_json::Value>().await.ok() }
+    };
+    for _ in 0..600 {
+        let f: serde_json::Value = client.get(format!("{}/api/v1/functions/slow", a.base)).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
+        if f["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let route = format!("{}/api/org/{org}/slow?ms=5000", a.base);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = client.post(&route).bearer_auth(&dev).header("x-invoke-type", "async").body("{}").send().await.unwrap();
+        assert_eq!(r.status(), 202);
+        ids.push(r.json::<serde_json::Value>().await.unwrap()["invocation_id"].as_str().unwrap().to_string());
+    }
+    // All three running on process a (its worker claims them at once).
+    for id in &ids {
+        let mut running = false;
+        for _ in 0..100 {
+            running = state(id.clone()).await.is_some_and(|c| c["state"] == "running");
+            if running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(running, "async call {id} running on process a");
+    }
+
+    let b = binary::start_in(root.path(), "b", &envs).await;
+    a.kill9();
+    let killed = std::time::Instant::now();
+    let read = |id: String| {
+        let (client, base, dev) = (client.clone(), b.base.clone(), dev.clone());
+        async move { client.get(format!("{base}/api/v1/invocations/{id}")).bearer_auth(&dev).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    for id in &ids {
+        let mut call = serde_json::Value::Null;
+        for _ in 0..300 {
+            call = read(id.clone()).await;
+            if call["state"] == "done" || call["state"] == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!((call["state"].as_str(), call["status_code"].as_i64()), (Some("done"), Some(200)), "process b ran {id}: {call}");
+    }
+    println!("the 3 async calls process a was running answered by process b {} ms after the kill", killed.elapsed().as_millis());
+    b.terminate();
+}

@@ -257,11 +257,22 @@ async fn the_sweeper_publishes_only_calls_no_request_is_publishing(db: Db) {
     assert!(listed(store.unpublished_calls(accepted + 1, 10).await.unwrap()).is_empty(), "the broker confirmed it");
 
     // A failed attempt waits for its back-off, then only the sweeper publishes it, however new.
-    assert!(store.claim_invocation("fresh").await.unwrap().is_some());
+    assert!(store.claim_invocation("fresh", "front-a").await.unwrap().is_some());
     store.retry_async_call("fresh", "{}", server::store::now_ms() + 60_000).await.unwrap();
     assert!(listed(store.unpublished_calls(accepted + 1, 10).await.unwrap()).is_empty(), "not due yet");
     store.retry_async_call("fresh", "{}", server::store::now_ms() - 1).await.unwrap();
     assert_eq!(listed(store.unpublished_calls(accepted - 5000, 10).await.unwrap()), [("fresh".to_string(), 1)], "a due retry");
+
+    // Claimed by front-a, which then dies: it stays running while front-a lives, and goes back
+    // to the queue, to be published again, once it is gone.
+    assert!(store.claim_invocation("fresh", "front-a").await.unwrap().is_some());
+    assert!(store.claim_invocation("fresh", "front-b").await.unwrap().is_none(), "a running call is not claimed twice");
+    let live = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<std::collections::HashSet<String>>();
+    assert_eq!(store.requeue_calls_of_gone("front-b", &live(&["front-a"])).await.unwrap(), 0);
+    assert_eq!(store.requeue_calls_of_gone("front-a", &live(&[])).await.unwrap(), 0, "never its own");
+    assert_eq!(store.requeue_calls_of_gone("front-b", &live(&[])).await.unwrap(), 1);
+    assert_eq!(listed(store.unpublished_calls(server::store::now_ms() + 1, 10).await.unwrap()), [("fresh".to_string(), 2)]);
+    assert!(store.claim_invocation("fresh", "front-b").await.unwrap().is_some(), "front-b runs it now");
 }
 
 on_both_databases!(

@@ -188,7 +188,7 @@ async fn handle(worker: Arc<Worker>, delivery: Delivery) {
         let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
         return;
     };
-    let claimed = match worker.queue.store.claim_invocation(&id).await {
+    let claimed = match worker.queue.store.claim_invocation(&id, &worker.process).await {
         Ok(claimed) => claimed,
         Err(e) => {
             // The database is away: try again shortly rather than lose the call.

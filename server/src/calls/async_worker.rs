@@ -59,11 +59,40 @@ pub enum Outcome {
 pub struct Worker {
     pub(crate) queue: Arc<AsyncCalls>,
     dispatcher: Dispatcher,
+    /// This process, as the calls it claims name it.
+    pub(crate) process: String,
 }
 
+/// How often a front looks for asynchronous calls left running by a process that is gone.
+const RECOVER_EVERY: Duration = Duration::from_secs(5);
+
 impl Worker {
-    pub fn new(queue: Arc<AsyncCalls>, dispatcher: Dispatcher) -> Arc<Worker> {
-        Arc::new(Worker { queue, dispatcher })
+    pub fn new(queue: Arc<AsyncCalls>, dispatcher: Dispatcher, process: String) -> Arc<Worker> {
+        Arc::new(Worker { queue, dispatcher, process })
+    }
+
+    /// Puts the asynchronous calls a dead front left running back in the queue now and then,
+    /// so another front runs them: none is lost with the process that took it.
+    pub fn spawn_recovery(self: &Arc<Self>) {
+        let worker = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RECOVER_EVERY).await;
+                let store = &worker.queue.store;
+                let requeued = match crate::ops::processes::live_others(store, &worker.process).await {
+                    Ok(live) => store.requeue_calls_of_gone(&worker.process, &live).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                match requeued {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(calls = n, "async calls a stopped process left running are queued again");
+                        worker.queue.wake.notify_one();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot look for async calls of stopped processes"),
+                }
+            }
+        });
     }
 
     /// Runs the calls queued in the database (no broker), until the process ends.
@@ -71,7 +100,7 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(WORKERS));
         loop {
             let free = slots.available_permits().max(1) as i64;
-            match self.queue.store.claim_queued(free).await {
+            match self.queue.store.claim_queued(free, &self.process).await {
                 Ok(claimed) if !claimed.is_empty() => {
                     for call in claimed {
                         let permit = slots.clone().acquire_owned().await.expect("semaphore open");

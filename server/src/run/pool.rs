@@ -804,13 +804,13 @@ impl Pool {
     pub async fn prepare(self: &Arc<Self>, target: &Target) -> usize {
         let shared;
         let target = match self.warm_share.get() {
-            Some(share) => match share.keep_here(vec![target.clone()]).await.pop() {
-                Some(mine) => {
-                    shared = mine;
-                    &shared
-                }
-                None => return 0,
-            },
+            Some(share) => {
+                // None of the minimum here: still as many as serve the old version here.
+                let mut none = target.clone();
+                none.function.min_instances = 0;
+                shared = share.keep_here(vec![target.clone()]).await.pop().unwrap_or(none);
+                &shared
+            }
             None => target,
         };
         let f = &target.function;

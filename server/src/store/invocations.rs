@@ -87,8 +87,8 @@ impl Store {
         Ok(())
     }
 
-    /// Takes up to `limit` queued calls for running.
-    pub async fn claim_queued(&self, limit: i64) -> DbResult<Vec<Claimed>> {
+    /// Takes up to `limit` queued calls for running by process `owner`.
+    pub async fn claim_queued(&self, limit: i64, owner: &str) -> DbResult<Vec<Claimed>> {
         let queued: Vec<String> =
             sqlx::query_scalar("SELECT id FROM invocations WHERE state = 'queued' AND retry_at <= $1 ORDER BY started_at LIMIT $2")
                 .bind(now_ms())
@@ -97,7 +97,7 @@ impl Store {
                 .await?;
         let mut claimed = Vec::new();
         for id in queued {
-            if let Some(call) = self.claim_invocation(&id).await? {
+            if let Some(call) = self.claim_invocation(&id, owner).await? {
                 claimed.push(call);
             }
         }
@@ -107,12 +107,13 @@ impl Store {
     /// Takes one queued call for running (the broker delivered it). None when the call is not
     /// queued — done, running or unknown — so a redelivered message never runs a call twice;
     /// None too for a retry whose time has not come (the sweeper publishes it then).
-    pub async fn claim_invocation(&self, id: &str) -> DbResult<Option<Claimed>> {
+    pub async fn claim_invocation(&self, id: &str, owner: &str) -> DbResult<Option<Claimed>> {
         let claimed = sqlx::query(
-            "UPDATE invocations SET state = 'running', attempts = attempts + 1 WHERE id = $1 AND state = 'queued' AND retry_at <= $2",
+            "UPDATE invocations SET state = 'running', attempts = attempts + 1, owner = $3 WHERE id = $1 AND state = 'queued' AND retry_at <= $2",
         )
         .bind(id)
         .bind(now_ms())
+        .bind(owner)
         .execute(&self.pool)
         .await?;
         if claimed.rows_affected() != 1 {
@@ -265,6 +266,26 @@ impl Store {
             }
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Asynchronous calls left running by a process not among the `live` ones (nor `me`) go
+    /// back to the queue, to be published again; how many did.
+    pub async fn requeue_calls_of_gone(&self, me: &str, live: &std::collections::HashSet<String>) -> DbResult<u64> {
+        let running: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, owner FROM invocations WHERE state = 'running' AND request IS NOT NULL AND owner IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut requeued = 0;
+        for (id, owner) in running.into_iter().filter(|(_, owner)| owner != me && !live.contains(owner)) {
+            requeued += sqlx::query("UPDATE invocations SET state = 'queued', published = 0 WHERE id = $1 AND state = 'running' AND owner = $2")
+                .bind(&id)
+                .bind(&owner)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(requeued)
     }
 
     /// Calls left `running` by a server that stopped before they ended. Asynchronous ones
