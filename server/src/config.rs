@@ -177,6 +177,17 @@ pub struct ClusterConfig {
     /// only, which forwards every call to the nodes.
     #[arg(long, env = "VCD_FAAS_LOCAL_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub local_worker: bool,
+    /// A node's certificate (PEM, naming the address it registers): it then takes forwarded
+    /// calls over TLS only. Needs `VCD_FAAS_NODE_TLS_KEY`.
+    #[arg(long, env = "VCD_FAAS_NODE_TLS_CERT")]
+    pub node_tls_cert: Option<std::path::PathBuf>,
+    /// The private key of `VCD_FAAS_NODE_TLS_CERT` (PEM).
+    #[arg(long, env = "VCD_FAAS_NODE_TLS_KEY")]
+    pub node_tls_key: Option<std::path::PathBuf>,
+    /// The CA certificate (PEM) the nodes' certificates are signed with: a front then speaks
+    /// only TLS to nodes and trusts no other CA for them.
+    #[arg(long, env = "VCD_FAAS_CLUSTER_CA")]
+    pub cluster_ca: Option<std::path::PathBuf>,
 }
 
 /// How the platform joins VMware Cloud Director: the broker it shares with vCD (API calls and

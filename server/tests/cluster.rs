@@ -6,60 +6,16 @@
 mod common;
 
 use common::binary::{self, free_port, setup_tenant, shared_settings, Server};
-use common::cluster::Host;
+use common::cluster::{Host, NodeProcess, NODE_PORT, SECRET};
 use common::{fresh_database, Db, ADMIN_PASSWORD};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "cluster-secret-for-tests";
-const NODE_PORT: u16 = 7070;
 const NODEJS_IMAGE: &str = "vcd-faas/runtime-nodejs:bookworm";
-
-/// A `vcd-faas node` process inside a host's namespace.
-struct NodeProcess {
-    child: Child,
-}
-
-impl NodeProcess {
-    fn start(host: &Host, name: &str, database: &str, log: &Path) -> NodeProcess {
-        let data = host.dir.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        // The database as the namespace reaches it: through the host end of its veth.
-        let database = database.replace("127.0.0.1", &host.host_addr.to_string());
-        let mut command = host.command_in(Path::new(env!("CARGO_BIN_EXE_vcd-faas")));
-        command
-            .arg("node")
-            .envs(shared_settings(&database))
-            .env("DOCKER_HOST", &host.docker_host)
-            .env("VCD_FAAS_DATA_DIR", &data)
-            .env("VCD_FAAS_NODE_NAME", name)
-            .env("VCD_FAAS_NODE_ADDR", format!("{}:{NODE_PORT}", host.node_addr))
-            .env("VCD_FAAS_CLUSTER_SECRET", SECRET)
-            .env("VCD_FAAS_NODE_MEMORY_MB", "2048")
-            .env("VCD_FAAS_NODE_CPUS", "2")
-            .env("RUST_LOG", "info,server=debug")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out);
-        NodeProcess { child: command.spawn().expect("node starts") }
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Front {
     server: Server,
@@ -421,6 +377,10 @@ async fn roles_refuse_settings_that_cannot_work() {
     assert!(sqlite.contains("needs the installation's PostgreSQL database") && sqlite.contains("SQLite"), "{sqlite}");
     let bad_name = run(&["node"], &[("VCD_FAAS_CLUSTER_SECRET", "s"), ("VCD_FAAS_NODE_ADDR", "127.0.0.1:7071"), ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"), ("VCD_FAAS_NODE_NAME", "no/slash")]);
     assert!(bad_name.contains("is not a node name"), "{bad_name}");
+    let half_tls = run(&["node"], &[("VCD_FAAS_CLUSTER_SECRET", "s"), ("VCD_FAAS_NODE_ADDR", "127.0.0.1:7071"), ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"), ("VCD_FAAS_NODE_TLS_CERT", "/etc/hostname")]);
+    assert!(half_tls.contains("VCD_FAAS_NODE_TLS_CERT and VCD_FAAS_NODE_TLS_KEY go together"), "{half_tls}");
+    let not_pem = run(&["node"], &[("VCD_FAAS_CLUSTER_SECRET", "s"), ("VCD_FAAS_NODE_ADDR", "127.0.0.1:7071"), ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"), ("VCD_FAAS_NODE_TLS_CERT", "/etc/hostname"), ("VCD_FAAS_NODE_TLS_KEY", "/etc/hostname")]);
+    assert!(not_pem.contains("VCD_FAAS_NODE_TLS_CERT /etc/hostname"), "{not_pem}");
     let front_alone = run(&[], &[("VCD_FAAS_LOCAL_WORKER", "false")]);
     assert!(front_alone.contains("VCD_FAAS_LOCAL_WORKER=false needs VCD_FAAS_CLUSTER_SECRET"), "{front_alone}");
     let front_sqlite = run(&[], &[("VCD_FAAS_CLUSTER_SECRET", "s")]);

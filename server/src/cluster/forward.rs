@@ -26,6 +26,8 @@ const IMAGE_BUILD_ALLOWANCE: Duration = Duration::from_secs(300);
 pub struct Cluster {
     members: Arc<Members>,
     client: reqwest::Client,
+    /// `https` when the cluster has a CA (then only TLS), else `http`.
+    scheme: &'static str,
     bearer: String,
     /// This process runs calls too, with this capacity.
     local: Option<Capacity>,
@@ -90,14 +92,16 @@ impl Cluster {
         if store.dialect == crate::store::Dialect::Sqlite {
             return Err(cluster_needs_postgres("a front that uses nodes"));
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| format!("cluster client: {e}"))?;
+        let mut client = reqwest::Client::builder().connect_timeout(Duration::from_secs(1)).tcp_nodelay(true).pool_idle_timeout(Duration::from_secs(60));
+        let mut scheme = "http";
+        if let Some(ca) = &config.cluster_ca {
+            client = super::tls::trusting_only(client, ca)?;
+            scheme = "https";
+        }
+        let client = client.build().map_err(|e| format!("cluster client: {e}"))?;
         let members = Members::start(store).await;
-        Ok(Some(Arc::new(Cluster { members, client, bearer: format!("Bearer {}", secret.0), local, in_flight: Mutex::default(), held: Mutex::default() })))
+        let bearer = format!("Bearer {}", secret.0);
+        Ok(Some(Arc::new(Cluster { members, client, scheme, bearer, local, in_flight: Mutex::default(), held: Mutex::default() })))
     }
 
 }
@@ -220,7 +224,7 @@ impl Cluster {
         let limit = Duration::from_millis(target.version.timeout_ms as u64) + crate::run::runner::START_LIMIT + IMAGE_BUILD_ALLOWANCE + REPLY_MARGIN;
         let sent = self
             .client
-            .post(format!("http://{address}{CALLS_PATH}"))
+            .post(format!("{}://{address}{CALLS_PATH}", self.scheme))
             .header("authorization", &self.bearer)
             .body(wire::frame(&head, &request.body))
             .timeout(limit)

@@ -9,4 +9,5 @@ pub mod forward;
 pub mod members;
 pub mod node;
 pub mod placement;
+pub mod tls;
 pub mod wire;

@@ -56,6 +56,12 @@ pub async fn run(config: Config) -> Result<(), String> {
         return Err(cluster_needs_postgres("`vcd-faas node`"));
     }
     let name = node_name(cluster.node_name.as_deref())?;
+    let tls = match (&cluster.node_tls_cert, &cluster.node_tls_key) {
+        (Some(cert), Some(key)) => Some(super::tls::node_acceptor(cert, key)?),
+        (None, None) => None,
+        _ => return Err("VCD_FAAS_NODE_TLS_CERT and VCD_FAAS_NODE_TLS_KEY go together: set both, or neither".into()),
+    };
+    let tls_on = tls.is_some();
     let WorkerParts { store, engine, secret_key, runtimes, metrics, pool } = open_worker(&config, Docker::Connect).await?;
     let installer = Arc::new(Installer::new(crate::startup::install_settings(&config), runtimes.clone()));
 
@@ -95,8 +101,9 @@ pub async fn run(config: Config) -> Result<(), String> {
     let beating = tokio::spawn(beat(node.clone()));
     tokio::spawn(clean(node.clone(), config.socket_dir()));
     tokio::spawn(follow_functions(node.clone()));
-    tracing::info!(node = %name, %address, memory_mb = capacity.memory_mb, millicpus = capacity.millicpus, "node up");
-    println!("vcd-faas node {name} takes calls on {address}");
+    let over = if tls_on { "TLS" } else { "plain HTTP" };
+    tracing::info!(node = %name, %address, memory_mb = capacity.memory_mb, millicpus = capacity.millicpus, over, "node up");
+    println!("vcd-faas node {name} takes calls on {address} ({over})");
 
     let app = axum::Router::new()
         .route(CALLS_PATH, axum::routing::post(take_call))
@@ -104,7 +111,14 @@ pub async fn run(config: Config) -> Result<(), String> {
         // A call's body is checked by the front; the head and framing come on top.
         .layer(DefaultBodyLimit::max(config.max_body_bytes + 1024 * 1024))
         .with_state(node.clone());
-    let served = axum::serve(listener, app).with_graceful_shutdown(crate::startup::shutdown_signal()).await;
+    let stopped = crate::startup::shutdown_signal();
+    let served = match tls {
+        Some(acceptor) => {
+            let listener = super::tls::TlsListener::new(listener, acceptor).map_err(|e| e.to_string())?;
+            axum::serve(listener, app).with_graceful_shutdown(stopped).await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(stopped).await,
+    };
     beating.abort();
     let _ = store.node_left(&name, engine.process()).await;
     pool.drain().await;

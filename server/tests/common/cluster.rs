@@ -592,3 +592,56 @@ fn run(program: &str, args: &[&str]) {
 fn quiet(program: &str, args: &[&str]) {
     let _ = Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
+
+/// The cluster secret the tests' fronts and nodes share.
+pub const SECRET: &str = "cluster-secret-for-tests";
+/// Where the tests' nodes take forwarded calls, on their host's address.
+pub const NODE_PORT: u16 = 7070;
+
+/// A `vcd-faas node` process inside a host's namespace.
+pub struct NodeProcess {
+    child: Child,
+}
+
+impl NodeProcess {
+    pub fn start(host: &Host, name: &str, database: &str, log: &Path) -> NodeProcess {
+        NodeProcess::start_with(host, name, database, log, &[])
+    }
+
+    /// With settings of its own on top (`extra`).
+    pub fn start_with(host: &Host, name: &str, database: &str, log: &Path, extra: &[(&str, String)]) -> NodeProcess {
+        let data = host.dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        // The database as the namespace reaches it: through the host end of its veth.
+        let database = database.replace("127.0.0.1", &host.host_addr.to_string());
+        let mut command = host.command_in(Path::new(env!("CARGO_BIN_EXE_vcd-faas")));
+        command
+            .arg("node")
+            .envs(super::binary::shared_settings(&database))
+            .env("DOCKER_HOST", &host.docker_host)
+            .env("VCD_FAAS_DATA_DIR", &data)
+            .env("VCD_FAAS_NODE_NAME", name)
+            .env("VCD_FAAS_NODE_ADDR", format!("{}:{NODE_PORT}", host.node_addr))
+            .env("VCD_FAAS_CLUSTER_SECRET", SECRET)
+            .env("VCD_FAAS_NODE_MEMORY_MB", "2048")
+            .env("VCD_FAAS_NODE_CPUS", "2")
+            .env("RUST_LOG", "info,server=debug")
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        NodeProcess { child: command.spawn().expect("node starts") }
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
