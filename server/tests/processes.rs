@@ -20,6 +20,21 @@ async fn containers_of(org: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
+/// Creates the function `slow` and waits until it is ready.
+async fn create_slow(client: &Client, base: &str, dev: &str) {
+    let spec = json!({"name": "slow", "language": "nodejs", "code": SLOW, "timeout_ms": 20000});
+    let r = client.post(format!("{base}/api/v1/functions")).bearer_auth(dev).json(&spec).send().await.unwrap();
+    assert!(r.status().is_success());
+    for _ in 0..600 {
+        let f: serde_json::Value = client.get(format!("{base}/api/v1/functions/slow")).bearer_auth(dev).send().await.unwrap().json().await.unwrap();
+        if f["status"] == "ready" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("function slow not ready");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_starting_process_leaves_a_live_peers_containers_and_calls_alone() {
     let root = tempfile::tempdir().unwrap();
@@ -30,16 +45,7 @@ async fn a_starting_process_leaves_a_live_peers_containers_and_calls_alone() {
     let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
     let a = binary::start_in(root.path(), "a", &envs).await;
     let (org, dev) = binary::setup_tenant(&client, &a.base, json!({})).await;
-    let spec = json!({"name": "slow", "language": "nodejs", "code": SLOW, "timeout_ms": 20000});
-    let r = client.post(format!("{}/api/v1/functions", a.base)).bearer_auth(&dev).json(&spec).send().await.unwrap();
-    assert!(r.status().is_success());
-    for _ in 0..600 {
-        let f: serde_json::Value = client.get(format!("{}/api/v1/functions/slow", a.base)).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
-        if f["status"] == "ready" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    create_slow(&client, &a.base, &dev).await;
     let route = format!("{}/api/org/{org}/slow", a.base);
     assert_eq!(client.get(&route).bearer_auth(&dev).send().await.unwrap().status(), 200);
     let warm = containers_of(&org).await;
@@ -97,20 +103,11 @@ async fn async_calls_a_killed_process_was_running_are_run_by_another() {
     let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
     let a = binary::start_in(root.path(), "a", &envs).await;
     let (org, dev) = binary::setup_tenant(&client, &a.base, json!({})).await;
-    let spec = json!({"name": "slow", "language": "nodejs", "code": SLOW, "timeout_ms": 20000});
-    let r = client.post(format!("{}/api/v1/functions", a.base)).bearer_auth(&dev).json(&spec).send().await.unwrap();
-    assert!(r.status().is_success());
+    create_slow(&client, &a.base, &dev).await;
     let state = |id: String| {
         let (client, base, dev) = (client.clone(), a.base.clone(), dev.clone());
         async move { client.get(format!("{base}/api/v1/invocations/{id}")).bearer_auth(&dev).send().await.ok()?.json::<serde_json::Value>().await.ok() }
     };
-    for _ in 0..600 {
-        let f: serde_json::Value = client.get(format!("{}/api/v1/functions/slow", a.base)).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
-        if f["status"] == "ready" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
     let route = format!("{}/api/org/{org}/slow?ms=5000", a.base);
     let mut ids = Vec::new();
     for _ in 0..3 {
