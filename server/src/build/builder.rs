@@ -115,8 +115,7 @@ impl Builder {
         }
         let live = crate::ops::processes::live_others(store, process).await?;
         for (id, status, owner) in unfinished {
-            let claimable = status == "queued" || (owner != process && !live.contains(&owner));
-            if claimable && !self.is_building(id) {
+            if crate::store::build_claimable(&status, &owner, process, &live) && !self.is_building(id) {
                 self.enqueue(id);
             }
         }

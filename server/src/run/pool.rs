@@ -647,12 +647,12 @@ impl Pool {
         });
     }
 
-    /// Drops every idle container and the spare of a function (it is being deleted).
     /// The functions this pool holds containers or a place for.
     pub fn function_ids(&self) -> Vec<i64> {
         self.slots.lock().unwrap().keys().copied().collect()
     }
 
+    /// Drops every idle container and the spare of a function (it is being deleted).
     pub fn forget(&self, function_id: i64) {
         let removed = {
             let mut slots = self.slots.lock().unwrap();
@@ -799,8 +799,9 @@ impl Pool {
 
     /// Before an update switches calls to the target's version: starts as many containers of
     /// it as the function runs of the version it serves now (at least its `min_instances`, or
-    /// this pool's share of it, at most its `max_instances`) and waits for their runtimes, so the calls after the switch
-    /// find them warm while the old containers finish theirs. Returns how many serve.
+    /// this pool's share of it, at most its `max_instances`) and waits for their runtimes, so
+    /// the calls after the switch find them warm while the old containers finish theirs.
+    /// Returns how many serve.
     pub async fn prepare(self: &Arc<Self>, target: &Target) -> usize {
         let shared;
         let target = match self.warm_share.get() {

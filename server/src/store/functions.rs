@@ -399,7 +399,8 @@ impl Store {
         .await.map_err(StoreError::from)
     }
 
-    /// The unfinished builds as the builders look for them every second: id, state, owner.
+    /// The unfinished builds as the builders look for them every second: id, state, owner
+    /// (see `build_claimable`).
     pub async fn unfinished_build_owners(&self) -> DbResult<Vec<(i64, String, String)>> {
         sqlx::query_as(
             "SELECT v.id, v.build_status, COALESCE(v.build_owner, '') FROM function_versions v JOIN functions f ON f.id = v.function_id \
@@ -420,8 +421,7 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         let Some((status, current)) = found else { return Ok(false) };
-        let claimable = status == "queued" || (status == "building" && current != owner && !live.contains(&current));
-        if !claimable {
+        if !build_claimable(&status, &current, owner, live) {
             return Ok(false);
         }
         let claimed = sqlx::query(
@@ -594,4 +594,10 @@ async fn insert_version(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Whether process `me` may claim a build in `status` owned by `owner`: a queued one, or one
+/// being built by a process not among the `live` ones (nor `me`).
+pub fn build_claimable(status: &str, owner: &str, me: &str, live: &std::collections::HashSet<String>) -> bool {
+    status == "queued" || (status == "building" && owner != me && !live.contains(owner))
 }

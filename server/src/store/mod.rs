@@ -19,7 +19,7 @@ mod tenants;
 mod users;
 pub use call_records::{CallEnd, CallStart};
 pub use error::{StoreError, Unique};
-pub use functions::{FunctionRow, NewVersion, Settings, Target, VersionRow};
+pub use functions::{build_claimable, FunctionRow, NewVersion, Settings, Target, VersionRow};
 pub use invocations::{Claimed, InvocationRow};
 pub use nodes::{NodeBeat, NodeRow};
 pub use processes::ProcessRow;
