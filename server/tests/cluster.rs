@@ -54,7 +54,11 @@ async fn call(client: &Client, url: &str, token: &str) -> (u16, String) {
     match client.post(url).bearer_auth(token).body("{}").timeout(Duration::from_secs(30)).send().await {
         Ok(r) => {
             let node = r.headers().get("x-vcd-faas-node").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-            (r.status().as_u16(), node)
+            let status = r.status().as_u16();
+            if status != 200 {
+                println!("call answered {status} (node {node:?}): {}", r.text().await.unwrap_or_default());
+            }
+            (status, node)
         }
         Err(e) => panic!("the front did not answer: {e}"),
     }
@@ -249,8 +253,11 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     assert!(per_node.get("node-2").copied().unwrap_or(0) > 0, "the returning node takes load: {per_node:?}");
     assert!(per_node.get("node-3").copied().unwrap_or(0) > 0, "the new node takes load: {per_node:?}");
 
-    // A function's max_instances holds across the nodes: 2 containers at most, on both
-    // engines together, however many callers; the others wait in line and are answered.
+    // A function's max_instances holds across the nodes and across fronts: 2 containers at
+    // most, on the three engines together, however many callers at two fronts that place
+    // calls at the same moment; the others wait in line and are answered.
+    std::fs::create_dir_all(root.path().join("front-b")).unwrap();
+    let front_b = binary::start_logging_to(&root.path().join("front-b"), free_port(), &envs, &root.path().join("front-b.log")).await;
     let created = front.client.post(format!("{}/api/v1/functions", front.server.base)).bearer_auth(&token)
         .json(&json!({"name": "capped", "language": "nodejs", "code": code, "max_instances": 2})).send().await.unwrap();
     assert_eq!(created.status(), 202);
@@ -261,7 +268,7 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
         // Function containers (the process's label), not the steps of a node making the image.
         let filters = HashMap::from([("label".to_string(), vec!["vcd-faas.function=capped".to_string(), "vcd-faas.process".to_string()])]);
         let mut seen = Vec::new();
-        for _ in 0..40 {
+        for _ in 0..60 {
             let mut now = Vec::new();
             for engine in &engines {
                 // Running ones: the pool's spare is created ahead but not started.
@@ -276,9 +283,11 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
         }
         (most, seen)
     };
-    let ((per_node, failed), (most, seen)) = tokio::join!(load(&client, &capped_url, &token, 6, 3), counting);
-    println!("capped at 2: {per_node:?}, at most {most} running container(s) on the three engines at once: {seen:?}");
-    assert!(failed.is_empty(), "callers beyond the limit wait in line: {failed:?}");
+    let capped_at_b = format!("{}/api/org/{org}/capped", front_b.base);
+    let ((per_node, failed), (per_node_b, failed_b), (most, seen)) =
+        tokio::join!(load(&client, &capped_url, &token, 6, 3), load(&client, &capped_at_b, &token, 6, 3), counting);
+    println!("capped at 2, two fronts: {per_node:?} and {per_node_b:?}, at most {most} running container(s) on the three engines at once: {seen:?}");
+    assert!(failed.is_empty() && failed_b.is_empty(), "callers beyond the limit wait in line: {failed:?} {failed_b:?}");
     assert!((1..=2).contains(&most), "at most max_instances containers across the nodes: {most}");
 
     // Deleted at the front, the functions' containers leave every node.
@@ -294,6 +303,7 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     for node in nodes.into_iter().flatten() {
         node.kill9();
     }
+    front_b.terminate();
     front.server.terminate();
 }
 

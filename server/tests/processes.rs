@@ -1,10 +1,11 @@
 //! Several server processes on one database and one Docker engine: a process that starts, or
 //! whose reconciler runs, leaves a live peer's warm containers and running calls alone, and
-//! still removes those of a process that is gone.
+//! still removes those of a process that is gone; the calls a killed process was running are
+//! recovered by another.
 
 mod common;
 
-use common::binary;
+use common::{amqp, binary};
 use common::{fresh_database, Db};
 use reqwest::Client;
 use serde_json::json;
@@ -94,18 +95,23 @@ async fn a_starting_process_leaves_a_live_peers_containers_and_calls_alone() {
     c.terminate();
 }
 
-/// An asynchronous call is not lost with the process that took it: killed in the middle of
-/// its calls, process a's running calls go back to the queue, and process b runs them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_calls_a_killed_process_was_running_are_run_by_another() {
+/// No call is lost with the process that took it: killed in the middle of its calls, process
+/// a's running asynchronous calls go back to the queue and process b runs them; its running
+/// synchronous call (whose caller lost the connection with it) is failed as interrupted rather
+/// than left running for ever.
+async fn calls_a_killed_process_was_running_are_recovered_by_another(broker: Option<amqp::Names>) {
+    if broker.is_some() {
+        amqp::sweep_earlier_test_objects().await;
+    }
     let root = tempfile::tempdir().unwrap();
-    let envs = binary::shared_settings(&fresh_database(Db::Postgres, root.path()).await);
+    let mut envs = binary::shared_settings(&fresh_database(Db::Postgres, root.path()).await);
+    envs.extend(broker.iter().flat_map(amqp::Names::env));
     let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
     let a = binary::start_in(root.path(), "a", &envs).await;
     let (org, dev) = binary::setup_tenant(&client, &a.base, json!({})).await;
     create_slow(&client, &a.base, &dev).await;
-    let state = |id: String| {
-        let (client, base, dev) = (client.clone(), a.base.clone(), dev.clone());
+    let read = |base: String, id: String| {
+        let (client, dev) = (client.clone(), dev.clone());
         async move { client.get(format!("{base}/api/v1/invocations/{id}")).bearer_auth(&dev).send().await.ok()?.json::<serde_json::Value>().await.ok() }
     };
     let route = format!("{}/api/org/{org}/slow?ms=5000", a.base);
@@ -115,11 +121,15 @@ async fn async_calls_a_killed_process_was_running_are_run_by_another() {
         assert_eq!(r.status(), 202);
         ids.push(r.json::<serde_json::Value>().await.unwrap()["invocation_id"].as_str().unwrap().to_string());
     }
-    // All three running on process a (its worker claims them at once).
+    let synchronous = tokio::spawn({
+        let (client, route, dev) = (client.clone(), route.clone(), dev.clone());
+        async move { client.get(&route).bearer_auth(&dev).send().await }
+    });
+    // All three asynchronous calls running on process a (its worker claims them at once).
     for id in &ids {
         let mut running = false;
         for _ in 0..100 {
-            running = state(id.clone()).await.is_some_and(|c| c["state"] == "running");
+            running = read(a.base.clone(), id.clone()).await.is_some_and(|c| c["state"] == "running");
             if running {
                 break;
             }
@@ -127,18 +137,26 @@ async fn async_calls_a_killed_process_was_running_are_run_by_another() {
         }
         assert!(running, "async call {id} running on process a");
     }
+    // The synchronous call is recorded as running (after half a second).
+    let mut sync_id = None;
+    for _ in 0..100 {
+        let calls: serde_json::Value = client.get(format!("{}/api/v1/functions/slow/invocations", a.base)).bearer_auth(&dev).send().await.unwrap().json().await.unwrap();
+        sync_id = calls.as_array().unwrap().iter().find(|c| c["trigger"] == "http" && c["status_code"].is_null()).map(|c| c["id"].as_str().unwrap().to_string());
+        if sync_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sync_id = sync_id.expect("the synchronous call recorded as running");
 
     let b = binary::start_in(root.path(), "b", &envs).await;
     a.kill9();
     let killed = std::time::Instant::now();
-    let read = |id: String| {
-        let (client, base, dev) = (client.clone(), b.base.clone(), dev.clone());
-        async move { client.get(format!("{base}/api/v1/invocations/{id}")).bearer_auth(&dev).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
-    };
+    assert!(synchronous.await.unwrap().is_err(), "the caller of the synchronous call lost its connection with process a");
     for id in &ids {
         let mut call = serde_json::Value::Null;
         for _ in 0..300 {
-            call = read(id.clone()).await;
+            call = read(b.base.clone(), id.clone()).await.unwrap_or_default();
             if call["state"] == "done" || call["state"] == "failed" {
                 break;
             }
@@ -147,5 +165,28 @@ async fn async_calls_a_killed_process_was_running_are_run_by_another() {
         assert_eq!((call["state"].as_str(), call["status_code"].as_i64()), (Some("done"), Some(200)), "process b ran {id}: {call}");
     }
     println!("the 3 async calls process a was running answered by process b {} ms after the kill", killed.elapsed().as_millis());
+    let mut call = serde_json::Value::Null;
+    for _ in 0..300 {
+        call = read(b.base.clone(), sync_id.clone()).await.unwrap_or_default();
+        if call["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (call["state"].as_str(), call["error"].as_str()),
+        (Some("failed"), Some("interrupted: the process that took the call stopped during it")),
+        "the synchronous call process a was running: {call}"
+    );
     b.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_a_killed_process_was_running_are_recovered_by_another_with_the_database_queue() {
+    calls_a_killed_process_was_running_are_recovered_by_another(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_a_killed_process_was_running_are_recovered_by_another_with_rabbitmq() {
+    calls_a_killed_process_was_running_are_recovered_by_another(Some(amqp::Names::new())).await;
 }

@@ -6,7 +6,7 @@ mod common;
 use common::{fresh_database, Db};
 use server::calls::journal::{CallEnd, CallStart, Journal};
 use app::model::{BuildStatus, EnvVars, FileTree, FunctionStatus, Language, Name, PoolMode, Trigger};
-use server::store::{NewVersion, Settings, Store, Target, TenantRow};
+use server::store::{NewVersion, Recovered, Settings, Store, Target, TenantRow};
 
 fn settings(public: bool, trigger: &Trigger) -> Settings<'_> {
     Settings { public, trigger, sealed_secrets: None, pool_mode: PoolMode::Warm, max_instances: 2, min_instances: 0, concurrency: 1 }
@@ -149,7 +149,7 @@ async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
 
     // The journal writes a call's start and end as one row when they arrive together, and the
     // end as an update when the start was written earlier.
-    let journal = Journal::start(store.clone());
+    let journal = Journal::start(store.clone(), "front-a".into());
     journal.started(CallStart::new("call-1".into(), &target, "http", "GET", "/a".into())).await;
     journal.ended(ended("call-1", 200, None)).await;
     journal.flush().await;
@@ -181,9 +181,23 @@ async fn invocations_are_recorded_and_interrupted_ones_failed(db: Db) {
     assert_eq!((done.logs.as_str(), done.function_name.as_str(), done.trigger_kind.as_str()), ("hello\n", "f", "http"));
     assert_eq!(store.list_invocations(id, 1).await.unwrap().len(), 1);
 
+    // call-2 is still running on front-a: left alone while front-a lives, failed once it is gone.
+    let live = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<std::collections::HashSet<String>>();
+    assert_eq!(store.recover_calls_of_gone("front-b", &live(&["front-a"])).await.unwrap(), Recovered::default());
+    assert_eq!(store.recover_calls_of_gone("front-a", &live(&[])).await.unwrap(), Recovered::default(), "never its own");
+    assert_eq!(store.recover_calls_of_gone("front-b", &live(&[])).await.unwrap(), Recovered { requeued: 0, failed: 1 });
+    let interrupted = store.invocation("call-2").await.unwrap().unwrap();
+    assert_eq!(
+        (interrupted.state.as_str(), interrupted.error.as_deref()),
+        ("failed", Some("interrupted: the process that took the call stopped during it"))
+    );
+
+    // A server that starts alone fails what the last one left running.
+    journal.started(CallStart::new("call-5".into(), &target, "http", "GET", "/e".into())).await;
+    journal.flush().await;
     assert_eq!(store.fail_interrupted_invocations(server::store::now_ms() + 1).await.unwrap(), 1);
     let calls = store.list_invocations(id, 10).await.unwrap();
-    assert_eq!(calls[0].state, "failed");
+    assert_eq!((calls[0].id.as_str(), calls[0].state.as_str()), ("call-5", "failed"));
     assert!(calls[0].error.as_deref().unwrap().contains("interrupted"));
 }
 
@@ -191,7 +205,7 @@ async fn a_batch_of_many_calls_is_written_whole_each_row_its_own(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let store = store_on(db, dir.path()).await;
     let (id, target) = serving_function(&store).await;
-    let journal = Journal::start(store.clone());
+    let journal = Journal::start(store.clone(), "front-a".into());
     // More than two of SQLite's insert statements' worth (64 rows each), one flush.
     for n in 0..150i64 {
         let call = format!("batch-{n:03}");
@@ -219,7 +233,7 @@ async fn old_call_records_are_pruned_and_unfinished_ones_kept(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let store = store_on(db, dir.path()).await;
     let (id, target) = serving_function(&store).await;
-    let journal = Journal::start(store.clone());
+    let journal = Journal::start(store.clone(), "front-a".into());
     let day = 86_400_000;
     let now = server::store::now_ms();
     let call_at = |name: &str, started_at: i64| CallStart { started_at, ..CallStart::new(name.into(), &target, "http", "GET", "/".into()) };
@@ -268,9 +282,9 @@ async fn the_sweeper_publishes_only_calls_no_request_is_publishing(db: Db) {
     assert!(store.claim_invocation("fresh", "front-a").await.unwrap().is_some());
     assert!(store.claim_invocation("fresh", "front-b").await.unwrap().is_none(), "a running call is not claimed twice");
     let live = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<std::collections::HashSet<String>>();
-    assert_eq!(store.requeue_calls_of_gone("front-b", &live(&["front-a"])).await.unwrap(), 0);
-    assert_eq!(store.requeue_calls_of_gone("front-a", &live(&[])).await.unwrap(), 0, "never its own");
-    assert_eq!(store.requeue_calls_of_gone("front-b", &live(&[])).await.unwrap(), 1);
+    assert_eq!(store.recover_calls_of_gone("front-b", &live(&["front-a"])).await.unwrap(), Recovered::default());
+    assert_eq!(store.recover_calls_of_gone("front-a", &live(&[])).await.unwrap(), Recovered::default(), "never its own");
+    assert_eq!(store.recover_calls_of_gone("front-b", &live(&[])).await.unwrap(), Recovered { requeued: 1, failed: 0 });
     assert_eq!(listed(store.unpublished_calls(server::store::now_ms() + 1, 10).await.unwrap()), [("fresh".to_string(), 2)]);
     assert!(store.claim_invocation("fresh", "front-b").await.unwrap().is_some(), "front-b runs it now");
 }
@@ -282,3 +296,50 @@ on_both_databases!(
     old_call_records_are_pruned_and_unfinished_ones_kept,
     the_sweeper_publishes_only_calls_no_request_is_publishing
 );
+
+/// The cluster-wide count a node asks before it starts a container: the other nodes' containers
+/// as their heartbeats list them, plus the starts they wrote since; nodes that are down do not
+/// count. PostgreSQL only, as nodes are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_starts_a_container_only_within_the_limit_across_nodes() {
+    use server::store::{Admission, NodeBeat};
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_on(Db::Postgres, dir.path()).await;
+    const DOWN_AFTER_MS: i64 = 3_000;
+    let (function, other_function) = (41, 42);
+    for node in ["node-a", "node-b", "node-c", "node-down"] {
+        store.register_node(node, &format!("process-{node}"), "127.0.0.1:1", 1024, 1000).await.unwrap();
+    }
+    let warm = |containers: usize| format!(r#"[{{"function_id":{function},"version":1,"containers":{containers}}},{{"function_id":{other_function},"version":3,"containers":5}}]"#);
+    let beat = NodeBeat { warm: warm(1), ..NodeBeat::default() };
+    assert!(store.node_heartbeat("node-b", "process-node-b", &beat).await.unwrap());
+    let down = NodeBeat { warm: warm(4), ..NodeBeat::default() };
+    assert!(store.node_heartbeat("node-down", "process-node-down", &down).await.unwrap());
+    sqlx::query("UPDATE nodes SET heartbeat_at = heartbeat_at - 10000 WHERE name = 'node-down'").execute(&store.pool).await.unwrap();
+
+    // node-b's heartbeat lists one container of the function, node-down's four do not count.
+    assert_eq!(store.admit_container("node-a", function, 0, 2, DOWN_AFTER_MS).await.unwrap(), Admission::Admitted);
+    // node-a's start is counted by the others before its heartbeat lists it.
+    assert_eq!(
+        store.admit_container("node-c", function, 0, 2, DOWN_AFTER_MS).await.unwrap(),
+        Admission::Full(vec![("node-a".to_string(), 1), ("node-b".to_string(), 1)])
+    );
+    assert_eq!(store.admit_container("node-a", function, 1, 2, DOWN_AFTER_MS).await.unwrap(), Admission::Full(vec![("node-b".to_string(), 1)]));
+    assert_eq!(store.admit_container("node-c", function, 0, 3, DOWN_AFTER_MS).await.unwrap(), Admission::Admitted);
+    // Another function's containers are its own.
+    assert_eq!(store.admit_container("node-a", other_function, 0, 6, DOWN_AFTER_MS).await.unwrap(), Admission::Admitted);
+
+    // Once node-a's heartbeat lists its container (its start row older than the beat by more
+    // than the margin), the container counts once, not twice.
+    sqlx::query("UPDATE container_starts SET started_at = started_at - 5000 WHERE node = 'node-a'").execute(&store.pool).await.unwrap();
+    assert!(store.node_heartbeat("node-a", "process-node-a", &NodeBeat { warm: warm(1), ..NodeBeat::default() }).await.unwrap());
+    let elsewhere = match store.admit_container("node-b", function, 1, 4, DOWN_AFTER_MS).await.unwrap() {
+        Admission::Admitted => "admitted".to_string(),
+        Admission::Full(held) => format!("{held:?}"),
+    };
+    assert_eq!(elsewhere, "admitted", "node-a 1 + node-c 1 + node-b's own 1 = 3 < 4");
+    assert_eq!(
+        store.admit_container("node-down", function, 0, 4, DOWN_AFTER_MS).await.unwrap(),
+        Admission::Full(vec![("node-a".to_string(), 1), ("node-b".to_string(), 2), ("node-c".to_string(), 1)])
+    );
+}

@@ -8,7 +8,7 @@ use super::deferred::{AsyncCalls, StoredRequest};
 use super::dispatch::{Call, Credentials, Delivery, Dispatched, Dispatcher};
 use super::request::{CallRequest, CallResponse, CallTrigger, FunctionRef};
 use super::body;
-use crate::store::Claimed;
+use crate::store::{Claimed, Recovered};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -79,17 +79,21 @@ impl Worker {
             loop {
                 tokio::time::sleep(RECOVER_EVERY).await;
                 let store = &worker.queue.store;
-                let requeued = match crate::ops::processes::live_others(store, &worker.process).await {
-                    Ok(live) => store.requeue_calls_of_gone(&worker.process, &live).await.map_err(|e| e.to_string()),
+                let recovered = match crate::ops::processes::live_others(store, &worker.process).await {
+                    Ok(live) => store.recover_calls_of_gone(&worker.process, &live).await.map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
-                match requeued {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(calls = n, "async calls a stopped process left running are queued again");
-                        worker.queue.wake.notify_one();
+                match recovered {
+                    Ok(Recovered { requeued, failed }) => {
+                        if failed > 0 {
+                            tracing::info!(calls = failed, "sync calls a stopped process left running are failed as interrupted");
+                        }
+                        if requeued > 0 {
+                            tracing::info!(calls = requeued, "async calls a stopped process left running are queued again");
+                            worker.queue.wake.notify_one();
+                        }
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot look for async calls of stopped processes"),
+                    Err(e) => tracing::warn!(error = %e, "cannot look for calls of stopped processes"),
                 }
             }
         });

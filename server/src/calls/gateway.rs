@@ -59,7 +59,7 @@ const HOP_HEADERS: [&str; 9] = [
 
 impl Gateway {
     pub fn new(store: Store, pool: Arc<Pool>, metrics: Arc<Metrics>, secret_key: SecretKey, cluster: Option<Arc<dyn Placement>>) -> Gateway {
-        let journal = Journal::start(store.clone());
+        let journal = Journal::start(store.clone(), pool.engine().process().to_string());
         Gateway { store, journal, pool, metrics, secret_key, cluster }
     }
 
@@ -129,7 +129,7 @@ impl Gateway {
     async fn execute(&self, target: &Target, request: &CallRequest, id: String) -> (CallResponse, CallEnd) {
         let started = Instant::now();
         let f = &target.function;
-        let Ran { mut response, connections, node, version } = match &self.cluster {
+        let Ran { mut response, connections, node, version, .. } = match &self.cluster {
             Some(cluster) => cluster.run(self, target, request, &id).await,
             None => self.run_here(target, request, &id, None).await,
         };
@@ -160,6 +160,10 @@ impl Gateway {
     pub async fn run_here(&self, target: &Target, request: &CallRequest, id: &str, instances_here: Option<ShareOfLimit>) -> Ran {
         let started = Instant::now();
         let (outcome, cold, connections) = self.call_in_container(target, request, id, (started, now_ms()), instances_here).await;
+        let held_elsewhere = match &outcome {
+            Err((CallError::HeldElsewhere(held), _)) => Some(held.clone()),
+            _ => None,
+        };
         let mut response = match outcome {
             Ok(reply) => from_reply(reply, id),
             Err((error, logs)) => from_error(&error, logs, id, target.function.name.as_str()),
@@ -167,7 +171,7 @@ impl Gateway {
         response.cold = cold;
         response.duration = started.elapsed();
         let connections = (!connections.is_empty()).then(|| serde_json::to_string(&connections).expect("connections serialize"));
-        Ran { response, connections, node: None, version: target.version.version }
+        Ran { response, connections, node: None, version: target.version.version, held_elsewhere }
     }
 }
 
@@ -180,6 +184,9 @@ pub struct Ran {
     pub node: Option<String>,
     /// The version that ran.
     pub version: i64,
+    /// It did not run: other nodes hold the function's `max_instances` (see
+    /// `CallError::HeldElsewhere`).
+    pub held_elsewhere: Option<Vec<(String, usize)>>,
 }
 
 impl Gateway {
@@ -323,7 +330,7 @@ fn from_error(error: &CallError, logs: String, id: &str, function: &str) -> Call
     let status = match error {
         CallError::Deadline(_) => 504,
         CallError::OutOfMemory(_) | CallError::Crashed(_) | CallError::Protocol(_) => 502,
-        CallError::AtCapacity(_) => 429,
+        CallError::AtCapacity(_) | CallError::HeldElsewhere(_) => 429,
         CallError::Engine(_) | CallError::Io(_) | CallError::Stale => 503,
     };
     let message = match error {

@@ -54,11 +54,12 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the writer task.
-    pub fn start(store: Store) -> Journal {
+    /// Starts the writer task. `owner` names this process on the records it writes as
+    /// running, so that another process can tell they are orphans once it is gone.
+    pub fn start(store: Store, owner: String) -> Journal {
         let (entries, receiver) = mpsc::channel(BACKLOG);
         let flush_requested = Arc::new(Notify::new());
-        tokio::spawn(write_loop(store, receiver, flush_requested.clone()));
+        tokio::spawn(write_loop(store, owner, receiver, flush_requested.clone()));
         Journal { entries, flush_requested }
     }
 
@@ -85,7 +86,7 @@ impl Journal {
     }
 }
 
-async fn write_loop(store: Store, mut receiver: mpsc::Receiver<Entry>, flush_requested: Arc<Notify>) {
+async fn write_loop(store: Store, owner: String, mut receiver: mpsc::Receiver<Entry>, flush_requested: Arc<Notify>) {
     let mut pending = Pending::default();
     let mut inbox = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -108,18 +109,18 @@ async fn write_loop(store: Store, mut receiver: mpsc::Receiver<Entry>, flush_req
         }
         if !open {
             // Every sender is gone: the server stops. Write what is left, running or not.
-            commit(&store, pending.take(now, true)).await;
+            commit(&store, &owner, pending.take(now, true)).await;
             return;
         }
         if pending.next_write().is_some_and(|due| due <= Instant::now()) {
-            commit(&store, pending.take(now, false)).await;
+            commit(&store, &owner, pending.take(now, false)).await;
         }
     }
 }
 
 /// Writes what `Pending::take` gave and tells the readers waiting for it.
-async fn commit(store: &Store, (rows, ends, flushes): Taken) {
-    write(store, rows, ends).await;
+async fn commit(store: &Store, owner: &str, (rows, ends, flushes): Taken) {
+    write(store, owner, rows, ends).await;
     for done in flushes {
         let _ = done.send(());
     }
@@ -216,11 +217,11 @@ impl Pending {
     }
 }
 
-async fn write(store: &Store, starts: Vec<(CallStart, Option<CallEnd>)>, ends: Vec<CallEnd>) {
+async fn write(store: &Store, owner: &str, starts: Vec<(CallStart, Option<CallEnd>)>, ends: Vec<CallEnd>) {
     if starts.is_empty() && ends.is_empty() {
         return;
     }
-    let rows: Vec<Row> = starts.iter().map(|(s, e)| Row::of(s, e.as_ref())).collect();
+    let rows: Vec<Row> = starts.iter().map(|(s, e)| Row::of(s, e.as_ref(), owner)).collect();
     let results: Vec<Outcome> = ends.iter().map(Outcome::of).collect();
     if let Err(e) = write_batch(store, &rows, &results).await {
         // One bad row (a function deleted meanwhile, say) must not cost the others theirs.
@@ -258,10 +259,12 @@ struct Row<'a> {
     error: Option<Cow<'a, str>>,
     connections: Option<&'a str>,
     node: Option<&'a str>,
+    /// The process that took the call, on a row written while it runs.
+    owner: Option<&'a str>,
 }
 
 impl<'a> Row<'a> {
-    fn of(s: &'a CallStart, end: Option<&'a CallEnd>) -> Row<'a> {
+    fn of(s: &'a CallStart, end: Option<&'a CallEnd>, owner: &'a str) -> Row<'a> {
         // A finished call's fields come from its outcome, moved, not copied again.
         let (state, status_code, duration_us, cold, logs, error, connections, node) = match end.map(Outcome::of) {
             Some(o) => (o.state, Some(o.status_code), Some(o.duration_us), o.cold, o.logs, o.error, o.connections, o.node),
@@ -284,6 +287,7 @@ impl<'a> Row<'a> {
             error,
             connections,
             node,
+            owner: end.is_none().then_some(owner),
         }
     }
 }
@@ -323,7 +327,7 @@ fn text_column(text: &str) -> Cow<'_, str> {
     if text.contains('\0') { Cow::Owned(text.replace('\0', "\u{FFFD}")) } else { Cow::Borrowed(text) }
 }
 
-/// Rows per SQLite insert statement (16 bound values each). A batch goes in statements of
+/// Rows per SQLite insert statement (17 bound values each). A batch goes in statements of
 /// this many rows, prepared once and kept, and one statement for the rest. Binding the values
 /// costs SQLite less than reading them out of a JSON array (which was about a tenth of the
 /// server's CPU at 64 clients), and thousands of values in one statement cost more than both.
@@ -334,19 +338,19 @@ static SQLITE_FULL_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::ne
 
 /// `INSERT INTO invocations … VALUES (…), (…)` for SQLite, with `rows` rows of parameters.
 fn sqlite_insert(rows: usize) -> String {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     format!(
         "INSERT INTO invocations (id, function_id, tenant_id, version, trigger_kind, method, path, \
-         started_at, state, status_code, duration_us, cold, logs, error, connections, node) VALUES {}",
+         started_at, state, status_code, duration_us, cold, logs, error, connections, node, owner) VALUES {}",
         vec![row; rows].join(", ")
     )
 }
 
 const INSERT_POSTGRES: &str = "INSERT INTO invocations (id, function_id, tenant_id, version, trigger_kind, method, path, \
-     started_at, state, status_code, duration_us, cold, logs, error, connections, node) \
+     started_at, state, status_code, duration_us, cold, logs, error, connections, node, owner) \
      SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id text, function_id bigint, tenant_id bigint, version bigint, \
      trigger_kind text, method text, path text, started_at bigint, state text, status_code bigint, duration_us bigint, \
-     cold bigint, logs text, error text, connections text, node text)";
+     cold bigint, logs text, error text, connections text, node text, owner text)";
 // Ends of calls written as running (the rare long ones): each row of the array is made into
 // text once (the materialized `r`), its fields then read from one parse of it.
 const UPDATE_SQLITE: &str = "WITH r(v) AS MATERIALIZED (SELECT value FROM json_each($1)) \
@@ -406,7 +410,8 @@ async fn insert_sqlite(tx: &mut sqlx::Transaction<'_, sqlx::Any>, rows: &[Row<'_
                 .bind(&*r.logs)
                 .bind(r.error.as_deref())
                 .bind(r.connections)
-                .bind(r.node);
+                .bind(r.node)
+                .bind(r.owner);
         }
         insert.execute(&mut **tx).await?;
     }

@@ -10,7 +10,7 @@ use crate::run::pool::ShareOfLimit;
 use crate::calls::gateway::{Gateway, Placement, Ran};
 use crate::calls::request::{CallRequest, CallResponse};
 use crate::config::ClusterConfig;
-use crate::store::{Store, Target};
+use crate::store::{now_us, Store, Target};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -77,6 +77,9 @@ enum Failed {
     NotSent(String),
     /// The node took the call and then was lost: it may have run.
     Lost(String),
+    /// The node may start no container of the function: other nodes hold its `max_instances`
+    /// (what they hold is noted in `held`). The call can go to one of them.
+    AtLimitElsewhere,
 }
 
 impl Cluster {
@@ -110,9 +113,11 @@ impl Cluster {
 impl Placement for Cluster {
     /// Runs the call where the placement says, trying the next place when one cannot be reached.
     async fn run(&self, gateway: &Gateway, target: &Target, request: &CallRequest, id: &str) -> Ran {
-        let mut unreachable = Vec::new();
+        // Nodes this call is not offered again: unreachable ones, and those that may start no
+        // container of the function.
+        let (mut passed_over, mut unreachable) = (Vec::new(), 0);
         for _ in 0..TRIES {
-            match self.place(gateway, target, &unreachable) {
+            match self.place(gateway, target, &passed_over) {
                 None => break,
                 Some(Place::Local) => return gateway.run_here(target, request, id, None).await,
                 Some(Place::Node { name, address, share, counted }) => match self.forward(&address, share, target, request, id, counted).await {
@@ -120,7 +125,12 @@ impl Placement for Cluster {
                     Err(Failed::NotSent(cause)) => {
                         tracing::warn!(node = %name, cause, "node unreachable; placing the call elsewhere");
                         self.members.unreachable(&name);
-                        unreachable.push(name);
+                        passed_over.push(name);
+                        unreachable += 1;
+                    }
+                    Err(Failed::AtLimitElsewhere) => {
+                        tracing::debug!(node = %name, call = id, "node at the function's limit across nodes; placing the call again");
+                        passed_over.push(name);
                     }
                     Err(Failed::Lost(cause)) => {
                         tracing::warn!(node = %name, cause, call = id, "node lost during a call");
@@ -130,7 +140,11 @@ impl Placement for Cluster {
                 },
             }
         }
-        let message = match (self.members.known(), unreachable.len()) {
+        if passed_over.len() > unreachable {
+            let limit = target.function.max_instances.max(1);
+            return failed(429, format!("the function is busy: its {limit} instance(s) are all serving on other worker nodes; retry shortly"), target, None);
+        }
+        let message = match (self.members.known(), unreachable) {
             (0, _) => "no worker node is registered to run the call; start `vcd-faas node`".to_string(),
             (known, 0) => format!("none of the {known} worker node(s) is up to run the call; try again shortly"),
             (_, n) => format!("the call could not reach a worker node ({n} tried); try again shortly"),
@@ -143,9 +157,9 @@ impl Placement for Cluster {
 impl Cluster {
     /// Where the call goes. A node's count of this front's calls in flight takes the call
     /// before the lock is let go, so the next call's placement sees it.
-    fn place(&self, gateway: &Gateway, target: &Target, unreachable: &[String]) -> Option<Place<'_>> {
+    fn place(&self, gateway: &Gateway, target: &Target, passed_over: &[String]) -> Option<Place<'_>> {
         let (function_id, version) = (target.function.id, target.version.version);
-        let nodes: Vec<_> = self.members.placeable().into_iter().filter(|m| !unreachable.contains(&m.row.name)).collect();
+        let nodes: Vec<_> = self.members.placeable().into_iter().filter(|m| !passed_over.contains(&m.row.name)).collect();
         let mut in_flight = self.in_flight.lock().unwrap();
         let mine = |name: &str| in_flight.get(name).map_or((0, 0), |f| (f.total, f.per_version.get(&(function_id, version)).copied().unwrap_or(0)));
         let held = self.held.lock().unwrap();
@@ -247,8 +261,17 @@ impl Cluster {
         if let Some(held) = head.held {
             self.held.lock().unwrap().insert((name.to_string(), target.function.id), held);
         }
+        if let Some(elsewhere) = head.held_elsewhere {
+            // Counted until those nodes' next heartbeats: the call goes to the line of one.
+            let mut held = self.held.lock().unwrap();
+            for (node, containers) in elsewhere {
+                let version_unknown = Held { at_ms: crate::store::now_ms(), version: 0, of_function: containers, of_version: 0 };
+                held.insert((node, target.function.id), version_unknown);
+            }
+            return Err(Failed::AtLimitElsewhere);
+        }
         let response = CallResponse { status: head.status, headers: head.headers, body, cold: head.cold, duration: Duration::from_micros(head.duration_us as u64), logs: head.logs };
-        Ok(Ran { response, connections: head.connections, node: Some(name.to_string()), version: head.version })
+        Ok(Ran { response, connections: head.connections, node: Some(name.to_string()), version: head.version, held_elsewhere: None })
     }
 }
 
@@ -286,12 +309,9 @@ impl Drop for Counted<'_> {
 fn failed(status: u16, message: String, target: &Target, node: Option<String>) -> Ran {
     let mut response = CallResponse::json(status, serde_json::json!({"error": message}), String::new());
     response.headers.push(("retry-after".into(), "1".into()));
-    Ran { response, connections: None, node, version: target.version.version }
+    Ran { response, connections: None, node, version: target.version.version, held_elsewhere: None }
 }
 
-fn now_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
-}
 
 /// Why SQLite will not do for `what`.
 pub fn cluster_needs_postgres(what: &str) -> String {

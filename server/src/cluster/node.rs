@@ -6,7 +6,8 @@
 
 use super::forward::{cluster_needs_postgres, Capacity};
 use super::placement::warm_share;
-use crate::run::pool::{ShareOfLimit, WarmShare};
+use crate::run::pool::{ClusterLimit, ShareOfLimit, WarmShare};
+use crate::run::runner::CallError;
 use super::wire::{self, CallHead, Held, ReplyHead, CALLS_PATH};
 use crate::build::builder::{make_image, Builder, ImageTools};
 use crate::build::deps::Installer;
@@ -16,7 +17,7 @@ use crate::calls::request::{CallRequest, CallTrigger};
 use crate::config::Config;
 use crate::ops::reconciler::Leftovers;
 use crate::startup::{open_worker, Docker, WorkerParts};
-use crate::store::{now_ms, NodeBeat, Store, Target};
+use crate::store::{now_ms, Admission, NodeBeat, Store, Target};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -97,6 +98,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     });
     let members = super::members::Members::start(store.clone()).await;
     pool.keep_share_of_warm_minimum(Arc::new(WarmShareHere { name: name.clone(), members, images: node.images.clone() }));
+    pool.limit_cluster_wide(Arc::new(LimitAcrossNodes { name: name.clone(), store: store.clone() }));
     pool.spawn_maintainer(store.clone(), KEEP_WARM_EVERY);
     let beating = tokio::spawn(beat(node.clone()));
     tokio::spawn(clean(node.clone(), config.socket_dir()));
@@ -193,6 +195,7 @@ impl Node {
             connections: ran.connections,
             version: ran.version,
             held: Some(Held { at_ms: now_ms(), version: ran.version, of_function: held.of_function, of_version: held.of_version }),
+            held_elsewhere: ran.held_elsewhere,
         };
         wire::frame(&reply, &r.body).into_response()
     }
@@ -224,8 +227,34 @@ fn reply_error(status: u16, message: String, version: i64) -> Response {
         connections: None,
         version,
         held: None,
+        held_elsewhere: None,
     };
     wire::frame(&head, body.as_bytes()).into_response()
+}
+
+/// A function's `max_instances` across the nodes, kept in the database: before a call starts a
+/// container here, the others' containers of the function are counted (`Store::admit_container`),
+/// so fronts placing calls at the same moment cannot take the function past its limit.
+struct LimitAcrossNodes {
+    name: String,
+    store: Store,
+}
+
+impl ClusterLimit for LimitAcrossNodes {
+    fn admit<'a>(&'a self, target: &'a Target, here: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CallError>> + Send + 'a>> {
+        Box::pin(async move {
+            let max = target.function.max_instances.max(1) as usize;
+            match self.store.admit_container(&self.name, target.function.id, here, max, super::members::DOWN_AFTER_MS).await {
+                Ok(Admission::Admitted) => Ok(()),
+                Ok(Admission::Full(elsewhere)) => Err(CallError::HeldElsewhere(elsewhere)),
+                // The fronts' count still bounds the function; a call is not refused for it.
+                Err(e) => {
+                    tracing::warn!(node = %self.name, error = %e, "cannot count the function's containers across nodes; starting one");
+                    Ok(())
+                }
+            }
+        })
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -45,6 +45,10 @@ pub struct ReplyHead {
     /// What the node holds of the function as the call ended, fresher than its last heartbeat.
     #[serde(default)]
     pub held: Option<Held>,
+    /// The call did not run: the function's `max_instances` are all on these other nodes
+    /// (name, containers), so the front places it again, in the line of one of them.
+    #[serde(default)]
+    pub held_elsewhere: Option<Vec<(String, usize)>>,
 }
 
 /// A node's containers of a function at a moment (its clock, as its heartbeats'), so a front
@@ -79,7 +83,7 @@ mod tests {
 
     #[test]
     fn a_body_with_newlines_and_any_bytes_comes_back_whole() {
-        let head = ReplyHead { status: 201, headers: vec![("x".into(), "a\nb".into())], cold: true, duration_us: 7, logs: "l1\nl2".into(), connections: None, version: 3, held: Some(Held { at_ms: 5, version: 3, of_function: 2, of_version: 1 }) };
+        let head = ReplyHead { status: 201, headers: vec![("x".into(), "a\nb".into())], cold: true, duration_us: 7, logs: "l1\nl2".into(), connections: None, version: 3, held: Some(Held { at_ms: 5, version: 3, of_function: 2, of_version: 1 }), held_elsewhere: None };
         let body = b"line 1\nline 2\n\xff\x00";
         let (back, rest): (ReplyHead, Bytes) = unframe(Bytes::from(frame(&head, body))).unwrap();
         assert_eq!((back.status, back.logs.as_str(), back.headers[0].1.as_str()), (201, "l1\nl2", "a\nb"));

@@ -10,7 +10,7 @@
 
 use crate::run::engine::Engine;
 use crate::run::runner::{self, CallError, Instance, Sandbox};
-use crate::store::{Store, Target};
+use crate::store::{now_us, Store, Target};
 pub use app::model::PoolMode;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -283,9 +283,10 @@ impl Slot {
             self.containers.len() < limits.instances
         };
         if may_start {
+            let here = self.containers.len();
             self.containers.push(Container::reserved(key, version, 1));
             let spare = self.spare.take_if(|s| s.version == version).map(|s| s.instance);
-            return Decision::Start { key, spare };
+            return Decision::Start { key, spare, here };
         }
         let room_in_line = if arrival.waits_when_full && !queued {
             // A source that waits when the line is full leaves the line's last places to
@@ -332,8 +333,9 @@ enum Decision {
     Reuse { key: u64, instance: Arc<Instance>, cold: bool },
     /// A place in a container being started; wait until it runs.
     Join { key: u64, changes: watch::Receiver<u64> },
-    /// A new container (reserved as `key`), from the spare when there is one.
-    Start { key: u64, spare: Option<Instance> },
+    /// A new container (reserved as `key`), from the spare when there is one; `here`: the
+    /// function's other containers in this pool.
+    Start { key: u64, spare: Option<Instance>, here: usize },
     Wait(oneshot::Receiver<()>),
     /// The line is full; wait until it has room (see `Slot::overflow`).
     WaitForRoom(oneshot::Receiver<()>),
@@ -356,6 +358,8 @@ pub struct Pool {
     forgotten: AtomicU64,
     /// The part of the warm minimum this pool keeps, when it is one of several (a node).
     warm_share: std::sync::OnceLock<Arc<dyn WarmShare>>,
+    /// Asked before a call starts a container, when this pool is one of several (a node).
+    cluster_limit: std::sync::OnceLock<Arc<dyn ClusterLimit>>,
 }
 
 /// Which part of the warm functions' `min_instances` a pool keeps: all of it on a single host
@@ -363,6 +367,13 @@ pub struct Pool {
 pub trait WarmShare: Send + Sync {
     /// The targets with `min_instances` set to what this pool keeps of each.
     fn keep_here(&self, targets: Vec<Target>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Target>> + Send + '_>>;
+}
+
+/// The cluster-wide side of a function's `max_instances`: whether this pool, one of several,
+/// may start another container of it, given the `here` it holds besides the one to start.
+pub trait ClusterLimit: Send + Sync {
+    /// `Err(CallError::HeldElsewhere(..))` when the other pools hold the rest of the limit.
+    fn admit<'a>(&'a self, target: &'a Target, here: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CallError>> + Send + 'a>>;
 }
 
 impl Pool {
@@ -378,7 +389,13 @@ impl Pool {
             draining: AtomicBool::new(false),
             forgotten: AtomicU64::new(0),
             warm_share: std::sync::OnceLock::new(),
+            cluster_limit: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Makes this pool ask `limit` before a call starts a container (set once, by a node).
+    pub fn limit_cluster_wide(&self, limit: Arc<dyn ClusterLimit>) {
+        let _ = self.cluster_limit.set(limit);
     }
 
     /// Makes this pool keep only its share of each function's `min_instances` (set once, by
@@ -433,7 +450,25 @@ impl Pool {
             }
             match decision {
                 Decision::Reuse { key, instance, cold } => return Ok(lease(key, instance, cold)),
-                Decision::Start { key, spare } => {
+                Decision::Start { key, spare, here } => {
+                    if let Err(refused) = self.admit_cluster_wide(target, here).await {
+                        if let Some(instance) = spare {
+                            self.keep_spare(target, instance);
+                        }
+                        let mut slots = self.slots.lock().unwrap();
+                        let Some(slot) = slots.get_mut(&f.id) else { return Err(refused) };
+                        slot.remove(key);
+                        slot.notify();
+                        if here == 0 {
+                            // No container here to wait for: the call belongs to another node.
+                            slot.place_freed(None);
+                            return Err(refused);
+                        }
+                        // The other nodes hold the rest of the limit: what this pool has is its
+                        // share until a front says otherwise, and the call waits in its line.
+                        slot.share = Some(ShareOfLimit { instances: here as i64, as_of_us: now_us() });
+                        continue;
+                    }
                     let started = self.start_container(target, spare).await;
                     if mode == PoolMode::Warm {
                         self.refill_spare(target);
@@ -471,7 +506,7 @@ impl Pool {
                         return Err(CallError::Io(format!("the function's container did not start within {} s", runner::START_LIMIT.as_secs())))
                     }
                 },
-                Decision::Full => return Err(CallError::AtCapacity(limits.instances)),
+                Decision::Full => return Err(CallError::AtCapacity(f.max_instances.max(1) as usize)),
                 Decision::Wait(woken) => {
                     (queued, overflowed) = (true, false);
                     if tokio::time::timeout_at(deadline, woken).await.is_err() {
@@ -479,13 +514,13 @@ impl Pool {
                             slot.waiting = slot.waiting.saturating_sub(1);
                             slot.line_shortened();
                         }
-                        return Err(CallError::AtCapacity(limits.instances));
+                        return Err(CallError::AtCapacity(f.max_instances.max(1) as usize));
                     }
                 }
                 Decision::WaitForRoom(woken) => {
                     overflowed = true;
                     if tokio::time::timeout_at(deadline, woken).await.is_err() {
-                        return Err(CallError::AtCapacity(limits.instances));
+                        return Err(CallError::AtCapacity(f.max_instances.max(1) as usize));
                     }
                 }
             }
@@ -505,6 +540,30 @@ impl Pool {
                 c.calls -= 1;
                 return Joined::TimedOut;
             }
+        }
+    }
+
+    /// Whether the cluster lets this pool start another container of the function (always,
+    /// when it is not one of several).
+    async fn admit_cluster_wide(&self, target: &Target, here: usize) -> Result<(), CallError> {
+        match self.cluster_limit.get() {
+            Some(limit) => limit.admit(target, here).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Puts back a spare a call took but could not start, unless another took its place.
+    fn keep_spare(&self, target: &Target, instance: Instance) {
+        let version = target.version.version;
+        let leftover = match self.slots.lock().unwrap().get_mut(&target.function.id) {
+            Some(slot) if slot.spare.is_none() && slot.version == version => {
+                slot.spare = Some(Spare { version, instance });
+                None
+            }
+            _ => Some(instance),
+        };
+        if let Some(instance) = leftover {
+            self.discard(instance);
         }
     }
 
@@ -1006,12 +1065,17 @@ enum Joined {
     TimedOut,
 }
 
-/// Containers, calls per container and queue places of a function.
+
+/// Containers, calls per container and queue places of a function. A node's share of the
+/// containers (`instances_here`) does not shorten its line: the fronts, each on its own, split
+/// the waiting calls over the nodes that hold the function, so any one line may have to take
+/// the function's whole queue.
 fn capacity(target: &Target, queue_per_instance: usize, instances_here: Option<i64>) -> Capacity {
     let f = &target.function;
-    let instances = instances_here.map_or(f.max_instances, |here| here.min(f.max_instances)).max(1) as usize;
+    let all = f.max_instances.max(1) as usize;
+    let instances = instances_here.map_or(all, |here| (here.max(1) as usize).min(all));
     let per_container = f.concurrency.clamp(1, app::model::MAX_CONCURRENCY) as usize;
-    Capacity { instances, per_container, queue: instances * per_container * queue_per_instance }
+    Capacity { instances, per_container, queue: all * per_container * queue_per_instance }
 }
 
 #[cfg(test)]

@@ -75,6 +75,10 @@ pub enum CallError {
     Io(String),
     #[error("the function is busy: all {0} of its instances are serving; retry shortly")]
     AtCapacity(usize),
+    /// Other worker nodes hold the function's `max_instances` (each node's name and count):
+    /// this node may start none, and the call belongs in the line of one of them.
+    #[error("the function is busy: its max_instances are all running on other worker nodes; retry shortly")]
+    HeldElsewhere(Vec<(String, usize)>),
     /// A warm container that no longer answers; the gateway replaces it.
     #[error("the warm container is gone")]
     Stale,

@@ -268,24 +268,31 @@ impl Store {
         }
     }
 
-    /// Asynchronous calls left running by a process not among the `live` ones (nor `me`) go
-    /// back to the queue, to be published again; how many did.
-    pub async fn requeue_calls_of_gone(&self, me: &str, live: &std::collections::HashSet<String>) -> DbResult<u64> {
-        let running: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, owner FROM invocations WHERE state = 'running' AND request IS NOT NULL AND owner IS NOT NULL",
+    /// Calls left running by a process not among the `live` ones (nor `me`): asynchronous ones
+    /// go back to the queue, to be published again; synchronous ones (their caller's
+    /// connection went with the process) are failed as interrupted.
+    pub async fn recover_calls_of_gone(&self, me: &str, live: &std::collections::HashSet<String>) -> DbResult<Recovered> {
+        let running: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, owner, CASE WHEN request IS NULL THEN 0 ELSE 1 END FROM invocations \
+             WHERE state = 'running' AND owner IS NOT NULL",
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut requeued = 0;
-        for (id, owner) in running.into_iter().filter(|(_, owner)| owner != me && !live.contains(owner)) {
-            requeued += sqlx::query("UPDATE invocations SET state = 'queued', published = 0 WHERE id = $1 AND state = 'running' AND owner = $2")
-                .bind(&id)
-                .bind(&owner)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+        let mut recovered = Recovered::default();
+        for (id, owner, asynchronous) in running.into_iter().filter(|(_, owner, _)| owner != me && !live.contains(owner)) {
+            let (update, count) = if asynchronous == 1 {
+                ("UPDATE invocations SET state = 'queued', published = 0 WHERE id = $1 AND state = 'running' AND owner = $2", &mut recovered.requeued)
+            } else {
+                (
+                    "UPDATE invocations SET state = 'failed', \
+                     error = 'interrupted: the process that took the call stopped during it' \
+                     WHERE id = $1 AND state = 'running' AND owner = $2",
+                    &mut recovered.failed,
+                )
+            };
+            *count += sqlx::query(update).bind(&id).bind(&owner).execute(&self.pool).await?.rows_affected();
         }
-        Ok(requeued)
+        Ok(recovered)
     }
 
     /// Calls left `running` by a server that stopped before they ended. Asynchronous ones
@@ -305,4 +312,13 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// What `Store::recover_calls_of_gone` did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Asynchronous calls queued again.
+    pub requeued: u64,
+    /// Synchronous calls failed as interrupted.
+    pub failed: u64,
 }

@@ -20,8 +20,8 @@ mod users;
 pub use call_records::{CallEnd, CallStart};
 pub use error::{StoreError, Unique};
 pub use functions::{build_claimable, FunctionRow, NewVersion, Settings, Target, VersionRow};
-pub use invocations::{Claimed, InvocationRow};
-pub use nodes::{NodeBeat, NodeRow};
+pub use invocations::{Claimed, InvocationRow, Recovered};
+pub use nodes::{Admission, NodeBeat, NodeRow};
 pub use processes::ProcessRow;
 pub use schedules::Scheduled;
 pub use tenants::TenantRow;
@@ -51,6 +51,11 @@ pub enum NativePool {
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Now in µs since the epoch (the clock of a share of a function's limit across nodes).
+pub fn now_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
 /// A text column read as one of the domain's string enums.

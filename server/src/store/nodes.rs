@@ -108,3 +108,60 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 }
+
+/// How long a container start is counted from its row: until the node's heartbeats have surely
+/// listed it (a heartbeat reads the pool a moment before it is written, so a margin of one).
+const START_COUNTED_AFTER_HEARTBEAT_MS: i64 = 1_000;
+/// Start rows older than this are deleted by the node that wrote them.
+const START_ROWS_KEPT_MS: i64 = 10_000;
+
+/// Whether a node may start one more container of a function (see `Store::admit_container`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    /// The function holds its `max_instances` already: the other nodes' containers of it.
+    Full(Vec<(String, usize)>),
+}
+
+impl Store {
+    /// Lets node `me`, which holds `here` containers of the function, start one more only while
+    /// the function's containers on every node that is up (a heartbeat within `down_after_ms`)
+    /// stay within `max_instances`: the
+    /// others' as their heartbeats list them, plus the starts they wrote since. One node at a
+    /// time per function (an advisory lock held to the commit), so two nodes starting at once
+    /// cannot both take the last place. PostgreSQL only, as nodes are.
+    pub async fn admit_container(&self, me: &str, function_id: i64, here: usize, max_instances: usize, down_after_ms: i64) -> DbResult<Admission> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(function_id).execute(&mut *tx).await?;
+        let others: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT n.name, \
+             (SELECT COALESCE(SUM((w ->> 'containers')::bigint), 0)::bigint FROM jsonb_array_elements(n.warm::jsonb) w \
+              WHERE (w ->> 'function_id')::bigint = $1) \
+             + (SELECT COUNT(*) FROM container_starts s \
+              WHERE s.function_id = $1 AND s.node = n.name AND s.started_at > n.heartbeat_at - $2) \
+             FROM nodes n WHERE n.name <> $3 AND n.heartbeat_at > $4 ORDER BY n.name",
+        )
+        .bind(function_id)
+        .bind(START_COUNTED_AFTER_HEARTBEAT_MS)
+        .bind(me)
+        .bind(now - down_after_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let elsewhere: Vec<(String, usize)> = others.into_iter().filter(|(_, n)| *n > 0).map(|(name, n)| (name, n as usize)).collect();
+        let held = here + elsewhere.iter().map(|(_, n)| n).sum::<usize>();
+        if held >= max_instances.max(1) {
+            tx.commit().await?;
+            return Ok(Admission::Full(elsewhere));
+        }
+        sqlx::query("DELETE FROM container_starts WHERE node = $1 AND started_at < $2").bind(me).bind(now - START_ROWS_KEPT_MS).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO container_starts (node, function_id, started_at) VALUES ($1, $2, $3)")
+            .bind(me)
+            .bind(function_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Admission::Admitted)
+    }
+}
