@@ -49,4 +49,7 @@ export default async function globalSetup(): Promise<void> {
   };
   fs.writeFileSync(STATE_FILE, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
   console.log(`e2e tenants: ${state.tenant.org} (main), ${state.other.org} (other)`);
+  if (!process.env.CLUSTER_URL) {
+    console.log("CLUSTER_URL is unset: nodes.spec.ts (a front and a worker node, as scripts/test.sh starts them) is skipped");
+  }
 }

@@ -34,14 +34,22 @@ export interface ApiAnswer {
   status: number;
   body: any;
   text: string;
+  headers: Headers;
+}
+
+export interface CallOptions {
+  token?: string;
+  json?: unknown;
+  /** Another portal than BASE_URL's (the cluster front of nodes.spec.ts, say). */
+  base?: string;
 }
 
 /** One call; the body is sent as JSON; the answer's body is parsed as JSON when it is JSON. */
-export async function call(method: string, urlPath: string, opts: { token?: string; json?: unknown } = {}): Promise<ApiAnswer> {
+export async function call(method: string, urlPath: string, opts: CallOptions = {}): Promise<ApiAnswer> {
   const headers: Record<string, string> = {};
   if (opts.token) headers["authorization"] = `Bearer ${opts.token}`;
   if (opts.json !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(baseUrl() + urlPath, {
+  const response = await fetch((opts.base ?? baseUrl()).replace(/\/+$/, "") + urlPath, {
     method,
     headers,
     body: opts.json === undefined ? undefined : JSON.stringify(opts.json),
@@ -53,7 +61,7 @@ export async function call(method: string, urlPath: string, opts: { token?: stri
   } catch {
     body = undefined;
   }
-  return { status: response.status, body, text };
+  return { status: response.status, body, text, headers: response.headers };
 }
 
 /** Like `call`, but throws unless the status is the expected one. */
@@ -61,7 +69,7 @@ export async function expectCall(
   expected: number,
   method: string,
   urlPath: string,
-  opts: { token?: string; json?: unknown } = {},
+  opts: CallOptions = {},
 ): Promise<any> {
   const answer = await call(method, urlPath, opts);
   if (answer.status !== expected) {
@@ -70,8 +78,9 @@ export async function expectCall(
   return answer.body;
 }
 
-export async function tokenFor(account: Account): Promise<string> {
+export async function tokenFor(account: Account, base?: string): Promise<string> {
   const body = await expectCall(201, "POST", "/api/v1/tokens", {
+    base,
     json: { org: account.org, username: account.username, password: account.password, name: "e2e" },
   });
   return body.token as string;

@@ -100,6 +100,11 @@ pub struct Config {
     /// Seconds a warm container waits for its next call before it is removed.
     #[arg(long, env = "VCD_FAAS_IDLE_SECS", default_value_t = 300)]
     pub idle_secs: u64,
+    /// Memory (MB of container limits) that pre-started spares may hold, over all functions:
+    /// a warm function called within the idle time keeps its next container started and
+    /// paused, so its next cold start is an unpause. 0: spares are created, not started.
+    #[arg(long, env = "VCD_FAAS_PRESTARTED_MB", default_value_t = 0)]
+    pub prestarted_mb: i64,
     /// Calls that may queue per instance of a busy function; more get 429 at once.
     #[arg(long, env = "VCD_FAAS_QUEUE_PER_INSTANCE", default_value_t = 8)]
     pub queue_per_instance: usize,

@@ -91,6 +91,10 @@ pub struct PoolGauge {
     pub idle: usize,
     /// Created ahead of the next cold start, not started.
     pub spare: usize,
+    /// Started ahead of the next cold start and paused (pre-started).
+    pub prestarted: usize,
+    /// The memory limit of the pre-started ones, which they hold.
+    pub prestarted_mb: i64,
     pub waiting: usize,
 }
 
@@ -211,11 +215,17 @@ impl Metrics {
             let _ = writeln!(out, "vcdfaas_pool_containers{{{labels},state=\"busy\"}} {}", p.busy);
             let _ = writeln!(out, "vcdfaas_pool_containers{{{labels},state=\"idle\"}} {}", p.idle);
             let _ = writeln!(out, "vcdfaas_pool_containers{{{labels},state=\"spare\"}} {}", p.spare);
+            let _ = writeln!(out, "vcdfaas_pool_containers{{{labels},state=\"prestarted\"}} {}", p.prestarted);
         }
         out.push_str("# HELP vcdfaas_queue_depth Calls waiting for a container of a function.\n");
         out.push_str("# TYPE vcdfaas_queue_depth gauge\n");
         for p in pools {
             let _ = writeln!(out, "vcdfaas_queue_depth{{tenant=\"{}\",function=\"{}\"}} {}", escape(&p.tenant), escape(&p.function), p.waiting);
+        }
+        out.push_str("# HELP vcdfaas_pool_prestarted_memory_mb Memory limit held by a function's pre-started (paused) spare.\n");
+        out.push_str("# TYPE vcdfaas_pool_prestarted_memory_mb gauge\n");
+        for p in pools {
+            let _ = writeln!(out, "vcdfaas_pool_prestarted_memory_mb{{tenant=\"{}\",function=\"{}\"}} {}", escape(&p.tenant), escape(&p.function), p.prestarted_mb);
         }
         out
     }
@@ -242,7 +252,7 @@ mod tests {
         m.record_call("acme", "hello", 200, true, Duration::from_millis(300));
         m.record_call("acme", "hello", 200, false, Duration::from_millis(2));
         m.record_call("acme", "hello", 502, false, Duration::from_millis(40));
-        let text = m.render(&[PoolGauge { tenant: "acme".into(), function: "hello".into(), busy: 1, idle: 2, spare: 1, waiting: 0 }]);
+        let text = m.render(&[PoolGauge { tenant: "acme".into(), function: "hello".into(), busy: 1, idle: 2, spare: 1, prestarted: 0, prestarted_mb: 0, waiting: 0 }]);
         assert!(text.contains("vcdfaas_calls_total{tenant=\"acme\",function=\"hello\",status=\"200\",start=\"cold\"} 1"));
         assert!(text.contains("vcdfaas_cold_starts_total{tenant=\"acme\",function=\"hello\"} 1"));
         assert!(text.contains("vcdfaas_call_duration_seconds_bucket{tenant=\"acme\",function=\"hello\",le=\"0.0025\"} 1"));

@@ -117,6 +117,7 @@ pub async fn open_worker(config: &Config, docker: Docker) -> Result<WorkerParts,
         egress: EgressPolicy::new(store.clone(), metrics.clone()),
     };
     let pool = Arc::new(Pool::new(engine.clone(), sandbox, Duration::from_secs(config.idle_secs), config.queue_per_instance.max(1)));
+    pool.keep_prestarted_within(config.prestarted_mb);
     pool.spawn_reaper();
     Ok(WorkerParts { store, engine, secret_key, runtimes, metrics, pool })
 }

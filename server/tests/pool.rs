@@ -453,3 +453,82 @@ async fn pool_settings_are_checked_and_kept(db: Db) {
 }
 
 on_both_databases!(pool_settings_are_checked_and_kept);
+
+/// Ids of a function's containers in a Docker state (`paused`, `created`, `running`).
+fn containers_in_state(org: &str, name: &str, state: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=vcd-faas.tenant={org}"), "--filter", &format!("label=vcd-faas.function={name}")])
+        .args(["--filter", &format!("status={state}")])
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+/// Reports what the sandbox lets it see, so a pre-started container is checked to be as
+/// strict as any other.
+const SANDBOX_PROBE: &str = r#"
+const fs = require("fs");
+const os = require("os");
+module.exports = async () => {
+  let rootWritable = true;
+  try { fs.writeFileSync("/probe", "x"); } catch (e) { rootWritable = false; }
+  return { uid: process.getuid(), interfaces: Object.keys(os.networkInterfaces()), rootWritable };
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recently_called_function_keeps_its_next_container_pre_started_within_the_budget() {
+    // Room for one pre-started spare of 128 MB, not two.
+    let app = TestApp::spawn_with(Db::Sqlite, |c| {
+        c.idle_secs = 4;
+        c.prestarted_mb = 200;
+    })
+    .await;
+    let t = app.tenant().await;
+    app.deploy(&t.dev, "probe", "nodejs", SANDBOX_PROBE).await;
+    let paused = app
+        .eventually("a pre-started (paused) spare", Duration::from_secs(30), || async {
+            let paused = containers_in_state(&t.org, "probe", "paused");
+            (paused.len() == 1).then(|| paused[0].clone())
+        })
+        .await;
+    let metrics = app.get(&app.admin_token, "/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(&format!("vcdfaas_pool_prestarted_memory_mb{{tenant=\"{}\",function=\"probe\"}} 128", t.org)), "{metrics}");
+
+    // The first call unpauses it: a cold start, by the pre-started path, as strict a sandbox.
+    let r = app.call(Some(&t.dev), &t.org, "probe").await;
+    assert_eq!((r.headers()["x-vcd-faas-cold"].to_str().unwrap(), r.headers()["x-vcd-faas-path"].to_str().unwrap()), ("true", "pre-started"));
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"uid": 10001, "interfaces": ["lo"], "rootWritable": false}), "the sandbox of a pre-started container");
+    let running = running_ids(&app, &t.org, "probe").await;
+    assert!(running.len() == 1 && running[0].starts_with(&paused), "the call ran in the pre-started container {paused}: {running:?}");
+    let r = app.call(Some(&t.dev), &t.org, "probe").await;
+    assert_eq!((r.headers()["x-vcd-faas-cold"].to_str().unwrap(), r.headers()["x-vcd-faas-path"].to_str().unwrap()), ("false", "warm"));
+    // Another is pre-started behind it.
+    app.eventually("a new pre-started spare", Duration::from_secs(30), || async {
+        containers_in_state(&t.org, "probe", "paused").into_iter().find(|id| *id != paused)
+    })
+    .await;
+
+    // A second function finds the budget taken: its spare is created, not started.
+    app.deploy(&t.dev, "second", "nodejs", SANDBOX_PROBE).await;
+    app.eventually("a created spare of the second function", Duration::from_secs(30), || async {
+        (containers_in_state(&t.org, "second", "created").len() == 1).then_some(())
+    })
+    .await;
+    assert!(containers_in_state(&t.org, "second", "paused").is_empty(), "over the budget");
+    let r = app.call(Some(&t.dev), &t.org, "second").await;
+    assert_eq!(r.headers()["x-vcd-faas-path"], "started");
+
+    // Not called for the idle time: scale to zero frees what it held, the pre-started spare
+    // too; the next cold start starts a created spare.
+    app.eventually("the idle function's containers gone, a created spare left", Duration::from_secs(30), || async {
+        let held = containers_in_state(&t.org, "probe", "running").len() + containers_in_state(&t.org, "probe", "paused").len();
+        (held == 0 && containers_in_state(&t.org, "probe", "created").len() == 1).then_some(())
+    })
+    .await;
+    let r = app.call(Some(&t.dev), &t.org, "probe").await;
+    assert_eq!((r.headers()["x-vcd-faas-cold"].to_str().unwrap(), r.headers()["x-vcd-faas-path"].to_str().unwrap()), ("true", "started"));
+    app.finish().await;
+}

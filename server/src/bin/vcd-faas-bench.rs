@@ -1,8 +1,10 @@
 //! The benchmark: how far each call path is from the engine's own floor, on this machine.
 //! Starts the real server binary (next to this one), creates hello functions in Node.js and
 //! Python, and measures, side by side in one run:
-//! - cold calls: `per-call` through the platform, and `warm` starting the container the pool
-//!   created ahead (the spare), against `docker run --rm` of the same image;
+//! - cold calls: `per-call` through the platform, and `warm` taking the container the pool
+//!   made ahead (the spare: pre-started and paused within `BENCH_PRESTARTED_MB`, else only
+//!   created), against `docker run --rm` of the same image and against `docker unpause` of a
+//!   paused container of it answering its first request;
 //! - warm calls: through the platform against a request sent straight to the same container;
 //! - throughput at 1, 16 and 64 concurrent clients, platform against direct;
 //! - the server's memory at rest and under load.
@@ -36,6 +38,9 @@ struct Settings {
     output: PathBuf,
     /// The languages measured (`BENCH_LANGUAGES`, comma-separated; default all).
     languages: Vec<&'static Language>,
+    /// The server's `VCD_FAAS_PRESTARTED_MB` (`BENCH_PRESTARTED_MB`; 0 measures spares that are
+    /// only created).
+    prestarted_mb: u64,
 }
 
 fn settings() -> Settings {
@@ -45,6 +50,7 @@ fn settings() -> Settings {
         warm_samples: env("BENCH_WARM_SAMPLES", 1000) as usize,
         load_secs: env("BENCH_LOAD_SECS", 5),
         instances: env("BENCH_INSTANCES", 4) as i64,
+        prestarted_mb: env("BENCH_PRESTARTED_MB", 1024),
         output: std::env::var("BENCH_OUTPUT").unwrap_or_else(|_| "bench-results.json".into()).into(),
         languages: match std::env::var("BENCH_LANGUAGES") {
             Ok(list) => {
@@ -61,11 +67,13 @@ fn settings() -> Settings {
 struct Client {
     addr: String,
     sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    /// The `x-vcd-faas-path` of the last answer: which path served the call.
+    last_path: Option<String>,
 }
 
 impl Client {
     fn new(addr: &str) -> Client {
-        Client { addr: addr.to_string(), sender: None }
+        Client { addr: addr.to_string(), sender: None, last_path: None }
     }
 
     async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<(u16, Bytes), String> {
@@ -86,6 +94,7 @@ impl Client {
         sender.ready().await.map_err(|e| e.to_string())?;
         let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
+        self.last_path = response.headers().get("x-vcd-faas-path").and_then(|v| v.to_str().ok()).map(str::to_string);
         let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok((status, body))
     }
@@ -210,15 +219,16 @@ fn containers_in_state(function: &str, state: &str) -> Vec<String> {
 }
 
 /// Removes the warm container of a function, as the idle timeout would, and waits until the
-/// pool has created the spare that the next (cold) call starts.
-async fn make_next_call_cold(function: &str) {
+/// pool has made the spare that the next (cold) call takes: `paused` (pre-started) or
+/// `created`.
+async fn make_next_call_cold(function: &str, spare_state: &str) {
     let running = containers_in_state(function, "running");
     if !running.is_empty() {
         let out = Command::new("docker").args(["rm", "-f"]).args(&running).output().expect("docker CLI");
         assert!(out.status.success(), "docker rm: {}", String::from_utf8_lossy(&out.stderr));
     }
     let start = Instant::now();
-    while containers_in_state(function, "created").is_empty() {
+    while containers_in_state(function, spare_state).is_empty() {
         assert!(start.elapsed() < Duration::from_secs(30), "no spare container for {function}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -262,6 +272,7 @@ async fn main() {
         .env("VCD_FAAS_DATA_DIR", data.path())
         .env("LEPTOS_SITE_ADDR", &addr)
         .env("VCD_FAAS_ADMIN_PASSWORD", PASSWORD)
+        .env("VCD_FAAS_PRESTARTED_MB", s.prestarted_mb.to_string())
         .env("RUST_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
         .env_remove("DATABASE_URL")
         // The server's log, to read when a figure looks wrong.
@@ -325,12 +336,13 @@ async fn main() {
             cold.push(ms(t.elapsed()));
         }
         let spare = format!("/api/org/bench/{}-spare?name=bench", lang.name);
+        let (spare_state, spare_path) = if s.prestarted_mb > 0 { ("paused", "pre-started") } else { ("created", "started") };
         let mut cold_spare = Vec::new();
         for _ in 0..s.cold_samples {
-            make_next_call_cold(&format!("{}-spare", lang.name)).await;
+            make_next_call_cold(&format!("{}-spare", lang.name), spare_state).await;
             let t = Instant::now();
             let (status, _) = api.send("GET", &spare, Some(&token), None).await.unwrap();
-            assert_eq!(status, 200);
+            assert_eq!((status, api.last_path.as_deref()), (200, Some(spare_path)), "the cold call's path");
             cold_spare.push(ms(t.elapsed()));
         }
         let image = format!("vcd-faas/bench/{}-warm:v1", lang.name);
@@ -385,6 +397,25 @@ async fn main() {
             let (status, _) = one_direct.call(body.clone()).await.unwrap();
             assert_eq!(status, 200);
             direct.push(ms(t.elapsed()));
+        }
+
+        // The floor of a pre-started container: one of the warm function's, paused, then
+        // `docker unpause` and its first request, on a new connection.
+        let mut unpause_floor = Vec::new();
+        for i in 0..s.cold_samples {
+            let socket = &sockets[i % sockets.len()];
+            let container = socket.parent().and_then(|d| d.file_name()).unwrap().to_string_lossy().to_string();
+            let docker = |verb: &str| {
+                let out = Command::new("docker").args([verb, &container]).output().expect("docker CLI");
+                assert!(out.status.success(), "docker {verb}: {}", String::from_utf8_lossy(&out.stderr));
+            };
+            docker("pause");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let t = Instant::now();
+            docker("unpause");
+            let (status, _) = Direct::new(socket).call(body.clone()).await.unwrap();
+            assert_eq!(status, 200);
+            unpause_floor.push(ms(t.elapsed()));
         }
 
         let mut loads = serde_json::Map::new();
@@ -444,6 +475,7 @@ async fn main() {
         let (cold50, cold95) = (percentile(&mut cold, 50.0), percentile(&mut cold, 95.0));
         let (floor50, floor95) = (percentile(&mut floor, 50.0), percentile(&mut floor, 95.0));
         let (spare50, spare95) = (percentile(&mut cold_spare, 50.0), percentile(&mut cold_spare, 95.0));
+        let (unpause50, unpause95) = (percentile(&mut unpause_floor, 50.0), percentile(&mut unpause_floor, 95.0));
         let (warm50, warm99) = (percentile(&mut platform, 50.0), percentile(&mut platform, 99.0));
         let (direct50, direct99) = (percentile(&mut direct, 50.0), percentile(&mut direct, 99.0));
         table.insert(
@@ -457,9 +489,19 @@ async fn main() {
         table.insert(
             table.len() - 4,
             format!(
-                "{:<7} cold warm+spare p50 {spare50:>7.1} ms  p95 {spare95:>7.1} ms   docker run --rm p50 {floor50:>7.1} ms  p95 {floor95:>7.1} ms  ratio p50 {:.2}x",
+                "{:<7} cold {spare_path:<11} p50 {spare50:>7.1} ms  p95 {spare95:>7.1} ms   docker run --rm p50 {floor50:>7.1} ms  p95 {floor95:>7.1} ms  ratio p50 {:.2}x p95 {:.2}x",
                 lang.name,
-                spare50 / floor50
+                spare50 / floor50,
+                spare95 / floor95
+            ),
+        );
+        table.insert(
+            table.len() - 4,
+            format!(
+                "{:<7} cold {spare_path:<11} p50 {spare50:>7.1} ms  p95 {spare95:>7.1} ms   docker unpause  p50 {unpause50:>7.1} ms  p95 {unpause95:>7.1} ms  ratio p50 {:.2}x p95 {:.2}x",
+                lang.name,
+                spare50 / unpause50,
+                spare95 / unpause95
             ),
         );
         table.insert(
@@ -474,7 +516,8 @@ async fn main() {
             lang.name.to_string(),
             json!({
                 "cold_per_call_ms": {"p50": cold50, "p95": cold95},
-                "cold_warm_spare_ms": {"p50": spare50, "p95": spare95},
+                "cold_warm_spare_ms": {"p50": spare50, "p95": spare95, "path": spare_path},
+                "docker_unpause_first_request_ms": {"p50": unpause50, "p95": unpause95},
                 "docker_run_rm_ms": {"p50": floor50, "p95": floor95},
                 "warm_platform_ms": {"p50": warm50, "p99": warm99},
                 "warm_direct_ms": {"p50": direct50, "p99": direct99},

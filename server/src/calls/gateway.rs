@@ -9,7 +9,7 @@ use super::journal::{CallEnd, CallStart, Journal};
 use super::request::{CallRequest, CallResponse};
 use super::run_to_end::RunToEnd;
 use crate::metrics::Metrics;
-use crate::run::pool::{Pool, ShareOfLimit};
+use crate::run::pool::{Pool, ServedBy, ShareOfLimit};
 use crate::run::runner::{self, CallError, Context, Envelope, Event, Instance};
 use crate::store::{now_ms, Store, Target};
 use bytes::Bytes;
@@ -148,6 +148,9 @@ impl Gateway {
         response.headers.push(("x-vcd-faas-request-id".into(), id));
         response.headers.push(("x-vcd-faas-version".into(), version.to_string()));
         response.headers.push(("x-vcd-faas-cold".into(), response.cold.to_string()));
+        if let Some(served_by) = response.served_by {
+            response.headers.push(("x-vcd-faas-path".into(), served_by.as_str().into()));
+        }
         if let Some(node) = &end.node {
             response.headers.push(("x-vcd-faas-node".into(), node.clone()));
         }
@@ -159,7 +162,7 @@ impl Gateway {
     /// with `instances_here`, its share of the function's cluster-wide `max_instances`.
     pub async fn run_here(&self, target: &Target, request: &CallRequest, id: &str, instances_here: Option<ShareOfLimit>) -> Ran {
         let started = Instant::now();
-        let (outcome, cold, connections) = self.call_in_container(target, request, id, (started, now_ms()), instances_here).await;
+        let (outcome, served_by, connections) = self.call_in_container(target, request, id, (started, now_ms()), instances_here).await;
         let held_elsewhere = match &outcome {
             Err((CallError::HeldElsewhere(held), _)) => Some(held.clone()),
             _ => None,
@@ -168,7 +171,7 @@ impl Gateway {
             Ok(reply) => from_reply(reply, id),
             Err((error, logs)) => from_error(&error, logs, id, target.function.name.as_str()),
         };
-        response.cold = cold;
+        (response.cold, response.served_by) = (served_by != Some(ServedBy::Warm), served_by);
         response.duration = started.elapsed();
         let connections = (!connections.is_empty()).then(|| serde_json::to_string(&connections).expect("connections serialize"));
         Ran { response, connections, node: None, version: target.version.version, held_elsewhere }
@@ -200,7 +203,7 @@ impl Gateway {
         id: &str,
         (started, started_ms): (Instant, i64),
         instances_here: Option<ShareOfLimit>,
-    ) -> (Result<runner::ShimReply, (CallError, String)>, bool, Vec<Connection>) {
+    ) -> (Result<runner::ShimReply, (CallError, String)>, Option<ServedBy>, Vec<Connection>) {
         // A call the runtime did not answer has only the container's output for a log: the
         // part written since the call began (with calls running beside it, theirs too).
         let engine = self.pool.engine();
@@ -209,19 +212,19 @@ impl Gateway {
         let timeout = Duration::from_millis(v.timeout_ms as u64);
         let env = match self.configuration_of(target) {
             Ok(env) => env,
-            Err(e) => return (Err((e, String::new())), false, Vec::new()),
+            Err(e) => return (Err((e, String::new())), None, Vec::new()),
         };
         for _ in 0..2 {
             let lease = match self.pool.acquire(target, started + timeout, request.trigger.waits_when_full(), instances_here).await {
                 Ok(lease) => lease,
-                Err(e) => return (Err((e, String::new())), true, Vec::new()),
+                Err(e) => return (Err((e, String::new())), None, Vec::new()),
             };
-            let cold = lease.cold;
-            if cold {
+            let served_by = Some(lease.served_by);
+            if lease.cold {
                 if let Err(error) = runner::wait_ready(engine, &lease.instance, Instant::now() + runner::START_LIMIT).await {
                     let logs = output_since_start(lease.instance.clone()).await;
                     self.pool.release(lease, false);
-                    return (Err((error, logs)), cold, Vec::new());
+                    return (Err((error, logs)), served_by, Vec::new());
                 }
             }
             let deadline = Instant::now() + timeout;
@@ -237,7 +240,7 @@ impl Gateway {
                 }
                 Ok(reply) => {
                     self.pool.release(lease, true);
-                    return (Ok(reply), cold, connections);
+                    return (Ok(reply), served_by, connections);
                 }
                 Err(error) => {
                     let broken = matches!(
@@ -246,11 +249,11 @@ impl Gateway {
                     );
                     let logs = if broken { output_since_start(lease.instance.clone()).await } else { String::new() };
                     self.pool.release(lease, !broken);
-                    return (Err((error, logs)), cold, connections);
+                    return (Err((error, logs)), served_by, connections);
                 }
             }
         }
-        (Err((CallError::Io("no container could be started".into()), String::new())), true, Vec::new())
+        (Err((CallError::Io("no container could be started".into()), String::new())), None, Vec::new())
     }
 }
 
@@ -323,7 +326,7 @@ fn from_reply(reply: runner::ShimReply, id: &str) -> CallResponse {
             !HOP_HEADERS.contains(&k.as_ref()) && !k.starts_with("x-vcd-faas-")
         })
         .collect();
-    CallResponse { status, headers, body, cold: false, duration: Duration::ZERO, logs: reply.logs }
+    CallResponse { status, headers, body, cold: false, served_by: None, duration: Duration::ZERO, logs: reply.logs }
 }
 
 fn from_error(error: &CallError, logs: String, id: &str, function: &str) -> CallResponse {

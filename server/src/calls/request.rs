@@ -1,5 +1,6 @@
 //! What every source of a call hands to the dispatcher, and the one shape of its answer.
 
+use crate::run::pool::ServedBy;
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::time::Duration;
@@ -117,6 +118,8 @@ pub struct CallResponse {
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
     pub cold: bool,
+    /// Which path gave the call its container (`None`: it got none).
+    pub served_by: Option<ServedBy>,
     pub duration: Duration,
     pub logs: String,
 }
@@ -129,6 +132,7 @@ impl CallResponse {
             headers: vec![("content-type".into(), "application/json".into())],
             body: Bytes::from(body.to_string()),
             cold: false,
+            served_by: None,
             duration: Duration::ZERO,
             logs,
         }

@@ -146,7 +146,7 @@ impl Placement for Cluster {
         }
         let message = match (self.members.known(), unreachable) {
             (0, _) => "no worker node is registered to run the call; start `vcd-faas node`".to_string(),
-            (known, 0) => format!("none of the {known} worker node(s) is up to run the call; try again shortly"),
+            (known, 0) => format!("none of the {known} worker node(s) takes calls now (down or drained); try again shortly"),
             (_, n) => format!("the call could not reach a worker node ({n} tried); try again shortly"),
         };
         failed(503, message, target, None)
@@ -270,7 +270,7 @@ impl Cluster {
             }
             return Err(Failed::AtLimitElsewhere);
         }
-        let response = CallResponse { status: head.status, headers: head.headers, body, cold: head.cold, duration: Duration::from_micros(head.duration_us as u64), logs: head.logs };
+        let response = CallResponse { status: head.status, headers: head.headers, body, cold: head.cold, served_by: head.served_by, duration: Duration::from_micros(head.duration_us as u64), logs: head.logs };
         Ok(Ran { response, connections: head.connections, node: Some(name.to_string()), version: head.version, held_elsewhere: None })
     }
 }

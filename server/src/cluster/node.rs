@@ -71,9 +71,10 @@ pub async fn run(config: Config) -> Result<(), String> {
     let (containers, images) = leftovers.remove(&others, now_ms(), true).await?;
     tracing::info!(containers, images, "removed what an earlier process left on this engine");
 
+    // Listening first: a node that cannot take calls is never listed as up.
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address} ({e}); set VCD_FAAS_NODE_ADDR to an address of this host"))?;
     let capacity = Capacity::of(cluster);
     store.register_node(&name, engine.process(), &address.to_string(), capacity.memory_mb, capacity.millicpus).await.map_err(|e| format!("database: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address} ({e}); set VCD_FAAS_NODE_ADDR to an address of this host"))?;
     // A function's outbound connections never reach the node's own port.
     pool.sandbox().egress.platform_listens_on(address);
     let gateway = Gateway::new(store.clone(), pool.clone(), metrics.clone(), secret_key, None);
@@ -190,6 +191,7 @@ impl Node {
             status: r.status,
             headers: r.headers,
             cold: r.cold,
+            served_by: r.served_by,
             duration_us: r.duration.as_micros() as i64,
             logs: r.logs,
             connections: ran.connections,
@@ -222,6 +224,7 @@ fn reply_error(status: u16, message: String, version: i64) -> Response {
         status,
         headers: vec![("content-type".into(), "application/json".into()), ("retry-after".into(), "1".into())],
         cold: false,
+        served_by: None,
         duration_us: 0,
         logs: String::new(),
         connections: None,

@@ -2,6 +2,7 @@
 //! with the cluster secret as its bearer token. Request and reply bodies are framed alike: a
 //! JSON head (which never holds a raw newline), a newline, then the body's bytes untouched.
 
+use crate::run::pool::ServedBy;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,9 @@ pub struct ReplyHead {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub cold: bool,
+    /// Which path gave the call its container there.
+    #[serde(default)]
+    pub served_by: Option<ServedBy>,
     pub duration_us: i64,
     pub logs: String,
     pub connections: Option<String>,
@@ -83,7 +87,7 @@ mod tests {
 
     #[test]
     fn a_body_with_newlines_and_any_bytes_comes_back_whole() {
-        let head = ReplyHead { status: 201, headers: vec![("x".into(), "a\nb".into())], cold: true, duration_us: 7, logs: "l1\nl2".into(), connections: None, version: 3, held: Some(Held { at_ms: 5, version: 3, of_function: 2, of_version: 1 }), held_elsewhere: None };
+        let head = ReplyHead { status: 201, headers: vec![("x".into(), "a\nb".into())], cold: true, served_by: Some(ServedBy::Prestarted), duration_us: 7, logs: "l1\nl2".into(), connections: None, version: 3, held: Some(Held { at_ms: 5, version: 3, of_function: 2, of_version: 1 }), held_elsewhere: None };
         let body = b"line 1\nline 2\n\xff\x00";
         let (back, rest): (ReplyHead, Bytes) = unframe(Bytes::from(frame(&head, body))).unwrap();
         assert_eq!((back.status, back.logs.as_str(), back.headers[0].1.as_str()), (201, "l1\nl2", "a\nb"));

@@ -1,10 +1,39 @@
 //! Tenants and their limits: the provider's side.
 
 use super::{Result, Service};
-use crate::store::{StoreError, TenantRow, Unique};
+use crate::cluster::members::NodeState;
+use crate::run::pool::WarmVersion;
+use crate::store::{now_ms, StoreError, TenantRow, Unique};
+use std::collections::HashMap;
 use app::model::*;
 use app::platform::{PlatformError, TenantInput, Tenants};
 use async_trait::async_trait;
+
+impl Service {
+    /// Containers per tenant on the worker nodes that are not down, as their heartbeats list
+    /// them (none on a single host).
+    async fn containers_on_nodes(&self) -> Result<HashMap<String, u64>> {
+        let now = now_ms();
+        let mut per_function: HashMap<i64, u64> = HashMap::new();
+        for node in self.store.nodes().await? {
+            if NodeState::of(&node, now) == NodeState::Down {
+                continue;
+            }
+            for warm in serde_json::from_str::<Vec<WarmVersion>>(&node.beat.warm).unwrap_or_default() {
+                *per_function.entry(warm.function_id).or_default() += warm.containers as u64;
+            }
+        }
+        let mut per_tenant = HashMap::new();
+        if !per_function.is_empty() {
+            for f in self.store.list_functions(None).await? {
+                if let Some(n) = per_function.get(&f.id) {
+                    *per_tenant.entry(f.org).or_default() += n;
+                }
+            }
+        }
+        Ok(per_tenant)
+    }
+}
 
 fn vcd_org_taken() -> PlatformError {
     PlatformError::taken("vcd_org_id", "another tenant already has that vCD org id: each vCD org maps to one tenant")
@@ -107,6 +136,7 @@ impl Tenants for Service {
         let rows = self.store.list_tenants().await?;
         let figures = self.calls.gateway().metrics().tenant_figures();
         let gauges = self.calls.gateway().pool().gauges();
+        let on_nodes = self.containers_on_nodes().await?;
         Ok(rows
             .into_iter()
             .map(|(t, f, u)| {
@@ -114,7 +144,8 @@ impl Tenants for Service {
                 if let Some(fig) = figures.get(&view.name) {
                     (view.calls, view.errors, view.cold_starts, view.mean_ms) = (fig.calls, fig.errors, fig.cold_starts, fig.mean_ms);
                 }
-                view.containers = gauges.iter().filter(|g| g.tenant == view.name).map(|g| (g.busy + g.idle) as u64).sum();
+                let here: u64 = gauges.iter().filter(|g| g.tenant == view.name).map(|g| (g.busy + g.idle) as u64).sum();
+                view.containers = here + on_nodes.get(&view.name).copied().unwrap_or(0);
                 view
             })
             .collect())

@@ -285,6 +285,16 @@ impl Engine {
         self.docker.start_container(id, None).await.map_err(fail("start container"))
     }
 
+    /// Freezes a running container's processes (the cgroup freezer): they hold their memory
+    /// and use no CPU until `unpause_container`.
+    pub async fn pause_container(&self, id: &str) -> Result<(), EngineError> {
+        self.docker.pause_container(id).await.map_err(fail("pause container"))
+    }
+
+    pub async fn unpause_container(&self, id: &str) -> Result<(), EngineError> {
+        self.docker.unpause_container(id).await.map_err(fail("unpause container"))
+    }
+
     /// Removes a container, killing it first; an absent container is not an error.
     pub async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
         let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };

@@ -47,11 +47,40 @@ pub struct LoadFor {
     pub of_version: usize,
 }
 
+/// Which path gave a call its container: how much of a cold start it paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServedBy {
+    /// A container whose runtime had answered before.
+    Warm,
+    /// The pre-started spare: started ahead with its runtime listening, paused, and unpaused
+    /// for the call.
+    #[serde(rename = "pre-started")]
+    Prestarted,
+    /// The spare created ahead, started for the call.
+    Started,
+    /// A container created and started for the call.
+    Created,
+}
+
+impl ServedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServedBy::Warm => "warm",
+            ServedBy::Prestarted => "pre-started",
+            ServedBy::Started => "started",
+            ServedBy::Created => "created",
+        }
+    }
+}
+
 pub struct Lease {
     pub instance: Arc<Instance>,
     /// True when the container's runtime has not answered a call yet (it was started for this
     /// call or just before): the call waits for the runtime to listen.
     pub cold: bool,
+    /// How its container came to serve it.
+    pub served_by: ServedBy,
     function_id: i64,
     container: u64,
     mode: PoolMode,
@@ -69,11 +98,13 @@ struct Container {
     ready: bool,
     /// When its last call ended (or it got ready).
     idle_since: Instant,
+    /// How it was started (a call that joins it before its runtime answers pays the same).
+    started_by: ServedBy,
 }
 
 impl Container {
     fn reserved(key: u64, version: i64, calls: usize) -> Container {
-        Container { key, version, instance: None, calls, ready: false, idle_since: Instant::now() }
+        Container { key, version, instance: None, calls, ready: false, idle_since: Instant::now(), started_by: ServedBy::Created }
     }
 
     fn is_idle(&self) -> bool {
@@ -81,10 +112,13 @@ impl Container {
     }
 }
 
-/// A created, never started container of one version.
+/// A container of one version made ahead of the next cold start: created, never started; or,
+/// when `paused`, started with its runtime listening and then paused (pre-started), so the
+/// cold start costs an unpause.
 struct Spare {
     version: i64,
     instance: Instance,
+    paused: bool,
 }
 
 /// The containers of one function.
@@ -101,6 +135,11 @@ struct Slot {
     spare: Option<Spare>,
     /// A spare is being created.
     spare_pending: bool,
+    /// The spare being created is to be pre-started (its memory is counted already).
+    spare_prestarting: bool,
+    /// When a call last came (or the slot was made): a function called within the idle
+    /// time keeps a pre-started spare, one idle for longer does not.
+    last_call: Instant,
     /// Calls waiting for a place.
     waiting: usize,
     /// Bumped when a starting container runs or fails; calls that joined it watch it.
@@ -149,6 +188,8 @@ impl Slot {
             min: 0,
             spare: None,
             spare_pending: false,
+            spare_prestarting: false,
+            last_call: Instant::now(),
             waiting: 0,
             changed: watch::channel(0).0,
             waiters: VecDeque::new(),
@@ -270,7 +311,10 @@ impl Slot {
             if let Some(c) = best {
                 c.calls += 1;
                 return match &c.instance {
-                    Some(instance) => Decision::Reuse { key: c.key, instance: instance.clone(), cold: !c.ready },
+                    Some(instance) => {
+                        let served_by = if c.ready { ServedBy::Warm } else { c.started_by };
+                        Decision::Reuse { key: c.key, instance: instance.clone(), served_by }
+                    }
                     None => Decision::Join { key: c.key, changes: self.changed.subscribe() },
                 };
             }
@@ -285,7 +329,7 @@ impl Slot {
         if may_start {
             let here = self.containers.len();
             self.containers.push(Container::reserved(key, version, 1));
-            let spare = self.spare.take_if(|s| s.version == version).map(|s| s.instance);
+            let spare = self.spare.take_if(|s| s.version == version);
             return Decision::Start { key, spare, here };
         }
         let room_in_line = if arrival.waits_when_full && !queued {
@@ -329,13 +373,13 @@ struct Capacity {
 }
 
 enum Decision {
-    /// A started container with room.
-    Reuse { key: u64, instance: Arc<Instance>, cold: bool },
+    /// A started container with room (warm once its runtime has answered).
+    Reuse { key: u64, instance: Arc<Instance>, served_by: ServedBy },
     /// A place in a container being started; wait until it runs.
     Join { key: u64, changes: watch::Receiver<u64> },
     /// A new container (reserved as `key`), from the spare when there is one; `here`: the
     /// function's other containers in this pool.
-    Start { key: u64, spare: Option<Instance>, here: usize },
+    Start { key: u64, spare: Option<Spare>, here: usize },
     Wait(oneshot::Receiver<()>),
     /// The line is full; wait until it has room (see `Slot::overflow`).
     WaitForRoom(oneshot::Receiver<()>),
@@ -360,6 +404,8 @@ pub struct Pool {
     warm_share: std::sync::OnceLock<Arc<dyn WarmShare>>,
     /// Asked before a call starts a container, when this pool is one of several (a node).
     cluster_limit: std::sync::OnceLock<Arc<dyn ClusterLimit>>,
+    /// See `keep_prestarted_within`.
+    prestarted_budget_mb: std::sync::atomic::AtomicI64,
 }
 
 /// Which part of the warm functions' `min_instances` a pool keeps: all of it on a single host
@@ -390,6 +436,7 @@ impl Pool {
             forgotten: AtomicU64::new(0),
             warm_share: std::sync::OnceLock::new(),
             cluster_limit: std::sync::OnceLock::new(),
+            prestarted_budget_mb: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -423,7 +470,7 @@ impl Pool {
         let mode = f.pool_mode;
         let version = target.version.version;
         let mut limits = capacity(target, self.queue_per_instance, share.map(|s| s.instances));
-        let lease = |key, instance, cold| Lease { instance, cold, function_id: f.id, container: key, mode };
+        let lease = |key, instance, served_by| Lease { instance, cold: served_by != ServedBy::Warm, served_by, function_id: f.id, container: key, mode };
         let (mut queued, mut overflowed) = (false, false);
         loop {
             let key = self.next_key.fetch_add(1, Ordering::Relaxed);
@@ -431,6 +478,7 @@ impl Pool {
                 let mut slots = self.slots.lock().unwrap();
                 let slot = slots.entry(f.id).or_insert_with(|| Slot::new(&f.org, &f.name));
                 slot.memory_mb = target.version.memory_mb;
+                slot.last_call = Instant::now();
                 // A slot made anew (the function was forgotten meanwhile) has no queue to leave.
                 queued &= slot.waiting > 0;
                 if share.is_some() {
@@ -449,11 +497,11 @@ impl Pool {
                 self.discard_shared(instance);
             }
             match decision {
-                Decision::Reuse { key, instance, cold } => return Ok(lease(key, instance, cold)),
+                Decision::Reuse { key, instance, served_by } => return Ok(lease(key, instance, served_by)),
                 Decision::Start { key, spare, here } => {
                     if let Err(refused) = self.admit_cluster_wide(target, here).await {
-                        if let Some(instance) = spare {
-                            self.keep_spare(target, instance);
+                        if let Some(spare) = spare {
+                            self.keep_spare(target, spare);
                         }
                         let mut slots = self.slots.lock().unwrap();
                         let Some(slot) = slots.get_mut(&f.id) else { return Err(refused) };
@@ -476,17 +524,18 @@ impl Pool {
                     let mut slots = self.slots.lock().unwrap();
                     let slot = slots.get_mut(&f.id);
                     return match started {
-                        Ok(instance) => {
+                        Ok((instance, served_by)) => {
                             let instance = Arc::new(instance);
                             // No slot or no place: the function went away meanwhile; the
                             // release removes the container.
                             if let Some(slot) = slot {
                                 if let Some(c) = slot.find(key) {
                                     c.instance = Some(instance.clone());
+                                    c.started_by = served_by;
                                 }
                                 slot.notify();
                             }
-                            Ok(lease(key, instance, true))
+                            Ok(lease(key, instance, served_by))
                         }
                         Err(e) => {
                             if let Some(slot) = slot {
@@ -500,7 +549,7 @@ impl Pool {
                 }
                 // The wait for a starting container is part of the cold start, not of the call.
                 Decision::Join { key, changes } => match self.join(f.id, key, changes, Instant::now() + runner::START_LIMIT).await {
-                    Joined::Running(instance) => return Ok(lease(key, instance, true)),
+                    Joined::Running(instance, served_by) => return Ok(lease(key, instance, served_by)),
                     Joined::Failed => continue,
                     Joined::TimedOut => {
                         return Err(CallError::Io(format!("the function's container did not start within {} s", runner::START_LIMIT.as_secs())))
@@ -534,7 +583,7 @@ impl Pool {
             let mut slots = self.slots.lock().unwrap();
             let Some(c) = slots.get_mut(&function_id).and_then(|s| s.find(key)) else { return Joined::Failed };
             if let Some(instance) = &c.instance {
-                return Joined::Running(instance.clone());
+                return Joined::Running(instance.clone(), c.started_by);
             }
             if !matches!(woken, Ok(Ok(()))) {
                 c.calls -= 1;
@@ -553,26 +602,31 @@ impl Pool {
     }
 
     /// Puts back a spare a call took but could not start, unless another took its place.
-    fn keep_spare(&self, target: &Target, instance: Instance) {
-        let version = target.version.version;
+    fn keep_spare(&self, target: &Target, spare: Spare) {
         let leftover = match self.slots.lock().unwrap().get_mut(&target.function.id) {
-            Some(slot) if slot.spare.is_none() && slot.version == version => {
-                slot.spare = Some(Spare { version, instance });
+            Some(slot) if slot.spare.is_none() && slot.version == spare.version => {
+                slot.spare = Some(spare);
                 None
             }
-            _ => Some(instance),
+            _ => Some(spare.instance),
         };
         if let Some(instance) = leftover {
             self.discard(instance);
         }
     }
 
-    /// Starts the spare when there is one, else creates and starts a container.
-    async fn start_container(&self, target: &Target, spare: Option<Instance>) -> Result<Instance, CallError> {
-        if let Some(instance) = spare {
-            match runner::start_created(&self.engine, &instance).await {
-                Ok(()) => return Ok(instance),
-                // Removed by start_created; a fresh one may still start.
+    /// Starts the spare when there is one (unpauses it, when pre-started), else creates and
+    /// starts a container; says which it did.
+    async fn start_container(&self, target: &Target, spare: Option<Spare>) -> Result<(Instance, ServedBy), CallError> {
+        if let Some(Spare { instance, paused, .. }) = spare {
+            let (woken, served_by) = if paused {
+                (runner::unpause(&self.engine, &instance).await, ServedBy::Prestarted)
+            } else {
+                (runner::start_created(&self.engine, &instance).await, ServedBy::Started)
+            };
+            match woken {
+                Ok(()) => return Ok((instance, served_by)),
+                // Removed by start_created / unpause; a fresh one may still start.
                 Err(e) => {
                     tracing::warn!(container = %instance.name, error = %e, "spare container did not start");
                     self.owned.lock().unwrap().remove(&instance.id);
@@ -582,7 +636,7 @@ impl Pool {
         let instance = runner::create(&self.engine, &self.sandbox, target).await?;
         self.owned.lock().unwrap().insert(instance.id.clone());
         match runner::start_created(&self.engine, &instance).await {
-            Ok(()) => Ok(instance),
+            Ok(()) => Ok((instance, ServedBy::Created)),
             Err(e) => {
                 self.owned.lock().unwrap().remove(&instance.id);
                 Err(e)
@@ -590,46 +644,58 @@ impl Pool {
         }
     }
 
+    /// Memory of a container limits that pre-started spares may hold at once, over all
+    /// functions (0: none is pre-started; the spares are only created).
+    pub fn keep_prestarted_within(&self, memory_mb: i64) {
+        self.prestarted_budget_mb.store(memory_mb.max(0), Ordering::Relaxed);
+    }
+
+    /// Memory pre-started spares hold now, or are being started to hold.
+    fn prestarted_mb(slots: &HashMap<i64, Slot>) -> i64 {
+        slots.values().filter(|s| s.spare_prestarting || s.spare.as_ref().is_some_and(|sp| sp.paused)).map(|s| s.memory_mb).sum()
+    }
+
     /// Creates a spare for the target's version in the background unless one exists or is
-    /// on its way. Calls never wait for it.
+    /// on its way. Calls never wait for it. A function called within the idle time gets a
+    /// pre-started one while the memory they hold stays within the provider's budget.
     fn refill_spare(self: &Arc<Self>, target: &Target) {
-        {
+        let prestart = {
             let mut slots = self.slots.lock().unwrap();
+            let held = Self::prestarted_mb(&slots);
+            let budget = self.prestarted_budget_mb.load(Ordering::Relaxed);
             let Some(slot) = slots.get_mut(&target.function.id) else { return };
             if slot.spare_pending || slot.spare.is_some() || slot.version != target.version.version {
                 return;
             }
             slot.spare_pending = true;
-        }
+            slot.memory_mb = target.version.memory_mb;
+            let recent = slot.last_call.elapsed() < self.idle_timeout;
+            slot.spare_prestarting = recent && target.function.pool_mode == PoolMode::Warm && held + target.version.memory_mb <= budget;
+            slot.spare_prestarting
+        };
         let pool = self.clone();
         let target = target.clone();
         tokio::spawn(async move {
-            let created = runner::create(&pool.engine, &pool.sandbox, &target).await;
+            let made = pool.make_spare(&target, prestart).await;
             let leftover = {
                 let mut slots = pool.slots.lock().unwrap();
-                let slot = slots.get_mut(&target.function.id);
-                match (created, slot) {
-                    (Ok(instance), Some(slot)) => {
-                        pool.owned.lock().unwrap().insert(instance.id.clone());
-                        slot.spare_pending = false;
-                        let version = target.version.version;
-                        if slot.spare.is_none() && slot.version == version && !pool.draining.load(Ordering::Relaxed) {
-                            slot.spare = Some(Spare { version, instance });
+                let slot = slots.get_mut(&target.function.id).map(|slot| {
+                    (slot.spare_pending, slot.spare_prestarting) = (false, false);
+                    slot
+                });
+                match (made, slot) {
+                    (Ok(spare), Some(slot)) => {
+                        if slot.spare.is_none() && slot.version == spare.version && !pool.draining.load(Ordering::Relaxed) {
+                            slot.spare = Some(spare);
                             None
                         } else {
-                            Some(instance)
+                            Some(spare.instance)
                         }
                     }
                     // The function was deleted while the spare was made.
-                    (Ok(instance), None) => {
-                        pool.owned.lock().unwrap().insert(instance.id.clone());
-                        Some(instance)
-                    }
-                    (Err(e), slot) => {
-                        tracing::warn!(function = %target.function.name, error = %e, "cannot create a spare container");
-                        if let Some(slot) = slot {
-                            slot.spare_pending = false;
-                        }
+                    (Ok(spare), None) => Some(spare.instance),
+                    (Err(e), _) => {
+                        tracing::warn!(function = %target.function.name, error = %e, "cannot make a spare container");
                         None
                     }
                 }
@@ -638,6 +704,25 @@ impl Pool {
                 pool.discard(instance);
             }
         });
+    }
+
+    /// Creates a spare of the target's version; with `prestart`, also starts it, waits for its
+    /// runtime to listen (keeping that first connection) and pauses it.
+    async fn make_spare(&self, target: &Target, prestart: bool) -> Result<Spare, CallError> {
+        let instance = runner::create(&self.engine, &self.sandbox, target).await?;
+        self.owned.lock().unwrap().insert(instance.id.clone());
+        let version = target.version.version;
+        if !prestart {
+            return Ok(Spare { version, instance, paused: false });
+        }
+        match runner::prestart(&self.engine, &instance, Instant::now() + runner::START_LIMIT).await {
+            Ok(()) => Ok(Spare { version, instance, paused: true }),
+            // Removed by prestart.
+            Err(e) => {
+                self.owned.lock().unwrap().remove(&instance.id);
+                Err(e)
+            }
+        }
     }
 
     /// Gives a container back after a call. `healthy` is false when the call broke it
@@ -730,12 +815,17 @@ impl Pool {
     }
 
     /// Removes containers idle for longer than the idle time (scale to zero), keeping each
-    /// function's `min_instances`.
+    /// function's `min_instances`, and the pre-started spare of a function not called for as
+    /// long (the maintainer then creates one that holds no memory). How many containers went.
     pub fn reap_idle(&self) -> usize {
-        let expired: Vec<Arc<Instance>> = {
+        let (expired, cooled): (Vec<Arc<Instance>>, Vec<Instance>) = {
             let mut slots = self.slots.lock().unwrap();
             let mut expired = Vec::new();
+            let mut cooled = Vec::new();
             for slot in slots.values_mut() {
+                if slot.last_call.elapsed() >= self.idle_timeout {
+                    cooled.extend(slot.spare.take_if(|s| s.paused).map(|s| s.instance));
+                }
                 let (version, min) = (slot.version, slot.min);
                 let mut current = slot.containers.iter().filter(|c| c.version == version).count();
                 // Outdated and no call waits for them (a waiter gave up before taking one).
@@ -754,11 +844,14 @@ impl Pool {
                     false
                 });
             }
-            expired
+            (expired, cooled)
         };
         let count = expired.len();
         for instance in expired {
             self.discard_shared(instance);
+        }
+        for instance in cooled {
+            self.discard(instance);
         }
         count
     }
@@ -919,7 +1012,7 @@ impl Pool {
     /// call warm. Calls that joined it meanwhile are served once it runs. True when it serves.
     async fn warm_up(&self, target: &Target, key: u64) -> bool {
         let started: Result<Instance, CallError> = async {
-            let instance = self.start_container(target, None).await?;
+            let (instance, _) = self.start_container(target, None).await?;
             let deadline = Instant::now() + runner::START_LIMIT;
             if let Err(e) = runner::wait_ready(&self.engine, &instance, deadline).await {
                 self.discard(instance);
@@ -1013,7 +1106,9 @@ impl Pool {
                 function: s.name.1.clone(),
                 busy: s.containers.iter().filter(|c| !c.is_idle()).count(),
                 idle: s.containers.iter().filter(|c| c.is_idle()).count(),
-                spare: usize::from(s.spare.is_some()),
+                spare: usize::from(s.spare.as_ref().is_some_and(|sp| !sp.paused)),
+                prestarted: usize::from(s.spare.as_ref().is_some_and(|sp| sp.paused)),
+                prestarted_mb: if s.spare.as_ref().is_some_and(|sp| sp.paused) { s.memory_mb } else { 0 },
                 waiting: s.waiting,
             })
             .collect()
@@ -1059,7 +1154,8 @@ impl Pool {
 }
 
 enum Joined {
-    Running(Arc<Instance>),
+    /// Running, started the way it says.
+    Running(Arc<Instance>, ServedBy),
     /// The container did not start; the call's place went with it.
     Failed,
     TimedOut,

@@ -189,6 +189,30 @@ pub async fn start_created(engine: &Engine, instance: &Instance) -> Result<(), C
     Ok(())
 }
 
+/// Starts a created container, waits until its runtime listens (the connection kept for the
+/// first call) and pauses it: a pre-started spare, whose cold start is an unpause. One that
+/// cannot be made so is removed.
+pub async fn prestart(engine: &Engine, instance: &Instance, deadline: Instant) -> Result<(), CallError> {
+    start_created(engine, instance).await?;
+    let ready = match wait_ready(engine, instance, deadline).await {
+        Ok(()) => engine.pause_container(&instance.id).await.map_err(CallError::from),
+        Err(e) => Err(e),
+    };
+    if ready.is_err() {
+        destroy(engine, instance).await;
+    }
+    ready
+}
+
+/// Unpauses a pre-started container; one that cannot be unpaused is removed.
+pub async fn unpause(engine: &Engine, instance: &Instance) -> Result<(), CallError> {
+    if let Err(e) = engine.unpause_container(&instance.id).await {
+        destroy(engine, instance).await;
+        return Err(e.into());
+    }
+    Ok(())
+}
+
 /// How long a started container's runtime may take to listen. Apart from the function's own
 /// timeout, which counts from when the call is sent to the ready runtime.
 pub const START_LIMIT: Duration = Duration::from_secs(30);
