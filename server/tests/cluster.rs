@@ -6,7 +6,7 @@
 mod common;
 
 use common::binary::{self, free_port, setup_tenant, shared_settings, Server};
-use common::cluster::{Host, NodeProcess, NODE_PORT, SECRET};
+use common::cluster::{front_settings, start_front, Host, NodeProcess, NODE_PORT, SECRET};
 use common::{fresh_database, Db, ADMIN_PASSWORD};
 use reqwest::Client;
 use serde_json::{json, Value};
@@ -98,17 +98,11 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
         host.forward(5432);
     }
     phase("3 hosts started, the Node.js base image seeded on each");
-    let mut envs = shared_settings(&database);
-    envs.push(("VCD_FAAS_CLUSTER_SECRET".into(), SECRET.into()));
-    envs.push(("VCD_FAAS_LOCAL_WORKER".into(), "false".into()));
-    // A front without a worker needs no engine on its host.
-    envs.push(("DOCKER_HOST".into(), "unix:///nonexistent/docker.sock".into()));
+    let mut envs = front_settings(&database);
     envs.push(("RUST_LOG".into(), "info,server::cluster=debug".into()));
-    std::fs::create_dir_all(root.path().join("front")).unwrap();
-    let server = binary::start_logging_to(&root.path().join("front"), free_port(), &envs, &root.path().join("front.log")).await;
+    let (server, admin) = start_front(root.path(), "front", &envs).await;
     let client = Client::new();
-    let admin = binary::post(&client, format!("{}/api/v1/tokens", server.base), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
-    let front = Front { server, client: client.clone(), admin: admin["token"].as_str().unwrap().to_string() };
+    let front = Front { server, client: client.clone(), admin };
 
     let log = |name: &str| root.path().join(format!("{name}.log"));
     let mut nodes = vec![
@@ -256,8 +250,7 @@ async fn calls_are_placed_on_nodes_spread_drained_and_kept_going_when_a_node_die
     // A function's max_instances holds across the nodes and across fronts: 2 containers at
     // most, on the three engines together, however many callers at two fronts that place
     // calls at the same moment; the others wait in line and are answered.
-    std::fs::create_dir_all(root.path().join("front-b")).unwrap();
-    let front_b = binary::start_logging_to(&root.path().join("front-b"), free_port(), &envs, &root.path().join("front-b.log")).await;
+    let (front_b, _) = start_front(root.path(), "front-b", &envs).await;
     let created = front.client.post(format!("{}/api/v1/functions", front.server.base)).bearer_auth(&token)
         .json(&json!({"name": "capped", "language": "nodejs", "code": code, "max_instances": 2})).send().await.unwrap();
     assert_eq!(created.status(), 202);

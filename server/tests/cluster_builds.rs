@@ -4,9 +4,9 @@
 //! engines in their own network namespaces, as in `cluster.rs`.
 mod common;
 
-use common::binary::{self, free_port, setup_tenant, shared_settings};
-use common::cluster::{Host, NodeProcess, SECRET};
-use common::{fresh_database, Db, ADMIN_PASSWORD};
+use common::binary::setup_tenant;
+use common::cluster::{front_settings, start_front, Host, NodeProcess};
+use common::{fresh_database, Db};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -52,15 +52,8 @@ async fn a_build_whose_node_is_killed_is_finished_by_another_node() {
         host.seed_images(&[NODEJS_IMAGE]).await;
         host.forward(5432);
     }
-    let mut envs = shared_settings(&database);
-    envs.push(("VCD_FAAS_CLUSTER_SECRET".into(), SECRET.into()));
-    envs.push(("VCD_FAAS_LOCAL_WORKER".into(), "false".into()));
-    envs.push(("DOCKER_HOST".into(), "unix:///nonexistent/docker.sock".into()));
-    std::fs::create_dir_all(root.path().join("front")).unwrap();
-    let front = binary::start_logging_to(&root.path().join("front"), free_port(), &envs, &root.path().join("front.log")).await;
+    let (front, admin) = start_front(root.path(), "front", &front_settings(&database)).await;
     let client = Client::new();
-    let admin = binary::post(&client, format!("{}/api/v1/tokens", front.base), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
-    let admin = admin["token"].as_str().unwrap().to_string();
     let log = |name: &str| root.path().join(format!("{name}.log"));
     let node_1 = NodeProcess::start(&hosts[0], "node-1", &database, &log("node-1"));
     wait_until_up(&client, &front.base, &admin, "node-1").await;

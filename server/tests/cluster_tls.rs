@@ -4,9 +4,9 @@
 //! engine in its own network namespace, as in `cluster.rs`.
 mod common;
 
-use common::binary::{self, free_port, setup_tenant, shared_settings};
-use common::cluster::{Host, NodeProcess, NODE_PORT, SECRET};
-use common::{fresh_database, Db, ADMIN_PASSWORD};
+use common::binary::setup_tenant;
+use common::cluster::{front_settings, start_front, Host, NodeProcess, NODE_PORT, SECRET};
+use common::{fresh_database, Db};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -41,16 +41,10 @@ async fn forwarded_calls_go_over_tls_to_a_node_with_a_certificate() {
     let tls = [("VCD_FAAS_NODE_TLS_CERT", cert), ("VCD_FAAS_NODE_TLS_KEY", key)];
     let _node = NodeProcess::start_with(&host, "tls-node", &database, &root.path().join("node.log"), &tls);
 
-    let mut envs = shared_settings(&database);
-    envs.push(("VCD_FAAS_CLUSTER_SECRET".into(), SECRET.into()));
-    envs.push(("VCD_FAAS_LOCAL_WORKER".into(), "false".into()));
+    let mut envs = front_settings(&database);
     envs.push(("VCD_FAAS_CLUSTER_CA".into(), ca.clone()));
-    envs.push(("DOCKER_HOST".into(), "unix:///nonexistent/docker.sock".into()));
-    std::fs::create_dir_all(root.path().join("front")).unwrap();
-    let front = binary::start_logging_to(&root.path().join("front"), free_port(), &envs, &root.path().join("front.log")).await;
+    let (front, admin) = start_front(root.path(), "front", &envs).await;
     let client = Client::new();
-    let admin = binary::post(&client, format!("{}/api/v1/tokens", front.base), None, json!({"org": "provider", "username": "admin", "password": ADMIN_PASSWORD})).await;
-    let admin = admin["token"].as_str().unwrap().to_string();
     let started = Instant::now();
     loop {
         let nodes: Value = client.get(format!("{}/api/v1/nodes", front.base)).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();

@@ -598,6 +598,28 @@ pub const SECRET: &str = "cluster-secret-for-tests";
 /// Where the tests' nodes take forwarded calls, on their host's address.
 pub const NODE_PORT: u16 = 7070;
 
+/// Settings of a front that runs nothing itself and forwards every call to the nodes: no
+/// local worker, and its `DOCKER_HOST` points nowhere (its host needs no engine).
+pub fn front_settings(database: &str) -> Vec<(String, String)> {
+    let mut envs = super::binary::shared_settings(database);
+    envs.push(("VCD_FAAS_CLUSTER_SECRET".into(), SECRET.into()));
+    envs.push(("VCD_FAAS_LOCAL_WORKER".into(), "false".into()));
+    envs.push(("DOCKER_HOST".into(), "unix:///nonexistent/docker.sock".into()));
+    envs
+}
+
+/// Starts a front (data in `root/<name>`, log in `root/<name>.log`) and signs the provider's
+/// admin in: the server and the admin's token.
+pub async fn start_front(root: &Path, name: &str, envs: &[(String, String)]) -> (super::binary::Server, String) {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let front = super::binary::start_logging_to(&dir, super::binary::free_port(), envs, &root.join(format!("{name}.log"))).await;
+    let body = serde_json::json!({"org": "provider", "username": "admin", "password": super::ADMIN_PASSWORD});
+    let admin = super::binary::post(&reqwest::Client::new(), format!("{}/api/v1/tokens", front.base), None, body).await;
+    let token = admin["token"].as_str().expect("the admin's token").to_string();
+    (front, token)
+}
+
 /// A `vcd-faas node` process inside a host's namespace.
 pub struct NodeProcess {
     child: Child,
