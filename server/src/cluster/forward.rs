@@ -10,7 +10,7 @@ use crate::run::pool::ShareOfLimit;
 use crate::calls::gateway::{Gateway, Placement, Ran};
 use crate::calls::request::{CallRequest, CallResponse};
 use crate::config::ClusterConfig;
-use crate::store::{now_us, Store, Target};
+use crate::store::{now_ms, now_us, Store, Target};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -265,7 +265,7 @@ impl Cluster {
             // Counted until those nodes' next heartbeats: the call goes to the line of one.
             let mut held = self.held.lock().unwrap();
             for (node, containers) in elsewhere {
-                let version_unknown = Held { at_ms: crate::store::now_ms(), version: 0, of_function: containers, of_version: 0 };
+                let version_unknown = Held { at_ms: now_ms(), version: 0, of_function: containers, of_version: 0 };
                 held.insert((node, target.function.id), version_unknown);
             }
             return Err(Failed::AtLimitElsewhere);
@@ -311,7 +311,6 @@ fn failed(status: u16, message: String, target: &Target, node: Option<String>) -
     response.headers.push(("retry-after".into(), "1".into()));
     Ran { response, connections: None, node, version: target.version.version, held_elsewhere: None }
 }
-
 
 /// Why SQLite will not do for `what`.
 pub fn cluster_needs_postgres(what: &str) -> String {

@@ -126,10 +126,10 @@ pub enum Admission {
 impl Store {
     /// Lets node `me`, which holds `here` containers of the function, start one more only while
     /// the function's containers on every node that is up (a heartbeat within `down_after_ms`)
-    /// stay within `max_instances`: the
-    /// others' as their heartbeats list them, plus the starts they wrote since. One node at a
-    /// time per function (an advisory lock held to the commit), so two nodes starting at once
-    /// cannot both take the last place. PostgreSQL only, as nodes are.
+    /// stay within `max_instances`: the others' as their heartbeats list them, plus the starts
+    /// they wrote since. One node at a time per function (an advisory lock held to the
+    /// commit), so two nodes starting at once cannot both take the last place. PostgreSQL
+    /// only, as nodes are.
     pub async fn admit_container(&self, me: &str, function_id: i64, here: usize, max_instances: usize, down_after_ms: i64) -> DbResult<Admission> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
