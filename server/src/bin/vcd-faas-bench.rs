@@ -218,6 +218,16 @@ fn containers_in_state(function: &str, state: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
 }
 
+/// Names of the bench tenant's running containers of `function`.
+fn running_names(function: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "--filter", "label=vcd-faas.tenant=bench", "--filter", "status=running", "--format", "{{.Names}}", "--filter"])
+        .arg(format!("label=vcd-faas.function={function}"))
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
 /// Removes the warm container of a function, as the idle timeout would, and waits until the
 /// pool has made the spare that the next (cold) call takes: `paused` (pre-started) or
 /// `created`.
@@ -268,7 +278,7 @@ async fn main() {
     let data = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    let mut server = Command::new(&server_bin)
+    let server = Command::new(&server_bin)
         .env("VCD_FAAS_DATA_DIR", data.path())
         .env("LEPTOS_SITE_ADDR", &addr)
         .env("VCD_FAAS_ADMIN_PASSWORD", PASSWORD)
@@ -279,7 +289,8 @@ async fn main() {
         .stdout(std::fs::File::create(s.output.with_extension("server.log")).expect("server log file"))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_bin.display()));
-    let pid = server.id();
+    let server = ServerProcess(server);
+    let pid = server.0.id();
     let mut api = Client::new(&addr);
     let start = Instant::now();
     while api.send("GET", "/api/v1/openapi.json", None, None).await.is_err() {
@@ -367,11 +378,14 @@ async fn main() {
         let warm = format!("/api/org/bench/{}-warm?name=bench", lang.name);
         // Every instance the throughput runs use is up (min_instances) before they start.
         let socket_prefix = format!("vcd-faas-bench-{}-warm-", lang.name);
+        // Of running containers only: a pre-started spare's socket is there too, paused.
         let listening = || -> Vec<PathBuf> {
+            let running = running_names(&format!("{}-warm", lang.name));
             std::fs::read_dir(data.path().join("sockets"))
                 .unwrap()
                 .filter_map(|e| e.ok())
                 .filter(|e| e.file_name().to_string_lossy().starts_with(&socket_prefix))
+                .filter(|e| running.contains(&e.file_name().to_string_lossy().to_string()))
                 .map(|e| e.path().join("sock"))
                 .filter(|p| p.exists())
                 .collect()
@@ -609,6 +623,16 @@ async fn main() {
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
+}
+
+/// The server under measurement, stopped with SIGTERM (it removes its containers) when the
+/// benchmark ends, also when it fails half-way.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
 }
