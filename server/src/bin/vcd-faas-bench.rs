@@ -4,7 +4,8 @@
 //! - cold calls: `per-call` through the platform, and `warm` taking the container the pool
 //!   made ahead (the spare: pre-started and paused within `BENCH_PRESTARTED_MB`, else only
 //!   created), against `docker run --rm` of the same image and against `docker unpause` of a
-//!   paused container of it answering its first request;
+//!   paused container of it answering its first request; and bursts of 16 first calls at once,
+//!   to one function and to 16 functions (none may fail);
 //! - warm calls: through the platform against a request sent straight to the same container;
 //! - throughput at 1, 16 and 64 concurrent clients, platform against direct;
 //! - the server's memory at rest and under load.
@@ -26,6 +27,9 @@ const NODE_HELLO: &str = "module.exports = async (event) => ({ message: `Hello, 
 /// The benchmark's functions per language: name suffix and mode. `spare` is a warm function
 /// whose cold calls start the container created ahead of them.
 const FUNCTIONS: [(&str, &str); 3] = [("warm", "warm"), ("per-call", "per-call"), ("spare", "warm")];
+/// Functions per language for the bursts of first calls: `burst-0` takes 16 at once, `burst-1`
+/// to `burst-16` one each, all at once.
+const BURST: usize = 16;
 /// Calls one container of the throughput function serves at once.
 const THROUGHPUT_CONCURRENCY: i64 = 16;
 const PYTHON_HELLO: &str = "def handle(event, context):\n    return {'message': 'Hello, ' + event['query'].get('name', 'world') + '!'}\n";
@@ -246,6 +250,27 @@ async fn make_next_call_cold(function: &str, spare_state: &str) {
     tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
+/// `paths` called at once, each on a connection of its own: how long each took (ms), how many
+/// failed, and how many calls each path (`x-vcd-faas-path`) served.
+async fn burst(addr: &str, token: &str, paths: Vec<String>) -> (Vec<f64>, usize, std::collections::BTreeMap<String, usize>) {
+    let calls = paths.into_iter().map(|path| {
+        let (addr, token) = (addr.to_string(), token.to_string());
+        async move {
+            let mut client = Client::new(&addr);
+            let t = Instant::now();
+            let answered = client.send("GET", &path, Some(&token), None).await;
+            (ms(t.elapsed()), matches!(answered, Ok((200, _))), client.last_path.unwrap_or_else(|| "none".into()))
+        }
+    });
+    let (mut times, mut failed, mut served) = (Vec::new(), 0, std::collections::BTreeMap::new());
+    for (took, ok, path) in futures_util::future::join_all(calls).await {
+        times.push(took);
+        failed += usize::from(!ok);
+        *served.entry(path).or_insert(0) += 1;
+    }
+    (times, failed, served)
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -355,6 +380,31 @@ async fn main() {
             let (status, _) = api.send("GET", &spare, Some(&token), None).await.unwrap();
             assert_eq!((status, api.last_path.as_deref()), (200, Some(spare_path)), "the cold call's path");
             cold_spare.push(ms(t.elapsed()));
+        }
+        eprintln!("{}: bursts of {BURST} first calls", lang.name);
+        // Made now and deleted after, so their spares take no part of the pre-started budget
+        // from the measurements before.
+        let bursting: Vec<String> = (0..=BURST).map(|i| format!("{}-burst-{i}", lang.name)).collect();
+        for name in &bursting {
+            let spec = json!({"name": name, "language": lang.name, "code": lang.code, "max_instances": BURST, "timeout_ms": 10000});
+            api.json("POST", "/api/v1/functions", Some(&token), Some(spec)).await;
+        }
+        for name in &bursting {
+            let started = Instant::now();
+            // Ready, and its spare made (pre-started or created): a first call as any other.
+            while containers_in_state(name, "paused").is_empty() && containers_in_state(name, "created").is_empty() {
+                let f = api.json("GET", &format!("/api/v1/functions/{name}"), Some(&token), None).await;
+                assert_ne!(f["status"], "failed", "{name}: {}", f["build_log"]);
+                assert!(started.elapsed() < Duration::from_secs(120), "{name} not ready with a spare: {f}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let one = format!("/api/org/bench/{}-burst-0?name=bench", lang.name);
+        let (mut to_one, failed_one, paths_one) = burst(&addr, &token, vec![one; BURST]).await;
+        let many = (1..=BURST).map(|i| format!("/api/org/bench/{}-burst-{i}?name=bench", lang.name)).collect();
+        let (mut to_many, failed_many, paths_many) = burst(&addr, &token, many).await;
+        for name in &bursting {
+            api.send("DELETE", &format!("/api/v1/functions/{name}"), Some(&token), None).await.unwrap();
         }
         let image = format!("vcd-faas/bench/{}-warm:v1", lang.name);
         let interpreter = if lang.name == "nodejs" { vec!["node", "-e"] } else { vec!["python3", "-c"] };
@@ -490,6 +540,21 @@ async fn main() {
         let (floor50, floor95) = (percentile(&mut floor, 50.0), percentile(&mut floor, 95.0));
         let (spare50, spare95) = (percentile(&mut cold_spare, 50.0), percentile(&mut cold_spare, 95.0));
         let (unpause50, unpause95) = (percentile(&mut unpause_floor, 50.0), percentile(&mut unpause_floor, 95.0));
+        let burst_figures = |times: &mut Vec<f64>| (percentile(times, 50.0), percentile(times, 95.0), percentile(times, 100.0));
+        let ((one50, one95, one_max), (many50, many95, many_max)) = (burst_figures(&mut to_one), burst_figures(&mut to_many));
+        for (what, (p50, p95, max), failed, paths) in [
+            (format!("{BURST} at once, 1 fn "), (one50, one95, one_max), failed_one, &paths_one),
+            (format!("{BURST} at once, {BURST} fns"), (many50, many95, many_max), failed_many, &paths_many),
+        ] {
+            table.insert(
+                table.len() - 4,
+                format!(
+                    "{:<7} cold {what} p50 {p50:>7.1} ms  p95 {p95:>7.1} ms  max {max:>7.1} ms  failed {failed}  paths {paths:?}  p95 {:.2}x docker run --rm",
+                    lang.name,
+                    p95 / floor95
+                ),
+            );
+        }
         let (warm50, warm99) = (percentile(&mut platform, 50.0), percentile(&mut platform, 99.0));
         let (direct50, direct99) = (percentile(&mut direct, 50.0), percentile(&mut direct, 99.0));
         table.insert(
@@ -532,6 +597,8 @@ async fn main() {
                 "cold_per_call_ms": {"p50": cold50, "p95": cold95},
                 "cold_warm_spare_ms": {"p50": spare50, "p95": spare95, "path": spare_path},
                 "docker_unpause_first_request_ms": {"p50": unpause50, "p95": unpause95},
+                "burst_one_function_ms": {"p50": one50, "p95": one95, "max": one_max, "failed": failed_one, "paths": paths_one},
+                "burst_many_functions_ms": {"p50": many50, "p95": many95, "max": many_max, "failed": failed_many, "paths": paths_many},
                 "docker_run_rm_ms": {"p50": floor50, "p95": floor95},
                 "warm_platform_ms": {"p50": warm50, "p99": warm99},
                 "warm_direct_ms": {"p50": direct50, "p99": direct99},
