@@ -280,17 +280,24 @@ impl Store {
         .await?;
         let mut recovered = Recovered::default();
         for (id, owner, asynchronous) in running.into_iter().filter(|(_, owner, _)| owner != me && !live.contains(owner)) {
-            let (update, count) = if asynchronous == 1 {
-                ("UPDATE invocations SET state = 'queued', published = 0 WHERE id = $1 AND state = 'running' AND owner = $2", &mut recovered.requeued)
-            } else {
-                (
-                    "UPDATE invocations SET state = 'failed', \
-                     error = 'interrupted: the process that took the call stopped during it' \
-                     WHERE id = $1 AND state = 'running' AND owner = $2",
-                    &mut recovered.failed,
+            if asynchronous == 1 {
+                recovered.requeued += sqlx::query(
+                    "UPDATE invocations SET state = 'queued', published = 0 WHERE id = $1 AND state = 'running' AND owner = $2",
                 )
-            };
-            *count += sqlx::query(update).bind(&id).bind(&owner).execute(&self.pool).await?.rows_affected();
+                .bind(&id)
+                .bind(&owner)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            } else {
+                recovered.failed += sqlx::query("UPDATE invocations SET state = 'failed', error = $3 WHERE id = $1 AND state = 'running' AND owner = $2")
+                    .bind(&id)
+                    .bind(&owner)
+                    .bind(INTERRUPTED)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+            }
         }
         Ok(recovered)
     }
@@ -303,16 +310,18 @@ impl Store {
             .bind(started_before)
             .execute(&self.pool)
             .await?;
-        let done = sqlx::query(
-            "UPDATE invocations SET state = 'failed', error = 'interrupted: the server stopped during the call' \
-             WHERE state = 'running' AND request IS NULL AND started_at < $1",
-        )
+        let done = sqlx::query("UPDATE invocations SET state = 'failed', error = $2 WHERE state = 'running' AND request IS NULL AND started_at < $1")
         .bind(started_before)
+        .bind(INTERRUPTED)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
     }
 }
+
+/// The error of a synchronous call whose process stopped while it ran (its caller lost the
+/// connection with it), whichever process finds it.
+const INTERRUPTED: &str = "interrupted: the process that took the call stopped during it";
 
 /// What `Store::recover_calls_of_gone` did.
 #[derive(Debug, Default, PartialEq, Eq)]
