@@ -220,7 +220,7 @@ impl Gateway {
                 Err(e) => return (Err((e, String::new())), None, Vec::new()),
             };
             let served_by = Some(lease.served_by);
-            if lease.cold {
+            if lease.is_cold() {
                 if let Err(error) = runner::wait_ready(engine, &lease.instance, Instant::now() + runner::START_LIMIT).await {
                     let logs = output_since_start(lease.instance.clone()).await;
                     self.pool.release(lease, false);

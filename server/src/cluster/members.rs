@@ -42,6 +42,11 @@ impl NodeState {
     }
 }
 
+/// A node's containers per version, as its last heartbeat listed them.
+pub fn listed_containers(row: &NodeRow) -> Vec<WarmVersion> {
+    serde_json::from_str(&row.beat.warm).unwrap_or_default()
+}
+
 /// A node calls may be placed on.
 #[derive(Debug)]
 pub struct Member {
@@ -51,8 +56,7 @@ pub struct Member {
 
 impl Member {
     fn of(row: NodeRow) -> Member {
-        let listed: Vec<WarmVersion> = serde_json::from_str(&row.beat.warm).unwrap_or_default();
-        let warm = listed.into_iter().map(|w| ((w.function_id, w.version), w.containers)).collect();
+        let warm = listed_containers(&row).into_iter().map(|w| ((w.function_id, w.version), w.containers)).collect();
         Member { row, warm }
     }
 

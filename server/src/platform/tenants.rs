@@ -1,8 +1,7 @@
 //! Tenants and their limits: the provider's side.
 
 use super::{Result, Service};
-use crate::cluster::members::NodeState;
-use crate::run::pool::WarmVersion;
+use crate::cluster::members::{listed_containers, NodeState};
 use crate::store::{now_ms, StoreError, TenantRow, Unique};
 use std::collections::HashMap;
 use app::model::*;
@@ -19,7 +18,7 @@ impl Service {
             if NodeState::of(&node, now) == NodeState::Down {
                 continue;
             }
-            for warm in serde_json::from_str::<Vec<WarmVersion>>(&node.beat.warm).unwrap_or_default() {
+            for warm in listed_containers(&node) {
                 *per_function.entry(warm.function_id).or_default() += warm.containers as u64;
             }
         }

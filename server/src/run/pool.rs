@@ -76,14 +76,19 @@ impl ServedBy {
 
 pub struct Lease {
     pub instance: Arc<Instance>,
-    /// True when the container's runtime has not answered a call yet (it was started for this
-    /// call or just before): the call waits for the runtime to listen.
-    pub cold: bool,
     /// How its container came to serve it.
     pub served_by: ServedBy,
     function_id: i64,
     container: u64,
     mode: PoolMode,
+}
+
+impl Lease {
+    /// True when the container's runtime has not answered a call yet (it was started for this
+    /// call or just before): the call waits for the runtime to listen.
+    pub fn is_cold(&self) -> bool {
+        self.served_by != ServedBy::Warm
+    }
 }
 
 /// One running (or starting) container of a function.
@@ -470,7 +475,8 @@ impl Pool {
         let mode = f.pool_mode;
         let version = target.version.version;
         let mut limits = capacity(target, self.queue_per_instance, share.map(|s| s.instances));
-        let lease = |key, instance, served_by| Lease { instance, cold: served_by != ServedBy::Warm, served_by, function_id: f.id, container: key, mode };
+        let lease = |key, instance, served_by| Lease { instance, served_by, function_id: f.id, container: key, mode };
+        let at_capacity = || CallError::AtCapacity(f.max_instances.max(1) as usize);
         let (mut queued, mut overflowed) = (false, false);
         loop {
             let key = self.next_key.fetch_add(1, Ordering::Relaxed);
@@ -555,7 +561,7 @@ impl Pool {
                         return Err(CallError::Io(format!("the function's container did not start within {} s", runner::START_LIMIT.as_secs())))
                     }
                 },
-                Decision::Full => return Err(CallError::AtCapacity(f.max_instances.max(1) as usize)),
+                Decision::Full => return Err(at_capacity()),
                 Decision::Wait(woken) => {
                     (queued, overflowed) = (true, false);
                     if tokio::time::timeout_at(deadline, woken).await.is_err() {
@@ -563,13 +569,13 @@ impl Pool {
                             slot.waiting = slot.waiting.saturating_sub(1);
                             slot.line_shortened();
                         }
-                        return Err(CallError::AtCapacity(f.max_instances.max(1) as usize));
+                        return Err(at_capacity());
                     }
                 }
                 Decision::WaitForRoom(woken) => {
                     overflowed = true;
                     if tokio::time::timeout_at(deadline, woken).await.is_err() {
-                        return Err(CallError::AtCapacity(f.max_instances.max(1) as usize));
+                        return Err(at_capacity());
                     }
                 }
             }
@@ -1101,15 +1107,18 @@ impl Pool {
         let slots = self.slots.lock().unwrap();
         slots
             .values()
-            .map(|s| crate::metrics::PoolGauge {
-                tenant: s.name.0.clone(),
-                function: s.name.1.clone(),
-                busy: s.containers.iter().filter(|c| !c.is_idle()).count(),
-                idle: s.containers.iter().filter(|c| c.is_idle()).count(),
-                spare: usize::from(s.spare.as_ref().is_some_and(|sp| !sp.paused)),
-                prestarted: usize::from(s.spare.as_ref().is_some_and(|sp| sp.paused)),
-                prestarted_mb: if s.spare.as_ref().is_some_and(|sp| sp.paused) { s.memory_mb } else { 0 },
-                waiting: s.waiting,
+            .map(|s| {
+                let paused = s.spare.as_ref().map(|sp| sp.paused);
+                crate::metrics::PoolGauge {
+                    tenant: s.name.0.clone(),
+                    function: s.name.1.clone(),
+                    busy: s.containers.iter().filter(|c| !c.is_idle()).count(),
+                    idle: s.containers.iter().filter(|c| c.is_idle()).count(),
+                    spare: usize::from(paused == Some(false)),
+                    prestarted: usize::from(paused == Some(true)),
+                    prestarted_mb: if paused == Some(true) { s.memory_mb } else { 0 },
+                    waiting: s.waiting,
+                }
             })
             .collect()
     }
@@ -1160,7 +1169,6 @@ enum Joined {
     Failed,
     TimedOut,
 }
-
 
 /// Containers, calls per container and queue places of a function. A node's share of the
 /// containers (`instances_here`) does not shorten its line: the fronts, each on its own, split
