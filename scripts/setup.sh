@@ -40,6 +40,13 @@ if ! docker info >/dev/null 2>&1; then
 fi
 echo "Docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) is running"
 
+step "Checking gVisor (Debian's runsc, registered with the engine as runtime \"runsc\" for tenants on gVisor)"
+apt_install runsc
+if ! docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then
+  scripts/register-gvisor.sh
+fi
+echo "$(runsc --version | head -n1), registered with the engine"
+
 if [ $FOR_TESTS = 1 ]; then
   step "Checking PostgreSQL (tests run every store query on it too)"
   if ! pg_isready -q -h 127.0.0.1 -p 5432; then

@@ -430,6 +430,9 @@ pub struct TenantForm {
     /// One destination per line; empty: no outbound network.
     #[serde(default)]
     pub egress: String,
+    /// `runc` or `gvisor`; empty keeps it.
+    #[serde(default)]
+    pub sandbox: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -444,6 +447,7 @@ fn tenant_input(form: TenantForm) -> (crate::platform::TenantInput, Vec<FieldErr
         display_name: Some(form.display_name.trim().to_string()),
         vcd_org_id: Some(form.vcd_org_id.trim().to_string()),
         egress: Some(crate::egress::entries_of_text(&form.egress)),
+        sandbox: Some(form.sandbox.trim().to_string()).filter(|s| !s.is_empty()),
     };
     (input, errors)
 }

@@ -118,6 +118,15 @@ impl BuildStatus {
 }
 
 string_enum! {
+    /// The container runtime a tenant's functions run under: the engine's default (runc), or
+    /// gVisor's `runsc`, a kernel of its own between the function and the host's.
+    pub enum Sandbox {
+        Runc = "runc",
+        Gvisor = "gvisor",
+    }
+}
+
+string_enum! {
     /// How a function's containers live.
     pub enum PoolMode {
         /// Reused between calls, kept for an idle time.
@@ -359,6 +368,10 @@ pub struct ServiceLink {
     pub detail: String,
 }
 
+fn default_sandbox() -> Sandbox {
+    Sandbox::Runc
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TenantView {
     pub name: String,
@@ -370,6 +383,9 @@ pub struct TenantView {
     pub vcd_org_id: Option<String>,
     /// Outbound destinations its functions may connect to; empty: none.
     pub egress: Vec<String>,
+    /// The runtime its functions' containers run under (set by the provider).
+    #[serde(default = "default_sandbox")]
+    pub sandbox: Sandbox,
     pub function_count: i64,
     pub user_count: i64,
     /// Since the server started.

@@ -92,6 +92,9 @@ pub struct TenantInput {
     /// The outbound destinations its functions may connect to (see `egress`); left out keeps
     /// the list, empty allows none.
     pub egress: Option<Vec<String>>,
+    /// `runc` or `gvisor`; left out keeps it (`runc` for a new tenant).
+    #[serde(default)]
+    pub sandbox: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -57,6 +57,10 @@ pub struct Config {
     /// Most processes/threads inside one function container.
     #[arg(long, env = "VCD_FAAS_PIDS_LIMIT", default_value_t = 64)]
     pub pids_limit: i64,
+    /// The Docker engine's name for gVisor's runtime (registered by `scripts/setup.sh`), used
+    /// for tenants whose sandbox is `gvisor`.
+    #[arg(long, env = "VCD_FAAS_GVISOR_RUNTIME", default_value = "runsc")]
+    pub gvisor_runtime: String,
     /// Size of the writable /tmp of a function container (MB).
     #[arg(long, env = "VCD_FAAS_TMP_MB", default_value_t = 16)]
     pub tmp_mb: i64,
@@ -105,6 +109,12 @@ pub struct Config {
     /// paused, so its next cold start is an unpause. 0: spares are created, not started.
     #[arg(long, env = "VCD_FAAS_PRESTARTED_MB", default_value_t = 0)]
     pub prestarted_mb: i64,
+    /// Stem cells kept per language: runtimes started ahead with no function in them, paused,
+    /// each with `VCD_FAAS_DEFAULT_MEMORY_MB`, within `VCD_FAAS_PRESTARTED_MB` (which they
+    /// share with the pre-started spares). A cold start with no spare of its own takes one, so
+    /// a burst of first calls costs an unpause each. 0: none.
+    #[arg(long, env = "VCD_FAAS_STEM_CELLS", default_value_t = 0)]
+    pub stem_cells: usize,
     /// Calls that may queue per instance of a busy function; more get 429 at once.
     #[arg(long, env = "VCD_FAAS_QUEUE_PER_INSTANCE", default_value_t = 8)]
     pub queue_per_instance: usize,

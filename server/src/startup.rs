@@ -115,9 +115,16 @@ pub async fn open_worker(config: &Config, docker: Docker) -> Result<WorkerParts,
         tmp_mb: config.tmp_mb,
         socket_root,
         egress: EgressPolicy::new(store.clone(), metrics.clone()),
+        gvisor_runtime: config.gvisor_runtime.clone(),
     };
+    // Only a process that runs calls with a real engine keeps cells.
+    let stems = (config.stem_cells > 0 && matches!(docker, Docker::Connect))
+        .then(|| crate::run::stems::Stems::new(engine.clone(), sandbox.clone(), runtimes.clone(), config.stem_cells, config.default_memory_mb));
     let pool = Arc::new(Pool::new(engine.clone(), sandbox, Duration::from_secs(config.idle_secs), config.queue_per_instance.max(1)));
     pool.keep_prestarted_within(config.prestarted_mb);
+    if let Some(stems) = stems {
+        pool.keep_stem_cells(stems);
+    }
     pool.spawn_reaper();
     Ok(WorkerParts { store, engine, secret_key, runtimes, metrics, pool })
 }

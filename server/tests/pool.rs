@@ -532,3 +532,110 @@ async fn a_recently_called_function_keeps_its_next_container_pre_started_within_
     assert_eq!((r.headers()["x-vcd-faas-cold"].to_str().unwrap(), r.headers()["x-vcd-faas-path"].to_str().unwrap()), ("true", "started"));
     app.finish().await;
 }
+
+/// Reads a file that came with it, and reports what the sandbox lets it see and write.
+const STEM_PROBE: &str = r#"
+const fs = require("fs");
+const os = require("os");
+const writable = (path) => { try { fs.writeFileSync(path, "x"); return true; } catch (e) { return false; } };
+module.exports = async () => ({
+  owner: require("./owner.json").owner,
+  files: fs.readdirSync("/app").sort(),
+  uid: process.getuid(),
+  interfaces: Object.keys(os.networkInterfaces()),
+  rootWritable: writable("/probe"),
+  appWritable: writable("/app/added.js"),
+});
+"#;
+
+/// The stem cells: `/metrics`' count of the cells kept, once it is `wanted`.
+async fn stem_cells(app: &TestApp, wanted: usize) {
+    let line = format!("vcdfaas_pool_stem_cells {wanted}");
+    app.eventually(&format!("{wanted} stem cells kept"), Duration::from_secs(60), || async {
+        let metrics = app.get(&app.admin_token, "/metrics").await.text().await.unwrap();
+        metrics.lines().any(|l| l == line).then_some(())
+    })
+    .await;
+}
+
+/// Stem cells of this platform's engine in a state (`paused`: kept; `running`: specialized).
+fn stem_containers(app: &TestApp, state: &str) -> usize {
+    let installation = format!("label=vcd-faas.installation={}", app.engine.installation());
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=vcd-faas.stem", "--filter", &installation, "--filter", &format!("status={state}")])
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_calls_at_once_take_stem_cells_each_made_one_functions_own() {
+    // Three cells per language asked for, room for four of 128 MB: three Node.js, one Python.
+    let app = TestApp::spawn_with(Db::Sqlite, |c| {
+        c.prestarted_mb = 4 * 128;
+        c.stem_cells = 3;
+    })
+    .await;
+    stem_cells(&app, 4).await;
+    assert_eq!(stem_containers(&app, "paused"), 4);
+    let (a, b) = (app.tenant().await, app.tenant().await);
+    for (t, name) in [(&a, "alpha"), (&b, "beta")] {
+        let files = json!({"handler.js": STEM_PROBE, "owner.json": format!("{{\"owner\": \"{}/{name}\"}}", t.org)});
+        app.create_with(&t.dev, json!({"name": name, "language": "nodejs", "files": files})).await;
+        app.wait_ready(&t.dev, name).await;
+    }
+
+    // Two first calls of one function and one of another tenant's, at once: each unpauses a
+    // cell that took its function's files, in the same sandbox as any container.
+    let app_ref = &app;
+    let calls = [(&a, "alpha"), (&a, "alpha"), (&b, "beta")].map(|(t, name)| async move {
+        let app = app_ref;
+        let r = app.call(Some(&t.dev), &t.org, name).await;
+        let path = r.headers()["x-vcd-faas-path"].to_str().unwrap().to_string();
+        let (status, body) = json_of(r).await;
+        (format!("{}/{name}", t.org), status, path, body)
+    });
+    for (owner, status, path, body) in futures_util::future::join_all(calls).await {
+        assert_eq!((status, path.as_str()), (StatusCode::OK, "specialized"), "{owner}: {body}");
+        assert_eq!(
+            body,
+            json!({"owner": owner, "files": ["handler.js", "owner.json"], "uid": 10001, "interfaces": ["lo"], "rootWritable": false, "appWritable": false}),
+            "a cell holds its one function's files, read-only, sandboxed as any container"
+        );
+    }
+    // Once the keeper has paused the cells it made in their place, the running ones are those.
+    stem_cells(&app, 4).await;
+    assert_eq!(stem_containers(&app, "running"), 3, "the three cells now serve alpha (2) and beta (1)");
+    // Warm from now on: the cells are those functions' containers.
+    let r = app.call(Some(&b.dev), &b.org, "beta").await;
+    assert_eq!(r.headers()["x-vcd-faas-path"], "warm");
+    assert_eq!(json_of(r).await.1["owner"], format!("{}/beta", b.org));
+
+    // Python's one cell; a version with other memory than the cells' starts its own container.
+    app.deploy(&a.dev, "gamma", "python", "def handle(event, context):\n    return 'from a cell'\n").await;
+    let r = app.call(Some(&a.dev), &a.org, "gamma").await;
+    assert_eq!(r.headers()["x-vcd-faas-path"], "specialized");
+    assert_eq!(r.text().await.unwrap(), "from a cell");
+    app.create_with(&a.dev, json!({"name": "big", "language": "nodejs", "code": "module.exports = async () => 'own container';", "memory_mb": 256})).await;
+    app.wait_ready(&a.dev, "big").await;
+    let r = app.call(Some(&a.dev), &a.org, "big").await;
+    assert_ne!(r.headers()["x-vcd-faas-path"], "specialized");
+
+    // The keeper makes new cells in place of those taken; the dashboard shows what they hold.
+    stem_cells(&app, 4).await;
+    let (_, links) = json_of(app.get(&app.admin_token, "/api/v1/links").await).await;
+    let paused = links.as_array().unwrap().iter().find(|l| l["name"] == "Paused containers").cloned().unwrap_or_default();
+    assert!(paused["detail"].as_str().unwrap_or_default().contains("4 stem cell(s) hold 512 MB of the 512 MB"), "{links}");
+
+    // A deleted function's cells go with its other containers; the kept ones at shutdown.
+    for (t, name) in [(&a, "alpha"), (&b, "beta"), (&a, "gamma")] {
+        assert_eq!(app.delete(&t.dev, &format!("/api/v1/functions/{name}")).await.status(), StatusCode::NO_CONTENT);
+    }
+    app.eventually("the specialized cells removed with their functions", Duration::from_secs(20), || async {
+        (stem_containers(&app, "running") == 0).then_some(())
+    })
+    .await;
+    app.service.calls().gateway().pool().drain().await;
+    assert_eq!(stem_containers(&app, "paused"), 0, "no cell left behind");
+    app.finish().await;
+}

@@ -31,6 +31,7 @@ async fn function_with_version(store: &Store) -> (i64, i64) {
         max_instances: 3,
         vcd_org_id: None,
         egress: "[]".into(),
+        sandbox: app::model::Sandbox::Runc,
     };
     let tenant_id = store.insert_tenant(&tenant).await.unwrap();
     let files = tree(&[("handler.js", "code v1"), ("lib/util.js", "exports.x = 1")]);

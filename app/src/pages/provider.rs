@@ -2,7 +2,7 @@ use super::functions::FunctionTable;
 use super::nodes_panel::NodesPanel;
 use crate::api::{list_functions, list_tenants, service_links, CreateTenant, FormOutcome, UpdateTenant};
 use crate::components::{error_text, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, ListFieldMsg};
-use crate::model::{FunctionStatus, ServiceLink, TenantView};
+use crate::model::{FunctionStatus, Sandbox, ServiceLink, TenantView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use std::time::Duration;
@@ -128,7 +128,7 @@ fn Tenants() -> impl IntoView {
                     <FormMessage result=update_result />
                     <div class="table-wrap card">
                         <table class="tenants">
-                            <thead><tr><th>"Org"</th><th>"Display name"</th><th>"Functions"</th><th>"Users"</th><th>"Max functions"</th><th>"Max memory (MB)"</th><th>"Max timeout (ms)"</th><th>"Max instances"</th><th>"vCD org id"</th><th>"Outbound network"</th><th></th></tr></thead>
+                            <thead><tr><th>"Org"</th><th>"Display name"</th><th>"Functions"</th><th>"Users"</th><th>"Max functions"</th><th>"Max memory (MB)"</th><th>"Max timeout (ms)"</th><th>"Max instances"</th><th>"vCD org id"</th><th>"Outbound network"</th><th>"Sandbox"</th><th></th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|t| view! { <TenantRow t update /> }).collect_view()}
                             </tbody>
@@ -167,6 +167,7 @@ fn TenantLimitFields(outcome: Signal<Option<FormOutcome>>, prefix: &'static str,
     let v = |f: fn(&TenantView) -> i64| values.as_ref().map(|t| f(t).to_string()).unwrap_or_default();
     let org_id = values.as_ref().and_then(|t| t.vcd_org_id.clone()).unwrap_or_default();
     let egress = values.as_ref().map(|t| t.egress.join("\n")).unwrap_or_default();
+    let sandbox = values.as_ref().map(|t| t.sandbox).unwrap_or(Sandbox::Runc);
     view! {
         <div class="row">
             <div class="field">
@@ -193,6 +194,15 @@ fn TenantLimitFields(outcome: Signal<Option<FormOutcome>>, prefix: &'static str,
                 <label for=format!("{prefix}-vcd")>"vCD org id (optional)"</label>
                 <input id=format!("{prefix}-vcd") name="form[vcd_org_id]" placeholder="urn:vcloud:org:…" value=org_id />
                 <FieldMsg outcome field="vcd_org_id" />
+            </div>
+            <div class="field">
+                <label for=format!("{prefix}-sandbox")>"Sandbox"</label>
+                <select id=format!("{prefix}-sandbox") name="form[sandbox]">
+                    <option value="runc" selected=sandbox == Sandbox::Runc>"Containers (runc)"</option>
+                    <option value="gvisor" selected=sandbox == Sandbox::Gvisor>"gVisor (runsc): a kernel of its own"</option>
+                </select>
+                <p class="hint">"gVisor isolates more; cold starts and calls cost more."</p>
+                <FieldMsg outcome field="sandbox" />
             </div>
         </div>
         <div class="field">
@@ -224,6 +234,7 @@ fn TenantRow(t: TenantView, update: ServerAction<UpdateTenant>) -> impl IntoView
             <td>{t.max_instances}</td>
             <td><code>{vcd_org_id.unwrap_or_else(|| "–".into())}</code></td>
             <td data-testid="tenant-egress">{if t.egress.is_empty() { "none".to_string() } else { t.egress.join(", ") }}</td>
+            <td data-testid="tenant-sandbox">{t.sandbox.as_str()}</td>
             <td>
                 <details class="inline-edit">
                     <summary>"Edit limits"</summary>

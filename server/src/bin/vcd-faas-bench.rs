@@ -45,6 +45,8 @@ struct Settings {
     /// The server's `VCD_FAAS_PRESTARTED_MB` (`BENCH_PRESTARTED_MB`; 0 measures spares that are
     /// only created).
     prestarted_mb: u64,
+    /// The server's `VCD_FAAS_STEM_CELLS` (`BENCH_STEM_CELLS`): cells kept per language.
+    stem_cells: u64,
 }
 
 fn settings() -> Settings {
@@ -54,7 +56,9 @@ fn settings() -> Settings {
         warm_samples: env("BENCH_WARM_SAMPLES", 1000) as usize,
         load_secs: env("BENCH_LOAD_SECS", 5),
         instances: env("BENCH_INSTANCES", 4) as i64,
-        prestarted_mb: env("BENCH_PRESTARTED_MB", 1024),
+        // Room for a burst's worth of stem cells per language (128 MB each), and spares.
+        prestarted_mb: env("BENCH_PRESTARTED_MB", 2 * BURST as u64 * 128 + 1024),
+        stem_cells: env("BENCH_STEM_CELLS", BURST as u64),
         output: std::env::var("BENCH_OUTPUT").unwrap_or_else(|_| "bench-results.json".into()).into(),
         languages: match std::env::var("BENCH_LANGUAGES") {
             Ok(list) => {
@@ -271,6 +275,21 @@ async fn burst(addr: &str, token: &str, paths: Vec<String>) -> (Vec<f64>, usize,
     (times, failed, served)
 }
 
+/// Waits (up to a minute) until the server keeps `per_language` stem cells of each language,
+/// so a burst finds them all.
+async fn wait_for_stem_cells(api: &mut Client, admin: &str, per_language: u64) {
+    let wanted = format!("vcdfaas_pool_stem_cells {}", 2 * per_language);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        let (_, metrics) = api.send("GET", "/metrics", Some(admin), None).await.unwrap();
+        if String::from_utf8_lossy(&metrics).lines().any(|l| l == wanted) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("not all stem cells were ready after a minute (wanted {wanted}); measuring anyway");
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -308,6 +327,7 @@ async fn main() {
         .env("LEPTOS_SITE_ADDR", &addr)
         .env("VCD_FAAS_ADMIN_PASSWORD", PASSWORD)
         .env("VCD_FAAS_PRESTARTED_MB", s.prestarted_mb.to_string())
+        .env("VCD_FAAS_STEM_CELLS", s.stem_cells.to_string())
         .env("RUST_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
         .env_remove("DATABASE_URL")
         // The server's log, to read when a figure looks wrong.
@@ -364,12 +384,15 @@ async fn main() {
     for lang in &s.languages {
         eprintln!("{}: cold calls", lang.name);
         let per_call = format!("/api/org/bench/{}-per-call?name=bench", lang.name);
-        let mut cold = Vec::new();
+        let (mut cold, mut cold_paths) = (Vec::new(), std::collections::BTreeMap::new());
         for _ in 0..s.cold_samples {
+            // Each sample finds the stem cells full, as a first call after a quiet moment does.
+            wait_for_stem_cells(&mut api, &admin, s.stem_cells).await;
             let t = Instant::now();
             let (status, _) = api.send("GET", &per_call, Some(&token), None).await.unwrap();
             assert_eq!(status, 200);
             cold.push(ms(t.elapsed()));
+            *cold_paths.entry(api.last_path.clone().unwrap_or_default()).or_insert(0) += 1;
         }
         let spare = format!("/api/org/bench/{}-spare?name=bench", lang.name);
         let (spare_state, spare_path) = if s.prestarted_mb > 0 { ("paused", "pre-started") } else { ("created", "started") };
@@ -400,8 +423,10 @@ async fn main() {
             }
         }
         let one = format!("/api/org/bench/{}-burst-0?name=bench", lang.name);
+        wait_for_stem_cells(&mut api, &admin, s.stem_cells).await;
         let (mut to_one, failed_one, paths_one) = burst(&addr, &token, vec![one; BURST]).await;
         let many = (1..=BURST).map(|i| format!("/api/org/bench/{}-burst-{i}?name=bench", lang.name)).collect();
+        wait_for_stem_cells(&mut api, &admin, s.stem_cells).await;
         let (mut to_many, failed_many, paths_many) = burst(&addr, &token, many).await;
         for name in &bursting {
             api.send("DELETE", &format!("/api/v1/functions/{name}"), Some(&token), None).await.unwrap();
@@ -594,7 +619,7 @@ async fn main() {
         results.insert(
             lang.name.to_string(),
             json!({
-                "cold_per_call_ms": {"p50": cold50, "p95": cold95},
+                "cold_per_call_ms": {"p50": cold50, "p95": cold95, "paths": cold_paths},
                 "cold_warm_spare_ms": {"p50": spare50, "p95": spare95, "path": spare_path},
                 "docker_unpause_first_request_ms": {"p50": unpause50, "p95": unpause95},
                 "burst_one_function_ms": {"p50": one50, "p95": one95, "max": one_max, "failed": failed_one, "paths": paths_one},

@@ -169,18 +169,7 @@ async fn import(engine: &Engine, image: &str, language: Language, role: ImageRol
 /// installed dependencies). The syntax check of every source file runs at build time, so a
 /// mistake fails the build with the interpreter's own message and the file and line.
 pub fn dockerfile(language: Language, from: &str, labels: &BTreeMap<String, String>) -> String {
-    let (shim, check, cmd) = match language {
-        Language::Nodejs => (
-            "shim.js",
-            r#"["sh", "-c", "find /app -path /app/node_modules -prune -o -type f \\( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' \\) -print0 | xargs -0 -r -n 1 node --check"]"#,
-            r#"["node", "/opt/faas/shim.js"]"#,
-        ),
-        Language::Python => (
-            "shim.py",
-            r#"["python3", "-c", "import ast, pathlib; [ast.parse(p.read_bytes(), str(p.relative_to('/app'))) for p in sorted(pathlib.Path('/app').rglob('*.py'))]"]"#,
-            r#"["python3", "-u", "/opt/faas/shim.py"]"#,
-        ),
-    };
+    let (shim, check, _) = shim_check_cmd(language);
     // One LABEL line: every instruction is a build step, and steps are what a build waits on.
     // It comes first: the labels name the version, so no step after it is shared with another
     // version's image. Shared cached steps made builds fail at random: removing one function's
@@ -193,12 +182,70 @@ pub fn dockerfile(language: Language, from: &str, labels: &BTreeMap<String, Stri
          COPY {shim} /opt/faas/\n\
          COPY app/ /app/\n\
          RUN {check}\n\
-         ENV FAAS_SOCKET=/run/faas/sock PYTHONDONTWRITEBYTECODE=1 NODE_ENV=production HOME=/tmp\n\
+         {}",
+        labels.join(" "),
+        runtime_settings(language)
+    )
+}
+
+/// How a function's runtime runs, in its image and in a stem cell's alike.
+fn runtime_settings(language: Language) -> String {
+    let (_, _, cmd) = shim_check_cmd(language);
+    format!(
+        "ENV FAAS_SOCKET=/run/faas/sock PYTHONDONTWRITEBYTECODE=1 NODE_ENV=production HOME=/tmp\n\
          WORKDIR /app\n\
          USER {FUNCTION_UID}:{FUNCTION_UID}\n\
-         CMD {cmd}\n",
-        labels.join(" ")
+         CMD {cmd}\n"
     )
+}
+
+/// The image of a language's stem cells (see `runner::Stem`): the base image, the shim and the
+/// runtime's settings, no function. Its tag and build context; the tag changes with the shim.
+pub fn stem_image(language: Language, base: &str) -> std::io::Result<(String, Vec<u8>)> {
+    use sha2::{Digest, Sha256};
+    let (shim_name, _, _) = shim_check_cmd(language);
+    let dockerfile = format!("FROM {base}\nLABEL {LABEL_RUNTIME}=stem-{}\nCOPY {shim_name} /opt/faas/\n{}", language.as_str(), runtime_settings(language));
+    let shim = shim_source(language);
+    let digest = Sha256::new().chain_update(shim).chain_update(&dockerfile).finalize();
+    let tag = format!("vcd-faas/stem-{}:{}", language.as_str(), hex::encode(&digest[..6]));
+    Ok((tag, tar_of(&[("Dockerfile", dockerfile.as_str()), (shim_name, shim)])?))
+}
+
+fn shim_source(language: Language) -> &'static str {
+    match language {
+        Language::Nodejs => NODE_SHIM,
+        Language::Python => PYTHON_SHIM,
+    }
+}
+
+/// A tar archive, made in memory, of text files.
+fn tar_of(files: &[(&str, &str)]) -> std::io::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, content.as_bytes())?;
+    }
+    tar.into_inner()
+}
+
+/// The shim's file name, the syntax check of every source file and the runtime's command.
+fn shim_check_cmd(language: Language) -> (&'static str, &'static str, &'static str) {
+    match language {
+        Language::Nodejs => (
+            "shim.js",
+            r#"["sh", "-c", "find /app -path /app/node_modules -prune -o -type f \\( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' \\) -print0 | xargs -0 -r -n 1 node --check"]"#,
+            r#"["node", "/opt/faas/shim.js"]"#,
+        ),
+        Language::Python => (
+            "shim.py",
+            r#"["python3", "-c", "import ast, pathlib; [ast.parse(p.read_bytes(), str(p.relative_to('/app'))) for p in sorted(pathlib.Path('/app').rglob('*.py'))]"]"#,
+            r#"["python3", "-u", "/opt/faas/shim.py"]"#,
+        ),
+    }
 }
 
 /// Marks what a function image was made with besides its files: the runtime's shim, the
@@ -209,33 +256,19 @@ pub const LABEL_RECIPE: &str = "vcd-faas.recipe";
 /// The recipe of a function image built on `from`.
 pub fn recipe(language: Language, from: &str) -> String {
     use sha2::{Digest, Sha256};
-    let shim = match language {
-        Language::Nodejs => NODE_SHIM,
-        Language::Python => PYTHON_SHIM,
-    };
-    let digest = Sha256::new().chain_update(shim).chain_update(dockerfile(language, from, &BTreeMap::new())).finalize();
+    let digest = Sha256::new().chain_update(shim_source(language)).chain_update(dockerfile(language, from, &BTreeMap::new())).finalize();
     hex::encode(&digest[..8])
 }
 
 /// The build context as a tar archive made in memory: Dockerfile, shim, and the function's
 /// files under `app/`.
 pub fn build_context(language: Language, from: &str, files: &FileTree, labels: &BTreeMap<String, String>) -> std::io::Result<Vec<u8>> {
-    let (shim_name, shim) = match language {
-        Language::Nodejs => ("shim.js", NODE_SHIM),
-        Language::Python => ("shim.py", PYTHON_SHIM),
-    };
+    let (shim_name, _, _) = shim_check_cmd(language);
     let dockerfile = dockerfile(language, from, labels);
-    let own = files.iter().map(|(path, content)| (format!("app/{path}"), content.as_str()));
-    let mut tar = tar::Builder::new(Vec::new());
-    for (name, content) in [("Dockerfile".to_string(), dockerfile.as_str()), (shim_name.to_string(), shim)].into_iter().chain(own) {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_cksum();
-        tar.append_data(&mut header, &name, content.as_bytes())?;
-    }
-    tar.into_inner()
+    let own: Vec<(String, &str)> = files.iter().map(|(path, content)| (format!("app/{path}"), content.as_str())).collect();
+    let mut entries = vec![("Dockerfile", dockerfile.as_str()), (shim_name, shim_source(language))];
+    entries.extend(own.iter().map(|(path, content)| (path.as_str(), *content)));
+    tar_of(&entries)
 }
 
 #[cfg(test)]

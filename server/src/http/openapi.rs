@@ -134,10 +134,12 @@ pub fn document() -> Value {
                 "TenantInput": {"type": "object", "properties": {
                     "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"}, "display_name": {"type": "string"},
                     "max_functions": {"type": "integer"}, "max_memory_mb": {"type": "integer"}, "max_timeout_ms": {"type": "integer"},
-                    "vcd_org_id": {"type": "string"}}},
+                    "vcd_org_id": {"type": "string"},
+                    "sandbox": {"type": "string", "enum": ["runc", "gvisor"], "description": "the container runtime of its functions (gvisor: runsc, registered with the engine)"}}},
                 "Tenant": {"type": "object", "properties": {
                     "name": {"type": "string"}, "display_name": {"type": "string"}, "max_functions": {"type": "integer"},
                     "max_memory_mb": {"type": "integer"}, "max_timeout_ms": {"type": "integer"}, "vcd_org_id": {"type": "string", "nullable": true},
+                    "sandbox": {"type": "string", "enum": ["runc", "gvisor"]},
                     "function_count": {"type": "integer"}, "user_count": {"type": "integer"}}},
                 "UserInput": {"type": "object", "required": ["username", "password", "role"], "properties": {
                     "username": {"type": "string"}, "password": {"type": "string", "minLength": 8}, "role": {"type": "string", "enum": ["admin", "developer"]}}},

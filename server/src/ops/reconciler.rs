@@ -112,6 +112,8 @@ impl Leftovers<'_> {
                     removed += 1;
                 }
                 let _ = std::fs::remove_dir_all(self.socket_dir.join(&c.name));
+                // A stem cell's files (see `runner::Stem`).
+                let _ = std::fs::remove_dir_all(self.socket_dir.join(format!("{}.app", c.name)));
             }
         }
         Ok(removed)

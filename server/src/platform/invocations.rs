@@ -31,6 +31,8 @@ impl Service {
             "logs": row.logs,
             "error": row.error,
             "attempts": row.attempts,
+            // The worker node that ran it (null: the process that took it).
+            "node": row.node,
             // A queued retry says when it runs.
             "next_attempt_at": (row.state == "queued" && row.retry_at > 0).then_some(row.retry_at),
             "started_at": row.started_at,

@@ -48,6 +48,7 @@ fn tenant_view(t: TenantRow, function_count: i64, user_count: i64) -> TenantView
         max_timeout_ms: t.max_timeout_ms,
         max_instances: t.max_instances,
         vcd_org_id: t.vcd_org_id,
+        sandbox: t.sandbox,
         function_count,
         user_count,
         calls: 0,
@@ -114,11 +115,64 @@ impl Service {
                 errors.extend(wrong);
             }
         }
+        if let Some(sandbox) = &input.sandbox {
+            if let Err(e) = self.check_sandbox(sandbox).await {
+                errors.push(FieldError::new("sandbox", e));
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(PlatformError::Invalid(errors))
         }
+    }
+}
+
+impl Service {
+    /// Whether a tenant may be given this sandbox here: a known one, and for gVisor an engine
+    /// that has its runtime. A front without an engine of its own cannot tell and lets the
+    /// nodes say so at the first call.
+    async fn check_sandbox(&self, sandbox: &str) -> std::result::Result<Sandbox, String> {
+        let kind = Sandbox::parse(sandbox).ok_or_else(|| format!("sandbox must be \"runc\" or \"gvisor\" (got {sandbox:?})"))?;
+        if kind == Sandbox::Gvisor && self.config.cluster.local_worker {
+            let runtime = &self.config.gvisor_runtime;
+            let engine = self.calls.gateway().pool().engine();
+            match engine.runtimes().await {
+                Ok(runtimes) if !runtimes.contains(runtime) => {
+                    return Err(format!(
+                        "gVisor is not available: the Docker engine has no runtime {runtime:?} (it has {}); \
+                         install Debian's runsc and register it with the engine (scripts/setup.sh does both)",
+                        runtimes.join(", ")
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(kind)
+    }
+}
+
+impl Service {
+    /// What the paused containers (pre-started spares, stem cells) of this process hold
+    /// against the provider's budget for them, as a line of the dashboard.
+    fn paused_containers(&self) -> ServiceLink {
+        let pool = self.calls.gateway().pool();
+        let gauges = pool.gauges();
+        let spares: usize = gauges.iter().map(|g| g.prestarted).sum();
+        let spares_mb: i64 = gauges.iter().map(|g| g.prestarted_mb).sum();
+        let stems = pool.stem_figures();
+        let budget = self.config.prestarted_mb;
+        let state = if budget > 0 { "up" } else { "off" };
+        let detail = if budget > 0 {
+            format!(
+                "{spares} pre-started spare(s) and {} stem cell(s) hold {} MB of the {budget} MB that VCD_FAAS_PRESTARTED_MB allows",
+                stems.cells,
+                spares_mb + stems.memory_mb
+            )
+        } else {
+            "VCD_FAAS_PRESTARTED_MB is 0: cold starts start a container (no pre-started spares or stem cells)".to_string()
+        };
+        ServiceLink { name: "Paused containers".into(), state: state.into(), detail }
     }
 }
 
@@ -152,7 +206,11 @@ impl Tenants for Service {
 
     async fn service_links(&self, caller: &Caller) -> Result<Vec<ServiceLink>> {
         Self::require_provider(caller)?;
-        Ok(self.links.check().await)
+        let mut links = self.links.check().await;
+        if self.config.cluster.local_worker {
+            links.push(self.paused_containers());
+        }
+        Ok(links)
     }
 
     async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView> {
@@ -168,6 +226,7 @@ impl Tenants for Service {
             max_instances: input.max_instances.unwrap_or(self.config.default_max_instances),
             vcd_org_id: input.vcd_org_id.clone().filter(|v| !v.is_empty()),
             egress: stored_egress(input.egress.as_deref().unwrap_or_default()),
+            sandbox: input.sandbox.as_deref().and_then(Sandbox::parse).unwrap_or(Sandbox::Runc),
         };
         match self.store.insert_tenant(&row).await {
             Ok(id) => Ok(tenant_view(TenantRow { id, ..row }, 0, 0)),
@@ -195,6 +254,9 @@ impl Tenants for Service {
         }
         if let Some(entries) = &input.egress {
             t.egress = stored_egress(entries);
+        }
+        if let Some(sandbox) = input.sandbox.as_deref().and_then(Sandbox::parse) {
+            t.sandbox = sandbox;
         }
         match self.store.update_tenant(&t).await {
             Ok(()) => {}

@@ -1,7 +1,7 @@
 //! The Docker engine, through bollard. Every error says which Docker call failed; everything
 //! created carries the platform's labels so a restart can find it again.
 
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
     ListImagesOptions, LogsOptions, RemoveContainerOptions, RemoveImageOptions, TagImageOptions,
@@ -57,7 +57,14 @@ pub struct ContainerSpec<'a> {
     pub memory_mb: i64,
     pub nano_cpus: i64,
     pub pids_limit: i64,
+    /// `RLIMIT_NPROC` inside (see `runner::Sandbox::runtime_limits`); `None`: unset.
+    pub nproc: Option<i64>,
     pub tmp_mb: i64,
+    /// The engine's runtime to run it under (`runsc` for gVisor); `None`: the default (runc).
+    pub runtime: Option<&'a str>,
+    /// Host folder mounted read-only at `/app` (a stem cell's, filled when it is specialized);
+    /// `None`: the image's own `/app`.
+    pub app_dir: Option<&'a str>,
 }
 
 /// What a container may use.
@@ -154,6 +161,12 @@ impl Engine {
             (LABEL_FUNCTION.to_string(), function.to_string()),
             (LABEL_VERSION.to_string(), version.to_string()),
         ])
+    }
+
+    /// The names of the runtimes the engine has registered (`runc`, and `runsc` where gVisor is).
+    pub async fn runtimes(&self) -> Result<Vec<String>, EngineError> {
+        let info = self.docker.info().await.map_err(fail("info"))?;
+        Ok(info.runtimes.map(|r| r.into_keys().collect()).unwrap_or_default())
     }
 
     pub async fn ping(&self) -> Result<(), EngineError> {
@@ -259,13 +272,17 @@ impl Engine {
     pub async fn create_container(&self, spec: &ContainerSpec<'_>) -> Result<String, EngineError> {
         let limits = Limits { memory_mb: spec.memory_mb, nano_cpus: spec.nano_cpus, pids_limit: spec.pids_limit };
         let tmp = format!("rw,noexec,nosuid,nodev,size={}m", spec.tmp_mb);
+        let mut binds = vec![format!("{}:/run/faas", spec.socket_dir)];
+        binds.extend(spec.app_dir.map(|dir| format!("{dir}:/app:ro")));
         let host_config = HostConfig {
             // A chatty function must not fill the host's disk: its output is kept up to 2 MB.
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
                 config: Some(HashMap::from([("max-size".to_string(), "1m".to_string()), ("max-file".to_string(), "2".to_string())])),
             }),
-            ..locked_down(&limits, tmp, vec![format!("{}:/run/faas", spec.socket_dir)])
+            runtime: spec.runtime.map(str::to_string),
+            ulimits: spec.nproc.map(|n| vec![ResourcesUlimits { name: Some("nproc".into()), soft: Some(n), hard: Some(n) }]),
+            ..locked_down(&limits, tmp, binds)
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.into()),

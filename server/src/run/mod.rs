@@ -6,3 +6,4 @@ pub mod job;
 pub mod pool;
 pub mod runner;
 pub mod shim_connection;
+pub mod stems;

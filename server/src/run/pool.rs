@@ -10,6 +10,7 @@
 
 use crate::run::engine::Engine;
 use crate::run::runner::{self, CallError, Instance, Sandbox};
+use crate::run::stems::{StemFigures, Stems};
 use crate::store::{now_us, Store, Target};
 pub use app::model::PoolMode;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -59,6 +60,9 @@ pub enum ServedBy {
     Prestarted,
     /// The spare created ahead, started for the call.
     Started,
+    /// A stem cell (a runtime started ahead with no function, paused) that took the
+    /// function's files and was unpaused for the call (see `stems.rs`).
+    Specialized,
     /// A container created and started for the call.
     Created,
 }
@@ -69,6 +73,7 @@ impl ServedBy {
             ServedBy::Warm => "warm",
             ServedBy::Prestarted => "pre-started",
             ServedBy::Started => "started",
+            ServedBy::Specialized => "specialized",
             ServedBy::Created => "created",
         }
     }
@@ -159,6 +164,8 @@ struct Slot {
     overflow: VecDeque<oneshot::Sender<()>>,
     /// The newest share of the function's cluster-wide limit a front gave this pool (a node's).
     share: Option<ShareOfLimit>,
+    /// The runtime its containers run under (its tenant's sandbox when they were made).
+    sandbox: Option<app::model::Sandbox>,
 }
 
 /// How many containers of a function a node may run, as a front worked it out at a moment
@@ -200,7 +207,24 @@ impl Slot {
             waiters: VecDeque::new(),
             overflow: VecDeque::new(),
             share: None,
+            sandbox: None,
         }
+    }
+
+    /// The provider moved the tenant to another sandbox: no call may get a container of the
+    /// old one. Idle containers and the spare are retired (returned for removal); busy ones
+    /// are marked as of no version (0), so they take no new call and go when their calls end.
+    fn switch_sandbox(&mut self, sandbox: app::model::Sandbox) -> Vec<Arc<Instance>> {
+        let switched = self.sandbox.is_some_and(|had| had != sandbox);
+        self.sandbox = Some(sandbox);
+        if !switched {
+            return Vec::new();
+        }
+        let (idle, busy): (Vec<Container>, Vec<Container>) = std::mem::take(&mut self.containers).into_iter().partition(Container::is_idle);
+        self.containers = busy.into_iter().map(|c| Container { version: 0, ..c }).collect();
+        let mut retired: Vec<Arc<Instance>> = idle.into_iter().filter_map(|c| c.instance).collect();
+        retired.extend(self.spare.take().map(|s| Arc::new(s.instance)));
+        retired
     }
 
     /// Keeps the newer of the share it has and the call's.
@@ -411,6 +435,8 @@ pub struct Pool {
     cluster_limit: std::sync::OnceLock<Arc<dyn ClusterLimit>>,
     /// See `keep_prestarted_within`.
     prestarted_budget_mb: std::sync::atomic::AtomicI64,
+    /// Stem cells for cold starts that have no spare of their own (set once, when kept).
+    stems: std::sync::OnceLock<Arc<Stems>>,
 }
 
 /// Which part of the warm functions' `min_instances` a pool keeps: all of it on a single host
@@ -442,6 +468,34 @@ impl Pool {
             warm_share: std::sync::OnceLock::new(),
             cluster_limit: std::sync::OnceLock::new(),
             prestarted_budget_mb: std::sync::atomic::AtomicI64::new(0),
+            stems: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Keeps stem cells for cold starts with no spare (set once, at start), within the budget
+    /// of `keep_prestarted_within`: they have the first part of it, as much as all of them
+    /// take, and the pre-started spares the rest.
+    pub fn keep_stem_cells(&self, stems: Arc<Stems>) {
+        if self.stems.set(stems).is_ok() {
+            self.refill_stems();
+        }
+    }
+
+    /// What the stem cells hold now (none when none are kept).
+    pub fn stem_figures(&self) -> StemFigures {
+        self.stems.get().map(|s| s.figures()).unwrap_or_default()
+    }
+
+    /// The part (MB) of the budget for paused containers set aside for the stem cells: all
+    /// they take when every one is kept, at most the whole budget.
+    fn stem_room_mb(&self) -> i64 {
+        let wanted = self.stems.get().map_or(0, |s| s.full_mb());
+        wanted.min(self.prestarted_budget_mb.load(Ordering::Relaxed))
+    }
+
+    fn refill_stems(&self) {
+        if let Some(stems) = self.stems.get() {
+            stems.refill(self.stem_room_mb());
         }
     }
 
@@ -491,7 +545,8 @@ impl Pool {
                     slot.take_share(share);
                     limits = capacity(target, self.queue_per_instance, slot.share.map(|s| s.instances));
                 }
-                let retired = slot.advance(version);
+                let mut retired = slot.switch_sandbox(f.sandbox);
+                retired.extend(slot.advance(version));
                 let arrival = Arrival { queued, overflowed, waits_when_full };
                 let decision = slot.decide(version, mode, limits, key, arrival);
                 if matches!(decision, Decision::Start { .. }) {
@@ -624,19 +679,28 @@ impl Pool {
     /// Starts the spare when there is one (unpauses it, when pre-started), else creates and
     /// starts a container; says which it did.
     async fn start_container(&self, target: &Target, spare: Option<Spare>) -> Result<(Instance, ServedBy), CallError> {
-        if let Some(Spare { instance, paused, .. }) = spare {
-            let (woken, served_by) = if paused {
-                (runner::unpause(&self.engine, &instance).await, ServedBy::Prestarted)
-            } else {
-                (runner::start_created(&self.engine, &instance).await, ServedBy::Started)
-            };
-            match woken {
-                Ok(()) => return Ok((instance, served_by)),
-                // Removed by start_created / unpause; a fresh one may still start.
+        // Fastest first: the function's own paused spare, a stem cell (an unpause each), then
+        // the spare created ahead, then a new container (a start each).
+        let spare = match spare {
+            Some(Spare { instance, paused: true, .. }) => match runner::unpause(&self.engine, &instance).await {
+                Ok(()) => return Ok((instance, ServedBy::Prestarted)),
                 Err(e) => {
-                    tracing::warn!(container = %instance.name, error = %e, "spare container did not start");
-                    self.owned.lock().unwrap().remove(&instance.id);
+                    self.spare_gone(&instance, &e);
+                    None
                 }
+            },
+            other => other,
+        };
+        if let Some(instance) = self.specialize_stem(target).await {
+            if let Some(spare) = spare {
+                self.keep_spare(target, spare);
+            }
+            return Ok((instance, ServedBy::Specialized));
+        }
+        if let Some(Spare { instance, .. }) = spare {
+            match runner::start_created(&self.engine, &instance).await {
+                Ok(()) => return Ok((instance, ServedBy::Started)),
+                Err(e) => self.spare_gone(&instance, &e),
             }
         }
         let instance = runner::create(&self.engine, &self.sandbox, target).await?;
@@ -646,6 +710,30 @@ impl Pool {
             Err(e) => {
                 self.owned.lock().unwrap().remove(&instance.id);
                 Err(e)
+            }
+        }
+    }
+
+    /// A spare that did not wake (removed by `start_created` / `unpause`); a fresh container
+    /// may still start.
+    fn spare_gone(&self, instance: &Instance, e: &CallError) {
+        tracing::warn!(container = %instance.name, error = %e, "spare container did not start");
+        self.owned.lock().unwrap().remove(&instance.id);
+    }
+
+    /// A stem cell made the target version's container, when one fits and is ready.
+    async fn specialize_stem(&self, target: &Target) -> Option<Instance> {
+        let stems = self.stems.get()?;
+        let stem = stems.take(target, self.stem_room_mb())?;
+        let id = stem.id.clone();
+        self.owned.lock().unwrap().insert(id.clone());
+        match runner::specialize(&self.engine, &self.sandbox, stem, target).await {
+            Ok(instance) => Some(instance),
+            // Removed by specialize.
+            Err(e) => {
+                tracing::warn!(container = %id, error = %e, "stem cell did not take the function");
+                self.owned.lock().unwrap().remove(&id);
+                None
             }
         }
     }
@@ -667,7 +755,7 @@ impl Pool {
     fn refill_spare(self: &Arc<Self>, target: &Target) {
         let prestart = {
             let mut slots = self.slots.lock().unwrap();
-            let held = Self::prestarted_mb(&slots);
+            let held = Self::prestarted_mb(&slots) + self.stem_room_mb();
             let budget = self.prestarted_budget_mb.load(Ordering::Relaxed);
             let Some(slot) = slots.get_mut(&target.function.id) else { return };
             if slot.spare_pending || slot.spare.is_some() || slot.version != target.version.version {
@@ -691,7 +779,8 @@ impl Pool {
                 });
                 match (made, slot) {
                     (Ok(spare), Some(slot)) => {
-                        if slot.spare.is_none() && slot.version == spare.version && !pool.draining.load(Ordering::Relaxed) {
+                        let current = slot.version == spare.version && slot.sandbox.is_none_or(|s| s == target.function.sandbox);
+                        if slot.spare.is_none() && current && !pool.draining.load(Ordering::Relaxed) {
                             slot.spare = Some(spare);
                             None
                         } else {
@@ -920,6 +1009,7 @@ impl Pool {
             for target in targets {
                 let f = &target.function;
                 let slot = slots.entry(f.id).or_insert_with(|| Slot::new(&f.org, &f.name));
+                retired.extend(slot.switch_sandbox(f.sandbox));
                 retired.extend(slot.advance(target.version.version));
                 let version = slot.version;
                 slot.min = f.min_instances.clamp(0, f.max_instances.max(1)) as usize;
@@ -953,6 +1043,7 @@ impl Pool {
         for target in targets {
             self.refill_spare(target);
         }
+        self.refill_stems();
     }
 
     /// Before an update switches calls to the target's version: starts as many containers of
@@ -1082,6 +1173,9 @@ impl Pool {
     /// Removes every idle container and spare now (at shutdown).
     pub async fn drain(&self) {
         self.draining.store(true, Ordering::Relaxed);
+        if let Some(stems) = self.stems.get() {
+            stems.drain().await;
+        }
         let (idle, spares): (Vec<Arc<Instance>>, Vec<Instance>) = {
             let mut slots = self.slots.lock().unwrap();
             let mut idle = Vec::new();
@@ -1158,7 +1252,7 @@ impl Pool {
 
     /// Whether a container id belongs to this pool (spare, serving, starting or idle).
     pub fn owns(&self, container_id: &str) -> bool {
-        self.owned.lock().unwrap().contains(container_id)
+        self.owned.lock().unwrap().contains(container_id) || self.stems.get().is_some_and(|s| s.owns(container_id))
     }
 }
 

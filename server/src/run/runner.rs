@@ -26,6 +26,41 @@ pub struct Sandbox {
     pub socket_root: PathBuf,
     /// What each container's outbound gate allows.
     pub egress: EgressPolicy,
+    /// The engine's name for gVisor's runtime, for tenants whose sandbox is gVisor.
+    pub gvisor_runtime: String,
+}
+
+/// How one container is run under its tenant's sandbox.
+struct RuntimeLimits<'a> {
+    /// The engine's runtime; `None`: its default (runc).
+    runtime: Option<&'a str>,
+    /// The engine's pids limit (host processes and threads of the container).
+    pids_limit: i64,
+    /// `RLIMIT_NPROC` inside the container, where the container has a kernel of its own.
+    nproc: Option<i64>,
+}
+
+/// Host threads a gVisor sandbox runs besides its tasks (~53 idle here).
+const GVISOR_BASE_THREADS: i64 = 256;
+/// Host threads each of its tasks may take with the ptrace platform (~7.5 seen here).
+const GVISOR_THREADS_PER_TASK: i64 = 8;
+
+impl Sandbox {
+    /// Under runc the engine's pids limit counts the function's processes and threads. Under
+    /// gVisor it counts the sandbox's host threads, and forking past it crashed the whole
+    /// sandbox here instead of failing the fork: the function's own tasks are limited by its
+    /// kernel (`RLIMIT_NPROC`, per sandbox, so EAGAIN as under runc), and the engine's limit is
+    /// set above what those tasks can take.
+    fn runtime_limits(&self, kind: app::model::Sandbox) -> RuntimeLimits<'_> {
+        match kind {
+            app::model::Sandbox::Runc => RuntimeLimits { runtime: None, pids_limit: self.pids_limit, nproc: None },
+            app::model::Sandbox::Gvisor => RuntimeLimits {
+                runtime: Some(self.gvisor_runtime.as_str()),
+                pids_limit: GVISOR_BASE_THREADS + self.pids_limit * GVISOR_THREADS_PER_TASK,
+                nproc: Some(self.pids_limit),
+            },
+        }
+    }
 }
 
 /// A container of one function version (created, then started).
@@ -35,6 +70,8 @@ pub struct Instance {
     pub name: String,
     pub socket: PathBuf,
     dir: PathBuf,
+    /// A specialized stem cell's host folder of the function's files (mounted at `/app`).
+    app_dir: Option<PathBuf>,
     /// Its only way out (see `egress.rs`).
     pub egress: EgressGate,
     /// Open connections to its runtime that no call uses now: a warm call takes one instead
@@ -153,6 +190,7 @@ pub async fn create(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Resu
     };
     let egress = EgressGate::open(&sandbox.egress, &dir, owner).map_err(folder_error)?;
     let image = v.image.clone().unwrap_or_else(|| image_tag(&f.org, &f.name, v.version));
+    let limits = sandbox.runtime_limits(f.sandbox);
     let spec = ContainerSpec {
         name: &name,
         image: &image,
@@ -167,8 +205,11 @@ pub async fn create(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Resu
         socket_dir: dir.to_str().unwrap_or_default(),
         memory_mb: v.memory_mb,
         nano_cpus: sandbox.nano_cpus,
-        pids_limit: sandbox.pids_limit,
+        pids_limit: limits.pids_limit,
+        nproc: limits.nproc,
         tmp_mb: sandbox.tmp_mb,
+        runtime: limits.runtime,
+        app_dir: None,
     };
     let id = match engine.create_container(&spec).await {
         Ok(id) => id,
@@ -177,7 +218,7 @@ pub async fn create(engine: &Engine, sandbox: &Sandbox, target: &Target) -> Resu
             return Err(e.into());
         }
     };
-    Ok(Instance { id, name, socket: dir.join("sock"), dir, egress, idle: Mutex::default() })
+    Ok(Instance { id, name, socket: dir.join("sock"), dir, app_dir: None, egress, idle: Mutex::default() })
 }
 
 /// Starts a created container; one that cannot start is removed.
@@ -204,6 +245,131 @@ pub async fn prestart(engine: &Engine, instance: &Instance, deadline: Instant) -
     ready
 }
 
+/// A stem cell: a container of a language's runtime with no function yet, started with its
+/// runtime listening (the connection kept) and paused. Its `/app` is an empty host folder,
+/// mounted read-only; `specialize` fills it with one version's files and makes it that
+/// version's container for the rest of its life.
+pub struct Stem {
+    pub id: String,
+    pub name: String,
+    pub memory_mb: i64,
+    socket: PathBuf,
+    dir: PathBuf,
+    app_dir: PathBuf,
+    connection: ShimConnection,
+}
+
+/// Labels a stem cell with its language, until a function makes it its own.
+pub const LABEL_STEM: &str = "vcd-faas.stem";
+
+/// Creates, starts and pauses a stem cell of `image` (a language's runtime and shim, no
+/// function), sandboxed exactly as a function's container (runc). One that cannot be made so
+/// is removed.
+pub async fn create_stem(engine: &Engine, sandbox: &Sandbox, image: &str, language: app::model::Language, memory_mb: i64) -> Result<Stem, CallError> {
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    let name = format!("vcd-faas-stem-{}-{suffix}", language.as_str());
+    let dir = sandbox.socket_root.join(&name);
+    let app_dir = sandbox.socket_root.join(format!("{name}.app"));
+    let folders = prepare_socket_dir(&dir).and_then(|()| std::fs::create_dir_all(&app_dir));
+    folders.map_err(|e| CallError::Io(format!("stem cell folders {}: {e}", dir.display())))?;
+    let labels = [(LABEL_STEM, language.as_str()), (LABEL_PROCESS, engine.process()), (crate::run::engine::LABEL_INSTALLATION, engine.installation())];
+    let spec = ContainerSpec {
+        name: &name,
+        image,
+        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        // The runtime loads the function at its first call, after `specialize` placed it.
+        env: vec!["FAAS_ENV_BY_CALL=1".into()],
+        socket_dir: dir.to_str().unwrap_or_default(),
+        memory_mb,
+        nano_cpus: sandbox.nano_cpus,
+        pids_limit: sandbox.pids_limit,
+        nproc: None,
+        tmp_mb: sandbox.tmp_mb,
+        runtime: None,
+        app_dir: app_dir.to_str(),
+    };
+    let remove_folders = || {
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&app_dir);
+    };
+    let id = match engine.create_container(&spec).await {
+        Ok(id) => id,
+        Err(e) => {
+            remove_folders();
+            return Err(e.into());
+        }
+    };
+    let socket = dir.join("sock");
+    let ready = async {
+        engine.start_container(&id).await?;
+        let stream = connect_by(engine, &id, &socket, Instant::now() + START_LIMIT).await?;
+        engine.pause_container(&id).await?;
+        Ok::<_, CallError>(stream)
+    };
+    match ready.await {
+        Ok(stream) => Ok(Stem { id, name, memory_mb, socket, dir, app_dir, connection: ShimConnection::new(stream) }),
+        Err(e) => {
+            let _ = engine.remove_container(&id).await;
+            remove_folders();
+            Err(e)
+        }
+    }
+}
+
+/// Makes a stem cell the target version's container: its files in the cell's `/app`, its
+/// outbound gate, then the unpause. From here it is that version's container like any other,
+/// and is removed like one. A cell that cannot be specialized is removed.
+pub async fn specialize(engine: &Engine, sandbox: &Sandbox, stem: Stem, target: &Target) -> Result<Instance, CallError> {
+    let Stem { id, name, socket, dir, app_dir, connection, .. } = stem;
+    let v = &target.version;
+    let owner = GateOwner {
+        org: target.function.org.clone(),
+        function: target.function.name.clone(),
+        narrowing: v.egress().map(|list| app::egress::parse_list("egress", &list).unwrap_or_default()),
+    };
+    let placed = place_files(&app_dir, &v.files()).and_then(|()| EgressGate::open(&sandbox.egress, &dir, owner));
+    let egress = match placed {
+        Ok(gate) => gate,
+        Err(e) => {
+            let _ = engine.remove_container(&id).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(&app_dir);
+            return Err(CallError::Io(format!("specializing stem cell {name}: {e}")));
+        }
+    };
+    let instance = Instance { id, name, socket, dir, app_dir: Some(app_dir), egress, idle: Mutex::new(vec![connection]) };
+    unpause(engine, &instance).await?;
+    Ok(instance)
+}
+
+/// Writes a version's files under `root` (folders 0755, files 0644, owned by the platform):
+/// the function reads them and cannot change them.
+fn place_files(root: &Path, files: &app::model::FileTree) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for (path, content) in files.iter() {
+        // Paths were checked when the version was stored (relative, no `..`); checked again.
+        if path.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+            return Err(std::io::Error::other(format!("refusing the file path {path:?}")));
+        }
+        let file = root.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&file, content)?;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
+}
+
+/// Removes a stem cell that was never specialized.
+pub async fn destroy_stem(engine: &Engine, stem: &Stem) {
+    if let Err(e) = engine.remove_container(&stem.id).await {
+        tracing::warn!(container = %stem.name, error = %e, "could not remove stem cell; the reconciler will retry");
+    }
+    let _ = std::fs::remove_dir_all(&stem.dir);
+    let _ = std::fs::remove_dir_all(&stem.app_dir);
+}
+
 /// Unpauses a pre-started container; one that cannot be unpaused is removed.
 pub async fn unpause(engine: &Engine, instance: &Instance) -> Result<(), CallError> {
     if let Err(e) = engine.unpause_container(&instance.id).await {
@@ -220,12 +386,15 @@ pub const START_LIMIT: Duration = Duration::from_secs(30);
 /// Waits until a started container's runtime listens, until `deadline`. The connection that
 /// found it listening is kept for the first call.
 pub async fn wait_ready(engine: &Engine, instance: &Instance, deadline: Instant) -> Result<(), CallError> {
-    match tokio::time::timeout_at(deadline, connect_when_ready(engine, instance)).await {
-        Ok(Ok(stream)) => {
-            instance.keep_connection(ShimConnection::new(stream));
-            Ok(())
-        }
-        Ok(Err(e)) => Err(e),
+    let stream = connect_by(engine, &instance.id, &instance.socket, deadline).await?;
+    instance.keep_connection(ShimConnection::new(stream));
+    Ok(())
+}
+
+/// A connection to the runtime of a started container once it listens, until `deadline`.
+async fn connect_by(engine: &Engine, id: &str, socket: &Path, deadline: Instant) -> Result<UnixStream, CallError> {
+    match tokio::time::timeout_at(deadline, connect_when_ready(engine, id, socket)).await {
+        Ok(result) => result,
         Err(_) => Err(CallError::Io(format!("the function's runtime did not get ready within {} s", START_LIMIT.as_secs()))),
     }
 }
@@ -248,6 +417,9 @@ pub async fn destroy(engine: &Engine, instance: &Instance) {
         tracing::warn!(container = %instance.name, error = %e, "could not remove container; the reconciler will retry");
     }
     let _ = std::fs::remove_dir_all(&instance.dir);
+    if let Some(app_dir) = &instance.app_dir {
+        let _ = std::fs::remove_dir_all(app_dir);
+    }
 }
 
 /// Sends one call to the ready runtime of the instance (see `wait_ready`) and waits for its
@@ -283,15 +455,15 @@ pub async fn call(
 }
 
 /// Waits until the runtime listens on its socket, noticing a container that died first.
-async fn connect_when_ready(engine: &Engine, instance: &Instance) -> Result<UnixStream, CallError> {
+async fn connect_when_ready(engine: &Engine, id: &str, socket: &Path) -> Result<UnixStream, CallError> {
     let mut attempts = 0u32;
     loop {
-        match UnixStream::connect(&instance.socket).await {
+        match UnixStream::connect(socket).await {
             Ok(stream) => return Ok(stream),
             Err(_) => {
                 attempts += 1;
                 if attempts % 40 == 0 {
-                    let end = engine.container_end(&instance.id).await?;
+                    let end = engine.container_end(id).await?;
                     if !end.running {
                         return Err(CallError::Io("the container stopped before its runtime was ready".into()));
                     }

@@ -1,7 +1,7 @@
 //! Functions, their versions and builds, and the platform's settings.
 
 use super::{now_ms, typed, DbResult, Store, StoreError};
-use app::model::{BuildStatus, EnvVars, FileTree, FunctionStatus, Language, Name, PoolMode, Trigger};
+use app::model::{BuildStatus, EnvVars, FileTree, FunctionStatus, Language, Name, PoolMode, Sandbox, Trigger};
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
@@ -26,6 +26,8 @@ pub struct FunctionRow {
     pub sealed_secrets: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Its tenant's container runtime.
+    pub sandbox: Sandbox,
 }
 
 impl FunctionRow {
@@ -70,6 +72,7 @@ impl<'r> FromRow<'r, AnyRow> for FunctionRow {
             sealed_secrets: row.try_get("secrets")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            sandbox: typed(row, "sandbox")?,
         })
     }
 }
@@ -187,7 +190,7 @@ fn trigger_columns(trigger: &Trigger) -> TriggerColumns<'_> {
 
 pub(super) const FUNCTION_COLUMNS: &str = "f.id, f.tenant_id, t.slug AS org, f.name, f.status, f.public, f.trigger_type, \
      f.trigger_event, f.trigger_successful_only, f.trigger_cron, f.trigger_timezone, f.current_version, f.latest_version, f.pool_mode, \
-     f.max_instances, f.min_instances, f.concurrency, f.secrets, f.created_at, f.updated_at";
+     f.max_instances, f.min_instances, f.concurrency, f.secrets, f.created_at, f.updated_at, t.sandbox";
 
 pub(super) const VERSION_COLUMNS: &str = "id, function_id, version, language, code, files, env, secret_names, egress, memory_mb, timeout_ms, build_status, \
      build_log, build_error, image, created_at, built_at";

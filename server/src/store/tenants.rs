@@ -15,6 +15,8 @@ pub struct TenantRow {
     pub vcd_org_id: Option<String>,
     /// The allowlist of outbound destinations, a JSON array (empty: no network).
     pub egress: String,
+    #[sqlx(try_from = "String")]
+    pub sandbox: app::model::Sandbox,
 }
 
 impl TenantRow {
@@ -24,13 +26,13 @@ impl TenantRow {
     }
 }
 
-const COLUMNS: &str = "id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id, egress";
+const COLUMNS: &str = "id, slug, display_name, max_functions, max_memory_mb, max_timeout_ms, max_instances, vcd_org_id, egress, sandbox";
 
 impl Store {
     pub async fn insert_tenant(&self, t: &TenantRow) -> DbResult<i64> {
         sqlx::query_scalar(
-            "INSERT INTO tenants (slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id, created_at, max_instances, egress) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO tenants (slug, display_name, max_functions, max_memory_mb, max_timeout_ms, vcd_org_id, created_at, max_instances, egress, sandbox) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(&t.slug)
         .bind(&t.display_name)
@@ -41,6 +43,7 @@ impl Store {
         .bind(now_ms())
         .bind(t.max_instances)
         .bind(&t.egress)
+        .bind(t.sandbox.as_str())
         .fetch_one(&self.pool)
         .await.map_err(StoreError::from)
     }
@@ -48,7 +51,7 @@ impl Store {
     pub async fn update_tenant(&self, t: &TenantRow) -> DbResult<()> {
         sqlx::query(
             "UPDATE tenants SET display_name = $1, max_functions = $2, max_memory_mb = $3, max_timeout_ms = $4, \
-             vcd_org_id = $5, max_instances = $6, egress = $7 WHERE id = $8",
+             vcd_org_id = $5, max_instances = $6, egress = $7, sandbox = $8 WHERE id = $9",
         )
         .bind(&t.display_name)
         .bind(t.max_functions)
@@ -57,6 +60,7 @@ impl Store {
         .bind(&t.vcd_org_id)
         .bind(t.max_instances)
         .bind(&t.egress)
+        .bind(t.sandbox.as_str())
         .bind(t.id)
         .execute(&self.pool)
         .await?;
