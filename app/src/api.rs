@@ -37,7 +37,6 @@ impl FormOutcome {
 pub struct DetailsView {
     pub function: FunctionView,
     pub versions: Vec<VersionView>,
-    pub invocations: Vec<InvocationView>,
     /// A scheduled function's last runs (its calls with trigger `schedule`), newest first.
     #[serde(default)]
     pub scheduled_runs: Vec<InvocationView>,
@@ -136,6 +135,20 @@ pub async fn list_functions() -> Result<Vec<FunctionView>, ServerFnError> {
 
 /// The function's page; `None` when there is no such function (or the caller may not see it),
 /// told apart from a failure to load it.
+/// A function's figures over a window (`1h`, `24h`, `7d`), from the call records.
+#[server]
+pub async fn function_metrics(org: String, name: String, window: String) -> Result<crate::model::MetricsView, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.function_metrics(&caller, &org, &name, &window).await.map_err(backend::fail)
+}
+
+/// A page of a function's calls that pass the query.
+#[server]
+pub async fn search_invocations(org: String, name: String, query: crate::model::InvocationQuery) -> Result<crate::model::InvocationPage, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.search_invocations(&caller, &org, &name, query).await.map_err(backend::fail)
+}
+
 #[server]
 pub async fn function_details(org: String, name: String) -> Result<Option<DetailsView>, ServerFnError> {
     let (platform, caller) = backend::caller().await?;
@@ -145,14 +158,13 @@ pub async fn function_details(org: String, name: String) -> Result<Option<Detail
         Err(e) => return Err(backend::fail(e)),
     };
     let versions = platform.list_versions(&caller, &org, &name).await.map_err(backend::fail)?;
-    let invocations = platform.list_invocations(&caller, &org, &name, 20, None).await.map_err(backend::fail)?;
     let scheduled_runs = match function.trigger {
         crate::model::Trigger::Schedule { .. } => {
             platform.list_invocations(&caller, &org, &name, 10, Some("schedule")).await.map_err(backend::fail)?
         }
         _ => Vec::new(),
     };
-    Ok(Some(DetailsView { function, versions, invocations, scheduled_runs }))
+    Ok(Some(DetailsView { function, versions, scheduled_runs }))
 }
 
 /// The function as stored now, for the edit form.

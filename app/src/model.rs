@@ -322,6 +322,59 @@ pub struct InvocationView {
     pub node: Option<String>,
 }
 
+/// What a search of a function's calls asks for; `None`: any.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvocationQuery {
+    /// A status code (`404`), a class (`2xx`, `4xx`, `5xx`), `success` (below 400), `error`
+    /// (5xx, failed or dead-lettered) or `running` (queued or running still).
+    pub status: Option<String>,
+    pub trigger: Option<String>,
+    pub version: Option<i64>,
+    /// Started at or after (unix ms).
+    pub since: Option<i64>,
+    /// Started before (unix ms).
+    pub until: Option<i64>,
+    pub request_id: Option<String>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// One page of a search.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvocationPage {
+    pub invocations: Vec<InvocationView>,
+    /// Where the next page starts; `None`: this is the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A function's call figures over a window, in buckets of equal length (oldest first).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsView {
+    /// `1h`, `24h` or `7d`.
+    pub window: String,
+    pub bucket_ms: i64,
+    /// Where the first bucket starts (unix ms).
+    pub since: i64,
+    pub buckets: Vec<MetricsBucket>,
+    /// The whole window in one.
+    pub total: MetricsBucket,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsBucket {
+    /// Unix ms.
+    pub start: i64,
+    pub calls: u64,
+    /// Answered 5xx, failed or dead-lettered.
+    pub errors: u64,
+    pub cold_starts: u64,
+    /// Durations of the calls that ended; `None` when none did.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
 /// One outbound connection a call asked for.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {

@@ -35,7 +35,13 @@ pub trait Invocations: Send + Sync {
     /// The newest calls first; with `trigger`, only the calls it brought (`schedule`, say).
     async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64, trigger: Option<&str>) -> Result<Vec<InvocationView>, PlatformError>;
     async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse, PlatformError>;
+    /// A page of the calls that pass the query, the newest first, and where the next page starts.
+    async fn search_invocations(&self, caller: &Caller, org: &str, name: &str, query: InvocationQuery) -> Result<InvocationPage, PlatformError>;
+    /// The function's calls, errors, cold starts and durations over a window (`1h`, `24h`,
+    /// `7d`), in buckets, from the call records in the database.
+    async fn function_metrics(&self, caller: &Caller, org: &str, name: &str, window: &str) -> Result<MetricsView, PlatformError>;
 }
+
 
 /// Tenants and the services behind the platform: the provider's.
 #[async_trait]

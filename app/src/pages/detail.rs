@@ -1,11 +1,12 @@
-use super::call_cells::{CallOutput, CallStatus};
+use super::call_history::CallHistory;
+use super::monitor::Monitor;
 use super::env_facts::EnvFacts;
 use super::form::{FunctionFields, Initial};
 use super::schedule_panel::SchedulePanel;
 use super::version_files::{VersionChoice, VersionFiles};
 use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, RestoreVersion, TestFunction, UpdateFunction};
 use crate::components::{error_text, format_time, strip_ansi, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
-use crate::model::{BuildStatus, Caller, Connection, FunctionView, InvocationView, Limits, PoolMode, TestResponse};
+use crate::model::{BuildStatus, Caller, FunctionView, Limits, PoolMode, TestResponse};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -91,9 +92,8 @@ fn Detail(caller: Caller) -> impl IntoView {
         {move || (!gone.get()).then(|| view! { <TestPanel org=org() name=name() found=exists /> })}
         {move || (editable && !gone.get()).then(|| view! { <EditPanel org=org() current=exists latest_failure /> })}
         {move || (editable && !gone.get()).then(|| view! { <DeletePanel org=org() name=name() found=exists /> })}
-        <Transition fallback=|| ()>
-            {move || details.get().and_then(|r| r.ok().flatten()).map(|d| view! { <Invocations list=d.invocations /> })}
-        </Transition>
+        {move || (!gone.get()).then(|| view! { <Monitor org=org() name=name() /> })}
+        {move || (!gone.get()).then(|| view! { <CallHistory org=org() name=name() /> })}
     }
 }
 
@@ -389,72 +389,6 @@ type Found = Resource<Result<FunctionView, ServerFnError>>;
 /// Whether the function is there for the caller; false while it is being looked up.
 fn is_found(found: Found) -> bool {
     found.get().map(|r| r.is_ok()).unwrap_or(false)
-}
-
-#[component]
-fn Invocations(list: Vec<InvocationView>) -> impl IntoView {
-    view! {
-        <section class="card" aria-label="Recent calls">
-            <h2>"Recent calls"</h2>
-            {if list.is_empty() {
-                view! { <p class="muted">"No calls yet. Press Test Function, or call the route."</p> }.into_any()
-            } else {
-                view! {
-                    <div class="table-wrap">
-                        <table class="invocations">
-                            <thead><tr><th>"Time"</th><th>"Trigger"</th><th>"Request"</th><th>"Status"</th><th>"Duration"</th><th>"Start"</th><th>"Logs"</th></tr></thead>
-                            <tbody>
-                                {list.into_iter().map(|i| {
-                                    view! {
-                                        <tr>
-                                            <td class="muted">{format_time(i.started_at)}</td>
-                                            <td>{i.trigger.clone()}</td>
-                                            <td><code>{format!("{} {}", i.method, i.path)}</code></td>
-                                            <td><CallStatus status_code=i.status_code /></td>
-                                            <td>{i.duration_ms.map(|d| format!("{d:.1} ms")).unwrap_or_default()}</td>
-                                            <td>{if i.cold { "cold" } else { "warm" }}</td>
-                                            <td>
-                                                {(!i.connections.is_empty()).then(|| view! { <Connections list=i.connections.clone() /> }.into_any())}
-                                                <CallOutput call=i.clone() />
-                                            </td>
-                                        </tr>
-                                    }
-                                    // Type-erased: fully nested, the page's rendering went deeper than a thread's stack.
-                                    .into_any()
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
-                }.into_any()
-            }}
-        </section>
-    }
-}
-
-/// The outbound connections of one call.
-#[component]
-fn Connections(list: Vec<Connection>) -> impl IntoView {
-    let refused = list.iter().filter(|c| !c.allowed).count();
-    let count = if list.len() == 1 { "1 connection".to_string() } else { format!("{} connections", list.len()) };
-    let summary = if refused == 0 { count } else { format!("{count}, {refused} refused") };
-    view! {
-        <details data-testid="connections">
-            <summary>{summary}</summary>
-            <ul class="connections">
-                {list.into_iter().map(|c| {
-                    let what = match (&c.error, c.allowed) {
-                        (None, _) => format!("{} B sent, {} B received", c.sent, c.received),
-                        (Some(e), _) => e.clone(),
-                    };
-                    view! {
-                        <li class=if c.allowed && c.error.is_none() { "allowed" } else { "refused" }>
-                            <code>{format!("{}:{}", c.host, c.port)}</code>" "{what}
-                        </li>
-                    }
-                }).collect_view()}
-            </ul>
-        </details>
-    }
 }
 
 fn registration_label(state: &str) -> &'static str {

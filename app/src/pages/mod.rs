@@ -1,4 +1,5 @@
 mod call_cells;
+mod call_history;
 mod code_view;
 pub mod create;
 pub mod detail;
@@ -14,6 +15,7 @@ pub mod functions;
 pub mod home;
 pub mod login;
 pub mod provider;
+mod monitor;
 mod nodes_panel;
 mod schedule_panel;
 pub mod tokens;

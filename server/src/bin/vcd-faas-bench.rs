@@ -226,6 +226,33 @@ fn containers_in_state(function: &str, state: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
 }
 
+/// Paused containers on the engine (the benchmark runs alone on it): how many, and the memory
+/// they use (MB, as `docker stats` reads it from their cgroups), not their limits.
+fn paused_memory() -> (usize, f64) {
+    let out = Command::new("docker").args(["ps", "-q", "--filter", "status=paused"]).output().expect("docker CLI");
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+    if ids.is_empty() {
+        return (0, 0.0);
+    }
+    let out = Command::new("docker").args(["stats", "--no-stream", "--format", "{{.MemUsage}}"]).args(&ids).output().expect("docker CLI");
+    let mb: f64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split('/').next())
+        .filter_map(|used| {
+            let used = used.trim();
+            let (number, unit) = used.split_at(used.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(used.len()));
+            let factor = match unit {
+                "GiB" => 1024.0,
+                "MiB" => 1.0,
+                "KiB" => 1.0 / 1024.0,
+                _ => 1.0 / (1024.0 * 1024.0),
+            };
+            number.parse::<f64>().ok().map(|n| n * factor)
+        })
+        .sum();
+    (ids.len(), mb)
+}
+
 /// Names of the bench tenant's running containers of `function`.
 fn running_names(function: &str) -> Vec<String> {
     let out = Command::new("docker")
@@ -288,6 +315,56 @@ async fn wait_for_stem_cells(api: &mut Client, admin: &str, per_language: u64) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!("not all stem cells were ready after a minute (wanted {wanted}); measuring anyway");
+}
+
+/// gVisor beside runc: a tenant on gVisor, per language a per-call function (cold calls: gVisor
+/// has no stem cells, so each creates and starts a sandbox) and a warm one. A table line per
+/// language and the figures; `Err` when the provider cannot choose gVisor here.
+async fn gvisor(api: &mut Client, admin: &str, s: &Settings) -> Result<(Vec<(&'static str, String)>, Value), String> {
+    let tenant = api.json("POST", "/api/v1/tenants", Some(admin), Some(json!({"name": "bench-gv", "max_instances": 16, "sandbox": "gvisor"}))).await;
+    if tenant["name"] != "bench-gv" {
+        return Err(format!("the tenant was refused: {tenant}"));
+    }
+    api.json("POST", "/api/v1/tenants/bench-gv/users", Some(admin), Some(json!({"username": "dev", "password": "bench-password", "role": "developer"}))).await;
+    let token = api.json("POST", "/api/v1/tokens", None, Some(json!({"org": "bench-gv", "username": "dev", "password": "bench-password"}))).await;
+    let token = token["token"].as_str().unwrap().to_string();
+    let (mut lines, mut figures) = (Vec::new(), serde_json::Map::new());
+    for lang in &s.languages {
+        eprintln!("{}: gVisor", lang.name);
+        for (suffix, mode) in [("per-call", "per-call"), ("warm", "warm")] {
+            let spec = json!({"name": format!("{}-{suffix}", lang.name), "language": lang.name, "code": lang.code, "mode": mode, "timeout_ms": 10000});
+            api.json("POST", "/api/v1/functions", Some(&token), Some(spec)).await;
+        }
+        for suffix in ["per-call", "warm"] {
+            let name = format!("{}-{suffix}", lang.name);
+            while api.json("GET", &format!("/api/v1/functions/{name}"), Some(&token), None).await["status"] != "ready" {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let mut cold = Vec::new();
+        for _ in 0..s.cold_samples {
+            cold.push(timed(api, &format!("/api/org/bench-gv/{}-per-call?name=bench", lang.name), &token).await);
+        }
+        let mut warm = Vec::new();
+        for _ in 0..s.warm_samples {
+            warm.push(timed(api, &format!("/api/org/bench-gv/{}-warm?name=bench", lang.name), &token).await);
+        }
+        let (cold50, cold95, warm50, warm99) = (percentile(&mut cold, 50.0), percentile(&mut cold, 95.0), percentile(&mut warm, 50.0), percentile(&mut warm, 99.0));
+        lines.push((lang.name, format!("{:<7} gVisor cold per-call p50 {cold50:>7.1} ms  p95 {cold95:>7.1} ms  warm p50 {warm50:>6.2} ms  p99 {warm99:>6.2} ms", lang.name)));
+        figures.insert(lang.name.into(), json!({"cold_per_call_ms": {"p50": cold50, "p95": cold95}, "warm_ms": {"p50": warm50, "p99": warm99}}));
+        for suffix in ["per-call", "warm"] {
+            let _ = api.send("DELETE", &format!("/api/v1/functions/{}-{suffix}", lang.name), Some(&token), None).await;
+        }
+    }
+    Ok((lines, Value::Object(figures)))
+}
+
+/// One call that must answer 200: how long it took (ms).
+async fn timed(api: &mut Client, path: &str, token: &str) -> f64 {
+    let t = Instant::now();
+    let (status, _) = api.send("GET", path, Some(token), None).await.unwrap();
+    assert_eq!(status, 200, "{path}");
+    ms(t.elapsed())
 }
 
 fn ms(d: Duration) -> f64 {
@@ -424,6 +501,8 @@ async fn main() {
         }
         let one = format!("/api/org/bench/{}-burst-0?name=bench", lang.name);
         wait_for_stem_cells(&mut api, &admin, s.stem_cells).await;
+        let (paused, paused_mb) = paused_memory();
+        table.push(format!("{:<7} before the bursts: {paused} paused containers (stem cells and pre-started spares) use {paused_mb:.1} MB", lang.name));
         let (mut to_one, failed_one, paths_one) = burst(&addr, &token, vec![one; BURST]).await;
         let many = (1..=BURST).map(|i| format!("/api/org/bench/{}-burst-{i}?name=bench", lang.name)).collect();
         wait_for_stem_cells(&mut api, &admin, s.stem_cells).await;
@@ -689,6 +768,21 @@ async fn main() {
     results.insert("soak".into(), json!({"clients": 64, "secs": soak_secs, "rps": soak_rps, "failed": soak_failed, "update_to_serving_ms": update_ms}));
     let _ = api.send("DELETE", "/api/v1/functions/soak", Some(&token), None).await;
 
+    match gvisor(&mut api, &admin, &s).await {
+        Ok((lines, figures)) => {
+            for (lang, line) in lines {
+                let runc = &results[lang];
+                table.push(format!(
+                    "{line}   runc: cold per-call p50 {:.1} ms {}, warm p50 {:.2} ms",
+                    runc["cold_per_call_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
+                    runc["cold_per_call_ms"]["paths"],
+                    runc["warm_platform_ms"]["p50"].as_f64().unwrap_or(f64::NAN)
+                ));
+            }
+            results.insert("gvisor".into(), figures);
+        }
+        Err(why) => table.push(format!("gvisor  not measured: {why}")),
+    }
     results.insert("server_rss_mb_at_rest".into(), json!(rss_rest));
     results.insert("submit_to_ready_ms".into(), Value::Object(submit_to_ready.clone()));
     results.insert(

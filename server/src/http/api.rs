@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/functions/{name}/versions/{version}", get(get_version))
         .route("/api/v1/functions/{name}/versions/{version}/restore", post(restore_version))
         .route("/api/v1/functions/{name}/invocations", get(list_invocations))
+        .route("/api/v1/functions/{name}/metrics", get(function_metrics))
         .route("/api/v1/invocations/{id}", get(get_invocation))
         .route("/api/v1/links", get(service_links))
         .route("/api/v1/nodes", get(list_nodes))
@@ -133,13 +134,38 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// A query string whose mistakes are answered as `{"error"}` with what to fix, like a body's
+/// (axum's own `Query` answers them as plain text).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::try_from_uri(&parts.uri) {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("query string: {}", e.body_text().trim_start_matches("Failed to deserialize query string: ")))),
+        }
+    }
+}
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrgQuery {
     /// The provider admin names the tenant; tenant users may leave it out.
     org: Option<String>,
     limit: Option<i64>,
     /// Invocation lists: only the calls of this trigger (`schedule`, `http`, …).
     trigger: Option<String>,
+    /// Invocation searches (see `InvocationQuery`).
+    status: Option<String>,
+    version: Option<i64>,
+    since: Option<i64>,
+    until: Option<i64>,
+    request_id: Option<String>,
+    cursor: Option<String>,
+    /// Metrics: `1h`, `24h` or `7d`.
+    window: Option<String>,
 }
 
 impl OrgQuery {
@@ -218,7 +244,7 @@ async fn get_function(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(name): Path<String>,
-    Query(q): Query<OrgQuery>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
 ) -> ApiResult<Json<FunctionView>> {
     Ok(Json(state.service.get_function(&caller, q.org(&caller), &name).await?))
 }
@@ -253,7 +279,7 @@ async fn update_function(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(name): Path<String>,
-    Query(q): Query<OrgQuery>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
     JsonBody(patch): JsonBody<FunctionPatch>,
 ) -> ApiResult<Response> {
     let org = q.org(&caller);
@@ -287,7 +313,7 @@ async fn upload_code(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(name): Path<String>,
-    Query(q): Query<OrgQuery>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
     request: Request,
 ) -> ApiResult<Response> {
     let content_type = request.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -321,7 +347,7 @@ async fn delete_function(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(name): Path<String>,
-    Query(q): Query<OrgQuery>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
 ) -> ApiResult<StatusCode> {
     state.service.delete_function(&caller, q.org(&caller), &name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -331,7 +357,7 @@ async fn list_versions(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(name): Path<String>,
-    Query(q): Query<OrgQuery>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
 ) -> ApiResult<Json<Vec<VersionView>>> {
     Ok(Json(state.service.list_versions(&caller, q.org(&caller), &name).await?))
 }
@@ -344,7 +370,7 @@ async fn get_version(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path((name, version)): Path<(String, String)>,
-    Query(q): Query<OrgQuery>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
 ) -> ApiResult<Json<VersionDetail>> {
     Ok(Json(state.service.get_version(&caller, q.org(&caller), &name, version_number(&version)?).await?))
 }
@@ -353,7 +379,7 @@ async fn restore_version(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path((name, version)): Path<(String, String)>,
-    Query(q): Query<OrgQuery>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
 ) -> ApiResult<Response> {
     let view = state.service.restore_version(&caller, q.org(&caller), &name, version_number(&version)?).await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
@@ -363,10 +389,36 @@ async fn list_invocations(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(name): Path<String>,
-    Query(q): Query<OrgQuery>,
-) -> ApiResult<Json<Vec<InvocationView>>> {
-    let limit = q.limit.unwrap_or(50);
-    Ok(Json(state.service.list_invocations(&caller, q.org(&caller), &name, limit, q.trigger.as_deref()).await?))
+    ApiQuery(q): ApiQuery<OrgQuery>,
+) -> ApiResult<Response> {
+    let org = q.org(&caller).to_string();
+    let query = InvocationQuery {
+        status: q.status,
+        trigger: q.trigger,
+        version: q.version,
+        since: q.since,
+        until: q.until,
+        request_id: q.request_id,
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    let page = state.service.search_invocations(&caller, &org, &name, query).await?;
+    let mut response = Json(page.invocations).into_response();
+    // The next page, as a header: the body stays the list it always was.
+    if let Some(cursor) = page.next_cursor.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert("x-next-cursor", cursor);
+    }
+    Ok(response)
+}
+
+async fn function_metrics(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
+) -> ApiResult<Json<MetricsView>> {
+    let window = q.window.as_deref().unwrap_or("1h");
+    Ok(Json(state.service.function_metrics(&caller, q.org(&caller), &name, window).await?))
 }
 
 async fn service_links(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<ServiceLink>>> {

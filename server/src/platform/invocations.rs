@@ -5,6 +5,7 @@ use super::{Result, Service};
 use crate::calls::dispatch::{Call, Credentials, Delivery};
 use crate::calls::request::{CallRequest, CallTrigger, FunctionRef};
 use app::model::*;
+use crate::store::{InvocationFilter, StatusFilter};
 use app::platform::{Invocations, PlatformError};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -40,17 +41,70 @@ impl Service {
     }
 }
 
+/// The status filter a search names (see `InvocationQuery::status`).
+fn status_filter(text: &str) -> Result<StatusFilter> {
+    let class = text.strip_suffix("xx").and_then(|d| d.parse::<i64>().ok()).filter(|d| (1..=5).contains(d));
+    match (text, class) {
+        (_, Some(class)) => Ok(StatusFilter::Class(class)),
+        ("success", _) => Ok(StatusFilter::Success),
+        ("error", _) => Ok(StatusFilter::Errors),
+        ("running", _) => Ok(StatusFilter::Unfinished),
+        _ => match text.parse::<i64>() {
+            Ok(code) if (100..=599).contains(&code) => Ok(StatusFilter::Code(code)),
+            _ => Err(PlatformError::invalid(
+                "status",
+                format!("status {text:?} is not one of: a status code (404), a class (2xx, 4xx, 5xx), success, error, running"),
+            )),
+        },
+    }
+}
+
+/// A page's last call as the next page's cursor: `<started_at>.<id>`.
+fn cursor_of(view: &InvocationView) -> String {
+    format!("{}.{}", view.started_at, view.id)
+}
+
+fn after_cursor(cursor: &str) -> Result<(i64, String)> {
+    let parsed = cursor.split_once('.').and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)));
+    match parsed {
+        Some((at, id)) if !id.is_empty() && id.len() <= 64 => Ok((at, id.to_string())),
+        _ => Err(PlatformError::invalid("cursor", format!("cursor {cursor:?} is not one this API gave: pass a page's next_cursor as it is"))),
+    }
+}
+
 #[async_trait]
 impl Invocations for Service {
     async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64, trigger: Option<&str>) -> Result<Vec<InvocationView>> {
+        let query = InvocationQuery { trigger: trigger.map(str::to_string), limit: Some(limit.clamp(1, 500)), ..Default::default() };
+        Ok(self.search_invocations(caller, org, name, query).await?.invocations)
+    }
+
+    async fn search_invocations(&self, caller: &Caller, org: &str, name: &str, query: InvocationQuery) -> Result<InvocationPage> {
         let f = self.function_for(caller, org, name).await?;
-        self.calls.gateway().flush_records().await;
-        let limit = limit.clamp(1, 500);
-        let rows = match trigger {
-            Some(trigger) => self.store.list_invocations_of_trigger(f.id, trigger, limit).await?,
-            None => self.store.list_invocations(f.id, limit).await?,
+        let limit = query.limit.unwrap_or(50);
+        if !(1..=500).contains(&limit) {
+            return Err(PlatformError::invalid("limit", format!("limit must be between 1 and 500 (got {limit})")));
+        }
+        if let (Some(since), Some(until)) = (query.since, query.until) {
+            if since >= until {
+                return Err(PlatformError::invalid("until", format!("until ({until}) must be after since ({since}); both are unix ms")));
+            }
+        }
+        let filter = InvocationFilter {
+            status: query.status.as_deref().map(status_filter).transpose()?,
+            trigger: query.trigger.as_deref(),
+            version: query.version,
+            since: query.since,
+            until: query.until,
+            request_id: query.request_id.as_deref(),
+            after: query.cursor.as_deref().map(after_cursor).transpose()?,
         };
-        Ok(rows
+        self.calls.gateway().flush_records().await;
+        // One more than the page: whether a next page exists.
+        let mut rows = self.store.search_invocations(f.id, &filter, limit + 1).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let invocations: Vec<InvocationView> = rows
             .into_iter()
             .map(|i| InvocationView {
                 id: i.id,
@@ -68,7 +122,19 @@ impl Invocations for Service {
                 connections: i.connections.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default(),
                 node: i.node,
             })
-            .collect())
+            .collect();
+        let next_cursor = if more { invocations.last().map(cursor_of) } else { None };
+        Ok(InvocationPage { invocations, next_cursor })
+    }
+
+    async fn function_metrics(&self, caller: &Caller, org: &str, name: &str, window: &str) -> Result<MetricsView> {
+        let f = self.function_for(caller, org, name).await?;
+        let span = super::monitor::window(window)
+            .ok_or_else(|| PlatformError::invalid("window", format!("window must be 1h, 24h or 7d (got {window:?})")))?;
+        self.calls.gateway().flush_records().await;
+        let since = super::monitor::start_of(crate::store::now_ms(), span);
+        let calls = self.store.call_figures(f.id, since).await?;
+        Ok(super::monitor::figures(window, span, since, &calls))
     }
 
     async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse> {

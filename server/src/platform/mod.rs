@@ -19,6 +19,7 @@ pub mod archive;
 mod configuration;
 mod functions;
 mod invocations;
+mod monitor;
 mod nodes;
 mod tenants;
 mod users;

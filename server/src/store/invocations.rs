@@ -30,6 +30,46 @@ pub struct InvocationRow {
     pub retry_at: i64,
 }
 
+/// Which calls of a function a search wants (see `Store::search_invocations`); `None`: any.
+#[derive(Debug, Default)]
+pub struct InvocationFilter<'a> {
+    pub status: Option<StatusFilter>,
+    pub trigger: Option<&'a str>,
+    pub version: Option<i64>,
+    /// Started at or after (unix ms).
+    pub since: Option<i64>,
+    /// Started before (unix ms).
+    pub until: Option<i64>,
+    pub request_id: Option<&'a str>,
+    /// Only calls after this one in the order: (its start, its id).
+    pub after: Option<(i64, String)>,
+}
+
+/// Calls by how they ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// This status code.
+    Code(i64),
+    /// Codes of one hundred: 2 for 2xx.
+    Class(i64),
+    /// Answered below 400.
+    Success,
+    /// Answered 5xx, or failed, or dead-lettered.
+    Errors,
+    /// Queued or running still.
+    Unfinished,
+}
+
+/// One call as the figures count it.
+#[derive(Clone, Debug, FromRow)]
+pub struct CallFigure {
+    pub started_at: i64,
+    pub duration_us: Option<i64>,
+    pub status_code: Option<i64>,
+    pub cold: i64,
+    pub state: String,
+}
+
 /// A queued call taken for running: its function's route, its stored request, and which
 /// attempt this is (1 for the first).
 #[derive(Clone, Debug, FromRow)]
@@ -221,6 +261,81 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await.map_err(StoreError::from)
+    }
+
+    /// A function's calls that pass `filter`, the newest first (by start, then id), at most
+    /// `limit`: one page of a search; the next page starts after its last call.
+    pub async fn search_invocations(&self, function_id: i64, filter: &InvocationFilter<'_>, limit: i64) -> DbResult<Vec<InvocationRow>> {
+        enum Bind<'b> {
+            Int(i64),
+            Text(&'b str),
+        }
+        let mut binds = vec![Bind::Int(function_id)];
+        let mut conditions = vec!["i.function_id = $1".to_string()];
+        // Adds a bound value; its placeholder.
+        macro_rules! bound {
+            ($bind:expr) => {{
+                binds.push($bind);
+                format!("${}", binds.len())
+            }};
+        }
+        match filter.status {
+            Some(StatusFilter::Code(code)) => conditions.push(format!("i.status_code = {}", bound!(Bind::Int(code)))),
+            Some(StatusFilter::Class(class)) => {
+                let (low, high) = (bound!(Bind::Int(class * 100)), bound!(Bind::Int(class * 100 + 100)));
+                conditions.push(format!("i.status_code >= {low} AND i.status_code < {high}"));
+            }
+            Some(StatusFilter::Success) => conditions.push("i.status_code < 400".into()),
+            Some(StatusFilter::Errors) => conditions.push("(i.status_code >= 500 OR i.state IN ('failed', 'dead-letter'))".into()),
+            Some(StatusFilter::Unfinished) => conditions.push("i.state IN ('queued', 'running')".into()),
+            None => {}
+        }
+        if let Some(trigger) = filter.trigger {
+            conditions.push(format!("i.trigger_kind = {}", bound!(Bind::Text(trigger))));
+        }
+        if let Some(version) = filter.version {
+            conditions.push(format!("i.version = {}", bound!(Bind::Int(version))));
+        }
+        if let Some(since) = filter.since {
+            conditions.push(format!("i.started_at >= {}", bound!(Bind::Int(since))));
+        }
+        if let Some(until) = filter.until {
+            conditions.push(format!("i.started_at < {}", bound!(Bind::Int(until))));
+        }
+        if let Some(id) = filter.request_id {
+            conditions.push(format!("i.id = {}", bound!(Bind::Text(id))));
+        }
+        if let Some((at, id)) = &filter.after {
+            let (at_a, at_b, id_b) = (bound!(Bind::Int(*at)), bound!(Bind::Int(*at)), bound!(Bind::Text(id)));
+            conditions.push(format!("(i.started_at < {at_a} OR (i.started_at = {at_b} AND i.id > {id_b}))"));
+        }
+        let limit_at = bound!(Bind::Int(limit));
+        let sql = format!(
+            "SELECT {INVOCATION_COLUMNS} FROM invocations i JOIN functions f ON f.id = i.function_id \
+             WHERE {} ORDER BY i.started_at DESC, i.id LIMIT {limit_at}",
+            conditions.join(" AND ")
+        );
+        let mut query = sqlx::query_as(&sql);
+        for bind in binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(v),
+                Bind::Text(v) => query.bind(v),
+            };
+        }
+        query.fetch_all(&self.pool).await.map_err(StoreError::from)
+    }
+
+    /// What the figures of a function's calls since `since` (ms) are made of, oldest first.
+    pub async fn call_figures(&self, function_id: i64, since: i64) -> DbResult<Vec<CallFigure>> {
+        sqlx::query_as(
+            "SELECT started_at, duration_us, status_code, cold, state FROM invocations \
+             WHERE function_id = $1 AND started_at >= $2 ORDER BY started_at",
+        )
+        .bind(function_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)
     }
 
     /// The newest calls of a function that one trigger brought (`schedule`, say).

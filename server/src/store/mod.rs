@@ -20,7 +20,7 @@ mod users;
 pub use call_records::{CallEnd, CallStart};
 pub use error::{StoreError, Unique};
 pub use functions::{build_claimable, FunctionRow, NewVersion, Settings, Target, VersionRow};
-pub use invocations::{Claimed, InvocationRow, Recovered};
+pub use invocations::{CallFigure, Claimed, InvocationFilter, InvocationRow, Recovered, StatusFilter};
 pub use nodes::{Admission, NodeBeat, NodeRow};
 pub use processes::ProcessRow;
 pub use schedules::Scheduled;
