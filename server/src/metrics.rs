@@ -242,15 +242,15 @@ pub fn render_async_depths(depths: &[(String, String, u32)]) -> String {
     out
 }
 
-/// The stem cells kept (see `run/stems.rs`) and the memory limits they hold.
-pub fn render_stem_cells(stems: crate::run::stems::StemFigures) -> String {
+/// The stem cells kept (see `run/stems.rs`) and the memory limits they hold (MB).
+pub fn render_stem_cells(cells: usize, memory_mb: i64) -> String {
     let mut out = String::new();
     out.push_str("# HELP vcdfaas_pool_stem_cells Stem cells kept paused for cold starts with no spare of their own.\n");
     out.push_str("# TYPE vcdfaas_pool_stem_cells gauge\n");
-    let _ = writeln!(out, "vcdfaas_pool_stem_cells {}", stems.cells);
+    let _ = writeln!(out, "vcdfaas_pool_stem_cells {cells}");
     out.push_str("# HELP vcdfaas_pool_stem_memory_mb Memory limit held by the stem cells (with those being made).\n");
     out.push_str("# TYPE vcdfaas_pool_stem_memory_mb gauge\n");
-    let _ = writeln!(out, "vcdfaas_pool_stem_memory_mb {}", stems.memory_mb);
+    let _ = writeln!(out, "vcdfaas_pool_stem_memory_mb {memory_mb}");
     out
 }
 

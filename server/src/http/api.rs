@@ -444,7 +444,8 @@ async fn metrics(State(state): State<AppState>, ApiCaller(caller): ApiCaller) ->
     }
     let gateway = state.service.calls().gateway();
     let mut text = gateway.metrics().render(&gateway.pool().gauges());
-    text.push_str(&crate::metrics::render_stem_cells(gateway.pool().stem_figures()));
+    let stems = gateway.pool().stem_figures();
+    text.push_str(&crate::metrics::render_stem_cells(stems.cells, stems.memory_mb));
     if let Some(vcd) = &state.vcd {
         text.push_str(&vcd.render_metrics());
     }

@@ -676,8 +676,7 @@ impl Pool {
         }
     }
 
-    /// Starts the spare when there is one (unpauses it, when pre-started), else creates and
-    /// starts a container; says which it did.
+    /// Gives a call a container that runs: its spare, a stem cell or a new one; says which.
     async fn start_container(&self, target: &Target, spare: Option<Spare>) -> Result<(Instance, ServedBy), CallError> {
         // Fastest first: the function's own paused spare, a stem cell (an unpause each), then
         // the spare created ahead, then a new container (a start each).
