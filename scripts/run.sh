@@ -8,7 +8,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 printf '\n==> Building the portal (first build: about 5 minutes on 2 cores)\n'
-cargo leptos build
+scripts/build-site.sh
 
 printf '\n==> Preparing the runtime base images (first time: about a minute each)\n'
 "$TARGET_DIR/debug/vcd-faas" prepare-images

@@ -6,8 +6,6 @@ cd "$(dirname "$0")/.."
 
 FOR_TESTS=0
 [ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
-CARGO_LEPTOS_VERSION=0.3.10
-WASM_BINDGEN_VERSION=0.2.130
 
 step() { printf '\n==> %s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -63,21 +61,13 @@ if ! have cargo; then
   exit 1
 fi
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-  step "Installing cargo-leptos $CARGO_LEPTOS_VERSION (once per machine; about 20 minutes on 2 cores)"
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
-fi
-if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
-  step "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (once per machine; about 6 minutes)"
-  # Without --locked: its lockfile pins a crate version the registry no longer has.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
-fi
-echo "cargo-leptos $(cargo leptos --version | awk '{print $2}'), $(wasm-bindgen --version)"
+# No cargo-leptos, no wasm-bindgen-cli: scripts/build-site.sh builds the site with cargo alone.
+echo "$(cargo --version), target wasm32-unknown-unknown installed"
 
 step "Checking the code editor bundle (CodeMirror 6 from npm, into public/editor/)"
 have npm || apt_install nodejs npm
 bundle=public/editor/editor.js
-# Rebuilt when missing or older than anything it is made from; cargo-leptos copies public/ into the site.
+# Rebuilt when missing or older than anything it is made from; scripts/build-site.sh copies public/ into the site.
 if [ ! -f "$bundle" ] || [ -n "$(find editor/src editor/package.json editor/package-lock.json -newer "$bundle" | head -n1)" ]; then
   if [ ! -f editor/node_modules/.package-lock.json ] || [ editor/package-lock.json -nt editor/node_modules/.package-lock.json ]; then
     echo "installing the editor's npm packages"

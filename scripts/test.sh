@@ -10,7 +10,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 printf '\n==> Building the portal\n'
-cargo leptos build
+scripts/build-site.sh
 
 printf '\n==> Preparing the runtime base images\n'
 "$TARGET_DIR/debug/vcd-faas" prepare-images

@@ -32,7 +32,7 @@ pub struct Config {
     #[arg(long, env = "VCD_FAAS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<Secret>,
 
-    /// Folder with the compiled portal assets (set by cargo-leptos).
+    /// Folder with the compiled portal assets (written by scripts/build-site.sh).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
 
