@@ -21,6 +21,16 @@ async fn containers_of(org: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
+/// Removes the containers the killed process left (its peer would at its next reconcile, which
+/// these tests set an hour away), so that no test run leaves containers on the engine.
+fn remove_containers_left_by(org: &str) {
+    let out = std::process::Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=vcd-faas.tenant={org}")]).output().unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    if !ids.is_empty() {
+        std::process::Command::new("docker").args(["rm", "-f"]).args(&ids).output().unwrap();
+    }
+}
+
 /// Creates the function `slow` and waits until it is ready.
 async fn create_slow(client: &Client, base: &str, dev: &str) {
     let spec = json!({"name": "slow", "language": "nodejs", "code": SLOW, "timeout_ms": 20000});
@@ -179,6 +189,7 @@ async fn calls_a_killed_process_was_running_are_recovered_by_another(broker: Opt
         "the synchronous call process a was running: {call}"
     );
     b.terminate();
+    remove_containers_left_by(&org);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -578,7 +578,7 @@ impl Pool {
                         slot.share = Some(ShareOfLimit { instances: here as i64, as_of_us: now_us() });
                         continue;
                     }
-                    let started = self.start_container(target, spare).await;
+                    let started = self.start_container(target, spare, true).await;
                     if mode == PoolMode::Warm {
                         self.refill_spare(target);
                     }
@@ -676,8 +676,9 @@ impl Pool {
         }
     }
 
-    /// Gives a call a container that runs: its spare, a stem cell or a new one; says which.
-    async fn start_container(&self, target: &Target, spare: Option<Spare>) -> Result<(Instance, ServedBy), CallError> {
+    /// A container that runs: the spare, a stem cell (`for_a_call`: one waits for it) or a new
+    /// one; says which.
+    async fn start_container(&self, target: &Target, spare: Option<Spare>, for_a_call: bool) -> Result<(Instance, ServedBy), CallError> {
         // Fastest first: the function's own paused spare, a stem cell (an unpause each), then
         // the spare created ahead, then a new container (a start each).
         let spare = match spare {
@@ -690,7 +691,8 @@ impl Pool {
             },
             other => other,
         };
-        if let Some(instance) = self.specialize_stem(target).await {
+        let stem = if for_a_call { self.specialize_stem(target).await } else { None };
+        if let Some(instance) = stem {
             if let Some(spare) = spare {
                 self.keep_spare(target, spare);
             }
@@ -1108,7 +1110,8 @@ impl Pool {
     /// call warm. Calls that joined it meanwhile are served once it runs. True when it serves.
     async fn warm_up(&self, target: &Target, key: u64) -> bool {
         let started: Result<Instance, CallError> = async {
-            let (instance, _) = self.start_container(target, None).await?;
+            // Not a stem cell: they are kept for calls that wait.
+            let (instance, _) = self.start_container(target, None, false).await?;
             let deadline = Instant::now() + runner::START_LIMIT;
             if let Err(e) = runner::wait_ready(&self.engine, &instance, deadline).await {
                 self.discard(instance);
