@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 FOR_TESTS=0
 [ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

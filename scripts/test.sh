@@ -9,11 +9,22 @@ scripts/setup.sh --for-tests
 export PATH="$HOME/.cargo/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
+printf '\n==> Building the server\n'
+cargo build -p server --bin vcd-faas
+# The base images (network and disk, little CPU) are made while the rest compiles.
+images_log=$(mktemp)
+printf '\n==> Preparing the runtime base images in the background\n'
+"$TARGET_DIR/debug/vcd-faas" prepare-images >"$images_log" 2>&1 &
+images=$!
 printf '\n==> Building the portal\n'
 scripts/build-site.sh
-
-printf '\n==> Preparing the runtime base images\n'
-"$TARGET_DIR/debug/vcd-faas" prepare-images
+if ! wait "$images"; then
+  cat "$images_log" >&2
+  echo "preparing the runtime base images failed (above)" >&2
+  exit 1
+fi
+cat "$images_log"
+rm -f "$images_log"
 
 results=$(mktemp -d)
 printf '\n==> Import circles between modules (there must be none)\n'

@@ -57,8 +57,17 @@ mod backend {
     pub fn fail(e: PlatformError) -> ServerFnError {
         if let (Some(response), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(e.status())) {
             response.set_status(status);
+            if let PlatformError::RateLimited { retry_after_secs, .. } = &e {
+                response.insert_header(http::header::RETRY_AFTER, (*retry_after_secs).into());
+            }
         }
         ServerFnError::new(e.to_string())
+    }
+
+    /// The address the request came from, when the server knows it.
+    pub async fn client_address() -> Option<std::net::IpAddr> {
+        let info = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>().await.ok()?;
+        Some(info.0.ip())
     }
 
     pub async fn session() -> Result<Session, ServerFnError> {
@@ -110,7 +119,8 @@ pub async fn whoami() -> Result<Option<Caller>, ServerFnError> {
 #[server]
 pub async fn login(org: String, username: String, password: String) -> Result<(), ServerFnError> {
     let platform = expect_context::<crate::platform::SharedPlatform>();
-    let caller = platform.authenticate(org.trim(), username.trim(), &password).await.map_err(backend::fail)?;
+    let from = backend::client_address().await;
+    let caller = platform.authenticate(org.trim(), username.trim(), &password, from).await.map_err(backend::fail)?;
     let session = backend::session().await?;
     // A new id at login, so a session id planted before sign-in is worthless.
     session.cycle_id().await.map_err(|e| ServerFnError::new(e.to_string()))?;
@@ -514,9 +524,15 @@ pub async fn list_tokens() -> Result<Vec<TokenView>, ServerFnError> {
 }
 
 #[server]
-pub async fn create_token(name: String) -> Result<FormOutcome, ServerFnError> {
+pub async fn create_token(name: String, expires_in_days: String, scope: String) -> Result<FormOutcome, ServerFnError> {
     let (platform, caller) = backend::caller().await?;
-    Ok(match platform.create_token(&caller, &name).await {
+    let mut errors = Vec::new();
+    let days = backend::number("expires_in_days", "Expires in (days)", &expires_in_days, &mut errors);
+    if !errors.is_empty() {
+        return Ok(FormOutcome { errors, ..Default::default() });
+    }
+    let input = crate::platform::TokenInput { name, expires_in_days: days, scope: Some(scope).filter(|s| !s.is_empty()) };
+    Ok(match platform.create_token(&caller, input).await {
         Ok((view, secret)) => FormOutcome {
             message: Some(format!("token {:?} created; copy it now, it is shown only once", view.name)),
             secret: Some(secret),
@@ -524,6 +540,60 @@ pub async fn create_token(name: String) -> Result<FormOutcome, ServerFnError> {
         },
         Err(e) => backend::outcome(e),
     })
+}
+
+/// Changes a user: `action` is `role`, `disable`, `enable`, `password` or `delete`.
+#[server]
+pub async fn change_user(org: String, username: String, action: String, value: String) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    let change = match action.as_str() {
+        "role" => crate::platform::UserChange { role: Some(value), ..Default::default() },
+        "disable" | "enable" => crate::platform::UserChange { disabled: Some(action == "disable"), ..Default::default() },
+        "password" => crate::platform::UserChange { password: Some(value), ..Default::default() },
+        "delete" => {
+            return Ok(match platform.delete_user(&caller, &org, &username).await {
+                Ok(()) => FormOutcome { message: Some(format!("user {username} of {org} deleted")), ..Default::default() },
+                Err(e) => backend::outcome(e),
+            })
+        }
+        other => return Ok(FormOutcome { error: Some(format!("unknown action {other:?}")), ..Default::default() }),
+    };
+    Ok(match platform.update_user(&caller, &org, &username, change).await {
+        Ok(u) => {
+            let what = match action.as_str() {
+                "role" => format!("is now {}", u.role.label()),
+                "password" => "has a new password".to_string(),
+                _ if u.disabled => "is disabled".to_string(),
+                _ => "is enabled".to_string(),
+            };
+            FormOutcome { message: Some(format!("{} of {} {what}", u.username, u.org)), ..Default::default() }
+        }
+        Err(e) => backend::outcome(e),
+    })
+}
+
+/// Deletes a tenant once its name is typed again.
+#[server]
+pub async fn delete_tenant(org: String, confirm: String) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    if confirm.trim() != org {
+        let message = format!("type the tenant's name {org:?} to confirm");
+        return Ok(FormOutcome { errors: vec![FieldError::new("confirm", message)], ..Default::default() });
+    }
+    Ok(match platform.delete_tenant(&caller, &org).await {
+        Ok(d) => FormOutcome {
+            message: Some(format!("tenant {} deleted with its {} function(s) and {} user(s)", d.org, d.functions, d.users)),
+            ..Default::default()
+        },
+        Err(e) => backend::outcome(e),
+    })
+}
+
+#[server]
+pub async fn list_audit(org: Option<String>, before: Option<i64>) -> Result<Vec<AuditEntry>, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    let query = crate::platform::AuditQuery { org: org.filter(|o| !o.is_empty()), before, limit: Some(100) };
+    platform.list_audit(&caller, query).await.map_err(backend::fail)
 }
 
 #[server]

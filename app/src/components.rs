@@ -64,6 +64,7 @@ fn TopBar(caller: Caller, logout: ServerAction<Logout>) -> impl IntoView {
                 {provider.then(|| view! { <A href="/tenants">"Tenants"</A> })}
                 {(provider || admin).then(|| view! { <A href="/users">"Users"</A> })}
                 <A href="/tokens">"API tokens"</A>
+                {(provider || admin).then(|| view! { <A href="/audit">"Audit log"</A> })}
             </nav>
             <div class="who">
                 <span class="org" title="Your organisation">{caller.org.clone()}</span>

@@ -57,6 +57,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/tenants") view=pages::provider::TenantsPage />
                 <Route path=path!("/users") view=pages::users::UsersPage />
                 <Route path=path!("/tokens") view=pages::tokens::TokensPage />
+                <Route path=path!("/audit") view=pages::audit::AuditPage />
             </Routes>
         </Router>
     }

@@ -21,6 +21,13 @@ pub struct Caller {
     pub tenant_id: Option<i64>,
     /// Tenant slug, or `provider`.
     pub org: String,
+    /// What the caller may do: a signed-in user, everything its role allows; a token, its scope.
+    #[serde(default = "full_scope")]
+    pub scope: TokenScope,
+}
+
+fn full_scope() -> TokenScope {
+    TokenScope::Full
 }
 
 impl Caller {
@@ -79,6 +86,25 @@ string_enum! {
         Provider = "provider",
         Admin = "admin",
         Developer = "developer",
+    }
+}
+
+string_enum! {
+    /// What an API token may do: `read` only looks (GET), `invoke` also calls functions, `full`
+    /// does everything its user's role allows.
+    pub enum TokenScope {
+        Read = "read",
+        Invoke = "invoke",
+        Full = "full",
+    }
+}
+
+impl TokenScope {
+    pub fn may_invoke(self) -> bool {
+        self != TokenScope::Read
+    }
+    pub fn may_change(self) -> bool {
+        self == TokenScope::Full
     }
 }
 
@@ -455,6 +481,9 @@ pub struct UserView {
     pub org: String,
     pub role: Role,
     pub created_at: i64,
+    /// A disabled user cannot sign in; its tokens and sessions stop working.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -463,6 +492,29 @@ pub struct TokenView {
     pub name: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// Unix ms; `None` for a token made before tokens expired.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    #[serde(default = "full_scope")]
+    pub scope: TokenScope,
+}
+
+/// One change someone made: who, when, what.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// Unix ms.
+    pub at: i64,
+    /// `org/username` of whoever made the change.
+    pub actor: String,
+    /// The tenant the change is about; `None` for the platform itself (nodes, the provider).
+    pub org: Option<String>,
+    /// What was done, e.g. `function.update`, `user.disable`, `token.create`.
+    pub action: String,
+    /// What it was done to: a function, user, token or node name.
+    pub target: String,
+    /// A short account of the change (never a secret).
+    pub detail: String,
 }
 
 /// What the portal needs to draw a function form within the tenant's limits.

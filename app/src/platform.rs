@@ -9,7 +9,9 @@ use std::sync::Arc;
 /// Who the caller is, and what it may use.
 #[async_trait]
 pub trait Access: Send + Sync {
-    async fn authenticate(&self, org: &str, username: &str, password: &str) -> Result<Caller, PlatformError>;
+    /// Checks a password; `from` is the address the attempt came from (attempts are limited
+    /// per account and per address).
+    async fn authenticate(&self, org: &str, username: &str, password: &str, from: Option<std::net::IpAddr>) -> Result<Caller, PlatformError>;
     async fn caller_by_user_id(&self, user_id: i64) -> Result<Option<Caller>, PlatformError>;
     async fn limits(&self, caller: &Caller, org: &str) -> Result<Limits, PlatformError>;
 }
@@ -51,6 +53,9 @@ pub trait Tenants: Send + Sync {
     async fn service_links(&self, caller: &Caller) -> Result<Vec<ServiceLink>, PlatformError>;
     async fn create_tenant(&self, caller: &Caller, input: TenantInput) -> Result<TenantView, PlatformError>;
     async fn update_tenant(&self, caller: &Caller, org: &str, input: TenantInput) -> Result<TenantView, PlatformError>;
+    /// Removes the tenant and everything of it: functions (their containers, images, queues and
+    /// vCD filters), users, tokens.
+    async fn delete_tenant(&self, caller: &Caller, org: &str) -> Result<TenantDeletion, PlatformError>;
 }
 
 /// Users of a tenant and their API tokens.
@@ -58,10 +63,19 @@ pub trait Tenants: Send + Sync {
 pub trait Users: Send + Sync {
     async fn list_users(&self, caller: &Caller) -> Result<Vec<UserView>, PlatformError>;
     async fn create_user(&self, caller: &Caller, org: &str, input: UserInput) -> Result<UserView, PlatformError>;
+    /// Changes a user's role, disables or enables it, or sets a new password.
+    async fn update_user(&self, caller: &Caller, org: &str, username: &str, change: UserChange) -> Result<UserView, PlatformError>;
+    async fn delete_user(&self, caller: &Caller, org: &str, username: &str) -> Result<(), PlatformError>;
     async fn list_tokens(&self, caller: &Caller) -> Result<Vec<TokenView>, PlatformError>;
     /// Returns the token's secret, shown once.
-    async fn create_token(&self, caller: &Caller, name: &str) -> Result<(TokenView, String), PlatformError>;
+    async fn create_token(&self, caller: &Caller, input: TokenInput) -> Result<(TokenView, String), PlatformError>;
     async fn revoke_token(&self, caller: &Caller, id: i64) -> Result<(), PlatformError>;
+}
+
+/// Who changed what: the provider sees every entry, a tenant admin its tenant's.
+#[async_trait]
+pub trait Audit: Send + Sync {
+    async fn list_audit(&self, caller: &Caller, query: AuditQuery) -> Result<Vec<AuditEntry>, PlatformError>;
 }
 
 /// The worker nodes (provider only).
@@ -73,13 +87,13 @@ pub trait Nodes: Send + Sync {
 }
 
 /// Everything the portal and the REST API need, in parts by area.
-pub trait Platform: Access + Functions + Invocations + Nodes + Tenants + Users + 'static {}
+pub trait Platform: Access + Audit + Functions + Invocations + Nodes + Tenants + Users + 'static {}
 
-impl<T: Access + Functions + Invocations + Nodes + Tenants + Users + 'static> Platform for T {}
+impl<T: Access + Audit + Functions + Invocations + Nodes + Tenants + Users + 'static> Platform for T {}
 
 /// The parts' traits, for calling the platform's methods: `use app::platform::parts::*`.
 pub mod parts {
-    pub use super::{Access, Functions, Invocations, Nodes, Tenants, Users};
+    pub use super::{Access, Audit, Functions, Invocations, Nodes, Tenants, Users};
 }
 
 pub type SharedPlatform = Arc<dyn Platform>;
@@ -110,6 +124,45 @@ pub struct UserInput {
     pub role: String,
 }
 
+/// A change to a user; what is left out stays.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    /// `admin` or `developer`.
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+    /// A new password (a reset by an admin).
+    pub password: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TokenInput {
+    pub name: String,
+    /// Days until it expires; default and maximum set by the provider.
+    pub expires_in_days: Option<i64>,
+    /// `read`, `invoke` or `full` (the default).
+    pub scope: Option<String>,
+}
+
+/// What deleting a tenant removed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TenantDeletion {
+    pub org: String,
+    pub functions: u64,
+    pub users: u64,
+}
+
+/// Which audit entries to list, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this tenant's (the provider's filter; a tenant admin always sees its own).
+    pub org: Option<String>,
+    /// Entries older than this id (the next page).
+    pub before: Option<i64>,
+    /// At most this many (default 100, at most 500).
+    pub limit: Option<i64>,
+}
 /// Every failure a platform call can report, each with what the user should fix.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlatformError {
@@ -126,6 +179,8 @@ pub enum PlatformError {
     /// A value another record has already (a name, a vCD org id), at its field.
     Taken(FieldError),
     Unavailable(String),
+    /// Too many attempts: try again after this many seconds.
+    RateLimited { message: String, retry_after_secs: u64 },
     Internal(String),
 }
 
@@ -152,6 +207,7 @@ impl PlatformError {
             PlatformError::NotFound(_) => 404,
             PlatformError::Conflict(_) | PlatformError::Taken(_) => 409,
             PlatformError::Unavailable(_) => 503,
+            PlatformError::RateLimited { .. } => 429,
             PlatformError::Internal(_) => 500,
         }
     }
@@ -176,7 +232,8 @@ impl std::fmt::Display for PlatformError {
             | PlatformError::Forbidden(m)
             | PlatformError::NotFound(m)
             | PlatformError::Conflict(m)
-            | PlatformError::Unavailable(m) => write!(f, "{m}"),
+            | PlatformError::Unavailable(m)
+            | PlatformError::RateLimited { message: m, .. } => write!(f, "{m}"),
             // Internal causes are logged by the server, never shown to users.
             PlatformError::Internal(_) => write!(f, "internal error; the server log has the details"),
         }

@@ -27,6 +27,17 @@ pub struct Config {
     #[arg(long, env = "VCD_FAAS_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<Secret>,
 
+    /// Days an API token lasts when its maker does not say.
+    #[arg(long, env = "VCD_FAAS_TOKEN_DAYS", default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub token_days: i64,
+    /// Most days an API token may last.
+    #[arg(long, env = "VCD_FAAS_TOKEN_MAX_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub token_max_days: i64,
+    /// Failed sign-ins an account may have in 15 minutes before it must wait (an address may
+    /// have four times as many). 0: no limit.
+    #[arg(long, env = "VCD_FAAS_LOGIN_ATTEMPTS", default_value_t = 5)]
+    pub login_attempts: usize,
+
     /// The key functions' secrets are sealed with: 32 bytes in base64. Unset: the key file
     /// `secret.key` in the data folder, made on the first start.
     #[arg(long, env = "VCD_FAAS_SECRET_KEY", hide_env_values = true)]

@@ -310,7 +310,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         println!("  (shown once; set VCD_FAAS_ADMIN_PASSWORD to choose it)\n");
     }
     println!("vcd-faas listening on http://{addr}");
-    let served = axum::serve(ready.listener, ready.front.into_make_service()).with_graceful_shutdown(shutdown_signal()).await;
+    let served = axum::serve(ready.listener, ready.front.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await;
     // No tick is claimed from here on; the calls of those claimed end before the pool drains.
     ready.scheduler.stop().await;
     // Warm containers do not outlive a clean stop (after a crash the reconciler removes them).

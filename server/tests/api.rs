@@ -308,15 +308,16 @@ async fn tokens_can_be_listed_and_revoked(db: Db) {
     use app::platform::parts::*;
     let app = TestApp::spawn(db).await;
     let t = app.tenant().await;
-    let caller = app.service.caller_by_token(&t.dev).await.unwrap().unwrap();
-    let (view, secret) = app.service.create_token(&caller, "ci").await.unwrap();
+    let caller = app.service.caller_by_token(&t.dev).await.unwrap().caller().unwrap();
+    let input = app::platform::TokenInput { name: "ci".into(), ..Default::default() };
+    let (view, secret) = app.service.create_token(&caller, input).await.unwrap();
     assert_eq!(app.get(&secret, "/api/v1/functions").await.status(), StatusCode::OK);
     let tokens = app.service.list_tokens(&caller).await.unwrap();
     assert!(tokens.iter().any(|t| t.name == "ci" && t.last_used_at.is_some()));
     app.service.revoke_token(&caller, view.id).await.unwrap();
     assert_eq!(app.get(&secret, "/api/v1/functions").await.status(), StatusCode::UNAUTHORIZED);
     // Another user cannot revoke someone else's token.
-    let other = app.service.caller_by_token(&t.admin).await.unwrap().unwrap();
+    let other = app.service.caller_by_token(&t.admin).await.unwrap().caller().unwrap();
     let first = app.service.list_tokens(&caller).await.unwrap()[0].id;
     assert!(app.service.revoke_token(&other, first).await.is_err());
 }

@@ -1,3 +1,4 @@
+pub mod audit;
 mod call_cells;
 mod call_history;
 mod code_view;

@@ -1,6 +1,6 @@
 use super::functions::FunctionTable;
 use super::nodes_panel::NodesPanel;
-use crate::api::{list_functions, list_tenants, service_links, CreateTenant, FormOutcome, UpdateTenant};
+use crate::api::{list_functions, list_tenants, service_links, CreateTenant, DeleteTenant, FormOutcome, UpdateTenant};
 use crate::components::{error_text, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, ListFieldMsg};
 use crate::model::{FunctionStatus, Sandbox, ServiceLink, TenantView};
 use leptos::prelude::*;
@@ -115,7 +115,9 @@ pub fn TenantsPage() -> impl IntoView {
 fn Tenants() -> impl IntoView {
     let create = ServerAction::<CreateTenant>::new();
     let update = ServerAction::<UpdateTenant>::new();
-    let tenants = Resource::new(move || (create.version().get(), update.version().get()), |_| list_tenants());
+    let delete = ServerAction::<DeleteTenant>::new();
+    let tenants = Resource::new(move || (create.version().get(), update.version().get(), delete.version().get()), |_| list_tenants());
+    let delete_result = Signal::derive(move || delete.value().get());
     let outcome = outcome_of(create);
     let result = Signal::derive(move || create.value().get());
     let update_result = Signal::derive(move || update.value().get());
@@ -126,11 +128,12 @@ fn Tenants() -> impl IntoView {
             {move || tenants.get().map(|r| match r {
                 Ok(list) => view! {
                     <FormMessage result=update_result />
+                    <FormMessage result=delete_result />
                     <div class="table-wrap card">
                         <table class="tenants">
                             <thead><tr><th>"Org"</th><th>"Display name"</th><th>"Functions"</th><th>"Users"</th><th>"Max functions"</th><th>"Max memory (MB)"</th><th>"Max timeout (ms)"</th><th>"Max instances"</th><th>"vCD org id"</th><th>"Outbound network"</th><th>"Sandbox"</th><th></th></tr></thead>
                             <tbody>
-                                {list.into_iter().map(|t| view! { <TenantRow t update /> }).collect_view()}
+                                {list.into_iter().map(|t| view! { <TenantRow t update delete /> }).collect_view()}
                             </tbody>
                         </table>
                     </div>
@@ -216,11 +219,14 @@ fn TenantLimitFields(outcome: Signal<Option<FormOutcome>>, prefix: &'static str,
 }
 
 #[component]
-fn TenantRow(t: TenantView, update: ServerAction<UpdateTenant>) -> impl IntoView {
+fn TenantRow(t: TenantView, update: ServerAction<UpdateTenant>, delete: ServerAction<DeleteTenant>) -> impl IntoView {
     let form_id = format!("edit-{}", t.name);
     let limits = Some(t.clone());
     let (name, display_name, vcd_org_id) = (t.name.clone(), t.display_name.clone(), t.vcd_org_id.clone());
     let display_id = format!("{name}-display");
+    let confirm_id = format!("{name}-confirm-delete");
+    let delete_label = format!("Delete {name}: its functions, containers, images, users and tokens go. Type {name} to confirm");
+    let delete_org = name.clone();
     let (form_name, form_display) = (name.clone(), display_name.clone());
     view! {
         <tr data-tenant=name.clone()>
@@ -237,13 +243,20 @@ fn TenantRow(t: TenantView, update: ServerAction<UpdateTenant>) -> impl IntoView
             <td data-testid="tenant-sandbox">{t.sandbox.as_str()}</td>
             <td>
                 <details class="inline-edit">
-                    <summary>"Edit limits"</summary>
+                    <summary>"Edit"</summary>
                     <ActionForm action=update attr:id=form_id attr:class="form" attr:novalidate=true>
                         <input type="hidden" name="form[name]" value=form_name />
                         <label for=display_id.clone()>"Display name"</label>
                         <input id=display_id.clone() name="form[display_name]" value=form_display />
                         <TenantLimitFields outcome=outcome_of(update) prefix="e" values=limits />
                         <button type="submit" class="button primary">"Save"</button>
+                    </ActionForm>
+                    <ActionForm action=delete attr:class="form danger-zone" attr:novalidate=true>
+                        <input type="hidden" name="org" value=delete_org />
+                        <label for=confirm_id.clone()>{delete_label}</label>
+                        <input id=confirm_id name="confirm" autocomplete="off" />
+                        <FieldMsg outcome=outcome_of(delete) field="confirm" />
+                        <button type="submit" class="button danger">"Delete tenant"</button>
                     </ActionForm>
                 </details>
             </td>

@@ -21,11 +21,29 @@ fn Tokens(org: String) -> impl IntoView {
         <section class="card">
             <p>"Tokens let scripts and CI pipelines use the REST API (" <a href="/api/v1/openapi.json">"OpenAPI"</a>
                ") and call your functions: " <code>{format!("Authorization: Bearer <token>")}</code> "."</p>
-            <ActionForm action=create attr:class="form inline" attr:novalidate=true>
-                <label for="tok-name">"Name"</label>
-                <input id="tok-name" name="name" placeholder="ci pipeline" autocomplete="off" />
+            <ActionForm action=create attr:class="form" attr:novalidate=true>
+                <div class="row">
+                    <div class="field">
+                        <label for="tok-name">"Name"</label>
+                        <input id="tok-name" name="name" placeholder="ci pipeline" autocomplete="off" />
+                        <FieldMsg outcome field="name" />
+                    </div>
+                    <div class="field">
+                        <label for="tok-days">"Expires in (days)"</label>
+                        <input id="tok-days" name="expires_in_days" type="number" min="1" placeholder="provider's default" />
+                        <FieldMsg outcome field="expires_in_days" />
+                    </div>
+                    <div class="field">
+                        <label for="tok-scope">"Scope"</label>
+                        <select id="tok-scope" name="scope">
+                            <option value="full">"Full: everything you may do"</option>
+                            <option value="invoke">"Invoke: read and call functions"</option>
+                            <option value="read">"Read: look only"</option>
+                        </select>
+                        <FieldMsg outcome field="scope" />
+                    </div>
+                </div>
                 <button type="submit" class="button primary">"Create token"</button>
-                <FieldMsg outcome field="name" />
             </ActionForm>
             <FormMessage result />
             {move || outcome.get().and_then(|o| o.secret).map(|s| view! {
@@ -39,12 +57,14 @@ fn Tokens(org: String) -> impl IntoView {
                 Ok(list) => view! {
                     <div class="table-wrap card">
                         <table>
-                            <thead><tr><th>"Name"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
+                            <thead><tr><th>"Name"</th><th>"Scope"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|t| view! {
                                     <tr>
                                         <td>{t.name}</td>
+                                        <td data-testid="token-scope">{t.scope.as_str()}</td>
                                         <td class="muted">{format_time(t.created_at)}</td>
+                                        <td class="muted" data-testid="token-expires">{t.expires_at.map(format_time).unwrap_or_else(|| "never".into())}</td>
                                         <td class="muted">{t.last_used_at.map(format_time).unwrap_or_else(|| "never".into())}</td>
                                         <td>
                                             <ActionForm action=revoke>

@@ -1,6 +1,6 @@
-use crate::api::{list_tenants, list_users, CreateUser};
+use crate::api::{list_tenants, list_users, ChangeUser, CreateUser};
 use crate::components::{error_text, format_time, outcome_of, FieldMsg, FormMessage, Frame};
-use crate::model::{Caller, Role};
+use crate::model::{Caller, Role, UserView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -12,7 +12,10 @@ pub fn UsersPage() -> impl IntoView {
 #[component]
 fn Users(caller: Caller) -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
-    let users = Resource::new(move || create.version().get(), |_| list_users());
+    let change = ServerAction::<ChangeUser>::new();
+    let users = Resource::new(move || (create.version().get(), change.version().get()), |_| list_users());
+    let change_result = Signal::derive(move || change.value().get());
+    let me = (caller.org.clone(), caller.username.clone());
     let provider = caller.is_provider();
     let tenants = Resource::new(|| (), move |_| async move { if provider { list_tenants().await } else { Ok(vec![]) } });
     let outcome = outcome_of(create);
@@ -31,18 +34,29 @@ fn Users(caller: Caller) -> impl IntoView {
         <div class="page-head"><h1>"Users"</h1></div>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || users.get().map(|r| match r {
-                Ok(list) => view! {
+                Ok(list) => {
+                    let me = me.clone();
+                    view! {
+                    <FormMessage result=change_result />
                     <div class="table-wrap card">
                         <table>
-                            <thead><tr><th>"Org"</th><th>"Username"</th><th>"Role"</th><th>"Created"</th></tr></thead>
+                            <thead><tr><th>"Org"</th><th>"Username"</th><th>"Role"</th><th>"State"</th><th>"Created"</th><th></th></tr></thead>
                             <tbody>
-                                {list.into_iter().map(|u| view! {
-                                    <tr><td>{u.org}</td><td>{u.username}</td><td data-role=u.role.as_str()>{u.role.label()}</td><td class="muted">{format_time(u.created_at)}</td></tr>
-                                }).collect_view()}
+                                {list.into_iter().map(|u| {
+                                    let manageable = u.role != Role::Provider && (u.org.clone(), u.username.clone()) != me;
+                                    view! {
+                                    <tr data-user=format!("{}/{}", u.org, u.username)>
+                                        <td>{u.org.clone()}</td><td>{u.username.clone()}</td>
+                                        <td data-role=u.role.as_str()>{u.role.label()}</td>
+                                        <td data-testid="user-state">{if u.disabled { "disabled" } else { "active" }}</td>
+                                        <td class="muted">{format_time(u.created_at)}</td>
+                                        <td>{manageable.then(|| view! { <UserActions user=u.clone() change /> })}</td>
+                                    </tr>
+                                }}).collect_view()}
                             </tbody>
                         </table>
                     </div>
-                }.into_any(),
+                }.into_any()},
                 Err(e) => view! { <p class="alert error">{error_text(&e)}</p> }.into_any(),
             })}
         </Transition>
@@ -88,5 +102,51 @@ fn Users(caller: Caller) -> impl IntoView {
                 <button type="submit" class="button primary">"Add user"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// Role, enable/disable, a new password and deletion of one user, each its own small form.
+#[component]
+fn UserActions(user: UserView, change: ServerAction<ChangeUser>) -> impl IntoView {
+    let other_role = if user.role == Role::Admin { Role::Developer } else { Role::Admin };
+    let toggle = if user.disabled { ("enable", "Enable") } else { ("disable", "Disable") };
+    let password_id = format!("pw-{}-{}", user.org, user.username);
+    let [role_fields, toggle_fields, password_fields, delete_fields] =
+        ["role", toggle.0, "password", "delete"].map(|action| hidden_fields(&user.org, &user.username, action));
+    view! {
+        <details class="row-actions">
+            <summary>"Manage"</summary>
+            <div class="row-actions-body">
+                <ActionForm action=change>
+                    {role_fields}
+                    <input type="hidden" name="value" value=other_role.as_str() />
+                    <button type="submit" class="button subtle">{format!("Make {}", other_role.label().to_lowercase())}</button>
+                </ActionForm>
+                <ActionForm action=change>
+                    {toggle_fields}
+                    <input type="hidden" name="value" value="" />
+                    <button type="submit" class="button subtle">{toggle.1}</button>
+                </ActionForm>
+                <ActionForm action=change attr:class="form inline">
+                    {password_fields}
+                    <label for=password_id.clone()>"New password"</label>
+                    <input id=password_id name="value" type="password" autocomplete="new-password" />
+                    <button type="submit" class="button subtle">"Set password"</button>
+                </ActionForm>
+                <ActionForm action=change attr:class="form inline">
+                    {delete_fields}
+                    <input type="hidden" name="value" value="" />
+                    <button type="submit" class="button danger-text" data-testid="delete-user">"Delete user"</button>
+                </ActionForm>
+            </div>
+        </details>
+    }
+}
+
+fn hidden_fields(org: &str, username: &str, action: &'static str) -> impl IntoView {
+    view! {
+        <input type="hidden" name="org" value=org.to_string() />
+        <input type="hidden" name="username" value=username.to_string() />
+        <input type="hidden" name="action" value=action />
     }
 }

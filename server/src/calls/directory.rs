@@ -9,11 +9,43 @@ use std::sync::Arc;
 /// A route's function: `Ok` with its serving version, `Err` when it serves none yet.
 pub type Found = Result<Arc<Target>, FunctionRow>;
 
+/// A token's user as the cache keeps it.
+#[derive(Clone)]
+struct Grant {
+    caller: Caller,
+    expires_at: Option<i64>,
+    disabled: bool,
+}
+
+/// What a bearer token stands for.
+#[derive(Clone, Debug)]
+pub enum TokenCheck {
+    Valid(Caller),
+    Expired { at: i64 },
+    UserDisabled,
+    Unknown,
+}
+
+impl TokenCheck {
+    /// The caller, or what a 401 answer says.
+    pub fn caller(self) -> Result<Caller, String> {
+        match self {
+            TokenCheck::Valid(caller) => Ok(caller),
+            TokenCheck::Expired { at } => Err(format!(
+                "token expired at {}: make a new one (POST /api/v1/tokens or the portal's API tokens page)",
+                app::components::format_time(at)
+            )),
+            TokenCheck::UserDisabled => Err("the user of this token is disabled: ask an admin of its org".into()),
+            TokenCheck::Unknown => Err("invalid or revoked token".into()),
+        }
+    }
+}
+
 pub struct Directory {
     store: Store,
     /// Shared, not copied per call: a version carries its code and build log.
     routes: TtlCache<(String, String), Option<Found>>,
-    callers: TtlCache<String, Option<Caller>>,
+    callers: TtlCache<String, Option<Grant>>,
     /// Counts changes to functions, for whoever follows them (vCD filters, event bindings,
     /// async queues).
     changes: tokio::sync::watch::Sender<u64>,
@@ -36,15 +68,28 @@ impl Directory {
         Ok(found)
     }
 
-    /// The user behind a bearer token.
-    pub async fn caller_by_token(&self, token: &str) -> Result<Option<Caller>, StoreError> {
+    /// The user behind a bearer token, with the token's scope, or why the token is refused.
+    pub async fn caller_by_token(&self, token: &str) -> Result<TokenCheck, StoreError> {
         let hash = crate::auth::token_hash(token);
-        if let Some(caller) = self.callers.get(&hash) {
-            return Ok(caller);
-        }
-        let caller = self.store.user_by_token(&hash).await?.map(Caller::from);
-        self.callers.put(hash, caller.clone());
-        Ok(caller)
+        let grant = match self.callers.get(&hash) {
+            Some(grant) => grant,
+            None => {
+                let grant = self.store.token_grant(&hash).await?.map(|g| Grant {
+                    disabled: g.user.disabled_at.is_some(),
+                    caller: Caller { scope: g.scope, ..Caller::from(g.user) },
+                    expires_at: g.expires_at,
+                });
+                self.callers.put(hash, grant.clone());
+                grant
+            }
+        };
+        // Expiry is checked on every use, cached or not.
+        Ok(match grant {
+            None => TokenCheck::Unknown,
+            Some(g) if g.disabled => TokenCheck::UserDisabled,
+            Some(Grant { expires_at: Some(at), .. }) if at <= crate::store::now_ms() => TokenCheck::Expired { at },
+            Some(g) => TokenCheck::Valid(g.caller),
+        })
     }
 
     /// Forgets every route, after any change to a function (new version, delete, settings).
@@ -74,7 +119,7 @@ impl Directory {
         });
     }
 
-    /// Forgets every token's user, after a token was revoked.
+    /// Forgets every token's user, after a token was revoked or a user changed.
     pub fn callers_changed(&self) {
         self.callers.clear();
     }

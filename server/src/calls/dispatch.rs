@@ -136,8 +136,12 @@ impl Dispatcher {
                 ))
             }
             Credentials::Bearer(Some(token)) => {
-                let caller = self.directory.caller_by_token(&token).await.map_err(Rejection::internal)?;
-                caller.ok_or_else(|| Rejection::new(401, "invalid or revoked token"))?
+                let check = self.directory.caller_by_token(&token).await.map_err(Rejection::internal)?;
+                let caller = check.caller().map_err(|why| Rejection::new(401, why))?;
+                if !caller.scope.may_invoke() {
+                    return Err(Rejection::new(403, "this token's scope is \"read\": it may not call functions (make one with scope \"invoke\" or \"full\")"));
+                }
+                caller
             }
         };
         if caller.is_provider() || caller.org == function.org {

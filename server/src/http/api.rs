@@ -4,11 +4,11 @@
 use crate::http::state::AppState;
 use app::model::*;
 use app::platform::parts::*;
-use app::platform::{PlatformError, TenantInput, UserInput};
+use app::platform::{AuditQuery, PlatformError, TenantDeletion, TenantInput, TokenInput, UserChange, UserInput};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{request::Parts, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -23,10 +23,13 @@ fn max_json_bytes(state: &AppState) -> usize {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", delete(revoke_token))
         .route("/api/v1/tenants", get(list_tenants).post(create_tenant))
-        .route("/api/v1/tenants/{org}", put(update_tenant))
+        .route("/api/v1/tenants/{org}", put(update_tenant).delete(delete_tenant))
         .route("/api/v1/tenants/{org}/users", post(create_user))
+        .route("/api/v1/tenants/{org}/users/{username}", patch(update_user).delete(delete_user))
+        .route("/api/v1/audit", get(list_audit))
         .route("/api/v1/users", get(list_users))
         .route("/api/v1/functions", get(list_functions).post(create_function))
         .route("/api/v1/functions/{name}", get(get_function).put(update_function).delete(delete_function))
@@ -50,11 +53,13 @@ pub fn router() -> Router<AppState> {
 pub struct ApiError {
     status: StatusCode,
     body: serde_json::Value,
+    /// Seconds, for a 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, body: json!({ "error": message.into() }) }
+        ApiError { status, body: json!({ "error": message.into() }), retry_after: None }
     }
 }
 
@@ -64,13 +69,21 @@ impl From<PlatformError> for ApiError {
         if !e.field_errors().is_empty() {
             body["fields"] = json!(e.field_errors());
         }
-        ApiError { status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body }
+        let retry_after = match e {
+            PlatformError::RateLimited { retry_after_secs, .. } => Some(retry_after_secs),
+            _ => None,
+        };
+        ApiError { status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body, retry_after }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -97,11 +110,22 @@ impl FromRequestParts<AppState> for ApiCaller {
                 "missing bearer token: send `Authorization: Bearer <token>` (POST /api/v1/tokens makes one)",
             ));
         };
-        match state.service.caller_by_token(token).await? {
-            Some(caller) => Ok(ApiCaller(caller)),
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid or revoked token")),
+        let caller = state.service.caller_by_token(token).await?.caller().map_err(|why| ApiError::new(StatusCode::UNAUTHORIZED, why))?;
+        // Only a full token changes things; the others read (and call functions on their routes).
+        let reads = parts.method == http::Method::GET || parts.method == http::Method::HEAD;
+        if !reads && !caller.scope.may_change() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this token's scope is {:?}: it may only read (GET); use a token with scope \"full\"", caller.scope.as_str()),
+            ));
         }
+        Ok(ApiCaller(caller))
     }
+}
+
+/// The address a request came from, when the server knows it.
+pub fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
 }
 
 /// A JSON body whose mistakes are reported as `{"error"}` with what to fix.
@@ -176,19 +200,54 @@ impl OrgQuery {
 
 // ---- handlers ----
 
+/// A new token: made with a password (`org`, `username`, `password`; how a CLI signs in) or
+/// with a full bearer token of the same user.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokenRequest {
-    org: String,
-    username: String,
-    password: String,
+    org: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
     name: Option<String>,
+    expires_in_days: Option<i64>,
+    scope: Option<String>,
 }
 
-async fn create_token(State(state): State<AppState>, JsonBody(req): JsonBody<TokenRequest>) -> ApiResult<Response> {
-    let caller = state.service.authenticate(&req.org, &req.username, &req.password).await?;
-    let name = req.name.unwrap_or_else(|| "api".to_string());
-    let (view, token) = state.service.create_token(&caller, &name).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "token": token, "id": view.id, "name": view.name, "org": caller.org }))).into_response())
+async fn create_token(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
+    let (mut parts, body) = request.into_parts();
+    let from = client_address(&parts);
+    let signed_in = match bearer_token(&parts) {
+        Some(_) => Some(ApiCaller::from_request_parts(&mut parts, &state).await?.0),
+        None => None,
+    };
+    let JsonBody(req) = JsonBody::<TokenRequest>::from_request(Request::from_parts(parts, body), &state).await?;
+    let caller = match (signed_in, &req.org, &req.username, &req.password) {
+        (Some(caller), None, None, None) => caller,
+        (None, Some(org), Some(username), Some(password)) => state.service.authenticate(org, username, password, from).await?,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "send either `org`, `username` and `password`, or `Authorization: Bearer <token>` of a full token (not both)",
+            ))
+        }
+    };
+    let input = TokenInput { name: req.name.unwrap_or_else(|| "api".to_string()), expires_in_days: req.expires_in_days, scope: req.scope };
+    let (view, token) = state.service.create_token(&caller, input).await?;
+    let answer = json!({
+        "token": token, "id": view.id, "name": view.name, "org": caller.org,
+        "scope": view.scope, "expires_at": view.expires_at,
+    });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+async fn list_tokens(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<TokenView>>> {
+    Ok(Json(state.service.list_tokens(&caller).await?))
+}
+
+async fn revoke_token(State(state): State<AppState>, ApiCaller(caller): ApiCaller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id: i64 = id.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("token id must be a number (got {id:?})")))?;
+    state.service.revoke_token(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_tenants(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<TenantView>>> {
@@ -221,6 +280,32 @@ async fn create_user(
 ) -> ApiResult<Response> {
     let view = state.service.create_user(&caller, &org, input).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((org, username)): Path<(String, String)>,
+    JsonBody(change): JsonBody<UserChange>,
+) -> ApiResult<Json<UserView>> {
+    Ok(Json(state.service.update_user(&caller, &org, &username, change).await?))
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((org, username)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state.service.delete_user(&caller, &org, &username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_tenant(State(state): State<AppState>, ApiCaller(caller): ApiCaller, Path(org): Path<String>) -> ApiResult<Json<TenantDeletion>> {
+    Ok(Json(state.service.delete_tenant(&caller, &org).await?))
+}
+
+async fn list_audit(State(state): State<AppState>, ApiCaller(caller): ApiCaller, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
+    Ok(Json(state.service.list_audit(&caller, q).await?))
 }
 
 async fn list_users(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<UserView>>> {

@@ -81,11 +81,13 @@ pub fn document() -> Value {
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
-            "/api/v1/tokens": {"post": {
-                "summary": "Sign in and get a bearer token (org `provider` for the provider admin)",
-                "security": [],
+            "/api/v1/tokens": {
+                "get": {"summary": "The caller's own tokens (never their secrets)", "responses": with_errors(ok("200", array("TokenInfo")), &["401"])},
+                "post": {
+                "summary": "Make a bearer token: sign in with org, username and password (org `provider` for the provider admin), or send a full token of the same user",
+                "security": [{}, {"bearer": []}],
                 "requestBody": body("TokenRequest"),
-                "responses": with_errors(ok("201", schema("Token")), &["400", "401"])}},
+                "responses": with_errors(ok("201", schema("Token")), &["400", "401", "403", "429"])}},
             "/api/v1/tenants": {
                 "get": {"summary": "List tenants (provider)", "responses": with_errors(ok("200", array("Tenant")), &["401", "403"])},
                 "post": {"summary": "Create a tenant (provider)", "requestBody": body("TenantInput"),
@@ -128,9 +130,19 @@ pub fn document() -> Value {
                 "Error": {"type": "object", "required": ["error"], "properties": {
                     "error": {"type": "string"},
                     "fields": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
-                "TokenRequest": {"type": "object", "required": ["org", "username", "password"], "properties": {
-                    "org": {"type": "string"}, "username": {"type": "string"}, "password": {"type": "string"}, "name": {"type": "string"}}},
-                "Token": {"type": "object", "properties": {"token": {"type": "string"}, "id": {"type": "integer"}, "name": {"type": "string"}, "org": {"type": "string"}}},
+                "TokenRequest": {"type": "object", "additionalProperties": false, "properties": {
+                    "org": {"type": "string"}, "username": {"type": "string"}, "password": {"type": "string"},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 100, "default": "api"},
+                    "expires_in_days": {"type": "integer", "minimum": 1, "description": "default VCD_FAAS_TOKEN_DAYS; at most VCD_FAAS_TOKEN_MAX_DAYS"},
+                    "scope": {"type": "string", "enum": app::model::TokenScope::ALL, "default": "full",
+                              "description": "read: GET only; invoke: GET and calling functions; full: everything the user's role allows"}}},
+                "Token": {"type": "object", "properties": {"token": {"type": "string", "description": "shown once"}, "id": {"type": "integer"},
+                    "name": {"type": "string"}, "org": {"type": "string"}, "scope": {"type": "string", "enum": app::model::TokenScope::ALL},
+                    "expires_at": {"type": "integer", "description": "unix ms"}}},
+                "TokenInfo": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                    "scope": {"type": "string", "enum": app::model::TokenScope::ALL}, "created_at": {"type": "integer"},
+                    "expires_at": {"type": "integer", "nullable": true, "description": "unix ms; null: a token made before tokens expired"},
+                    "last_used_at": {"type": "integer", "nullable": true}}},
                 "TenantInput": {"type": "object", "properties": {
                     "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"}, "display_name": {"type": "string"},
                     "max_functions": {"type": "integer"}, "max_memory_mb": {"type": "integer"}, "max_timeout_ms": {"type": "integer"},
@@ -144,7 +156,16 @@ pub fn document() -> Value {
                 "UserInput": {"type": "object", "required": ["username", "password", "role"], "properties": {
                     "username": {"type": "string"}, "password": {"type": "string", "minLength": 8}, "role": {"type": "string", "enum": ["admin", "developer"]}}},
                 "User": {"type": "object", "properties": {"username": {"type": "string"}, "org": {"type": "string"},
-                    "role": {"type": "string", "enum": ["provider", "admin", "developer"]}, "created_at": {"type": "integer"}}},
+                    "role": {"type": "string", "enum": ["provider", "admin", "developer"]}, "created_at": {"type": "integer"},
+                    "disabled": {"type": "boolean"}}},
+                "UserChange": {"type": "object", "additionalProperties": false, "properties": {
+                    "role": {"type": "string", "enum": ["admin", "developer"]},
+                    "disabled": {"type": "boolean", "description": "a disabled user cannot sign in; its tokens and sessions stop working"},
+                    "password": {"type": "string", "minLength": 8, "description": "a new password (a reset)"}}},
+                "AuditEntry": {"type": "object", "properties": {"id": {"type": "integer"}, "at": {"type": "integer", "description": "unix ms"},
+                    "actor": {"type": "string", "description": "org/username"}, "org": {"type": "string", "nullable": true},
+                    "action": {"type": "string", "description": "e.g. function.update, user.disable, tenant.delete"},
+                    "target": {"type": "string"}, "detail": {"type": "string"}}},
                 "Trigger": {"type": "object", "required": ["type"], "properties": {
                     "type": {"type": "string", "enum": ["http", "vcd-event", "schedule"]},
                     "event": {"type": "string", "description": "vCD event type, e.g. com/vmware/vcloud/event/vm/create"},
@@ -249,7 +270,35 @@ pub fn document() -> Value {
         "parameters": [node_param.clone()], "responses": with_errors(ok("200", node.clone()), &["401", "403", "404"])}});
     doc["paths"]["/api/v1/nodes/{name}/undrain"] = json!({"post": {"summary": "Place calls on the node again (provider)",
         "parameters": [node_param], "responses": with_errors(ok("200", node), &["401", "403", "404"])}});
+    administration_paths(&mut doc);
     let invocation = &mut doc["paths"]["/api/v1/invocations/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
     *invocation = json!({"allOf": [{"$ref": "#/components/schemas/Invocation"}, {"type": "object", "properties": single_invocation_properties()}]});
     doc
+}
+
+/// Deleting tenants and users, changing users, revoking tokens, the audit log.
+fn administration_paths(doc: &mut Value) {
+    let org_path = json!({"name": "org", "in": "path", "required": true, "schema": {"type": "string"}});
+    let username_path = json!({"name": "username", "in": "path", "required": true, "schema": {"type": "string"}});
+    doc["paths"]["/api/v1/tokens/{id}"] = json!({"delete": {"summary": "Revoke one of the caller's tokens",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+        "responses": with_errors(json!({"204": {"description": "revoked"}}), &["400", "401", "403", "404"])}});
+    doc["paths"]["/api/v1/tenants/{org}"]["delete"] = json!({
+        "summary": "Delete a tenant with its functions (containers, images, queues, vCD filters), users and tokens (provider)",
+        "parameters": [org_path.clone()],
+        "responses": with_errors(ok("200", json!({"type": "object", "properties": {
+            "org": {"type": "string"}, "functions": {"type": "integer"}, "users": {"type": "integer"}}})), &["401", "403", "404", "503"])});
+    doc["paths"]["/api/v1/tenants/{org}/users/{username}"] = json!({
+        "patch": {"summary": "Change a user's role, disable or enable it, or set a new password (provider or tenant admin)",
+                  "parameters": [org_path.clone(), username_path.clone()], "requestBody": body("UserChange"),
+                  "responses": with_errors(ok("200", schema("User")), &["400", "401", "403", "404", "409"])},
+        "delete": {"summary": "Delete a user and its tokens (provider or tenant admin)",
+                   "parameters": [org_path, username_path],
+                   "responses": with_errors(json!({"204": {"description": "deleted"}}), &["401", "403", "404", "409"])}});
+    doc["paths"]["/api/v1/audit"] = json!({"get": {"summary": "Who changed what, newest first (provider: all; tenant admin: own tenant)",
+        "parameters": [
+            {"name": "org", "in": "query", "schema": {"type": "string"}, "description": "only this tenant's (provider)"},
+            {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "entries with a smaller id (the next page)"},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}],
+        "responses": with_errors(ok("200", array("AuditEntry")), &["400", "401", "403", "404"])}});
 }

@@ -27,8 +27,8 @@ impl Service {
         Ok(generated.then_some(password))
     }
 
-    /// The caller behind a bearer token.
-    pub async fn caller_by_token(&self, token: &str) -> Result<Option<Caller>> {
+    /// The caller behind a bearer token, or why the token is refused.
+    pub async fn caller_by_token(&self, token: &str) -> Result<crate::calls::directory::TokenCheck> {
         Ok(self.calls.directory().caller_by_token(token).await?)
     }
 
@@ -60,7 +60,13 @@ impl Service {
 
 #[async_trait]
 impl Access for Service {
-    async fn authenticate(&self, org: &str, username: &str, password: &str) -> Result<Caller> {
+    async fn authenticate(&self, org: &str, username: &str, password: &str, from: Option<std::net::IpAddr>) -> Result<Caller> {
+        if let Err(retry_after_secs) = self.login_limits.check(org, username, from) {
+            return Err(PlatformError::RateLimited {
+                message: format!("too many failed sign-ins: try again in {} minute(s)", retry_after_secs.div_ceil(60)),
+                retry_after_secs,
+            });
+        }
         let rejected = || PlatformError::Unauthorized("wrong org, username or password".into());
         let tenant_id = if org == "provider" {
             None
@@ -69,6 +75,7 @@ impl Access for Service {
                 Some(t) => Some(t.id),
                 None => {
                     auth::verify_password_async(password, None).await;
+                    self.login_limits.failed(org, username, from);
                     return Err(rejected());
                 }
             }
@@ -76,13 +83,24 @@ impl Access for Service {
         let user = self.store.user_by_login(tenant_id, username).await?;
         let valid = auth::verify_password_async(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
         match user {
-            Some(user) if valid => Ok(Caller::from(user)),
-            _ => Err(rejected()),
+            // Said only to whoever knows the password.
+            Some(user) if valid && user.disabled_at.is_some() => {
+                Err(PlatformError::Forbidden("this account is disabled: ask an admin of your org to enable it".into()))
+            }
+            Some(user) if valid => {
+                self.login_limits.succeeded(org, username);
+                Ok(Caller::from(user))
+            }
+            _ => {
+                self.login_limits.failed(org, username, from);
+                Err(rejected())
+            }
         }
     }
 
     async fn caller_by_user_id(&self, user_id: i64) -> Result<Option<Caller>> {
-        Ok(self.store.user_by_id(user_id).await?.map(Caller::from))
+        // A disabled user's session ends with its next request.
+        Ok(self.store.user_by_id(user_id).await?.filter(|u| u.disabled_at.is_none()).map(Caller::from))
     }
 
     async fn limits(&self, caller: &Caller, org: &str) -> Result<Limits> {

@@ -167,6 +167,18 @@ impl Service {
     pub async fn purge_function(&self, f: &FunctionRow) -> bool {
         crate::ops::purge::purge_function(&self.store, self.calls.gateway(), f, self.config.cluster.local_worker).await
     }
+
+    /// Purges a deleted function; a container of its last call may still be on its way out,
+    /// so it tries a few times. False when something is left (the reconciler tries later).
+    pub(super) async fn purge_with_retries(&self, f: &FunctionRow) -> bool {
+        for _ in 0..10 {
+            if self.purge_function(f).await {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        false
+    }
 }
 
 #[async_trait]
@@ -218,7 +230,9 @@ impl Functions for Service {
             expected_version: Some(f.latest_version),
             ..Default::default()
         };
-        self.update_function(caller, org, name, spec).await
+        let f = self.save_version(caller, org, name, spec).await?;
+        self.audit(caller, Some(org), "function.restore", name, format!("version {} made from version {version}", f.latest_version)).await;
+        self.view(f).await
     }
 
     async fn create_function(&self, caller: &Caller, spec: FunctionSpec) -> Result<FunctionView> {
@@ -282,10 +296,48 @@ impl Functions for Service {
         let v = self.store.version(id, 1).await?.ok_or_else(|| PlatformError::internal("no v1"))?;
         self.builder.enqueue(v.id);
         self.calls.directory().routes_changed();
+        self.audit(caller, Some(&tenant.slug), "function.create", name.as_str(), format!("version 1, {language}")).await;
         self.view(f).await
     }
 
     async fn update_function(&self, caller: &Caller, org: &str, name: &str, spec: FunctionSpec) -> Result<FunctionView> {
+        let f = self.save_version(caller, org, name, spec).await?;
+        self.audit(caller, Some(org), "function.update", name, format!("version {}", f.latest_version)).await;
+        self.view(f).await
+    }
+
+    async fn delete_function(&self, caller: &Caller, org: &str, name: &str) -> Result<()> {
+        let f = self.function_for(caller, org, name).await?;
+        if f.is_deleting() {
+            return Err(function_not_found(org, name));
+        }
+        // The route answers 404 from here on; containers and images go in the background.
+        self.store.set_function_status(f.id, FunctionStatus::Deleting).await?;
+        self.calls.directory().routes_changed();
+        self.calls.gateway().pool().forget(f.id);
+        self.audit(caller, Some(org), "function.delete", name, "").await;
+        let this = self.clone();
+        tokio::spawn(async move { this.purge_with_retries(&f).await });
+        Ok(())
+    }
+}
+
+/// A function's own outbound list as stored, each entry checked to lie inside its tenant's.
+fn function_egress(given: Option<Vec<String>>, tenant: &TenantRow) -> Result<Option<Vec<String>>> {
+    let Some(entries) = given else { return Ok(None) };
+    let own = app::egress::parse_list("egress", &entries).map_err(PlatformError::Invalid)?;
+    let tenant_rules = app::egress::parse_list("egress", &tenant.egress_entries()).unwrap_or_default();
+    let outside = app::egress::check_narrowing("egress", &own, &tenant_rules);
+    if !outside.is_empty() {
+        // Well written but beyond what the provider allows, like a limit.
+        return Err(PlatformError::OverLimit(outside));
+    }
+    Ok(Some(own.iter().map(ToString::to_string).collect()))
+}
+
+impl Service {
+    /// Saves a new version of a function (an update or a restore) and starts its build.
+    async fn save_version(&self, caller: &Caller, org: &str, name: &str, spec: FunctionSpec) -> Result<FunctionRow> {
         let f = self.function_for(caller, org, name).await?;
         if f.is_deleting() {
             return Err(function_not_found(org, name));
@@ -338,42 +390,6 @@ impl Functions for Service {
             self.builder.enqueue(v.id);
         }
         self.calls.directory().routes_changed();
-        let f = self.store.function_by_id(f.id).await?.ok_or_else(|| function_not_found(org, name))?;
-        self.view(f).await
+        self.store.function_by_id(f.id).await?.ok_or_else(|| function_not_found(org, name))
     }
-
-    async fn delete_function(&self, caller: &Caller, org: &str, name: &str) -> Result<()> {
-        let f = self.function_for(caller, org, name).await?;
-        if f.is_deleting() {
-            return Err(function_not_found(org, name));
-        }
-        // The route answers 404 from here on; containers and images go in the background.
-        self.store.set_function_status(f.id, FunctionStatus::Deleting).await?;
-        self.calls.directory().routes_changed();
-        self.calls.gateway().pool().forget(f.id);
-        let this = self.clone();
-        tokio::spawn(async move {
-            // A container of the last call may still be on its way out: try a few times.
-            for _ in 0..10 {
-                if this.purge_function(&f).await {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            }
-        });
-        Ok(())
-    }
-}
-
-/// A function's own outbound list as stored, each entry checked to lie inside its tenant's.
-fn function_egress(given: Option<Vec<String>>, tenant: &TenantRow) -> Result<Option<Vec<String>>> {
-    let Some(entries) = given else { return Ok(None) };
-    let own = app::egress::parse_list("egress", &entries).map_err(PlatformError::Invalid)?;
-    let tenant_rules = app::egress::parse_list("egress", &tenant.egress_entries()).unwrap_or_default();
-    let outside = app::egress::check_narrowing("egress", &own, &tenant_rules);
-    if !outside.is_empty() {
-        // Well written but beyond what the provider allows, like a limit.
-        return Err(PlatformError::OverLimit(outside));
-    }
-    Ok(Some(own.iter().map(ToString::to_string).collect()))
 }

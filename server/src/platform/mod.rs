@@ -1,7 +1,7 @@
 //! The platform's rules, behind the `Platform` port that the portal and the REST API share,
 //! one file per part of it: `access` (who the caller is, what it may see), `functions` (the
 //! lifecycle and its checks), `invocations` (Test Function, call records), `nodes` (the cluster's workers), `tenants`,
-//! `users`.
+//! `users`, `audit` (who changed what).
 
 use crate::build::builder::Builder;
 use crate::calls::dispatch::Dispatcher;
@@ -16,9 +16,11 @@ use std::sync::Arc;
 
 mod access;
 pub mod archive;
+mod audit;
 mod configuration;
 mod functions;
 mod invocations;
+mod login_limits;
 mod monitor;
 mod nodes;
 mod tenants;
@@ -50,6 +52,7 @@ pub struct Service {
     vcd: Arc<dyn VcdStatus>,
     /// Seals functions' secrets before they are stored.
     secret_key: SecretKey,
+    login_limits: Arc<login_limits::LoginLimits>,
 }
 
 type Result<T> = std::result::Result<T, PlatformError>;
@@ -71,7 +74,8 @@ impl Service {
         vcd: Arc<dyn VcdStatus>,
         secret_key: SecretKey,
     ) -> Service {
-        Service { store, config, builder, calls, links, vcd, secret_key }
+        let login_limits = Arc::new(login_limits::LoginLimits::new(config.login_attempts));
+        Service { store, config, builder, calls, links, vcd, secret_key, login_limits }
     }
 
     pub fn store(&self) -> &Store {

@@ -20,6 +20,7 @@ impl Nodes for Service {
         if !self.store.set_node_draining(name, draining).await? {
             return Err(PlatformError::not_found(format!("no node {name:?}; GET /api/v1/nodes lists them")));
         }
+        self.audit(caller, None, if draining { "node.drain" } else { "node.undrain" }, name, "").await;
         let row = self.store.nodes().await?.into_iter().find(|n| n.name == name);
         row.map(|row| view(&row, now_ms())).ok_or_else(|| PlatformError::not_found(format!("no node {name:?}")))
     }

@@ -5,7 +5,7 @@ use crate::cluster::members::{listed_containers, NodeState};
 use crate::store::{now_ms, StoreError, TenantRow, Unique};
 use std::collections::HashMap;
 use app::model::*;
-use app::platform::{PlatformError, TenantInput, Tenants};
+use app::platform::{PlatformError, TenantDeletion, TenantInput, Tenants};
 use async_trait::async_trait;
 
 impl Service {
@@ -229,7 +229,10 @@ impl Tenants for Service {
             sandbox: input.sandbox.as_deref().and_then(Sandbox::parse).unwrap_or(Sandbox::Runc),
         };
         match self.store.insert_tenant(&row).await {
-            Ok(id) => Ok(tenant_view(TenantRow { id, ..row }, 0, 0)),
+            Ok(id) => {
+                self.audit(caller, Some(&row.slug), "tenant.create", &row.slug, tenant_facts(&row)).await;
+                Ok(tenant_view(TenantRow { id, ..row }, 0, 0))
+            }
             Err(StoreError::Duplicate(Unique::TenantName)) => {
                 Err(PlatformError::taken("name", format!("a tenant named {:?} already exists", input.name)))
             }
@@ -242,6 +245,7 @@ impl Tenants for Service {
         Self::require_provider(caller)?;
         self.validate_tenant_input(&input, false).await?;
         let mut t = self.tenant_for(caller, org).await?;
+        let before = tenant_facts(&t);
         if let Some(d) = input.display_name.filter(|d| !d.trim().is_empty()) {
             t.display_name = d;
         }
@@ -263,8 +267,57 @@ impl Tenants for Service {
             Err(StoreError::Duplicate(Unique::VcdOrgId)) => return Err(vcd_org_taken()),
             Err(e) => return Err(e.into()),
         }
+        let after = tenant_facts(&t);
+        if after != before {
+            self.audit(caller, Some(&t.slug), "tenant.update", &t.slug, format!("{before} → {after}")).await;
+        }
         let functions = self.store.count_functions(t.id).await?;
         let users = self.store.list_users(Some(t.id)).await?.len() as i64;
         Ok(tenant_view(t, functions, users))
     }
+
+    async fn delete_tenant(&self, caller: &Caller, org: &str) -> Result<TenantDeletion> {
+        Self::require_provider(caller)?;
+        let tenant = self.tenant_for(caller, org).await?;
+        let functions = self.store.list_functions(Some(tenant.id)).await?;
+        // Every route of the tenant answers 404 from here on.
+        for f in &functions {
+            self.store.set_function_status(f.id, FunctionStatus::Deleting).await?;
+            self.calls.gateway().pool().forget(f.id);
+        }
+        self.calls.directory().routes_changed();
+        let mut left = Vec::new();
+        for f in &functions {
+            if !self.purge_with_retries(f).await {
+                left.push(f.name.clone());
+            }
+        }
+        if !left.is_empty() {
+            return Err(PlatformError::Unavailable(format!(
+                "the containers or images of {} could not be removed yet (the server log says why); the tenant is kept: delete it again",
+                left.join(", ")
+            )));
+        }
+        let users = self.store.delete_tenant_row(tenant.id).await?;
+        self.calls.directory().callers_changed();
+        self.calls.directory().routes_changed();
+        let detail = format!("{} function(s), {users} user(s)", functions.len());
+        self.audit(caller, Some(org), "tenant.delete", org, detail).await;
+        Ok(TenantDeletion { org: org.to_string(), functions: functions.len() as u64, users })
+    }
+}
+
+/// A tenant's settings in one line, for the audit log.
+fn tenant_facts(t: &TenantRow) -> String {
+    format!(
+        "display name {:?}, max functions {}, memory {} MB, timeout {} ms, instances {}, vCD org {}, sandbox {}, egress {}",
+        t.display_name,
+        t.max_functions,
+        t.max_memory_mb,
+        t.max_timeout_ms,
+        t.max_instances,
+        t.vcd_org_id.as_deref().unwrap_or("none"),
+        t.sandbox,
+        t.egress
+    )
 }

@@ -8,6 +8,7 @@ use sqlx::{AnyPool, Row};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod audit;
 mod call_records;
 mod error;
 mod functions;
@@ -25,7 +26,7 @@ pub use nodes::{Admission, NodeBeat, NodeRow};
 pub use processes::ProcessRow;
 pub use schedules::Scheduled;
 pub use tenants::TenantRow;
-pub use users::{TokenRow, UserRow};
+pub use users::{TokenGrant, TokenRow, UserRow};
 
 pub type DbResult<T> = Result<T, StoreError>;
 

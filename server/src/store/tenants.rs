@@ -113,3 +113,13 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Deletes a tenant's row; its users, their tokens and whatever functions are left go with
+    /// it. Returns how many users it had.
+    pub async fn delete_tenant_row(&self, id: i64) -> DbResult<u64> {
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE tenant_id = $1").bind(id).fetch_one(&self.pool).await?;
+        sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(users as u64)
+    }
+}

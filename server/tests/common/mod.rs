@@ -77,7 +77,9 @@ impl TestApp {
         let ready = server::startup::build(config).await.expect("platform starts");
         let base = format!("http://{}", ready.listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
-            axum::serve(ready.listener, axum::ServiceExt::into_make_service(ready.front)).await.unwrap();
+            // With the peer's address, as the server runs (sign-in attempts are counted per address).
+            let front = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(ready.front);
+            axum::serve(ready.listener, front).await.unwrap();
         });
         let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
         let service = ready.state.service.clone();
