@@ -1,4 +1,5 @@
 use super::call_history::CallHistory;
+use super::live_logs::LiveLogs;
 use super::monitor::Monitor;
 use super::env_facts::EnvFacts;
 use super::form::{FunctionFields, Initial};
@@ -93,6 +94,7 @@ fn Detail(caller: Caller) -> impl IntoView {
         {move || (editable && !gone.get()).then(|| view! { <EditPanel org=org() current=exists latest_failure /> })}
         {move || (editable && !gone.get()).then(|| view! { <DeletePanel org=org() name=name() found=exists /> })}
         {move || (!gone.get()).then(|| view! { <Monitor org=org() name=name() /> })}
+        {move || (!gone.get()).then(|| view! { <LiveLogs org=org() name=name() /> })}
         {move || (!gone.get()).then(|| view! { <CallHistory org=org() name=name() /> })}
     }
 }

@@ -14,6 +14,7 @@ mod file_actions;
 pub mod form;
 pub mod functions;
 pub mod home;
+mod live_logs;
 pub mod login;
 pub mod provider;
 mod monitor;
