@@ -1,5 +1,6 @@
 use super::call_history::CallHistory;
 use super::live_logs::LiveLogs;
+use super::route_fact::RouteFact;
 use super::monitor::Monitor;
 use super::env_facts::EnvFacts;
 use super::form::{FunctionFields, Initial};
@@ -115,7 +116,7 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
         </div>
         <section class="card overview" aria-label="Overview">
             <dl class="facts">
-                <div class="wide"><dt>"Route"</dt><dd><code class="route" data-testid="route">{f.route.clone()}</code></dd></div>
+                <div class="wide"><dt>"Route"</dt><dd><RouteFact route=f.route.clone() public=f.public /></dd></div>
                 <div><dt>"Serving"</dt><dd data-testid="serving-version">{serving}</dd></div>
                 <div><dt>"Language"</dt><dd>{f.language.label()}</dd></div>
                 <div><dt>"Trigger"</dt><dd>{match &f.trigger {

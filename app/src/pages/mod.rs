@@ -17,6 +17,7 @@ pub mod home;
 mod live_logs;
 pub mod login;
 pub mod provider;
+mod route_fact;
 mod monitor;
 mod nodes_panel;
 mod schedule_panel;
