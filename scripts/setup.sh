@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what vcd-faas needs on Debian 12, idempotently and with visible progress.
-# Usage: scripts/setup.sh [--for-tests]
+# Usage: scripts/setup.sh [--for-tests | --build-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FOR_TESTS=0
-[ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
+FOR_TESTS=0 BUILD_ONLY=0
+case "${1:-}" in
+  --for-tests) FOR_TESTS=1 ;;
+  # What building a release needs (scripts/build-release.sh): no engine, no gVisor.
+  --build-only) BUILD_ONLY=1 ;;
+esac
 
 step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -23,6 +27,7 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 }
 
+if [ $BUILD_ONLY = 0 ]; then
 step "Checking system packages"
 apt_install docker.io mmdebstrap ca-certificates
 # The cluster tests put engines in network namespaces (ip, nsenter).
@@ -44,6 +49,7 @@ if ! docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; 
   scripts/register-gvisor.sh
 fi
 echo "$(runsc --version | head -n1), registered with the engine"
+fi
 
 if [ $FOR_TESTS = 1 ]; then
   step "Checking PostgreSQL (tests run every store query on it too)"

@@ -410,6 +410,30 @@ pub async fn test_function(org: String, name: String, request: TestRequest) -> R
 }
 
 #[server]
+pub async fn list_test_events(org: String, name: String) -> Result<Vec<TestEvent>, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    platform.list_test_events(&caller, &org, &name).await.map_err(backend::fail)
+}
+
+#[server]
+pub async fn save_test_event(org: String, name: String, event: String, request: TestRequest) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    Ok(match platform.save_test_event(&caller, &org, &name, event.trim(), request).await {
+        Ok(saved) => FormOutcome { message: Some(format!("event {:?} saved", saved.name)), ..Default::default() },
+        Err(e) => backend::outcome(e),
+    })
+}
+
+#[server]
+pub async fn delete_test_event(org: String, name: String, event: String) -> Result<FormOutcome, ServerFnError> {
+    let (platform, caller) = backend::caller().await?;
+    Ok(match platform.delete_test_event(&caller, &org, &name, &event).await {
+        Ok(()) => FormOutcome { message: Some(format!("event {event:?} deleted")), ..Default::default() },
+        Err(e) => backend::outcome(e),
+    })
+}
+
+#[server]
 pub async fn list_tenants() -> Result<Vec<TenantView>, ServerFnError> {
     let (platform, caller) = backend::caller().await?;
     platform.list_tenants(&caller).await.map_err(backend::fail)

@@ -599,8 +599,9 @@ impl FieldError {
     }
 }
 
-/// A request made with the portal's Test Function panel.
+/// A request made with the portal's Test Function panel; what is left out is empty.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TestRequest {
     pub method: String,
     pub path: String,
@@ -608,6 +609,40 @@ pub struct TestRequest {
     /// One `Name: value` per line.
     pub headers: String,
     pub body: String,
+}
+
+/// A saved test event: a named Test Function request of a function, like Lambda's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestEvent {
+    pub name: String,
+    pub request: TestRequest,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// Most saved test events a function keeps.
+pub const MAX_TEST_EVENTS: i64 = 50;
+
+/// Whether a test event's name and request can be saved; the errors at their fields.
+pub fn check_test_event(name: &str, request: &TestRequest) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let name_ok = (1..=64).contains(&name.chars().count())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-'))
+        && name.trim() == name;
+    if !name_ok {
+        errors.push(FieldError::new("name", "name the event with 1–64 letters, digits, spaces, '.', '_' or '-', e.g. \"order created\""));
+    }
+    const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    if !METHODS.contains(&request.method.as_str()) {
+        errors.push(FieldError::new("method", format!("method must be one of {} (got {:?})", METHODS.join(", "), request.method)));
+    }
+    let sizes = [("path", &request.path, 2048), ("query", &request.query, 8192), ("headers", &request.headers, 16 * 1024), ("body", &request.body, 256 * 1024)];
+    for (field, value, max) in sizes {
+        if value.len() > max {
+            errors.push(FieldError::new(field, format!("{field} is {} bytes; a saved event keeps at most {max}", value.len())));
+        }
+    }
+    errors
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

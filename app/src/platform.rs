@@ -37,6 +37,11 @@ pub trait Invocations: Send + Sync {
     /// The newest calls first; with `trigger`, only the calls it brought (`schedule`, say).
     async fn list_invocations(&self, caller: &Caller, org: &str, name: &str, limit: i64, trigger: Option<&str>) -> Result<Vec<InvocationView>, PlatformError>;
     async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse, PlatformError>;
+    /// A function's saved test events, by name.
+    async fn list_test_events(&self, caller: &Caller, org: &str, name: &str) -> Result<Vec<TestEvent>, PlatformError>;
+    /// Saves a test event under its name (replacing one of that name).
+    async fn save_test_event(&self, caller: &Caller, org: &str, name: &str, event: &str, request: TestRequest) -> Result<TestEvent, PlatformError>;
+    async fn delete_test_event(&self, caller: &Caller, org: &str, name: &str, event: &str) -> Result<(), PlatformError>;
     /// A page of the calls that pass the query, the newest first, and where the next page starts.
     async fn search_invocations(&self, caller: &Caller, org: &str, name: &str, query: InvocationQuery) -> Result<InvocationPage, PlatformError>;
     /// The function's calls, errors, cold starts and durations over a window (`1h`, `24h`,

@@ -6,9 +6,9 @@ use super::env_facts::EnvFacts;
 use super::form::{FunctionFields, Initial};
 use super::schedule_panel::SchedulePanel;
 use super::version_files::{VersionChoice, VersionFiles};
-use crate::api::{function_details, get_function, my_limits, DeleteFunction, DetailsView, RestoreVersion, TestFunction, UpdateFunction};
+use crate::api::{function_details, get_function, list_test_events, my_limits, DeleteFunction, DeleteTestEvent, DetailsView, RestoreVersion, SaveTestEvent, TestFunction, UpdateFunction};
 use crate::components::{error_text, format_time, strip_ansi, outcome_of, use_ticker, FieldMsg, FormMessage, Frame, StatusBadge};
-use crate::model::{BuildStatus, Caller, FunctionView, Limits, PoolMode, TestResponse};
+use crate::model::{BuildStatus, Caller, FunctionView, Limits, PoolMode, TestRequest, TestResponse};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -203,39 +203,7 @@ fn TestPanel(org: String, name: String, found: Found) -> impl IntoView {
         {move || is_found(found).then(|| { let (org, name) = (org.clone(), name.clone()); view! {
         <section class="card" aria-label="Test function">
             <h2>"Test function"</h2>
-            <ActionForm action=test attr:class="test-form">
-                <input type="hidden" name="org" value=org />
-                <input type="hidden" name="name" value=name />
-                <div class="row">
-                    <div class="field narrow-field">
-                        <label for="t-method">"Method"</label>
-                        <select id="t-method" name="request[method]">
-                            {["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().map(|m| view! { <option value=m>{m}</option> }).collect_view()}
-                        </select>
-                    </div>
-                    <div class="field">
-                        <label for="t-path">"Path after the route"</label>
-                        <input id="t-path" name="request[path]" placeholder="/items/42" />
-                    </div>
-                    <div class="field">
-                        <label for="t-query">"Query"</label>
-                        <input id="t-query" name="request[query]" placeholder="name=Ada" />
-                    </div>
-                </div>
-                <div class="row">
-                    <div class="field">
-                        <label for="t-headers">"Headers (one per line)"</label>
-                        <textarea id="t-headers" name="request[headers]" rows="3" placeholder="Content-Type: application/json"></textarea>
-                    </div>
-                    <div class="field">
-                        <label for="t-body">"Body"</label>
-                        <textarea id="t-body" name="request[body]" rows="3" class="mono"></textarea>
-                    </div>
-                </div>
-                <button type="submit" class="button primary" disabled=move || test.pending().get()>
-                    {move || if test.pending().get() { "Calling…" } else { "Test Function" }}
-                </button>
-            </ActionForm>
+            <TestForm org name test />
             {move || test.value().get().map(|r| match r {
                 Ok(response) => view! { <TestResult response /> }.into_any(),
                 Err(e) => view! { <p class="alert error" role="alert">{error_text(&e)}</p> }.into_any(),
@@ -243,6 +211,115 @@ fn TestPanel(org: String, name: String, found: Found) -> impl IntoView {
         </section>
         }})}
         </Suspense>
+    }
+}
+
+/// The request to send, and the saved events it can be filled from or saved as.
+#[component]
+fn TestForm(org: String, name: String, test: ServerAction<TestFunction>) -> impl IntoView {
+    let request = RwSignal::new(TestRequest { method: "GET".into(), ..Default::default() });
+    let save = ServerAction::<SaveTestEvent>::new();
+    let delete = ServerAction::<DeleteTestEvent>::new();
+    let (events_org, events_name) = (org.clone(), name.clone());
+    // Loaded and drawn in the browser only, so the server's page and the hydrated one agree.
+    let events = LocalResource::new(move || {
+        let (org, name) = (events_org.clone(), events_name.clone());
+        (save.version().get(), delete.version().get());
+        list_test_events(org, name)
+    });
+    let chosen = RwSignal::new(String::new());
+    let event_name = RwSignal::new(String::new());
+    let in_browser = RwSignal::new(false);
+    Effect::new(move |_| in_browser.set(true));
+    let save_outcome = outcome_of(save);
+    let save_result = Signal::derive(move || save.value().get());
+    let delete_result = Signal::derive(move || delete.value().get());
+    // Choosing a saved event fills the form with it.
+    let pick = move |picked: String| {
+        let found = events.get_untracked().and_then(|r| r.ok()).and_then(|list| list.into_iter().find(|e| e.name == picked));
+        if let Some(event) = found {
+            request.set(event.request);
+            event_name.set(event.name);
+        }
+        chosen.set(picked);
+    };
+    let field = move |get: fn(&TestRequest) -> &String| move || request.with(|r| get(r).clone());
+    let (save_org, save_name, delete_org, delete_name) = (org.clone(), name.clone(), org.clone(), name.clone());
+    view! {
+        // Drawn in the browser once the events are loaded (options in a <select> cannot wait in a
+        // Suspense of their own: the parser drops its markers there).
+        {move || in_browser.get().then(|| { let (delete_org, delete_name) = (delete_org.clone(), delete_name.clone()); view! {
+        <Suspense fallback=|| ()>
+            {move || events.get().map(|r| {
+                let (delete_org, delete_name) = (delete_org.clone(), delete_name.clone());
+                view! {
+                <div class="saved-events form inline">
+                    <label for="t-saved">"Saved events"</label>
+                    <select id="t-saved" prop:value=move || chosen.get() on:change=move |ev| pick(event_target_value(&ev))>
+                        <option value="">"— none —"</option>
+                        {r.unwrap_or_default().into_iter().map(|e| view! { <option value=e.name.clone()>{e.name.clone()}</option> }).collect_view()}
+                    </select>
+                    <button type="button" class="button subtle" data-testid="delete-event" disabled=move || chosen.get().is_empty()
+                        on:click=move |_| {
+                            delete.dispatch(DeleteTestEvent { org: delete_org.clone(), name: delete_name.clone(), event: chosen.get_untracked() });
+                            chosen.set(String::new());
+                        }>"Delete event"</button>
+                </div>
+            }})}
+        </Suspense>
+        }})}
+        <FormMessage result=delete_result />
+        <ActionForm action=test attr:class="test-form">
+            <input type="hidden" name="org" value=org />
+            <input type="hidden" name="name" value=name />
+            <div class="row">
+                <div class="field narrow-field">
+                    <label for="t-method">"Method"</label>
+                    <select id="t-method" name="request[method]" prop:value=field(|r| &r.method)
+                        on:change=move |ev| request.update(|r| r.method = event_target_value(&ev))>
+                        {["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().map(|m| view! { <option value=m>{m}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="t-path">"Path after the route"</label>
+                    <input id="t-path" name="request[path]" placeholder="/items/42" prop:value=field(|r| &r.path)
+                        on:input=move |ev| request.update(|r| r.path = event_target_value(&ev)) />
+                </div>
+                <div class="field">
+                    <label for="t-query">"Query"</label>
+                    <input id="t-query" name="request[query]" placeholder="name=Ada" prop:value=field(|r| &r.query)
+                        on:input=move |ev| request.update(|r| r.query = event_target_value(&ev)) />
+                </div>
+            </div>
+            <div class="row">
+                <div class="field">
+                    <label for="t-headers">"Headers (one per line)"</label>
+                    <textarea id="t-headers" name="request[headers]" rows="3" placeholder="Content-Type: application/json"
+                        prop:value=field(|r| &r.headers) on:input=move |ev| request.update(|r| r.headers = event_target_value(&ev))></textarea>
+                </div>
+                <div class="field">
+                    <label for="t-body">"Body"</label>
+                    <textarea id="t-body" name="request[body]" rows="3" class="mono"
+                        prop:value=field(|r| &r.body) on:input=move |ev| request.update(|r| r.body = event_target_value(&ev))></textarea>
+                </div>
+            </div>
+            <div class="form inline">
+                <button type="submit" class="button primary" disabled=move || test.pending().get()>
+                    {move || if test.pending().get() { "Calling…" } else { "Test Function" }}
+                </button>
+                <label for="t-event-name">"Save as"</label>
+                <input id="t-event-name" placeholder="order created" prop:value=move || event_name.get()
+                    on:input=move |ev| event_name.set(event_target_value(&ev)) />
+                <button type="button" class="button" data-testid="save-event"
+                    on:click=move |_| {
+                        let event = event_name.get_untracked().trim().to_string();
+                        save.dispatch(SaveTestEvent { org: save_org.clone(), name: save_name.clone(), event: event.clone(), request: request.get_untracked() });
+                        chosen.set(event);
+                    }>"Save event"</button>
+            </div>
+            <FieldMsg outcome=save_outcome field="name" />
+            <FormMessage result=save_result />
+        </ActionForm>
     }
 }
 

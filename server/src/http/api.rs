@@ -39,6 +39,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/functions/{name}/versions/{version}/restore", post(restore_version))
         .route("/api/v1/functions/{name}/invocations", get(list_invocations))
         .route("/api/v1/functions/{name}/metrics", get(function_metrics))
+        .route("/api/v1/functions/{name}/test-events", get(list_test_events))
+        .route("/api/v1/functions/{name}/test-events/{event}", put(save_test_event).delete(delete_test_event))
+        .route("/api/v1/functions/{name}/test-events/{event}/run", post(run_test_event))
         .route("/api/v1/invocations/{id}", get(get_invocation))
         .route("/api/v1/links", get(service_links))
         .route("/api/v1/nodes", get(list_nodes))
@@ -306,6 +309,49 @@ async fn delete_tenant(State(state): State<AppState>, ApiCaller(caller): ApiCall
 
 async fn list_audit(State(state): State<AppState>, ApiCaller(caller): ApiCaller, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
     Ok(Json(state.service.list_audit(&caller, q).await?))
+}
+
+async fn list_test_events(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
+) -> ApiResult<Json<Vec<TestEvent>>> {
+    Ok(Json(state.service.list_test_events(&caller, q.org(&caller), &name).await?))
+}
+
+async fn save_test_event(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((name, event)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
+    JsonBody(request): JsonBody<TestRequest>,
+) -> ApiResult<Json<TestEvent>> {
+    Ok(Json(state.service.save_test_event(&caller, q.org(&caller), &name, &event, request).await?))
+}
+
+async fn delete_test_event(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((name, event)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
+) -> ApiResult<StatusCode> {
+    state.service.delete_test_event(&caller, q.org(&caller), &name, &event).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Calls the function with a saved event, as Test Function does (recorded with trigger `test`).
+async fn run_test_event(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((name, event)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<OrgQuery>,
+) -> ApiResult<Json<TestResponse>> {
+    let org = q.org(&caller);
+    let events = state.service.list_test_events(&caller, org, &name).await?;
+    let saved = events.into_iter().find(|e| e.name == event);
+    let saved = saved.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("function {name:?} has no saved event {event:?}")))?;
+    Ok(Json(state.service.test_function(&caller, org, &name, saved.request).await?))
 }
 
 async fn list_users(State(state): State<AppState>, ApiCaller(caller): ApiCaller) -> ApiResult<Json<Vec<UserView>>> {

@@ -139,6 +139,38 @@ impl Invocations for Service {
         Ok(super::monitor::figures(window, span, since, &calls))
     }
 
+    async fn list_test_events(&self, caller: &Caller, org: &str, name: &str) -> Result<Vec<TestEvent>> {
+        let f = self.function_for(caller, org, name).await?;
+        let events = self.store.test_events(f.id).await?;
+        Ok(events.into_iter().map(|(name, request, updated_at)| TestEvent { name, request, updated_at }).collect())
+    }
+
+    async fn save_test_event(&self, caller: &Caller, org: &str, name: &str, event: &str, request: TestRequest) -> Result<TestEvent> {
+        let f = self.function_for(caller, org, name).await?;
+        let errors = check_test_event(event, &request);
+        if !errors.is_empty() {
+            return Err(PlatformError::Invalid(errors));
+        }
+        let saved = self.store.test_events(f.id).await?;
+        if !saved.iter().any(|(n, ..)| n == event) && self.store.count_test_events(f.id).await? >= MAX_TEST_EVENTS {
+            return Err(PlatformError::OverLimit(vec![FieldError::new(
+                "name",
+                format!("function {name:?} has {MAX_TEST_EVENTS} saved events, the most it keeps: delete one first"),
+            )]));
+        }
+        self.store.save_test_event(f.id, event, &request).await?;
+        Ok(TestEvent { name: event.to_string(), request, updated_at: crate::store::now_ms() })
+    }
+
+    async fn delete_test_event(&self, caller: &Caller, org: &str, name: &str, event: &str) -> Result<()> {
+        let f = self.function_for(caller, org, name).await?;
+        if self.store.delete_test_event(f.id, event).await? {
+            Ok(())
+        } else {
+            Err(PlatformError::not_found(format!("function {name:?} has no saved event {event:?}")))
+        }
+    }
+
     async fn test_function(&self, caller: &Caller, org: &str, name: &str, request: TestRequest) -> Result<TestResponse> {
         let f = self.function_for(caller, org, name).await?;
         let method = request.method.trim().to_ascii_uppercase();

@@ -17,6 +17,7 @@ mod nodes;
 mod processes;
 mod schedules;
 mod tenants;
+mod test_events;
 mod users;
 pub use call_records::{CallEnd, CallStart};
 pub use error::{StoreError, Unique};
