@@ -141,6 +141,47 @@ async fn login_keeps_a_private_token_and_logout_revokes_it() {
     let me = shell.ok(&["whoami"]).await;
     assert_eq!(single_line(&me), format!("dev in org {} at {}", tenant.org, app.base));
 
+    // Asked on the terminal, the password is not echoed (`script` gives the CLI a terminal).
+    let command = format!(
+        "{} fn login --url {} --org {} --user dev",
+        env!("CARGO_BIN_EXE_vcd-faas"),
+        app.base,
+        tenant.org
+    );
+    let mut terminal = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("VCD_FAAS_CLI_CONFIG", shell.path("prompted.json"))
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut keys = terminal.stdin.take().unwrap();
+    let mut output = terminal.stdout.take().unwrap();
+    // Typed once the prompt is up: the terminal's echo is off by then.
+    let mut screen = Vec::new();
+    let prompt = format!("Password for dev in {}: ", tenant.org);
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        use tokio::io::AsyncReadExt;
+        while !String::from_utf8_lossy(&screen).contains(&prompt) {
+            let mut piece = [0u8; 256];
+            let n = output.read(&mut piece).await.unwrap();
+            assert!(n > 0, "the CLI ended before asking: {}", String::from_utf8_lossy(&screen));
+            screen.extend_from_slice(&piece[..n]);
+        }
+    })
+    .await
+    .expect("the password prompt shows");
+    keys.write_all(format!("{PASSWORD}\n").as_bytes()).await.unwrap();
+    let status = terminal.wait().await.unwrap();
+    tokio::io::AsyncReadExt::read_to_end(&mut output, &mut screen).await.unwrap();
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(status.success(), "login at a prompt: {screen}");
+    assert!(screen.contains("signed in to"), "{screen}");
+    assert!(!screen.contains(PASSWORD), "the password is not echoed: {screen}");
+    assert!(shell.path("prompted.json").exists());
+
     let out = shell.ok(&["logout"]).await;
     assert!(out.stderr.contains("token is revoked"), "{out}");
     assert!(!config.exists());

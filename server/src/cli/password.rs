@@ -22,8 +22,9 @@ pub fn prompt(question: &str) -> CliResult<String> {
     };
     let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").map_err(no_terminal)?;
     let mut writer = &tty;
-    write!(writer, "{question}").and_then(|()| writer.flush()).map_err(no_terminal)?;
+    // Echo off before the prompt shows: keys typed as soon as it appears stay unseen.
     let echo = EchoOff::on(&tty);
+    write!(writer, "{question}").and_then(|()| writer.flush()).map_err(no_terminal)?;
     let mut line = String::new();
     let read = std::io::BufReader::new(&tty).read_line(&mut line);
     drop(echo);
