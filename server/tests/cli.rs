@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::mirrors::{PythonIndex, Wheel};
 use common::{binary::free_port, Db, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -446,6 +447,37 @@ async fn list_shows_the_functions_and_delete_removes_one() {
     let twice = shell.run(&["delete", "first"]).await;
     assert_eq!(twice.code, 1, "{twice}");
     assert!(twice.stderr.contains("no function \"first\""), "{twice}");
+    app.finish().await;
+}
+
+/// The platform installs what `requirements.txt` names, from the test's own package index;
+/// a package it cannot find fails the deploy with pip's own message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_installs_the_folders_dependencies() {
+    let index = PythonIndex::start(&[Wheel {
+        name: "greetpy",
+        version: "2.0.1",
+        files: &[("greetpy/__init__.py", "def greet(name):\n    return f'Hello, {name}, from greetpy'\n")],
+    }]);
+    let url = index.url.clone();
+    let app = TestApp::spawn_with(Db::Sqlite, move |c| c.pip_index_url = Some(url)).await;
+    let tenant = app.tenant().await;
+    let shell = Shell::new();
+    shell.login(&app, &tenant.org).await;
+
+    shell.ok(&["init", "greeter", "--language", "python"]).await;
+    shell.write("greeter/handler.py", "import greetpy\n\ndef handle(event, context):\n    return greetpy.greet(event['body'])\n");
+    let requirements = std::fs::read_to_string(shell.path("greeter/requirements.txt")).unwrap();
+    shell.write("greeter/requirements.txt", &format!("{requirements}greetpy==2.0.1\n"));
+    shell.ok(&["deploy", "greeter"]).await;
+    let greeted = shell.ok(&["invoke", "greeter", "--data", "Ada"]).await;
+    assert_eq!(greeted.stdout, "Hello, Ada, from greetpy", "{greeted}");
+
+    shell.write("greeter/requirements.txt", "greetpy==2.0.1\nno-such-package-here==1.0\n");
+    let failed = shell.run(&["deploy", "greeter"]).await;
+    assert_eq!(failed.code, 1, "{failed}");
+    assert!(failed.stderr.contains("version 2 failed") && failed.stderr.contains("no-such-package-here"), "{failed}");
+    assert!(failed.stderr.contains("version 1 keeps serving"), "{failed}");
     app.finish().await;
 }
 
