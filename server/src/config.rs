@@ -294,7 +294,7 @@ pub enum Command {
         action: VcdAction,
     },
     /// The developer CLI: sign in, init, deploy, invoke, logs, list, delete functions of a
-    /// portal (`vcd-faas fn --help`). Reads none of the settings above.
+    /// portal (`vcd-faas fn --help`). Reads none of the server's settings.
     #[command(after_help = crate::cli::args::EXIT_CODES_HELP)]
     Fn {
         #[command(subcommand)]

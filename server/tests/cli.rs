@@ -202,6 +202,24 @@ async fn commands_without_a_usable_login_say_what_to_do() {
         assert!(run.stderr.contains("not signed in") && run.stderr.contains("vcd-faas fn login"), "{args:?}:\n{run}");
     }
 
+    // The CLI reads none of the server's settings: broken ones, a database and a Docker engine
+    // that are not there change nothing, and no data folder appears.
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_vcd-faas"))
+        .args(["fn", "list"])
+        .current_dir(shell.dir.path())
+        .env("VCD_FAAS_CLI_CONFIG", shell.config())
+        .env("VCD_FAAS_TOKEN_DAYS", "not-a-number")
+        .env("LEPTOS_SITE_ADDR", "not-an-address")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("not signed in"), "{stderr}");
+    assert!(!shell.path("data").exists(), "no data folder is made");
+
     // A token the server does not (or no longer) accept.
     shell.write("config/cli.json", &format!(r#"{{"url": "{}", "org": "x", "username": "dev", "token": "vf_bogus", "token_id": 1}}"#, app.base));
     let refused = shell.run(&["list"]).await;
@@ -436,6 +454,13 @@ async fn list_shows_the_functions_and_delete_removes_one() {
     let second = rows.iter().find(|r| r["name"] == "second").expect("second listed");
     assert_eq!((second["version"].as_i64(), second["status"].as_str(), second["url"].as_str()), (Some(2), Some("ready"), Some(second_url.as_str())));
     assert_eq!(rows.len(), 2);
+
+    // The function's route refuses a token the platform does not know: sign in again.
+    let stranger = Shell::new();
+    stranger.write("config/cli.json", &format!(r#"{{"url": "{}", "org": "{}", "username": "dev", "token": "vf_bogus", "token_id": 1}}"#, app.base, tenant.org));
+    let refused = stranger.run(&["invoke", "first"]).await;
+    assert_eq!(refused.code, 3, "{refused}");
+    assert!(refused.stderr.starts_with("401 Unauthorized") && refused.stderr.contains("vcd-faas fn login"), "{refused}");
 
     let deleted = shell.ok(&["delete", "first"]).await;
     assert!(deleted.stderr.contains("deleted first"), "{deleted}");
