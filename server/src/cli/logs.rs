@@ -89,7 +89,9 @@ fn show(data: &str) -> String {
         facts.push(format!("node {node}"));
     }
     let path = if call.path.is_empty() { "/" } else { &call.path };
-    let mut text = format!("{}  {} {path}  {status}{duration}  {}  {}\n", date_of(call.started_at), call.method, facts.join(" "), call.id);
+    let header = [date_of(call.started_at), format!("{} {path}", call.method), format!("{status}{duration}"), facts.join(" "), call.id];
+    let mut text = header.iter().filter(|part| !part.is_empty()).cloned().collect::<Vec<_>>().join("  ");
+    text.push('\n');
     for line in call.logs.lines() {
         text.push_str(&format!("  | {line}\n"));
     }
@@ -99,4 +101,23 @@ fn show(data: &str) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_shows_as_a_header_line_with_its_log_and_error_below() {
+        let data = r#"{"id": "c1", "function": "echo", "version": 3, "trigger": "schedule", "method": "POST", "path": "/items",
+                       "status_code": 500, "duration_ms": 12.4, "cold": true, "logs": "one\ntwo\n", "error": "boom",
+                       "started_at": 1765110000000, "node": "n1", "connections": []}"#;
+        assert_eq!(
+            show(data),
+            "2025-12-07 12:20:00 UTC  POST /items  500  12 ms  v3 cold schedule node n1  c1\n  | one\n  | two\n  ! boom\n"
+        );
+        let running = r#"{"id": "c2", "method": "GET", "path": "", "status_code": null, "duration_ms": null, "error": null, "started_at": 0}"#;
+        assert_eq!(show(running), "1970-01-01 00:00:00 UTC  GET /  running  c2\n");
+        assert_eq!(show("not json"), "not json\n", "what the CLI cannot read is shown as it came");
+    }
 }
