@@ -130,9 +130,23 @@ pub fn ListFieldMsg(outcome: Signal<Option<FormOutcome>>, field: &'static str) -
 /// The message of a form's latest answer, or the error of the call itself.
 #[component]
 pub fn FormMessage(result: Signal<Option<Result<FormOutcome, ServerFnError>>>) -> impl IntoView {
+    // A failed submit moves the focus to what to fix, so the user sees that the button did
+    // something even when the form is longer than the screen.
+    Effect::new(move |_| {
+        let failed = result.with(|r| match r {
+            Some(Ok(o)) => !o.errors.is_empty() || o.error.is_some(),
+            Some(Err(_)) => true,
+            None => false,
+        });
+        if failed {
+            set_timeout(focus_first_error, Duration::ZERO);
+        }
+    });
     move || match result.get() {
         Some(Ok(o)) if !o.errors.is_empty() => {
-            Some(view! { <p class="alert error" role="alert">"Please fix the fields marked below."</p> }.into_any())
+            let count = o.errors.len();
+            let text = if count == 1 { "Please fix the marked field.".to_string() } else { format!("Please fix the {count} marked fields.") };
+            Some(view! { <p class="alert error" role="alert">{text}</p> }.into_any())
         }
         Some(Ok(FormOutcome { error: Some(e), .. })) => Some(view! { <p class="alert error" role="alert">{e}</p> }.into_any()),
         Some(Ok(o)) => o.message.map(|m| view! { <p class="alert ok" role="status">{m}</p> }.into_any()),
@@ -140,6 +154,24 @@ pub fn FormMessage(result: Signal<Option<Result<FormOutcome, ServerFnError>>>) -
         None => None,
     }
 }
+
+/// Scrolls to the first field error on the page and focuses its field (or, with no field
+/// error, scrolls to the error message).
+#[cfg(feature = "hydrate")]
+fn focus_first_error() {
+    use wasm_bindgen::JsCast;
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let first = |selector: &str| document.query_selector(selector).ok().flatten();
+    let Some(error) = first(".field-error").or_else(|| first(".alert.error")) else { return };
+    error.scroll_into_view_with_bool(false);
+    let field = error.closest(".field").ok().flatten().and_then(|f| f.query_selector("input:not([type=hidden]), select, textarea, .cm-content").ok().flatten());
+    if let Some(field) = field.and_then(|f| f.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = field.focus();
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn focus_first_error() {}
 
 /// The outcome part of an action's latest answer.
 pub fn outcome_of<I>(action: ServerAction<I>) -> Signal<Option<FormOutcome>>

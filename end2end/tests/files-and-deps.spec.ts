@@ -57,7 +57,7 @@ test("a Node.js function of two files and a package from the registry builds and
     await expect(error).toContainText('has a ".." segment');
     await expect(fileTab(page, "../x.js")).toHaveClass(/invalid/);
     await expect(fileTab(page, "../x.js")).toHaveAttribute("aria-selected", "true");
-    await expect(page.getByRole("alert").filter({ hasText: "Please fix the fields marked below." })).toBeVisible();
+    await expect(page.getByRole("alert").filter({ hasText: "Please fix the marked field." })).toBeVisible();
     await expect(page).toHaveURL(/\/functions\/new$/);
     for (const [file, text] of [["handler.js", HANDLER], ["lib/greeting.js", GREETING], ["package.json", MANIFEST]]) {
       await fileTab(page, file).click();

@@ -25,7 +25,9 @@ test("invalid input is reported at its field and the typed code is kept", async 
   await expect(page).toHaveURL(/\/functions\/new$/);
   await expectEditorText(page, typed);
   await expect(page.locator("#fn-name")).toHaveValue("Bad_Name");
-  await expect(page.getByRole("alert").filter({ hasText: "Please fix the fields marked below." })).toBeVisible();
+  await expect(page.getByRole("alert").filter({ hasText: "Please fix the marked field." })).toBeVisible();
+  // The focus moved to the field to fix.
+  await expect(page.locator("#fn-name")).toBeFocused();
   // Said once, at the field: the typing hint does not repeat the server's message.
   await expect(page.getByText("may contain only lowercase letters")).toHaveCount(1);
 
@@ -35,6 +37,7 @@ test("invalid input is reported at its field and the typed code is kept", async 
   await page.getByRole("button", { name: "Create function" }).click();
   await expect(page.locator(".field-error[data-field=memory_mb]")).toBeVisible();
   await expect(page.locator(".field-error[data-field=name]")).toHaveCount(0);
+  await expect(page.locator("#fn-memory")).toBeFocused();
   await expectEditorText(page, typed);
   await expect(page).toHaveURL(/\/functions\/new$/);
 

@@ -41,7 +41,9 @@ test("create, build, test, update and delete a Node.js function", async ({ page,
     // A marker in the window survives only as long as the page is not reloaded.
     await page.evaluate(() => ((window as any).__e2eNoReload = true));
     await expect(statusBadge(page)).toHaveAttribute("data-status", /^(initializing|building)$/);
-    await expect(page.locator("[data-testid=route]")).toHaveText(`/api/org/${org}/${name}`);
+    const url = `${new URL(page.url()).origin}/api/org/${org}/${name}`;
+    await expect(page.locator("[data-testid=route]")).toHaveText(url);
+    await expect(page.getByTestId("curl")).toHaveText(`curl -H 'Authorization: Bearer <token>' ${url}`);
     const seen = await waitForStatus(page, "ready");
     expect(seen[0], `statuses seen: ${seen.join(" → ")}`).toMatch(/^(initializing|building)$/);
     expect(await page.evaluate(() => (window as any).__e2eNoReload)).toBe(true);

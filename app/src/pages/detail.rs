@@ -1,4 +1,6 @@
 use super::call_history::CallHistory;
+use super::live_logs::LiveLogs;
+use super::route_fact::RouteFact;
 use super::monitor::Monitor;
 use super::env_facts::EnvFacts;
 use super::form::{FunctionFields, Initial};
@@ -93,6 +95,7 @@ fn Detail(caller: Caller) -> impl IntoView {
         {move || (editable && !gone.get()).then(|| view! { <EditPanel org=org() current=exists latest_failure /> })}
         {move || (editable && !gone.get()).then(|| view! { <DeletePanel org=org() name=name() found=exists /> })}
         {move || (!gone.get()).then(|| view! { <Monitor org=org() name=name() /> })}
+        {move || (!gone.get()).then(|| view! { <LiveLogs org=org() name=name() /> })}
         {move || (!gone.get()).then(|| view! { <CallHistory org=org() name=name() /> })}
     }
 }
@@ -113,7 +116,7 @@ fn Overview(details: DetailsView, restore: ServerAction<RestoreVersion>) -> impl
         </div>
         <section class="card overview" aria-label="Overview">
             <dl class="facts">
-                <div class="wide"><dt>"Route"</dt><dd><code class="route" data-testid="route">{f.route.clone()}</code></dd></div>
+                <div class="wide"><dt>"Route"</dt><dd><RouteFact route=f.route.clone() public=f.public /></dd></div>
                 <div><dt>"Serving"</dt><dd data-testid="serving-version">{serving}</dd></div>
                 <div><dt>"Language"</dt><dd>{f.language.label()}</dd></div>
                 <div><dt>"Trigger"</dt><dd>{match &f.trigger {

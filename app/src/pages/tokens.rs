@@ -49,7 +49,11 @@ fn Tokens(org: String) -> impl IntoView {
             {move || outcome.get().and_then(|o| o.secret).map(|s| view! {
                 <pre class="secret" data-testid="new-token">{s}</pre>
             })}
-            <p class="hint">{format!("Example: curl -H 'Authorization: Bearer <token>' http://<host>/api/org/{org}/<function>")}</p>
+            <p class="hint">{if org == "provider" {
+                "Example: curl -H 'Authorization: Bearer <token>' <portal>/api/v1/tenants".to_string()
+            } else {
+                format!("Example: curl -H 'Authorization: Bearer <token>' <portal>/api/org/{org}/<function>")
+            }}</p>
         </section>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || tokens.get().map(|r| match r {

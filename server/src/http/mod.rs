@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod front;
+pub mod live_logs;
 pub mod openapi;
 pub mod sessions;
 pub mod state;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .merge(api::router())
+        .merge(live_logs::router())
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         // The portal's forms are URL-encoded: a Test Function body as large as a route takes

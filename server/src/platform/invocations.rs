@@ -5,7 +5,7 @@ use super::{Result, Service};
 use crate::calls::dispatch::{Call, Credentials, Delivery};
 use crate::calls::request::{CallRequest, CallTrigger, FunctionRef};
 use app::model::*;
-use crate::store::{InvocationFilter, StatusFilter};
+use crate::store::{InvocationFilter, InvocationRow, StatusFilter};
 use app::platform::{Invocations, PlatformError};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -38,6 +38,26 @@ impl Service {
             "next_attempt_at": (row.state == "queued" && row.retry_at > 0).then_some(row.retry_at),
             "started_at": row.started_at,
         }))
+    }
+}
+
+/// A call record as its owner sees it.
+fn invocation_view(i: InvocationRow) -> InvocationView {
+    InvocationView {
+        id: i.id,
+        function: i.function_name,
+        version: i.version,
+        trigger: i.trigger_kind,
+        method: i.method,
+        path: i.path,
+        status_code: i.status_code,
+        duration_ms: i.duration_us.map(|us| us as f64 / 1000.0),
+        cold: i.cold != 0,
+        logs: i.logs,
+        error: i.error.or_else(|| (i.state == "running").then(|| "running".to_string())),
+        started_at: i.started_at,
+        connections: i.connections.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default(),
+        node: i.node,
     }
 }
 
@@ -104,25 +124,7 @@ impl Invocations for Service {
         let mut rows = self.store.search_invocations(f.id, &filter, limit + 1).await?;
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        let invocations: Vec<InvocationView> = rows
-            .into_iter()
-            .map(|i| InvocationView {
-                id: i.id,
-                function: i.function_name,
-                version: i.version,
-                trigger: i.trigger_kind,
-                method: i.method,
-                path: i.path,
-                status_code: i.status_code,
-                duration_ms: i.duration_us.map(|us| us as f64 / 1000.0),
-                cold: i.cold != 0,
-                logs: i.logs,
-                error: i.error.or_else(|| (i.state == "running").then(|| "running".to_string())),
-                started_at: i.started_at,
-                connections: i.connections.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default(),
-                node: i.node,
-            })
-            .collect();
+        let invocations: Vec<InvocationView> = rows.into_iter().map(invocation_view).collect();
         let next_cursor = if more { invocations.last().map(cursor_of) } else { None };
         Ok(InvocationPage { invocations, next_cursor })
     }
@@ -189,5 +191,67 @@ impl Invocations for Service {
             cold: response.cold,
             logs: response.logs,
         })
+    }
+}
+
+/// A function's calls as they end, for live logs: each poll gives the calls that ended since
+/// the last, oldest first. Reads the call records, so it sees calls that other fronts and the
+/// worker nodes ran as well as this server's.
+pub struct CallFeed {
+    service: Service,
+    function_id: i64,
+    /// Calls already given, by id, with their start (to forget them once out of the window).
+    given: std::collections::HashMap<String, i64>,
+    /// How far back a call may have started and still be ending now: the longest deadline,
+    /// and the seconds the call records may wait before they are written.
+    window_ms: i64,
+}
+
+/// Most calls one poll gives: a live view of a busy function shows the newest.
+const FEED_BATCH: i64 = 200;
+
+impl Service {
+    /// The last `tail` calls of a function that ended (oldest first) and a feed of the next.
+    pub async fn call_feed(&self, caller: &Caller, org: &str, name: &str, tail: i64) -> Result<(Vec<InvocationView>, CallFeed)> {
+        if !(0..=100).contains(&tail) {
+            return Err(PlatformError::invalid("tail", format!("tail must be between 0 and 100 (got {tail})")));
+        }
+        let f = self.function_for(caller, org, name).await?;
+        let window_ms = self.config.max_timeout_ms + 30_000;
+        let mut feed = CallFeed { service: self.clone(), function_id: f.id, given: Default::default(), window_ms };
+        self.calls.gateway().flush_records().await;
+        let mut ended: Vec<InvocationRow> = self
+            .store
+            .search_invocations(f.id, &InvocationFilter::default(), FEED_BATCH)
+            .await?
+            .into_iter()
+            .filter(|i| !matches!(i.state.as_str(), "queued" | "running"))
+            .collect();
+        // What ended before the feed began is not given again, shown in the tail or not.
+        for i in &ended {
+            feed.given.insert(i.id.clone(), i.started_at);
+        }
+        ended.truncate(tail as usize);
+        ended.reverse();
+        Ok((ended.into_iter().map(invocation_view).collect(), feed))
+    }
+}
+
+impl CallFeed {
+    pub async fn next(&mut self) -> Result<Vec<InvocationView>> {
+        self.service.calls.gateway().flush_records().await;
+        let since = crate::store::now_ms() - self.window_ms;
+        let filter = InvocationFilter { since: Some(since), ..Default::default() };
+        let rows = self.service.store.search_invocations(self.function_id, &filter, FEED_BATCH).await?;
+        self.given.retain(|_, started| *started >= since);
+        let mut new: Vec<InvocationRow> = rows
+            .into_iter()
+            .filter(|i| !matches!(i.state.as_str(), "queued" | "running") && !self.given.contains_key(&i.id))
+            .collect();
+        for i in &new {
+            self.given.insert(i.id.clone(), i.started_at);
+        }
+        new.reverse();
+        Ok(new.into_iter().map(invocation_view).collect())
     }
 }

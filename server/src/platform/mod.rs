@@ -26,6 +26,8 @@ mod nodes;
 mod tenants;
 mod users;
 
+pub use invocations::CallFeed;
+
 /// What the platform shows of vCD: each function's state there. The vCD integration provides
 /// it when it runs (`vcd::Vcd`); without one, every function is served locally.
 pub trait VcdStatus: Send + Sync {
