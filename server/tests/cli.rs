@@ -506,9 +506,8 @@ async fn deploy_installs_the_folders_dependencies() {
     app.finish().await;
 }
 
-/// Needs the live log stream (`GET /api/v1/functions/{name}/logs`), built on another branch.
+/// `fn logs` on the live log stream (`GET /api/v1/functions/{name}/logs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs GET /api/v1/functions/{name}/logs (the live logs branch); run after merging it"]
 async fn logs_show_recent_calls_and_follow_new_ones() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let tenant = app.tenant().await;
