@@ -234,6 +234,11 @@ async fn commands_without_a_usable_login_say_what_to_do() {
     shell.write("config/cli.json", &format!(r#"{{"url": "{nowhere}", "org": "x", "username": "dev", "token": "vf_x", "token_id": 1}}"#));
     let listed = shell.run(&["list"]).await;
     assert_eq!(listed.code, 4, "{listed}");
+    // Following retries a stream that was open; one that never opened fails at once.
+    let started = std::time::Instant::now();
+    let followed = shell.run(&["logs", "hello", "--follow"]).await;
+    assert_eq!(followed.code, 4, "{followed}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{followed}");
 
     // Usage errors: clap's and the CLI's own.
     let unknown = shell.run(&["lsit"]).await;

@@ -3,12 +3,14 @@
 
 use super::args::LogsArgs;
 use super::error::{CliError, CliResult};
-use super::http::{refusal_of, segment};
+use super::http::{refusal_of, segment, Api};
 use super::session::{date_of, signed_in};
 use super::sse::SseReader;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
+use std::collections::VecDeque;
 use std::io::Write;
+use std::time::Duration;
 
 /// One call as the stream sends it (an element of `GET …/invocations`); fields the CLI does
 /// not show are ignored.
@@ -37,9 +39,58 @@ struct Call {
     node: Option<String>,
 }
 
+/// Keep-alives come every 15 s: this long without a byte, a followed stream is taken for lost
+/// (a connection that died without a word never ends on its own).
+const SILENCE_LIMIT: Duration = Duration::from_secs(45);
+/// Attempts in a row that open no stream before `--follow` gives up (about half a minute).
+const RECONNECT_ATTEMPTS: u32 = 15;
+const RECONNECT_PAUSE: Duration = Duration::from_secs(2);
+/// A stream open this long counts as working, however it ended.
+const STREAM_LASTED: Duration = Duration::from_secs(10);
+/// Calls asked for again on reconnecting, so those that ended meanwhile show; the ones
+/// already shown are skipped.
+const RECONNECT_TAIL: u32 = 50;
+/// Ids of shown calls remembered to skip them on a reconnection.
+const SEEN_KEPT: usize = 1000;
+
 pub async fn logs(args: &LogsArgs) -> CliResult {
     let (_, api) = signed_in()?;
-    let path = format!("/api/v1/functions/{}/logs?tail={}&follow={}", segment(&args.name), args.tail, args.follow);
+    let mut printer = Printer { json: args.json, seen: VecDeque::new() };
+    if !args.follow {
+        return stream(&api, args, args.tail, &mut printer, &mut false).await;
+    }
+    // The server ends a stream it cannot feed (a database hiccup) and expects the client to
+    // come back, as a browser's EventSource does: so does `--follow`.
+    let mut tail = args.tail;
+    let mut failures = 0;
+    let mut first = true;
+    loop {
+        let mut opened = false;
+        let started = std::time::Instant::now();
+        let lost = match stream(&api, args, tail, &mut printer, &mut opened).await {
+            Ok(()) => CliError::Unreachable(format!("the server at {} keeps closing the log stream", api.base())),
+            Err(e @ CliError::Unreachable(_)) => e,
+            Err(e) => return Err(e),
+        };
+        // A stream that served a while was a good one: start counting again.
+        failures = if opened && started.elapsed() >= STREAM_LASTED { 1 } else { failures + 1 };
+        // No stream at all on the first attempt: a wrong address, not a hiccup.
+        if failures > RECONNECT_ATTEMPTS || (!opened && first) {
+            return Err(lost);
+        }
+        if failures == 1 {
+            eprintln!("vcd-faas: the log stream ended; reconnecting…");
+        }
+        tokio::time::sleep(RECONNECT_PAUSE).await;
+        tail = RECONNECT_TAIL;
+        first = false;
+    }
+}
+
+/// Reads one stream to its end, printing each call; `opened` tells whether the server
+/// answered with the stream at all.
+async fn stream(api: &Api, args: &LogsArgs, tail: u32, printer: &mut Printer, opened: &mut bool) -> CliResult {
+    let path = format!("/api/v1/functions/{}/logs?tail={tail}&follow={}", segment(&args.name), args.follow);
     let request = if args.follow { api.request_without_deadline(Method::GET, &path) } else { api.request(Method::GET, &path) };
     let mut response = api.send(request.header("accept", "text/event-stream")).await?;
     let status = response.status();
@@ -51,21 +102,45 @@ pub async fn logs(args: &LogsArgs) -> CliResult {
         }
         return Err(refusal_of(status, &text));
     }
+    *opened = true;
     let mut reader = SseReader::default();
-    let mut stdout = std::io::stdout();
-    while let Some(piece) = response.chunk().await.map_err(|e| api.unreachable(e))? {
+    loop {
+        let piece = match tokio::time::timeout(SILENCE_LIMIT, response.chunk()).await {
+            Ok(piece) => piece.map_err(|e| api.unreachable(e))?,
+            Err(_) => return Err(CliError::Unreachable(format!("the log stream from {} went silent", api.base()))),
+        };
+        let Some(piece) = piece else { return Ok(()) };
         for event in reader.feed(&piece) {
-            if event.name != "call" {
-                continue;
+            if event.name == "call" {
+                printer.print(&event.data)?;
             }
-            let text = if args.json { format!("{}\n", event.data) } else { show(&event.data) };
-            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| CliError::Failed(format!("cannot write to stdout: {e}")))?;
         }
     }
-    if args.follow {
-        return Err(CliError::Unreachable(format!("the server at {} closed the log stream", api.base())));
+}
+
+struct Printer {
+    json: bool,
+    /// The ids of the calls shown last, oldest first.
+    seen: VecDeque<String>,
+}
+
+impl Printer {
+    /// Prints a call unless it was shown already (before a reconnection).
+    fn print(&mut self, data: &str) -> CliResult {
+        let id = serde_json::from_str::<Call>(data).map(|c| c.id).unwrap_or_default();
+        if !id.is_empty() {
+            if self.seen.contains(&id) {
+                return Ok(());
+            }
+            if self.seen.len() == SEEN_KEPT {
+                self.seen.pop_front();
+            }
+            self.seen.push_back(id);
+        }
+        let text = if self.json { format!("{data}\n") } else { show(data) };
+        let mut stdout = std::io::stdout();
+        stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| CliError::Failed(format!("cannot write to stdout: {e}")))
     }
-    Ok(())
 }
 
 /// A call as a header line, then its log lines and its error, indented.
