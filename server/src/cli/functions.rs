@@ -56,6 +56,9 @@ pub async fn deploy(args: &DeployArgs) -> CliResult {
             eprintln!("creating {name} ({}, {})", deployment.language.label(), count(deployment.files.len(), "file"));
             api.request(Method::POST, "/api/v1/functions")
         }
+        Some(f) if f.status == "deleting" => {
+            return Err(CliError::Failed(format!("{name} is being deleted: deploy again once `vcd-faas fn list` no longer shows it")));
+        }
         Some(f) => {
             // Refused (409) when someone saved a newer version since it was read.
             body["expected_version"] = json!(f.latest_version);
