@@ -293,6 +293,13 @@ pub enum Command {
         #[command(subcommand)]
         action: VcdAction,
     },
+    /// The developer CLI: sign in, init, deploy, invoke, logs, list, delete functions of a
+    /// portal (`vcd-faas fn --help`). Reads none of the server's settings.
+    #[command(after_help = crate::cli::args::EXIT_CODES_HELP)]
+    Fn {
+        #[command(subcommand)]
+        command: crate::cli::args::FnCommand,
+    },
 }
 
 #[derive(Subcommand, Clone, Debug)]

@@ -9,6 +9,7 @@
 //! - `schedules`: schedule triggers (cron in a time zone) and the task that runs their ticks;
 //! - `vcd`: VMware Cloud Director (registration, API calls and events over AMQP);
 //! - `ops`: the reconciler, purging deleted functions, service links, CPU priority;
+//! - `cli`: `vcd-faas fn …`, the developer CLI (a REST API client);
 //! - leaves: `config`, `auth` (passwords, tokens), `metrics`, `cache`, `amqp` (broker links).
 // The OpenAPI document (`http/openapi.rs`) is one `json!` literal, deeper than the default limit.
 #![recursion_limit = "256"]
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod build;
 pub mod cache;
 pub mod calls;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod http;

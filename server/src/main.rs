@@ -9,7 +9,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 fn main() -> std::process::ExitCode {
+    // The developer CLI parses its own arguments: the server's settings (and the environment
+    // variables they read) play no part in it.
+    if std::env::args_os().nth(1).is_some_and(|first| first == "fn") {
+        return server::cli::main(std::env::args_os().skip(2));
+    }
     let config = Config::parse();
+    if let Some(Command::Fn { command }) = config.command {
+        return server::cli::run(command);
+    }
     let serving = matches!(config.command, Some(Command::Serve) | Some(Command::Node) | None);
     if serving && config.cpu_priority == CpuPriority::Batch {
         // Before any other thread starts: they all take the calling thread's priority.
@@ -40,6 +48,7 @@ async fn run(config: Config) -> std::process::ExitCode {
         Some(Command::Vcd { action: VcdAction::Unregister }) => server::startup::unregister_from_vcd(&config).await,
         Some(Command::Serve) | None => server::startup::serve(config).await,
         Some(Command::Node) => server::cluster::node::run(config).await,
+        Some(Command::Fn { .. }) => unreachable!("the CLI runs before the server's runtime starts"),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
