@@ -97,6 +97,14 @@ if [ $FOR_TESTS = 1 ]; then
   fi
   echo "verdaccio $(tools/verdaccio/node_modules/.bin/verdaccio --version)"
 
+  step "Checking schemathesis (PyPI; the REST API is fuzzed against its OpenAPI document)"
+  if [ ! -x tools/schemathesis/.venv/bin/schemathesis ]; then
+    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+    python3 -m venv tools/schemathesis/.venv
+    tools/schemathesis/.venv/bin/pip install --quiet "schemathesis==4.32.5"
+  fi
+  echo "$(tools/schemathesis/.venv/bin/schemathesis --version)"
+
   step "Checking the real Python wheels a test installs from its own index (requests, from PyPI)"
   if [ ! -f tools/wheels/complete ]; then
     python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip

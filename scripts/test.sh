@@ -194,6 +194,12 @@ if [ $e2e -ne 0 ]; then
 fi
 stop_cluster
 
+printf '\n==> The REST API against its OpenAPI document (schemathesis, as the provider and as a tenant admin)\n'
+fuzz=0
+scripts/api-fuzz.sh "http://127.0.0.1:$port" || fuzz=$?
+echo "$fuzz" >"$results/fuzz.status"
+[ $fuzz -eq 0 ] || status=$fuzz
+
 # One closing line for the whole run: cargo's and Playwright's counts added up.
 python3 - "$results" <<'PY'
 import json, pathlib, re, sys
@@ -213,6 +219,11 @@ if (results / "cycles.status").read_text().strip() == "0":
     passed += 1
 else:
     failed += 1
+# The schemathesis run counts as one test per caller (it fails as a whole).
+if (results / "fuzz.status").read_text().strip() == "0":
+    passed += 2
+else:
+    failed += 2
 e2e = results / "e2e.json"
 if e2e.exists():
     stats = json.loads(e2e.read_text())["stats"]

@@ -729,8 +729,8 @@ pub fn validate_password(password: &str) -> Result<(), String> {
     if password.chars().count() < 8 {
         return Err("password must be at least 8 characters".into());
     }
-    if password.len() > 1024 {
-        return Err("password must be at most 1024 bytes".into());
+    if password.chars().count() > 256 {
+        return Err("password must be at most 256 characters".into());
     }
     Ok(())
 }

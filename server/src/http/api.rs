@@ -219,18 +219,23 @@ struct TokenRequest {
 async fn create_token(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     let (mut parts, body) = request.into_parts();
     let from = client_address(&parts);
-    let signed_in = match bearer_token(&parts) {
-        Some(_) => Some(ApiCaller::from_request_parts(&mut parts, &state).await?.0),
-        None => None,
-    };
+    let with_token = bearer_token(&parts).is_some();
+    let signed_in = ApiCaller::from_request_parts(&mut parts, &state).await;
     let JsonBody(req) = JsonBody::<TokenRequest>::from_request(Request::from_parts(parts, body), &state).await?;
+    // The token counts only when the body signs in with no password.
+    let signed_in = match signed_in {
+        Ok(ApiCaller(caller)) => Some(caller),
+        Err(refused) if with_token && req.password.is_none() => return Err(refused),
+        Err(_) => None,
+    };
+    // A password in the body signs in as its user, whatever token comes with it.
     let caller = match (signed_in, &req.org, &req.username, &req.password) {
+        (_, Some(org), Some(username), Some(password)) => state.service.authenticate(org, username, password, from).await?,
         (Some(caller), None, None, None) => caller,
-        (None, Some(org), Some(username), Some(password)) => state.service.authenticate(org, username, password, from).await?,
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "send either `org`, `username` and `password`, or `Authorization: Bearer <token>` of a full token (not both)",
+                "send `org`, `username` and `password` together, or none of them with `Authorization: Bearer <token>` of a full token",
             ))
         }
     };
@@ -601,6 +606,12 @@ async fn get_invocation(
     Ok(Json(state.service.invocation_for(&caller, &id).await?))
 }
 
-async fn openapi() -> Json<serde_json::Value> {
-    Json(crate::http::openapi::document())
+async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let config = state.service.config();
+    let limits = crate::http::openapi::DocumentedLimits {
+        max_memory_mb: config.max_memory_mb,
+        max_timeout_ms: config.max_timeout_ms,
+        token_max_days: config.token_max_days,
+    };
+    Json(crate::http::openapi::document(limits))
 }
