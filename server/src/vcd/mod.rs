@@ -4,7 +4,9 @@
 //! needed for functions to be callable over the platform's own HTTP routes.
 
 mod amqp_util;
+pub mod api_core;
 pub mod api_calls;
+pub mod event_runs;
 pub mod events;
 pub mod messages;
 pub mod registration;
