@@ -100,7 +100,7 @@ impl ApiCalls {
                     user: context.user,
                 };
                 // A redelivery gets the first arrival's answer again: its reply may be lost.
-                let (answer, _first) = self.answers.answer_once(&id, &self.dispatcher, call).await;
+                let (answer, _first) = self.answers.answer_once(&id, &self.dispatcher, call, None).await;
                 reply(&id, answer)
             }
         };

@@ -8,6 +8,7 @@ use crate::calls::request::{parse_route, CallRequest, CallResponse, CallTrigger}
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 /// Answers remembered for requests delivered again.
@@ -99,18 +100,29 @@ pub struct Answers {
 impl Answers {
     /// The answer to request `id` and whether this was its first arrival: the call runs the
     /// first time; later arrivals wait for and get the same answer. A panic in the call
-    /// becomes a 500, never a request left unanswered.
-    pub async fn answer_once(&self, id: &str, dispatcher: &Dispatcher, request: VcdApiCall) -> (VcdAnswer, bool) {
+    /// becomes a 500, never a request left unanswered; a call still running after `within`
+    /// (the time vCD waits, when known) is answered 504 while vCD still listens.
+    pub async fn answer_once(&self, id: &str, dispatcher: &Dispatcher, request: VcdApiCall, within: Option<Duration>) -> (VcdAnswer, bool) {
         let dispatcher = dispatcher.clone();
         self.once(id, async move {
-            tokio::spawn(async move { answer(&dispatcher, request).await })
-                .await
-                .unwrap_or_else(|_| VcdAnswer::error(500, "internal error"))
+            let call = tokio::spawn(async move { answer(&dispatcher, request).await });
+            let finished = match within {
+                Some(within) => match tokio::time::timeout(within, call).await {
+                    Ok(finished) => finished,
+                    Err(_) => {
+                        let why = format!("the function did not answer within the {} s vCD waits for an extension", within.as_secs_f64().ceil());
+                        return VcdAnswer::error(504, &why);
+                    }
+                },
+                None => call.await,
+            };
+            finished.unwrap_or_else(|_| VcdAnswer::error(500, "internal error"))
         })
         .await
     }
 
-    async fn once(&self, id: &str, run: impl std::future::Future<Output = VcdAnswer>) -> (VcdAnswer, bool) {
+    /// The answer to request `id`: made by `run` the first time (then `true`), the same after.
+    pub async fn once(&self, id: &str, run: impl std::future::Future<Output = VcdAnswer>) -> (VcdAnswer, bool) {
         let (cell, first) = {
             let mut guard = self.inner.lock().unwrap();
             let (cells, order) = &mut *guard;

@@ -34,12 +34,16 @@ async fn sim_state(State(state): State<SimState>) -> Json<serde_json::Value> {
             json!({
                 "id": xml::service_urn(&s), "name": s.spec.name, "namespace": s.spec.namespace,
                 "enabled": s.spec.enabled, "exchange": s.spec.exchange, "routingKey": s.spec.routing_key,
-                "priority": s.spec.priority, "filters": filters,
+                "priority": s.spec.priority, "filters": filters, "mqtt": s.extension_urn(),
             })
         })
         .collect();
     Json(json!({
         "amqpConnected": state.amqp.connected(),
+        "mqttConnected": state.mqtt.as_ref().map(|m| m.connected()),
+        "mqttAnswers": state.mqtt.as_ref().map(|m| { let (matched, unmatched) = m.answer_counts(); json!({"matched": matched, "unmatched": unmatched}) }),
+        "tokensIssued": state.tokens_issued(),
+        "loginsEnded": state.logins_ended(),
         "replyExchange": state.amqp.reply_exchange(),
         "notificationsExchange": state.amqp.notifications_exchange(),
         "orgs": state.orgs(),
