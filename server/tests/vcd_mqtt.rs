@@ -175,6 +175,15 @@ async fn auto_picks_mqtt_on_a_vcd_that_offers_it_with_the_legacy_filters_before_
     config.vcd.vcd_transport = server::config::VcdTransport::Auto;
     let error = server::startup::build(config).await.err().expect("no AMQP_URL for the AMQP that auto chose");
     assert!(error.to_string().contains("AMQP_URL"), "{error}");
+
+    // A transport that does not exist stops the binary at once, naming the ones that do.
+    let out = common::binary::command(dir.path(), &[("VCD_TRANSPORT".to_string(), "foo".to_string())])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("foo") && said.contains("amqp") && said.contains("mqtt") && said.contains("auto"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,4 +351,44 @@ async fn the_extension_token_is_renewed_before_it_expires() {
     tokio::task::block_in_place(|| on.broker.restart(Duration::from_millis(500)));
     assert_eq!(call_until_answered(&on.sim, "dev@acme", &path).await.status(), 200);
     on.app.finish().await;
+}
+
+/// Not a check, a measurement (`cargo test -p server --test vcd_mqtt -- --ignored --nocapture`):
+/// the same warm function called 200 times in a row through vcd-sim's front door, with the
+/// platform on vCD's MQTT broker, then on RabbitMQ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_call_latency_over_mqtt_and_amqp() {
+    common::amqp::sweep_earlier_test_objects().await;
+    let names = Names::new();
+    let broker = Broker::start();
+    let flags = broker.sim_flags();
+    let sim = Sim::start_with(&names, &["acme"], &flags.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    for transport in ["mqtt", "amqp"] {
+        let app = TestApp::spawn_with(Db::Sqlite, |config| match transport {
+            "mqtt" => sim.apply_mqtt(config),
+            _ => {
+                sim.apply(config);
+                names.apply(config);
+            }
+        })
+        .await;
+        let t = app.tenant_with(json!({"vcd_org_id": sim.org_id("acme").await})).await;
+        app.deploy(&t.dev, "ping", "nodejs", "module.exports = async () => 'pong';").await;
+        let path = format!("/api/org/{}/ping", t.org);
+        for _ in 0..20 {
+            call_until_answered(&sim, "dev@acme", &path).await;
+        }
+        let mut took: Vec<Duration> = Vec::new();
+        for _ in 0..200 {
+            let start = Instant::now();
+            let r = sim.call("dev@acme", Method::GET, &path, "").await;
+            assert_eq!(r.status(), 200);
+            took.push(start.elapsed());
+        }
+        took.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!("{transport}: 200 calls through vcd-sim, median {:.1} ms, p90 {:.1} ms, max {:.1} ms", ms(took[100]), ms(took[180]), ms(took[199]));
+        app.finish().await;
+    }
 }

@@ -174,6 +174,8 @@ impl MqttLink {
     async fn connect(&self, owner: &Arc<dyn LinkOwner>, refused: bool) -> Result<Connection, Ended> {
         let login = owner.login(refused).await.map_err(|e| Ended::Lost(format!("no credentials: {e}")))?;
         let (client, mut events) = AsyncClient::new(self.options(login), 64);
+        // Small messages that someone waits for: no Nagle delay.
+        events.network_options.set_tcp_nodelay(true);
         let within = |what: String| Ended::Lost(format!("no answer from {} within {} s ({what})", self.url, CONNECT_WITHIN.as_secs()));
         match tokio::time::timeout(CONNECT_WITHIN, events.poll()).await {
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {}

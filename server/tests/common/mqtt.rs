@@ -24,7 +24,7 @@ impl Broker {
         let dir = tempfile::tempdir().unwrap();
         let tcp_port = free_port();
         let config = format!(
-            "allow_anonymous true\npersistence true\npersistence_location {}/\nlog_dest file {}\nlog_type all\n\
+            "allow_anonymous true\nset_tcp_nodelay true\npersistence true\npersistence_location {}/\nlog_dest file {}\nlog_type all\n\
              listener {tcp_port} 127.0.0.1\nprotocol mqtt\n",
             dir.path().display(),
             dir.path().join("mosquitto.log").display(),

@@ -161,6 +161,10 @@ async fn main() {
             _ = term.recv() => {},
         }
     };
+    // No Nagle delay on the small messages of `/messaging/mqtt`.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

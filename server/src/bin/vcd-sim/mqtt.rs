@@ -44,6 +44,7 @@ impl Mqtt {
             .set_keep_alive(Duration::from_secs(10))
             .set_max_packet_size(64 << 20, 64 << 20);
         let (client, mut events) = AsyncClient::new(options, 256);
+        events.network_options.set_tcp_nodelay(true);
         let mqtt = Mqtt {
             address: format!("{host}:{port}"),
             inner: Arc::new(Inner {

@@ -88,6 +88,7 @@ async fn relay(state: SimState, mut socket: WebSocket, bearer: Option<String>) {
     let Ok(mut broker) = tokio::net::TcpStream::connect(&address).await else {
         return refuse(&mut socket, ConnectReturnCode::ServiceUnavailable).await;
     };
+    let _ = broker.set_nodelay(true);
     // The broker behind takes the sim's word for the login.
     let mut out = BytesMut::new();
     let relayed = Connect { login: None, ..connect };
