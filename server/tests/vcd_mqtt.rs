@@ -317,6 +317,17 @@ async fn mqtt_events_run_only_their_tenants_functions() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(events_of(&a).await.len(), a_runs, "an umbrella event (or the vm/delete one) ran tenant A's function");
+
+    // vCD ends the sessions, and with them the events connection: the platform logs in again
+    // and listens again.
+    on.sim.expire_sessions().await;
+    let start = Instant::now();
+    while events_of(&a).await.len() == a_runs {
+        assert!(start.elapsed() < Duration::from_secs(60), "no event ran after vCD ended the sessions");
+        on.sim.notify("com/vmware/vcloud/event/vm/create", "acme").await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert!(on.sim.state().await["loginsEnded"].as_u64().unwrap() >= 1, "the sim closed no connection");
     let metrics = on.app.get(&on.app.admin_token, "/metrics").await.text().await.unwrap();
     assert!(metrics.contains("vcdfaas_mqtt_connected{link=\"events\"} 1"), "{metrics}");
     on.app.finish().await;
