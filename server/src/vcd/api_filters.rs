@@ -9,8 +9,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const FILTER_TYPE: &str = "application/vnd.vmware.admin.apiFilter+xml";
-/// Filters read per page of the cloudapi list.
-const PAGE_SIZE: usize = 128;
 
 /// Where an extension's filters live.
 pub enum FilterHost {
@@ -31,31 +29,16 @@ impl FilterHost {
                     .filter_map(|mut r| Some((r.remove("urlPattern")?, r.remove("href")?)))
                     .collect())
             }
-            FilterHost::CloudApi { extension_id, .. } => {
-                let mut filters = HashMap::new();
-                for page in 1.. {
-                    let query: String = form_urlencoded::Serializer::new(String::new())
-                        .append_pair("filter", &format!("externalSystem.id=={extension_id}"))
-                        .append_pair("page", &page.to_string())
-                        .append_pair("pageSize", &PAGE_SIZE.to_string())
-                        .finish();
-                    let answer = client.send_json(Method::GET, &format!("/cloudapi/1.0.0/apiFilters?{query}"), None).await?;
-                    let values = answer.body["values"].as_array().cloned().unwrap_or_default();
-                    for filter in &values {
-                        // vCD filters already; checking again keeps a lax filter from taking others' filters.
-                        let ours = filter.pointer("/externalSystem/id").and_then(Value::as_str).is_none_or(|id| id == extension_id);
-                        let pattern = filter.pointer("/urlMatcher/urlPattern").and_then(Value::as_str);
-                        if let (true, Some(pattern), Some(id)) = (ours, pattern, filter["id"].as_str()) {
-                            filters.insert(pattern.to_string(), id.to_string());
-                        }
-                    }
-                    let pages = answer.body["pageCount"].as_u64().unwrap_or(1);
-                    if values.len() < PAGE_SIZE || page >= pages {
-                        break;
-                    }
-                }
-                Ok(filters)
-            }
+            FilterHost::CloudApi { extension_id, .. } => Ok(client
+                .list_all("/cloudapi/1.0.0/apiFilters")
+                .await?
+                .iter()
+                .filter(|f| f.pointer("/externalSystem/id").and_then(Value::as_str) == Some(extension_id.as_str()))
+                .filter_map(|f| {
+                    let pattern = f.pointer("/urlMatcher/urlPattern").and_then(Value::as_str)?;
+                    Some((pattern.to_string(), f["id"].as_str()?.to_string()))
+                })
+                .collect()),
         }
     }
 

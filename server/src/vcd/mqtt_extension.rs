@@ -85,13 +85,8 @@ impl MqttExtension {
 
     /// The extension's record, if registered.
     async fn find(&self) -> Result<Option<Value>, String> {
-        let query: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("filter", &format!("vendor=={};name=={};version=={}", self.vendor, self.name, self.version))
-            .append_pair("pageSize", "128")
-            .finish();
-        let answer = self.client.send_json(Method::GET, &format!("/cloudapi/extensions/api?{query}"), None).await?;
-        let values = answer.body["values"].as_array().cloned().unwrap_or_default();
-        Ok(values.into_iter().find(|e| e["vendor"] == self.vendor.as_str() && e["name"] == self.name.as_str() && e["version"] == self.version.as_str()))
+        let all = self.client.list_all("/cloudapi/extensions/api").await?;
+        Ok(all.into_iter().find(|e| e["vendor"] == self.vendor.as_str() && e["name"] == self.name.as_str() && e["version"] == self.version.as_str()))
     }
 
     /// Finds the extension, registering or enabling it when needed.
@@ -156,14 +151,10 @@ impl MqttExtension {
     }
 
     async fn delete_tokens_except(&self, keep: &[&str]) -> Result<(), String> {
-        let query: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("filter", "type==EXTENSION")
-            .append_pair("pageSize", "128")
-            .finish();
-        let listed = self.client.send_json(Method::GET, &format!("/cloudapi/1.0.0/tokens?{query}"), None).await?.body;
-        for token in listed["values"].as_array().cloned().unwrap_or_default() {
+        for token in self.client.list_all("/cloudapi/1.0.0/tokens").await? {
             let id = token["id"].as_str().unwrap_or_default();
-            if token.pointer("/owner/name").and_then(Value::as_str) == Some(&self.triple()) && !keep.contains(&id) && !id.is_empty() {
+            let ours = token["type"] == "EXTENSION" && token.pointer("/owner/name").and_then(Value::as_str) == Some(&self.triple());
+            if ours && !keep.contains(&id) && !id.is_empty() {
                 self.client.send_json(Method::DELETE, &format!("/cloudapi/1.0.0/tokens/{id}"), None).await?;
             }
         }

@@ -148,6 +148,25 @@ impl VcdClient {
         Ok(JsonAnswer { links: answer.links, body: json })
     }
 
+    /// Every item of a paged cloudapi list (`{values, pageCount}`), page after page. No
+    /// `filter=`: which attributes vCD filters on differs by endpoint and version, so callers
+    /// pick what they need themselves.
+    pub async fn list_all(&self, path: &str) -> Result<Vec<serde_json::Value>, String> {
+        const PAGE_SIZE: usize = 128;
+        let mut all = Vec::new();
+        for page in 1.. {
+            let answer = self.send_json(Method::GET, &format!("{path}?page={page}&pageSize={PAGE_SIZE}"), None).await?;
+            let values = answer.body["values"].as_array().cloned().unwrap_or_default();
+            let count = values.len();
+            all.extend(values);
+            let pages = answer.body["pageCount"].as_u64().unwrap_or(1);
+            if count < PAGE_SIZE || page >= pages {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
     /// The API version spoken, logging in first if needed.
     pub async fn api_version(&self) -> Result<String, String> {
         Ok(self.session().await?.0)
