@@ -43,6 +43,7 @@ async fn sim_state(State(state): State<SimState>) -> Json<serde_json::Value> {
         "mqttConnected": state.mqtt.as_ref().map(|m| m.connected()),
         "mqttAnswers": state.mqtt.as_ref().map(|m| { let (matched, unmatched) = m.answer_counts(); json!({"matched": matched, "unmatched": unmatched}) }),
         "tokensIssued": state.tokens_issued(),
+        "tokensLive": state.tokens().len(),
         "loginsEnded": state.logins_ended(),
         "replyExchange": state.amqp.reply_exchange(),
         "notificationsExchange": state.amqp.notifications_exchange(),
