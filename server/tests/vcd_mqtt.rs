@@ -397,6 +397,70 @@ async fn a_restarted_platform_takes_up_its_extension_and_leaves_no_token_behind(
     server.terminate();
 }
 
+/// Two fronts of one installation (PostgreSQL): one consumes vCD's API calls, so each is
+/// answered and run once; when it dies (the real binary, killed), the other takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_fronts_one_answers_and_the_other_takes_over() {
+    let names = Names::new();
+    let broker = Broker::start();
+    let flags = broker.sim_flags();
+    let sim = Sim::start_with(&names, &["acme"], &flags.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let shared = tempfile::tempdir().unwrap();
+    let database = common::fresh_database(Db::Postgres, shared.path()).await;
+    let mut env = sim.env(&names);
+    env.extend(common::binary::shared_settings(&database));
+    env.push(("VCD_TRANSPORT".into(), "mqtt".into()));
+    let client = reqwest::Client::new();
+    let first = common::binary::start_in(shared.path(), "first", &env).await;
+    let (org, dev) = common::binary::setup_tenant(&client, &first.base, json!({"vcd_org_id": sim.org_id("acme").await})).await;
+    let code = json!({"name": "count", "language": "nodejs", "code": "module.exports = async () => 'one';"});
+    common::binary::post(&client, format!("{}/api/v1/functions", first.base), Some(&dev), code).await;
+    let path = format!("/api/org/{org}/count");
+    wait_for_filters(&sim, |f| f.contains(&format!("{path}(/.*)?"))).await;
+    assert_eq!(call_until_answered(&sim, "dev@acme", &path).await.status(), 200);
+
+    let key = env.iter().find(|(k, _)| k == "VCD_FAAS_SECRET_KEY").map(|(_, v)| v.clone());
+    let second = TestApp::spawn_with(Db::Postgres, |config| {
+        sim.apply_mqtt(config);
+        config.database_url = Some(database.clone());
+        config.secret_key = key.map(server::config::Secret);
+    })
+    .await;
+    // The second front stands by.
+    let start = Instant::now();
+    loop {
+        let links: Value = second.get(&second.admin_token, "/api/v1/links").await.json().await.unwrap();
+        let api = links.as_array().unwrap().iter().find(|l| l["name"] == "MQTT: vCD API calls").cloned().unwrap();
+        if api["detail"].as_str().unwrap_or_default().contains("standing by") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the second front does not stand by: {api}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for _ in 0..10 {
+        assert_eq!(sim.call("dev@acme", Method::GET, &path, "").await.status(), 200);
+    }
+    assert_eq!(sim.state().await["mqttAnswers"]["unmatched"], 0, "a call was answered twice");
+    // The first front writes its call records a moment later.
+    let start = Instant::now();
+    let mut ran = 0;
+    while start.elapsed() < Duration::from_secs(15) {
+        ran = vcd_calls(&second, &dev, "count").await.len();
+        if ran >= 11 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((ran, vcd_calls(&second, &dev, "count").await.len()), (11, 11), "11 calls, each run once");
+
+    // The first front dies: the second answers.
+    first.kill9();
+    let r = call_until_answered(&sim, "dev@acme", &path).await;
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "one".to_string()));
+    second.finish().await;
+}
+
 /// Not a check, a measurement (`cargo test -p server --test vcd_mqtt -- --ignored --nocapture`):
 /// the same warm function called 200 times in a row through vcd-sim's front door, with the
 /// platform on vCD's MQTT broker, then on RabbitMQ.

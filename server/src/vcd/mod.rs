@@ -85,7 +85,7 @@ impl Vcd {
         let registrar = Self::keep_registered(Registrar::new(store.clone(), Extension::Mqtt(extension.clone())), dispatcher);
         let insecure = settings.vcd_insecure_tls;
         let vcd_waits = std::time::Duration::from_secs(settings.vcd_extensibility_timeout_secs);
-        let mqtt_api = mqtt_api::MqttApi::start(extension, dispatcher.clone(), url, insecure, vcd_waits)?;
+        let mqtt_api = mqtt_api::MqttApi::start(extension, dispatcher.clone(), store.clone(), url, insecure, vcd_waits)?;
         let mqtt_events = mqtt_events::MqttEvents::start(client, &settings.vcd_user, dispatcher.clone(), store.clone(), url, insecure)?;
         Ok(Vcd { registrar: Some(registrar), api_calls: None, events: None, mqtt_api: Some(mqtt_api), mqtt_events: Some(mqtt_events) })
     }

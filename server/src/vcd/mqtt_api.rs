@@ -3,13 +3,16 @@
 //! answer, a 400 saying what is wrong with a message that cannot be read, a 500 when the call
 //! failed inside the platform. A request id that arrives again (QoS 1 may deliver twice) runs
 //! nothing and is not answered twice: the first answer is sent until the broker confirms it.
-//! The link logs in with the extension's token, which is renewed before it expires.
+//! The link logs in with the extension's token, which is renewed before it expires. Only one
+//! front of an installation consumes (it holds a database lock; the others stand by and take
+//! over when it stops): every subscriber of the monitor topic gets every request.
 
 use super::api_core::{Answers, VcdAnswer};
 use super::mqtt_extension::{ExtensionRecord, ExtensionToken, MqttExtension};
 use super::mqtt_link::{LinkOwner, Login, MqttLink};
 use super::mqtt_messages::{api_response, parse_monitored, Monitored};
 use crate::calls::dispatch::Dispatcher;
+use crate::store::{HeldLock, Store};
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +25,8 @@ const RENEW_RETRY: Duration = Duration::from_secs(5);
 const RECHECK: Duration = Duration::from_secs(60);
 /// An answer made this long before vCD stops waiting still reaches it.
 const ANSWER_MARGIN: Duration = Duration::from_millis(500);
+/// How often the holder checks that it still holds the consumer's lock.
+const LOCK_CHECK: Duration = Duration::from_secs(5);
 
 pub struct MqttApi {
     extension: Arc<MqttExtension>,
@@ -36,11 +41,21 @@ pub struct MqttApi {
     token_made: Notify,
     /// How long a call may run before it is answered 504: a little less than vCD waits.
     answer_within: Duration,
+    store: Store,
+    /// The lock that makes this front the extension's one consumer, while held.
+    lock: tokio::sync::Mutex<Option<HeldLock>>,
 }
 
 impl MqttApi {
     /// `vcd_waits`: vCD's `extensibility.timeout`.
-    pub fn start(extension: Arc<MqttExtension>, dispatcher: Dispatcher, url: &str, insecure_tls: bool, vcd_waits: Duration) -> Result<Arc<MqttApi>, String> {
+    pub fn start(
+        extension: Arc<MqttExtension>,
+        dispatcher: Dispatcher,
+        store: Store,
+        url: &str,
+        insecure_tls: bool,
+        vcd_waits: Duration,
+    ) -> Result<Arc<MqttApi>, String> {
         let link = MqttLink::new("vCD API calls", url, insecure_tls)?;
         let api = Arc::new(MqttApi {
             extension,
@@ -51,10 +66,57 @@ impl MqttApi {
             token: Mutex::default(),
             token_made: Notify::new(),
             answer_within: vcd_waits.saturating_sub(ANSWER_MARGIN).max(ANSWER_MARGIN),
+            store,
+            lock: tokio::sync::Mutex::default(),
         });
         link.run(api.clone());
         api.clone().spawn_renewals();
+        api.clone().spawn_lock_checks();
         Ok(api)
+    }
+
+    /// The database lock key of this extension's consumer.
+    fn lock_key(&self) -> i64 {
+        // FNV-1a: stable across processes and builds, unlike the standard hasher.
+        let text = format!("vcd-faas mqtt api {}", self.extension.triple());
+        text.bytes().fold(0xcbf29ce484222325u64, |hash, byte| (hash ^ byte as u64).wrapping_mul(0x100000001b3)) as i64
+    }
+
+    /// Makes this front the consumer, or says that another one is.
+    async fn hold_lock(&self) -> Result<(), String> {
+        let mut held = self.lock.lock().await;
+        if let Some(lock) = held.as_mut() {
+            if lock.alive().await {
+                return Ok(());
+            }
+            *held = None;
+        }
+        match self.store.try_lock(self.lock_key()).await {
+            Ok(Some(lock)) => {
+                *held = Some(lock);
+                Ok(())
+            }
+            Ok(None) => Err("standing by: another front of this installation answers vCD's API calls, and this one takes over when it stops".into()),
+            Err(e) => Err(format!("database: {e}")),
+        }
+    }
+
+    /// A lost lock (its database connection failed) ends the connection: another front may
+    /// have taken over.
+    fn spawn_lock_checks(self: Arc<Self>) {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LOCK_CHECK).await;
+                let mut held = self.lock.lock().await;
+                if let Some(lock) = held.as_mut() {
+                    if !lock.alive().await {
+                        *held = None;
+                        tracing::warn!("lost the database lock of vCD's API calls; reconnecting when it is held again");
+                        self.link.disconnect();
+                    }
+                }
+            }
+        });
     }
 
     /// The extension's record, registering it first if needed; the link follows its monitor topic.
@@ -140,6 +202,7 @@ impl MqttApi {
 #[async_trait::async_trait]
 impl LinkOwner for MqttApi {
     async fn login(&self, refused: bool) -> Result<Login, String> {
+        self.hold_lock().await?;
         let current = self.token.lock().unwrap().as_ref().map(|(t, _)| t.token.clone());
         let token = match current {
             // A refused token may have been deleted in vCD: make a new one.

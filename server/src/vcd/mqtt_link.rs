@@ -55,6 +55,8 @@ pub struct MqttLink {
     wake: Notify,
     /// A new connection is wanted (new credentials).
     replace: Notify,
+    /// The current connection is to end now (its owner may no longer serve).
+    end: Notify,
 }
 
 /// Why a connection ended.
@@ -93,6 +95,7 @@ impl MqttLink {
             topics: Mutex::default(),
             wake: Notify::new(),
             replace: Notify::new(),
+            end: Notify::new(),
         }))
     }
 
@@ -112,6 +115,11 @@ impl MqttLink {
     /// subscribed (a renewed token takes over without a gap in which requests go unheard).
     pub fn replace_connection(&self) {
         self.replace.notify_one();
+    }
+
+    /// Ends the current connection; the next one is made when the owner gives credentials again.
+    pub fn disconnect(&self) {
+        self.end.notify_one();
     }
 
     /// Keeps the link up for the life of the process.
@@ -172,7 +180,7 @@ impl MqttLink {
 
     /// A new connection, logged in and subscribed to the current topics.
     async fn connect(&self, owner: &Arc<dyn LinkOwner>, refused: bool) -> Result<Connection, Ended> {
-        let login = owner.login(refused).await.map_err(|e| Ended::Lost(format!("no credentials: {e}")))?;
+        let login = owner.login(refused).await.map_err(Ended::Lost)?;
         let (client, mut events) = AsyncClient::new(self.options(login), 64);
         // Small messages that someone waits for: no Nagle delay.
         events.network_options.set_tcp_nodelay(true);
@@ -235,6 +243,10 @@ impl MqttLink {
                     Err(e) => break Served::Ended(Ended::Lost(format!("lost the broker: {e}"))),
                 },
                 _ = self.wake.notified() => {}
+                _ = self.end.notified() => {
+                    let _ = client.try_disconnect();
+                    break Served::Ended(Ended::Lost("ended by its owner".into()));
+                }
                 _ = self.replace.notified(), if replacement.is_none() => {
                     let (link, owner) = (self.clone(), owner.clone());
                     replacement = Some(tokio::spawn(async move { link.connect(&owner, false).await }));
