@@ -94,8 +94,11 @@ pub async fn answer(dispatcher: &Dispatcher, request: VcdApiCall) -> VcdAnswer {
 /// The answers of recent requests by request id: a request runs once, however often it arrives.
 #[derive(Default)]
 pub struct Answers {
-    inner: Mutex<(HashMap<String, Arc<OnceCell<VcdAnswer>>>, VecDeque<String>)>,
+    /// Each request's answer (made once), and the ids oldest first, to forget the oldest.
+    inner: Mutex<(HashMap<String, AnswerCell>, VecDeque<String>)>,
 }
+
+type AnswerCell = Arc<OnceCell<VcdAnswer>>;
 
 impl Answers {
     /// The answer to request `id` and whether this was its first arrival: the call runs the

@@ -62,7 +62,7 @@ impl Vcd {
         }
         let registrar = match settings.vcd_url {
             Some(_) => {
-                let extension = Extension::Amqp(registration::ExtensionService::new(settings.clone())?);
+                let extension = Extension::Amqp(Box::new(registration::ExtensionService::new(settings.clone())?));
                 Some(Self::keep_registered(Registrar::new(store.clone(), extension), dispatcher))
             }
             None => None,

@@ -67,7 +67,7 @@ enum Ended {
 
 /// How serving a connection ended.
 enum Served {
-    HandedOver(Connection),
+    HandedOver(Box<Connection>),
     Ended(Ended),
 }
 
@@ -140,7 +140,7 @@ impl MqttLink {
                 // Served until it fails, or until a replacement took over.
                 let ended = loop {
                     match link.serve(&owner, connection).await {
-                        Served::HandedOver(next) => connection = next,
+                        Served::HandedOver(next) => connection = *next,
                         Served::Ended(ended) => break ended,
                     }
                 };
@@ -256,7 +256,7 @@ impl MqttLink {
                     match next {
                         Ok(Ok(next)) => {
                             let _ = client.try_disconnect();
-                            break Served::HandedOver(next);
+                            break Served::HandedOver(Box::new(next));
                         }
                         Ok(Err(Ended::Refused(e) | Ended::Lost(e))) => tracing::warn!(link = self.name, error = e, "the replacement connection failed; the current one goes on"),
                         Err(e) => tracing::warn!(link = self.name, error = %e, "the replacement connection failed; the current one goes on"),

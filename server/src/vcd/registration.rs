@@ -33,7 +33,7 @@ pub struct Registrar {
 /// What the platform is registered as in vCD.
 pub enum Extension {
     /// The AMQP extension service.
-    Amqp(ExtensionService),
+    Amqp(Box<ExtensionService>),
     /// The MQTT API extension.
     Mqtt(Arc<MqttExtension>),
 }

@@ -138,7 +138,7 @@ async fn list_extensions(State(state): State<SimState>, headers: HeaderMap, Quer
         .services()
         .iter()
         .filter(|s| s.mqtt.is_some())
-        .map(|s| extension_json(s))
+        .map(extension_json)
         .filter(|e| wanted.iter().all(|(k, v)| e[k.as_str()].as_str() == Some(v.as_str())))
         .collect();
     Ok(paged(values))
