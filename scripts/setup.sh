@@ -30,8 +30,9 @@ apt_install() {
 if [ $BUILD_ONLY = 0 ]; then
 step "Checking system packages"
 apt_install docker.io mmdebstrap ca-certificates
-# The cluster tests put engines in network namespaces (ip, nsenter).
-[ $FOR_TESTS = 1 ] && apt_install chromium postgresql-client iproute2 util-linux
+# The cluster tests put engines in network namespaces (ip, nsenter); the MQTT tests start a
+# private Mosquitto each (vCD's broker, behind vcd-sim).
+[ $FOR_TESTS = 1 ] && apt_install chromium postgresql-client iproute2 util-linux mosquitto
 
 step "Checking the Docker engine"
 if ! docker info >/dev/null 2>&1; then

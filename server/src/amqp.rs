@@ -28,6 +28,18 @@ impl LinkState {
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().unwrap().clone()
     }
+
+    /// Connected now (any earlier error is over).
+    pub fn mark_up(&self) {
+        self.connected.store(true, Ordering::Relaxed);
+        *self.last_error.lock().unwrap() = None;
+    }
+
+    /// Not connected, for this reason.
+    pub fn mark_down(&self, error: &str) {
+        self.connected.store(false, Ordering::Relaxed);
+        *self.last_error.lock().unwrap() = Some(error.to_string());
+    }
 }
 
 pub async fn connect(url: &str, name: &str) -> Result<Connection, String> {
@@ -48,16 +60,14 @@ where
             match connect(&url, name).await {
                 Ok(connection) => {
                     tracing::info!(consumer = name, "connected to RabbitMQ");
-                    state.connected.store(true, Ordering::Relaxed);
-                    *state.last_error.lock().unwrap() = None;
+                    state.mark_up();
                     pause = FIRST_PAUSE;
                     let error = match session(connection).await {
                         Ok(()) => "the consumer was cancelled by the broker".to_string(),
                         Err(e) => e,
                     };
-                    state.connected.store(false, Ordering::Relaxed);
+                    state.mark_down(&error);
                     tracing::warn!(consumer = name, error, "lost RabbitMQ; reconnecting");
-                    *state.last_error.lock().unwrap() = Some(error);
                 }
                 Err(e) => {
                     tracing::warn!(consumer = name, error = e, retry_in_ms = pause.as_millis() as u64, "RabbitMQ unreachable");

@@ -220,6 +220,24 @@ pub struct ClusterConfig {
 /// notifications arrive there) and vCD's REST API (where the extension service is registered).
 #[derive(clap::Args, Clone, Debug)]
 pub struct VcdConfig {
+    /// How vCD's API calls and events reach the platform: `amqp` (an extension service on the
+    /// RabbitMQ vCD uses), `mqtt` (an API extension on vCD's own MQTT broker, vCD 10.3.1+), or
+    /// `auto` (MQTT when vCD's API version offers it, AMQP otherwise).
+    #[arg(long, env = "VCD_TRANSPORT", value_enum, default_value_t = VcdTransport::Amqp)]
+    pub vcd_transport: VcdTransport,
+    /// vCD's MQTT broker; unset: `wss://<VCD_URL's host>/messaging/mqtt`.
+    #[arg(long, env = "VCD_MQTT_URL")]
+    pub vcd_mqtt_url: Option<String>,
+    /// Vendor and version of the MQTT API extension (its name is VCD_SERVICE_NAME): together
+    /// they name it in vCD, `urn:vcloud:extension-api:<vendor>:<name>:<version>`.
+    #[arg(long, env = "VCD_EXTENSION_VENDOR", default_value = "vcd-faas")]
+    pub vcd_extension_vendor: String,
+    #[arg(long, env = "VCD_EXTENSION_VERSION", default_value = "1.0.0")]
+    pub vcd_extension_version: String,
+    /// vCD's `extensibility.timeout` (seconds it waits for an MQTT extension's answer): a call
+    /// still running then is answered 504, just before, so the caller learns why.
+    #[arg(long, env = "VCD_EXTENSIBILITY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub vcd_extensibility_timeout_secs: u64,
     /// RabbitMQ that vCD publishes to (`amqp://user:password@host:5672/%2f`); unset: no AMQP.
     #[arg(long, env = "AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<Secret>,
@@ -259,6 +277,13 @@ pub struct VcdConfig {
     /// API calls taken from the broker at once (unacknowledged messages).
     #[arg(long, env = "VCD_AMQP_PREFETCH", default_value_t = 64)]
     pub amqp_prefetch: u16,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcdTransport {
+    Amqp,
+    Mqtt,
+    Auto,
 }
 
 impl Config {
@@ -304,7 +329,8 @@ pub enum Command {
 
 #[derive(Subcommand, Clone, Debug)]
 pub enum VcdAction {
-    /// Disable and delete the extension service (its API filters go with it).
+    /// Disable and delete the extension service and the MQTT API extension (their API filters
+    /// and tokens go with them).
     Unregister,
 }
 

@@ -159,7 +159,7 @@ pub async fn assemble(config: Config, docker: Docker) -> Result<Assembled, Strin
     let dispatcher = Dispatcher::new(directory.clone(), store.clone(), gateway.clone(), async_calls.clone(), config.max_body_bytes);
 
     let vcd_configured = config.vcd.vcd_url.is_some() || config.vcd.amqp_url.is_some();
-    let vcd = if vcd_configured { Some(Arc::new(Vcd::start(&config.vcd, &dispatcher, &store)?)) } else { None };
+    let vcd = if vcd_configured { Some(Arc::new(Vcd::start(&config.vcd, &dispatcher, &store).await?)) } else { None };
     let mut brokers = vec![BrokerLink {
         name: "RabbitMQ: async calls",
         state: async_calls.broker.as_ref().map(|b| b.link.clone()).ok_or("AMQP_URL is not set: async calls queue in the database"),
@@ -283,13 +283,21 @@ pub async fn prepare_images(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// `vcd-faas vcd unregister`: disables and deletes the extension service in vCD.
+/// `vcd-faas vcd unregister`: disables and deletes the AMQP extension service and the MQTT
+/// API extension in vCD, whichever exist (a platform may have switched transports).
 pub async fn unregister_from_vcd(config: &Config) -> Result<(), String> {
-    let extension = crate::vcd::registration::ExtensionService::new(config.vcd.clone())?;
-    if extension.unregister().await? {
+    let service = crate::vcd::registration::ExtensionService::new(config.vcd.clone())?;
+    if service.unregister().await? {
         println!("extension service {:?} disabled and deleted in vCD", config.vcd.vcd_service_name);
     } else {
         println!("vCD has no extension service {:?}; nothing to do", config.vcd.vcd_service_name);
+    }
+    let extension = crate::vcd::mqtt_extension::MqttExtension::new(&config.vcd)?;
+    match extension.unregister().await {
+        Ok(true) => println!("MQTT API extension {} disabled and deleted in vCD", extension.urn()),
+        Ok(false) => println!("vCD has no MQTT API extension {}; nothing to do", extension.urn()),
+        // A vCD before 10.2 has no cloudapi extensions at all.
+        Err(e) => println!("the MQTT API extension {} could not be removed: {e}", extension.urn()),
     }
     Ok(())
 }

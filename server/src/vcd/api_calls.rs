@@ -5,24 +5,16 @@
 //! without running twice. Messages that cannot be answered go to the dead-letter queue.
 
 use super::amqp_util::header_text;
+use super::api_core::{Answers, VcdAnswer, VcdApiCall};
+use super::messages::{parse_request, ApiReply};
 use crate::amqp::{self as broker, LinkState};
-use super::messages::{org_uuid, parse_request, ApiReply, ApiRequest, SecurityContext};
-use crate::calls::dispatch::{Call, Credentials, Delivery, Dispatcher};
-use crate::calls::request::{parse_route, CallRequest, CallResponse, CallTrigger};
+use crate::calls::dispatch::Dispatcher;
 use crate::config::VcdConfig;
 use futures_util::StreamExt;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use tokio::sync::OnceCell;
-
-/// Answers remembered for redeliveries.
-const REMEMBERED_ANSWERS: usize = 10_000;
-
-/// Headers of vCD's request that the function does not get.
-const DROPPED_HEADERS: [&str; 4] = ["authorization", "x-vcloud-authorization", "cookie", "content-length"];
+use std::sync::Arc;
 
 pub struct ApiCalls {
     dispatcher: Dispatcher,
@@ -98,15 +90,18 @@ impl ApiCalls {
             }
             Ok((request, context, body)) => {
                 let id = request.id.clone();
-                let this = self.clone();
-                let answer = self.answers.once(&id, async move {
-                    // A panic in a call becomes a 500, never a request left unanswered.
-                    let id = request.id.clone();
-                    tokio::spawn(async move { this.answer(request, context, body).await })
-                        .await
-                        .unwrap_or_else(|_| ApiReply::error(&id, 500, "internal error"))
-                });
-                answer.await
+                let call = VcdApiCall {
+                    method: request.method.clone(),
+                    request_uri: request.request_uri.clone(),
+                    query: request.query_string.clone(),
+                    headers: request.header_pairs(),
+                    body,
+                    org: context.org,
+                    user: context.user,
+                };
+                // A redelivery gets the first arrival's answer again: its reply may be lost.
+                let (answer, _first) = self.answers.answer_once(&id, &self.dispatcher, call, None).await;
+                reply(&id, answer)
             }
         };
         let payload = serde_json::to_vec(&reply).expect("reply serializes");
@@ -133,102 +128,10 @@ impl ApiCalls {
             Err(e) => tracing::warn!(id = reply.id, error = %e, "cannot publish the reply; it is sent again on redelivery"),
         }
     }
-
-    /// Runs the call the request asks for and says how it went.
-    async fn answer(&self, request: ApiRequest, context: SecurityContext, body: Vec<u8>) -> ApiReply {
-        let id = request.id.as_str();
-        let (function, path) = match parse_route(&request.request_uri) {
-            Some(Ok(route)) => route,
-            Some(Err(rejection)) => return reply(id, rejection.into_response()),
-            None => return ApiReply::error(id, 404, &format!("no function at {}: routes are /api/org/{{org}}/{{name}}", request.request_uri)),
-        };
-        let mut headers: Vec<(String, String)> = request
-            .header_pairs()
-            .into_iter()
-            .filter(|(k, _)| !DROPPED_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
-            .collect();
-        // The function may want to know who called; vCD vouches for both.
-        headers.push(("x-vcd-org".into(), context.org.clone()));
-        headers.push(("x-vcd-user".into(), context.user.clone()));
-        let call = Call {
-            function,
-            request: CallRequest {
-                method: request.method.to_ascii_uppercase(),
-                path,
-                query: request.query_string.clone().unwrap_or_default(),
-                headers,
-                body: body.into(),
-                trigger: CallTrigger::Vcd,
-            },
-            credentials: Credentials::VcdOrg(org_uuid(&context.org)),
-            delivery: Delivery::AsAsked,
-        };
-        let answer = match self.dispatcher.dispatch(call).await {
-            Ok(dispatched) => dispatched.into_response(),
-            Err(rejection) => rejection.into_response(),
-        };
-        reply(id, answer)
-    }
 }
 
 /// A call's answer as vCD's reply message.
-fn reply(id: &str, answer: CallResponse) -> ApiReply {
-    let headers = answer
-        .headers
-        .iter()
-        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("transfer-encoding"))
-        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
-        .collect();
+fn reply(id: &str, answer: VcdAnswer) -> ApiReply {
+    let headers = answer.headers.into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
     ApiReply::new(id, answer.status, headers, &answer.body)
-}
-
-/// The replies of recent requests by `id`: a request runs once, however often it arrives.
-#[derive(Default)]
-struct Answers {
-    inner: Mutex<(HashMap<String, Arc<OnceCell<ApiReply>>>, VecDeque<String>)>,
-}
-
-impl Answers {
-    /// The reply to request `id`: computed by `run` the first time, the same reply after.
-    async fn once(&self, id: &str, run: impl std::future::Future<Output = ApiReply>) -> ApiReply {
-        let cell = {
-            let mut guard = self.inner.lock().unwrap();
-            let (cells, order) = &mut *guard;
-            if let Some(cell) = cells.get(id) {
-                cell.clone()
-            } else {
-                let cell = Arc::new(OnceCell::new());
-                cells.insert(id.to_string(), cell.clone());
-                order.push_back(id.to_string());
-                if order.len() > REMEMBERED_ANSWERS {
-                    if let Some(oldest) = order.pop_front() {
-                        cells.remove(&oldest);
-                    }
-                }
-                cell
-            }
-        };
-        cell.get_or_init(|| run).await.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_request_id_runs_once() {
-        let answers = Answers::default();
-        let runs = std::sync::atomic::AtomicUsize::new(0);
-        for _ in 0..3 {
-            let reply = answers
-                .once("r1", async {
-                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    ApiReply::error("r1", 418, "x")
-                })
-                .await;
-            assert_eq!(reply.status_code, 418);
-        }
-        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
-    }
 }

@@ -7,9 +7,8 @@
 
 use super::amqp_util::header_text;
 use crate::amqp::{self as broker, LinkState};
-use super::messages::{binding_key, org_uuid, Notification};
-use crate::calls::dispatch::{Call, Credentials, Delivery, Dispatched, Dispatcher};
-use crate::calls::request::{CallRequest, CallTrigger, FunctionRef};
+use super::messages::{binding_key, Notification};
+use crate::calls::dispatch::Dispatcher;
 use crate::config::VcdConfig;
 use crate::store::Store;
 use app::model::Trigger;
@@ -133,7 +132,7 @@ impl Events {
         } else {
             notification.org.clone()
         };
-        match self.dispatch(&notification, &org, &delivery.data).await {
+        match super::event_runs::queue_runs(&self.dispatcher, &self.store, &notification, &org, &delivery.data).await {
             Ok(queued) => {
                 if queued > 0 {
                     tracing::info!(event = notification.kind, org, queued, "vCD event queued for its functions");
@@ -147,50 +146,5 @@ impl Events {
                 let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
             }
         }
-    }
-
-    /// Queues one run per matching function of the event's tenant; returns how many were new.
-    async fn dispatch(&self, notification: &Notification, org: &str, body: &[u8]) -> Result<usize, String> {
-        if org.is_empty() {
-            return Ok(0);
-        }
-        let Some(tenant) = self.store.tenant_by_vcd_org(&org_uuid(org)).await.map_err(|e| e.to_string())? else {
-            return Ok(0);
-        };
-        let succeeded = notification.operation_success.unwrap_or(true);
-        let event_id = if notification.event_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { notification.event_id.clone() };
-        let mut queued = 0;
-        for function in self.store.event_functions(Some(tenant.id)).await.map_err(|e| e.to_string())? {
-            let Trigger::VcdEvent { event, successful_only } = &function.trigger else { continue };
-            if event.trim_matches('/') != notification.kind.trim_matches('/') || (*successful_only && !succeeded) {
-                continue;
-            }
-            let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{event_id}/{}", function.id).as_bytes()).to_string();
-            let call = Call {
-                function: FunctionRef::new(function.org.clone(), function.name.clone()),
-                request: CallRequest {
-                    method: "POST".into(),
-                    headers: vec![
-                        ("content-type".into(), "application/json".into()),
-                        ("x-vcd-event-type".into(), notification.kind.clone()),
-                    ],
-                    body: bytes::Bytes::copy_from_slice(body),
-                    trigger: CallTrigger::Event,
-                    ..Default::default()
-                },
-                // The function is of the tenant whose org the event names.
-                credentials: Credentials::Platform,
-                delivery: Delivery::Deferred(id),
-            };
-            match self.dispatcher.dispatch(call).await {
-                Ok(Dispatched::Queued { new, .. }) => queued += new as usize,
-                Ok(Dispatched::Answered(_)) => {}
-                Err(rejection) if !rejection.platform_fault => {
-                    tracing::info!(function = function.name, org = function.org, reason = rejection.message, "event for a function that cannot run skipped");
-                }
-                Err(rejection) => return Err(rejection.message),
-            }
-        }
-        Ok(queued)
     }
 }

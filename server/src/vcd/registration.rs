@@ -1,9 +1,12 @@
-//! The extension service in vCD and its API filters, kept equal to the functions that serve
-//! HTTP: one filter `/api/org/{org}/{name}(/.*)?` per ready function. Every pass finds (or
-//! creates and enables) the service, lists its filters, adds the missing and deletes the stale,
-//! so differences made while the platform was down are repaired at start-up. Failures are
-//! retried with back-off; functions stay callable locally meanwhile.
+//! The extension in vCD and its API filters, kept equal to the functions that serve HTTP: one
+//! filter `/api/org/{org}/{name}(/.*)?` per ready function. The extension is the AMQP extension
+//! service or the MQTT API extension, as the transport says. Every pass finds (or creates and
+//! enables) it, lists its filters, adds the missing and deletes the stale, so differences made
+//! while the platform was down are repaired at start-up. Failures are retried with back-off;
+//! functions stay callable locally meanwhile.
 
+use super::api_filters::FilterHost;
+use super::mqtt_extension::MqttExtension;
 use super::rest::VcdClient;
 use super::xml::{self, ServiceSpec};
 use crate::config::VcdConfig;
@@ -19,13 +22,43 @@ const RECHECK: Duration = Duration::from_secs(60);
 const LONGEST_PAUSE: Duration = Duration::from_secs(300);
 
 const SERVICE_TYPE: &str = "application/vnd.vmware.admin.service+xml";
-const FILTER_TYPE: &str = "application/vnd.vmware.admin.apiFilter+xml";
 
 pub struct Registrar {
-    extension: ExtensionService,
+    extension: Extension,
     store: Store,
     /// Per function: its state in vCD as last seen.
     states: Mutex<HashMap<i64, Registration>>,
+}
+
+/// What the platform is registered as in vCD.
+pub enum Extension {
+    /// The AMQP extension service.
+    Amqp(Box<ExtensionService>),
+    /// The MQTT API extension.
+    Mqtt(Arc<MqttExtension>),
+}
+
+impl Extension {
+    fn client(&self) -> &VcdClient {
+        match self {
+            Extension::Amqp(service) => &service.client,
+            Extension::Mqtt(extension) => &extension.client,
+        }
+    }
+
+    /// Registers (or finds) the extension; says where its filters live.
+    async fn ensure(&self) -> Result<FilterHost, String> {
+        match self {
+            Extension::Amqp(service) => {
+                super::declare_extension_exchange(&service.settings).await?;
+                Ok(FilterHost::Legacy { service_href: service.ensure().await? })
+            }
+            Extension::Mqtt(extension) => {
+                let record = extension.ensure().await?;
+                extension.filter_host(&record).await
+            }
+        }
+    }
 }
 
 /// The platform's extension service record in vCD.
@@ -61,8 +94,8 @@ fn has_route_in_vcd(trigger: &Trigger) -> bool {
 }
 
 impl Registrar {
-    pub fn new(store: Store, settings: VcdConfig) -> Result<Registrar, String> {
-        Ok(Registrar { extension: ExtensionService::new(settings)?, store, states: Mutex::default() })
+    pub fn new(store: Store, extension: Extension) -> Registrar {
+        Registrar { extension, store, states: Mutex::default() }
     }
 
     /// Keeps vCD in step: a pass at start, after every change of functions, every minute,
@@ -129,21 +162,16 @@ impl Registrar {
                 states.entry(f.id).or_insert_with(|| Registration::new("pending", "registration in vCD under way"));
             }
         }
-        let extension = &self.extension;
-        super::declare_extension_exchange(&extension.settings).await?;
-        let service_href = extension.ensure().await?;
-        let filters = extension.filters(&service_href).await?;
+        let host = self.extension.ensure().await?;
+        let client = self.extension.client();
+        let filters = host.list(client).await?;
 
         let mut errors = Vec::new();
         for (pattern, f) in &wanted {
             let result = if filters.contains_key(pattern) {
                 Ok(())
             } else {
-                extension
-                    .client
-                    .send(Method::POST, &format!("{service_href}/apifilters"), Some((FILTER_TYPE, xml::api_filter(pattern))))
-                    .await
-                    .map(|_| tracing::info!(pattern, "API filter added in vCD"))
+                host.add(client, pattern).await.map(|_| tracing::info!(pattern, "API filter added in vCD"))
             };
             let state = match result {
                 Ok(()) => Registration::new("registered", &format!("vCD API filter {pattern}")),
@@ -154,8 +182,8 @@ impl Registrar {
             };
             self.states.lock().unwrap().insert(f.id, state);
         }
-        for (pattern, href) in filters.iter().filter(|(p, _)| !wanted.contains_key(*p)) {
-            match extension.client.send(Method::DELETE, href, None).await {
+        for (pattern, handle) in filters.iter().filter(|(p, _)| !wanted.contains_key(*p)) {
+            match host.remove(client, handle).await {
                 Ok(_) => tracing::info!(pattern, "stale API filter removed from vCD"),
                 Err(e) => errors.push(format!("removing filter {pattern}: {e}")),
             }
@@ -223,15 +251,6 @@ impl ExtensionService {
                 Ok(href)
             }
         }
-    }
-
-    /// The service's filters: URL pattern → href.
-    async fn filters(&self, service_href: &str) -> Result<HashMap<String, String>, String> {
-        let answer = self.client.send(Method::GET, &format!("{service_href}/apifilters"), None).await?;
-        Ok(xml::records(&answer.body, "ApiFilterRecord")?
-            .into_iter()
-            .filter_map(|mut r| Some((r.remove("urlPattern")?, r.remove("href")?)))
-            .collect())
     }
 
     /// Disables and deletes the service; false when there was none.

@@ -27,11 +27,18 @@ pub struct VcdClient {
     session: Mutex<Option<(String, Token)>>,
 }
 
-/// A vCD answer: status, `Location` header and body.
+/// A vCD answer: status, `Location` and `Link` headers, and body.
 pub struct Answer {
     pub status: StatusCode,
     pub location: Option<String>,
+    pub links: Vec<String>,
     pub body: String,
+}
+
+/// A cloudapi answer: its `Link` headers and JSON body.
+pub struct JsonAnswer {
+    pub links: Vec<String>,
+    pub body: serde_json::Value,
 }
 
 impl VcdClient {
@@ -124,8 +131,68 @@ impl VcdClient {
         }
     }
 
-    /// Sends a request with the session, logging in first or again after a 401.
+    /// Sends a request of the XML API with the session, logging in first or again after a 401.
     pub async fn send(&self, method: Method, path: &str, body: Option<(&str, String)>) -> Result<Answer, String> {
+        self.request(method, path, "application/*+xml", body).await
+    }
+
+    /// Sends a request of the cloudapi (JSON) and reads the JSON answer (`null` when empty).
+    pub async fn send_json(&self, method: Method, path: &str, body: Option<&serde_json::Value>) -> Result<JsonAnswer, String> {
+        let body = body.map(|b| ("application/json", b.to_string()));
+        let answer = self.request(method.clone(), path, "application/json", body).await?;
+        let json = if answer.body.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&answer.body).map_err(|e| format!("{method} {path}: vCD's answer is not JSON: {e}"))?
+        };
+        Ok(JsonAnswer { links: answer.links, body: json })
+    }
+
+    /// Every item of a paged cloudapi list (`{values, pageCount}`), page after page. No
+    /// `filter=`: which attributes vCD filters on differs by endpoint and version, so callers
+    /// pick what they need themselves.
+    pub async fn list_all(&self, path: &str) -> Result<Vec<serde_json::Value>, String> {
+        const PAGE_SIZE: usize = 128;
+        let mut all = Vec::new();
+        for page in 1.. {
+            let answer = self.send_json(Method::GET, &format!("{path}?page={page}&pageSize={PAGE_SIZE}"), None).await?;
+            let values = answer.body["values"].as_array().cloned().unwrap_or_default();
+            let count = values.len();
+            all.extend(values);
+            let pages = answer.body["pageCount"].as_u64().unwrap_or(1);
+            if count < PAGE_SIZE || page >= pages {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// The API version spoken, logging in first if needed.
+    pub async fn api_version(&self) -> Result<String, String> {
+        Ok(self.session().await?.0)
+    }
+
+    /// The session's bearer token (a JWT on vCD 10), logging in first if needed; `fresh` logs
+    /// in again (the old session was refused).
+    pub async fn bearer_token(&self, fresh: bool) -> Result<String, String> {
+        if fresh {
+            *self.session.lock().await = None;
+        }
+        match self.session().await?.1 {
+            Token::Bearer(token) => Ok(token),
+            Token::Legacy(_) => Err("vCD gave a legacy session token, not a bearer token: MQTT needs vCD 10 (API 33.0 or later)".into()),
+        }
+    }
+
+    async fn session(&self) -> Result<(String, Token), String> {
+        let mut session = self.session.lock().await;
+        if session.is_none() {
+            *session = Some(self.login().await?);
+        }
+        Ok(session.clone().expect("logged in"))
+    }
+
+    async fn request(&self, method: Method, path: &str, accept: &str, body: Option<(&str, String)>) -> Result<Answer, String> {
         for attempt in 0..2 {
             let (version, token) = {
                 let mut session = self.session.lock().await;
@@ -135,7 +202,7 @@ impl VcdClient {
                 session.clone().expect("logged in")
             };
             let url = self.url(path);
-            let mut request = self.http.request(method.clone(), &url).header("Accept", format!("application/*+xml;version={version}"));
+            let mut request = self.http.request(method.clone(), &url).header("Accept", format!("{accept};version={version}"));
             request = match token {
                 Token::Bearer(t) => request.header("Authorization", format!("Bearer {t}")),
                 Token::Legacy(t) => request.header("x-vcloud-authorization", t),
@@ -150,12 +217,15 @@ impl VcdClient {
                 continue;
             }
             let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let links = response.headers().get_all("link").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
             let body = response.text().await.map_err(|e| format!("{method} {url}: {e}"))?;
             if !status.is_success() {
-                let reason = xml::error_message(&body).unwrap_or_else(|| body.chars().take(300).collect());
+                let reason = xml::error_message(&body)
+                    .or_else(|| serde_json::from_str::<serde_json::Value>(&body).ok()?.get("message")?.as_str().map(str::to_string))
+                    .unwrap_or_else(|| body.chars().take(300).collect());
                 return Err(format!("{method} {path} answered {status}: {reason}"));
             }
-            return Ok(Answer { status, location, body });
+            return Ok(Answer { status, location, links, body });
         }
         Err(format!("{method} {path}: vCD refused the new session too"))
     }

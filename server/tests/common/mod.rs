@@ -5,6 +5,7 @@ pub mod amqp;
 pub mod binary;
 pub mod cluster;
 pub mod mirrors;
+pub mod mqtt;
 pub mod offline;
 pub mod sim;
 

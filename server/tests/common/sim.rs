@@ -44,13 +44,15 @@ impl Sim {
         let line = line.unwrap().expect("an address line");
         let base = line.strip_prefix("vcd-sim listening on ").expect("vcd-sim's address line").to_string();
         let sim = Sim { base, http: Client::new(), _child: child };
+        let mqtt = flags.contains(&"--mqtt-url");
         for _ in 0..200 {
-            if sim.state().await["amqpConnected"] == true {
+            let state = sim.state().await;
+            if state["amqpConnected"] == true && (!mqtt || state["mqttConnected"] == true) {
                 return sim;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("vcd-sim never reached RabbitMQ");
+        panic!("vcd-sim never reached RabbitMQ (or its MQTT broker)");
     }
 
     /// Points the platform at this vCD as its system administrator.
@@ -58,6 +60,12 @@ impl Sim {
         config.vcd.vcd_url = Some(self.base.clone());
         config.vcd.vcd_user = "administrator@System".into();
         config.vcd.vcd_password = Some(Secret(ADMIN_PASSWORD.into()));
+    }
+
+    /// Points the platform at this vCD over MQTT (its `/messaging/mqtt`, found from `VCD_URL`).
+    pub fn apply_mqtt(&self, config: &mut Config) {
+        self.apply(config);
+        config.vcd.vcd_transport = server::config::VcdTransport::Mqtt;
     }
 
     /// The environment that does the same for the server binary.

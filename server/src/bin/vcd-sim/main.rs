@@ -1,10 +1,15 @@
 //! vcd-sim: an emulated VMware Cloud Director cell for developing and testing vcd-faas without a
-//! real vCD. It speaks the REST subset and the AMQP formats described in
-//! docs/vcd-protocol.md, written from that document alone (it shares no code with the platform),
+//! real vCD. It speaks the REST subset and the AMQP and MQTT formats described in
+//! docs/vcd-protocol.md and vcd-mqtt.md, written from those documents alone (it shares no code with the platform),
 //! so a misreading on either side shows up when the two talk.
 
 mod amqp;
+mod cloudapi;
+mod forwarded;
 mod front_door;
+mod mqtt;
+mod mqtt_front_door;
+mod mqtt_gateway;
 mod notifications;
 mod page;
 mod rest;
@@ -20,7 +25,7 @@ use clap::Parser;
 use crate::state::{SimState, Settings, SYSTEM_ORG};
 
 #[derive(Parser, Debug)]
-#[command(name = "vcd-sim", about = "An emulated VMware Cloud Director: REST login, extension services, API front door over AMQP, notifications")]
+#[command(name = "vcd-sim", about = "An emulated VMware Cloud Director: REST login, extension services, API front door over AMQP and MQTT, notifications")]
 struct Cli {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "VCD_SIM_LISTEN", default_value = "127.0.0.1:8443")]
@@ -52,6 +57,14 @@ struct Cli {
     /// must all be below 33.0).
     #[arg(long, env = "VCD_SIM_LEGACY_ONLY")]
     legacy_only: bool,
+    /// The MQTT broker behind the sim's `/messaging/mqtt` (a Mosquitto taking anonymous
+    /// connections on loopback, `mqtt://127.0.0.1:1883`): the sim checks logins itself, as vCD
+    /// does. Unset: no MQTT extensions or MQTT notifications.
+    #[arg(long, env = "VCD_SIM_MQTT_URL")]
+    mqtt_url: Option<String>,
+    /// Lifetime of extension tokens in seconds; 0: long-lived (`expirationTimeUtc: null`).
+    #[arg(long, env = "VCD_SIM_TOKEN_TTL_SECS", default_value_t = 0)]
+    token_ttl_secs: u64,
     /// A tenant org that exists at start (repeatable; the System org always exists).
     #[arg(long = "org", env = "VCD_SIM_ORG", value_delimiter = ',')]
     orgs: Vec<String>,
@@ -104,6 +117,16 @@ async fn main() {
 
     let amqp = amqp::Amqp::new(cli.amqp_url.clone(), cli.reply_exchange.clone(), &cli.prefix);
     amqp.spawn();
+    let mqtt = match &cli.mqtt_url {
+        Some(url) => match mqtt::Mqtt::start(url) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("vcd-sim: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => None,
+    };
     let settings = Settings {
         api_versions: cli.api_versions.clone(),
         legacy_only: cli.legacy_only,
@@ -111,13 +134,17 @@ async fn main() {
         admin_password: cli.admin_password.clone(),
         session_ttl: Duration::from_secs(cli.session_ttl_secs),
         reply_timeout: Duration::from_secs(cli.reply_timeout_secs),
+        token_ttl: (cli.token_ttl_secs > 0).then(|| Duration::from_secs(cli.token_ttl_secs)),
     };
-    let state = SimState::new(settings, &cli.orgs, amqp, addr);
+    let state = SimState::new(settings, &cli.orgs, amqp, mqtt, addr);
+    cloudapi::spawn_token_expiry(state.clone());
     for org in state.orgs() {
         tracing::info!(name = %org.name, id = %org.id, "org");
     }
 
     let app = rest::router()
+        .merge(cloudapi::router())
+        .merge(mqtt_gateway::router())
         .merge(page::router())
         .fallback(front_door::fallback)
         .with_state(state);
@@ -134,6 +161,10 @@ async fn main() {
             _ = term.recv() => {},
         }
     };
+    // No Nagle delay on the small messages of `/messaging/mqtt`.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

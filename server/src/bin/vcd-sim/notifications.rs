@@ -62,6 +62,7 @@ pub async fn publish(state: &SimState, req: NotificationRequest) -> Result<Publi
     let user = req.user.unwrap_or_else(|| user_urn(&state.settings.admin_user, SYSTEM_ORG));
     let (_, user_uuid) = parse_urn(&user, "user").map_err(bad)?;
     let org_uuid = org.id.rsplit(':').next().expect("org URNs end in a UUID").to_string();
+    let org_uuid = org_uuid.as_str();
 
     let event_id = Uuid::new_v4().to_string();
     let success = req.operation_success;
@@ -81,7 +82,7 @@ pub async fn publish(state: &SimState, req: NotificationRequest) -> Result<Publi
         ("notification.type", req.r#type.clone()),
         ("notification.entityType", entity_type),
         ("notification.entityUUID", entity_uuid.to_string()),
-        ("notification.orgUUID", org_uuid),
+        ("notification.orgUUID", org_uuid.to_string()),
         ("notification.userUUID", user_uuid.to_string()),
         ("notification.operationSuccess", success.to_string()),
     ] {
@@ -93,13 +94,22 @@ pub async fn publish(state: &SimState, req: NotificationRequest) -> Result<Publi
         .with_message_id(event_id.as_str().into())
         .with_headers(headers);
     let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
-    state.amqp.publish_notification(&routing_key, &bytes, props).await.map_err(|e| {
+    let over_amqp = state.amqp.publish_notification(&routing_key, &bytes, props).await.map_err(|e| {
         let status = match e {
             crate::amqp::PublishError::NoBroker => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         };
         (status, e.to_string())
-    })?;
+    });
+    match &state.mqtt {
+        // On MQTT too, for the org's subscribers (vcd-mqtt.md §M3); then AMQP may be absent.
+        Some(mqtt) => {
+            let topic = format!("publish/{org_uuid}/{user_uuid}");
+            let message = json!({"type": "EVENT", "headers": {"eventId": event_id, "type": req.r#type}, "payload": body.to_string()});
+            mqtt.publish(&topic, message.to_string().into_bytes()).await.map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e))?;
+        }
+        None => over_amqp?,
+    }
     tracing::info!(%routing_key, "notification published");
     state.record_notification(NotificationRecord {
         event_id: event_id.clone(),

@@ -34,12 +34,17 @@ async fn sim_state(State(state): State<SimState>) -> Json<serde_json::Value> {
             json!({
                 "id": xml::service_urn(&s), "name": s.spec.name, "namespace": s.spec.namespace,
                 "enabled": s.spec.enabled, "exchange": s.spec.exchange, "routingKey": s.spec.routing_key,
-                "priority": s.spec.priority, "filters": filters,
+                "priority": s.spec.priority, "filters": filters, "mqtt": s.extension_urn(),
             })
         })
         .collect();
     Json(json!({
         "amqpConnected": state.amqp.connected(),
+        "mqttConnected": state.mqtt.as_ref().map(|m| m.connected()),
+        "mqttAnswers": state.mqtt.as_ref().map(|m| { let (matched, unmatched) = m.answer_counts(); json!({"matched": matched, "unmatched": unmatched}) }),
+        "tokensIssued": state.tokens_issued(),
+        "tokensLive": state.tokens().len(),
+        "loginsEnded": state.logins_ended(),
         "replyExchange": state.amqp.reply_exchange(),
         "notificationsExchange": state.amqp.notifications_exchange(),
         "orgs": state.orgs(),
@@ -101,16 +106,18 @@ async fn page(State(state): State<SimState>, headers: HeaderMap) -> Html<String>
     if services.is_empty() {
         h.push_str("<p class=\"muted\">None registered yet.</p>");
     } else {
-        h.push_str("<table><tr><th>Name</th><th>Namespace</th><th>Enabled</th><th>Exchange / routing key</th><th>Priority</th><th>URL patterns</th></tr>");
+        h.push_str("<table><tr><th>Name</th><th>Namespace</th><th>Enabled</th><th>Exchange / routing key, or MQTT topics</th><th>Priority</th><th>URL patterns</th></tr>");
         for s in &services {
             let patterns: Vec<String> = state.filters_of(s.uuid).iter().map(|f| format!("<code>{}</code>", e(&f.url_pattern))).collect();
+            // An MQTT API extension has topics where an AMQP service has an exchange.
+            let (first, second) = s.topics().unwrap_or_else(|| (s.spec.exchange.clone(), s.spec.routing_key.clone()));
             h.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code> / <code>{}</code></td><td>{}</td><td>{}</td></tr>",
                 e(&s.spec.name),
                 e(&s.spec.namespace),
                 if s.spec.enabled { "<span class=\"ok\">yes</span>" } else { "<span class=\"bad\">no</span>" },
-                e(&s.spec.exchange),
-                e(&s.spec.routing_key),
+                e(&first),
+                e(&second),
                 s.spec.priority,
                 if patterns.is_empty() { "<span class=\"muted\">none</span>".to_string() } else { patterns.join("<br>") },
             ));

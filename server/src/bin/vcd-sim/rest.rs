@@ -163,7 +163,7 @@ pub fn authenticate(state: &SimState, headers: &HeaderMap, allow_basic: bool) ->
 }
 
 /// Version, session and System-org checks of every extension-admin call.
-fn admin(state: &SimState, headers: &HeaderMap) -> Result<(String, String), VcdError> {
+pub fn admin(state: &SimState, headers: &HeaderMap) -> Result<(String, String), VcdError> {
     let version = api_version(state, headers)?;
     let caller = authenticate(state, headers, false)?;
     if !caller.is_system() {
@@ -368,7 +368,7 @@ async fn create_service(State(state): State<SimState>, headers: HeaderMap, body:
     let (version, base) = admin(&state, &headers)?;
     require_content_type(&headers, SERVICE_TYPE)?;
     let (spec, patterns) = xml::parse_service(utf8(&body)?).map_err(VcdError::bad_request)?;
-    let service = state.create_service(spec, patterns)?;
+    let service = state.create_service(spec, patterns, None)?;
     tracing::info!(name = %service.spec.name, id = %service.uuid, "extension service registered");
     let filters = state.filters_of(service.uuid);
     let mut response = typed(StatusCode::CREATED, SERVICE_TYPE, &version, xml::service_xml(&base, &service, &filters));

@@ -23,6 +23,8 @@ pub struct Settings {
     pub admin_password: String,
     pub session_ttl: Duration,
     pub reply_timeout: Duration,
+    /// Lifetime of extension tokens; `None`: long-lived (`expirationTimeUtc: null`).
+    pub token_ttl: Option<Duration>,
 }
 
 /// Deterministic ids, so a README can tell a person which org URN to paste into the portal.
@@ -93,6 +95,45 @@ pub struct Service {
     pub spec: ServiceSpec,
     /// Creation order, to break Priority ties deterministically.
     pub seq: u64,
+    /// Set for an MQTT API extension (`/cloudapi/extensions/api`): its vendor and version.
+    pub mqtt: Option<MqttIdentity>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MqttIdentity {
+    pub vendor: String,
+    pub version: String,
+}
+
+impl Service {
+    /// `vendor/name/version` of an MQTT extension.
+    pub fn triple(&self) -> Option<String> {
+        self.mqtt.as_ref().map(|m| format!("{}/{}/{}", m.vendor, self.spec.name, m.version))
+    }
+
+    /// `urn:vcloud:extension-api:vendor:name:version` of an MQTT extension.
+    pub fn extension_urn(&self) -> Option<String> {
+        self.mqtt.as_ref().map(|m| format!("urn:vcloud:extension-api:{}:{}:{}", m.vendor, self.spec.name, m.version))
+    }
+
+    /// (monitor, respond): vCD → extension and extension → vCD.
+    pub fn topics(&self) -> Option<(String, String)> {
+        let base = format!("topic/extension/{}", self.triple()?);
+        Some((format!("{base}/ext"), format!("{base}/vcd")))
+    }
+}
+
+/// An extension token (`/cloudapi/1.0.0/tokens`): the MQTT password of its extension.
+#[derive(Clone, Debug)]
+pub struct ExtensionToken {
+    pub id: Uuid,
+    pub name: String,
+    pub token: String,
+    /// The extension's `vendor/name/version`.
+    pub owner: String,
+    pub service: Uuid,
+    pub expires_at: Option<time::OffsetDateTime>,
+    pub seq: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -130,6 +171,21 @@ struct Inner {
     calls: VecDeque<CallRecord>,
     notifications: VecDeque<NotificationRecord>,
     next_seq: u64,
+    tokens: BTreeMap<Uuid, ExtensionToken>,
+    tokens_issued: u64,
+    /// Connections to `/messaging/mqtt`, by number: how each logged in, and how to end it.
+    mqtt_links: HashMap<u64, (MqttLogin, Arc<tokio::sync::Notify>)>,
+    next_link: u64,
+    logins_ended: u64,
+}
+
+/// How a connection to `/messaging/mqtt` logged in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MqttLogin {
+    /// An extension with one of its tokens.
+    Extension { token: Uuid },
+    /// A user with a session's token.
+    Session { token: String },
 }
 
 #[derive(Clone)]
@@ -137,6 +193,8 @@ pub struct SimState {
     pub settings: Arc<Settings>,
     inner: Arc<Mutex<Inner>>,
     pub amqp: Amqp,
+    /// vCD's MQTT broker, when the sim plays one.
+    pub mqtt: Option<crate::mqtt::Mqtt>,
     /// The address the listener is bound to (the front door's localAddr/localPort).
     pub local_addr: std::net::SocketAddr,
 }
@@ -162,12 +220,12 @@ fn push_bounded<T>(q: &mut VecDeque<T>, item: T) {
 }
 
 impl SimState {
-    pub fn new(settings: Settings, orgs: &[String], amqp: Amqp, local_addr: std::net::SocketAddr) -> Self {
+    pub fn new(settings: Settings, orgs: &[String], amqp: Amqp, mqtt: Option<crate::mqtt::Mqtt>, local_addr: std::net::SocketAddr) -> Self {
         let mut inner = Inner::default();
         for name in std::iter::once(SYSTEM_ORG).chain(orgs.iter().map(String::as_str)) {
             inner.orgs.insert(name.to_string(), Org { name: name.to_string(), id: org_urn(name) });
         }
-        SimState { settings: Arc::new(settings), inner: Arc::new(Mutex::new(inner)), amqp, local_addr }
+        SimState { settings: Arc::new(settings), inner: Arc::new(Mutex::new(inner)), amqp, mqtt, local_addr }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -230,9 +288,14 @@ impl SimState {
     }
 
     pub fn expire_sessions(&self) -> usize {
-        let mut inner = self.lock();
-        inner.sessions.values_mut().for_each(|s| s.expired = true);
-        inner.sessions.len()
+        let count = {
+            let mut inner = self.lock();
+            inner.sessions.values_mut().for_each(|s| s.expired = true);
+            inner.sessions.len()
+        };
+        // A session's MQTT connections die with it (vcd-mqtt.md §M3).
+        self.end_mqtt_links(|login| matches!(login, MqttLogin::Session { .. }));
+        count
     }
 
     pub fn services(&self) -> Vec<Service> {
@@ -258,7 +321,7 @@ impl SimState {
     }
 
     /// Registers a service with its initial filters, all or nothing.
-    pub fn create_service(&self, spec: ServiceSpec, patterns: Vec<String>) -> Result<Service, RegistryError> {
+    pub fn create_service(&self, spec: ServiceSpec, patterns: Vec<String>, mqtt: Option<MqttIdentity>) -> Result<Service, RegistryError> {
         let compiled = patterns.iter().map(|p| compile_pattern(p)).collect::<Result<Vec<_>, _>>()?;
         let mut inner = self.lock();
         if let Some(other) = inner.services.values().find(|s| s.spec.namespace == spec.namespace) {
@@ -268,7 +331,7 @@ impl SimState {
             )));
         }
         inner.next_seq += 1;
-        let service = Service { uuid: Uuid::new_v4(), spec, seq: inner.next_seq };
+        let service = Service { uuid: Uuid::new_v4(), spec, seq: inner.next_seq, mqtt };
         for (pattern, regex) in patterns.into_iter().zip(compiled) {
             let id = Uuid::new_v4();
             inner.filters.insert(id, Filter { id, service: service.uuid, url_pattern: pattern, regex });
@@ -307,7 +370,81 @@ impl SimState {
         }
         inner.services.remove(&id);
         inner.filters.retain(|_, f| f.service != id);
+        // An MQTT extension's tokens go with it.
+        inner.tokens.retain(|_, t| t.service != id);
         Ok(())
+    }
+
+    /// The MQTT extension with this URN.
+    pub fn mqtt_extension(&self, urn: &str) -> Option<Service> {
+        self.lock().services.values().find(|s| s.extension_urn().as_deref() == Some(urn)).cloned()
+    }
+
+    pub fn add_token(&self, mut token: ExtensionToken) -> ExtensionToken {
+        let mut inner = self.lock();
+        inner.tokens_issued += 1;
+        token.seq = inner.tokens_issued;
+        inner.tokens.insert(token.id, token.clone());
+        token
+    }
+
+    pub fn tokens(&self) -> Vec<ExtensionToken> {
+        self.lock().tokens.values().cloned().collect()
+    }
+
+    pub fn tokens_issued(&self) -> u64 {
+        self.lock().tokens_issued
+    }
+
+    pub fn remove_token(&self, id: Uuid) -> Option<ExtensionToken> {
+        self.lock().tokens.remove(&id)
+    }
+
+    /// The unexpired token `password` of the extension `vendor/name/version`.
+    pub fn check_token(&self, owner: &str, password: &str) -> Option<Uuid> {
+        let now = time::OffsetDateTime::now_utc();
+        let inner = self.lock();
+        let token = inner.tokens.values().find(|t| t.owner == owner && t.token == password)?;
+        token.expires_at.is_none_or(|e| e > now).then_some(token.id)
+    }
+
+    /// Registers a live `/messaging/mqtt` connection; `end` is notified to close it.
+    pub fn add_mqtt_link(&self, login: MqttLogin, end: Arc<tokio::sync::Notify>) -> u64 {
+        let mut inner = self.lock();
+        inner.next_link += 1;
+        let id = inner.next_link;
+        inner.mqtt_links.insert(id, (login, end));
+        id
+    }
+
+    pub fn remove_mqtt_link(&self, id: u64) {
+        self.lock().mqtt_links.remove(&id);
+    }
+
+    /// Closes the connections whose login is no longer valid; returns how many.
+    pub fn end_mqtt_links(&self, invalid: impl Fn(&MqttLogin) -> bool) -> usize {
+        let mut inner = self.lock();
+        let ended: Vec<u64> = inner.mqtt_links.iter().filter(|(_, (login, _))| invalid(login)).map(|(id, _)| *id).collect();
+        for id in &ended {
+            if let Some((_, end)) = inner.mqtt_links.remove(id) {
+                end.notify_one();
+            }
+        }
+        inner.logins_ended += ended.len() as u64;
+        ended.len()
+    }
+
+    /// Connections closed because their login ran out.
+    pub fn logins_ended(&self) -> u64 {
+        self.lock().logins_ended
+    }
+
+    /// Removes and returns the tokens whose time is up.
+    pub fn take_expired_tokens(&self) -> Vec<ExtensionToken> {
+        let now = time::OffsetDateTime::now_utc();
+        let mut inner = self.lock();
+        let expired: Vec<Uuid> = inner.tokens.values().filter(|t| t.expires_at.is_some_and(|e| e <= now)).map(|t| t.id).collect();
+        expired.iter().filter_map(|id| inner.tokens.remove(id)).collect()
     }
 
     pub fn add_filter(&self, service: Uuid, pattern: String) -> Result<Filter, RegistryError> {
