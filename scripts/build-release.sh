@@ -13,7 +13,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 printf '\n==> Building the release server and site (first time: 15–25 minutes on 2 cores)\n'
-scripts/build-site.sh --release
+# The release site goes beside the release build, not over the development one in target/site.
+site="$TARGET_DIR/site-release"
+LEPTOS_SITE_ROOT="$site" scripts/build-site.sh --release
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 name="vcd-faas-$version-linux-$(uname -m)"
@@ -22,7 +24,7 @@ printf '\n==> Packing %s (at %s)\n' "$stage.tar.gz" "$(elapsed)"
 rm -rf "$stage"
 mkdir -p "$stage/bin"
 install -m 0755 "$TARGET_DIR/release/vcd-faas" "$stage/bin/vcd-faas"
-cp -r "$TARGET_DIR/site" "$stage/site"
+cp -r "$site" "$stage/site"
 install -m 0644 deploy/vcd-faas.service deploy/vcd-faas.env "$stage/"
 tar -C dist -czf "dist/$name.tar.gz" "$name"
 printf '==> %s: %s (binary %s, site %s), built in %s\n' "dist/$name.tar.gz" \
