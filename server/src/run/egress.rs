@@ -326,10 +326,12 @@ async fn pump(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin,
         match from.read(&mut buffer).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                // Counted before it is passed on: the runtime may end its call (and the call's
+                // record be taken) the moment it has the bytes.
+                counted.fetch_add(n as u64, Ordering::Relaxed);
                 if to.write_all(&buffer[..n]).await.is_err() {
                     break;
                 }
-                counted.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
     }
